@@ -1,0 +1,315 @@
+#include "engine/physics/mujoco/mujoco_backend.h"
+
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <cstring>
+#include <fstream>
+#include <mutex>
+#include <regex>
+#include <vector>
+
+#include "engine/core/error.h"
+
+namespace simlab::engine::physics::mujoco {
+namespace {
+
+// MuJoCo reports fatal errors through mju_user_error (by default it prints and calls exit()).
+// Route them into an exception so a bad model or a stack overflow in one env never ends the
+// process: load() turns it into a simlab::Error, and World::step() into a diverged env. Warnings
+// are counted in mjData::warning, which step() reads; the printed text is dropped to keep worker
+// threads quiet.
+void throw_mujoco_error(const char* message) {
+  throw Error(SourceLocation{.field = "mujoco"}, message);
+}
+void ignore_mujoco_warning(const char*) {}
+
+void install_handlers() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    mju_user_error = throw_mujoco_error;
+    mju_user_warning = ignore_mujoco_warning;
+  });
+}
+
+// MuJoCo reports bad XML in two shapes:
+//   schema/compiler: "XML Error: Schema violation: unrecognized element\n\nElement 'bogus', line 3"
+//   tinyxml parsing: "XML parse error 14:\nError=XML_ERROR_MISMATCHED_ELEMENT ... Line number=3:
+//                     XMLElement name=body"
+// Pull out the line, column and element so the error reads file:line:column: element <x>: what.
+Error compile_error(const ModelSource& source, const std::string& raw) {
+  SourceLocation where{.file = source.path.string()};
+  std::smatch m;
+  if (std::regex_search(raw, m, std::regex(R"([Ll]ine(?: number=| )(\d+))")))
+    where.line = std::stoi(m[1]);
+  if (std::regex_search(raw, m, std::regex(R"(column (\d+))"))) where.column = std::stoi(m[1]);
+  if (std::regex_search(raw, m, std::regex(R"(Element '([^']*)'|XMLElement name=(\w+))")))
+    where.field = "element <" + (m[1].matched ? m[1].str() : m[2].str()) + ">";
+
+  std::string what;
+  if (std::regex_search(raw, m, std::regex(R"(Error=XML_ERROR_(\w+))"))) {
+    std::string kind = m[1].str();  // MISMATCHED_ELEMENT -> mismatched element
+    std::transform(kind.begin(), kind.end(), kind.begin(),
+                   [](char c) { return c == '_' ? ' ' : static_cast<char>(std::tolower(c)); });
+    what = "XML parse error: " + kind;
+  } else {
+    what = raw.substr(0, raw.find('\n'));
+    for (const char* prefix : {"XML Error: ", "Error: "})
+      if (what.rfind(prefix, 0) == 0) what = what.substr(std::strlen(prefix));
+  }
+  return Error(where, what + " (MuJoCo's compiler)");
+}
+
+std::string name_or_index(const mjModel* m, int type, int id) {
+  const char* name = mj_id2name(m, type, id);
+  return name && *name ? name : std::to_string(id);
+}
+
+// Observation: qpos, qvel, then sensordata, each element named after its joint or sensor.
+void describe_spaces(const mjModel* m, ModelInfo& info) {
+  std::vector<std::string> qpos_names(m->nq), qvel_names(m->nv), sensor_names(m->nsensordata);
+  for (int j = 0; j < m->njnt; ++j) {
+    const std::string name = name_or_index(m, mjOBJ_JOINT, j);
+    const int qa = m->jnt_qposadr[j], va = m->jnt_dofadr[j];
+    static constexpr std::array<const char*, 7> kFree = {"x", "y", "z", "qw", "qx", "qy", "qz"};
+    static constexpr std::array<const char*, 6> kFreeVel = {"vx", "vy", "vz", "wx", "wy", "wz"};
+    static constexpr std::array<const char*, 4> kBall = {"qw", "qx", "qy", "qz"};
+    switch (m->jnt_type[j]) {
+      case mjJNT_FREE:
+        for (int k = 0; k < 7; ++k)
+          qpos_names[qa + k] = name + "." + kFree[k];
+        for (int k = 0; k < 6; ++k)
+          qvel_names[va + k] = name + "." + kFreeVel[k];
+        break;
+      case mjJNT_BALL:
+        for (int k = 0; k < 4; ++k)
+          qpos_names[qa + k] = name + "." + kBall[k];
+        for (int k = 0; k < 3; ++k)
+          qvel_names[va + k] = name + "." + kFreeVel[3 + k];
+        break;
+      default:
+        qpos_names[qa] = name;
+        qvel_names[va] = name;
+    }
+  }
+  for (int s = 0; s < m->nsensor; ++s) {
+    const std::string name = name_or_index(m, mjOBJ_SENSOR, s);
+    for (int k = 0; k < m->sensor_dim[s]; ++k)
+      sensor_names[m->sensor_adr[s] + k] =
+          m->sensor_dim[s] == 1 ? name : name + "." + std::to_string(k);
+  }
+  info.observation.add_group("qpos", m->nq, qpos_names);
+  info.observation.add_group("qvel", m->nv, qvel_names);
+  info.observation.add_group("sensor", m->nsensordata, sensor_names);
+
+  std::vector<std::string> act_names(m->nu);
+  for (int a = 0; a < m->nu; ++a)
+    act_names[a] = name_or_index(m, mjOBJ_ACTUATOR, a);
+  info.action.add_group("ctrl", m->nu, act_names);
+  for (int a = 0; a < m->nu; ++a) {
+    if (m->actuator_ctrllimited[a]) {
+      info.action.low(a) = static_cast<float>(m->actuator_ctrlrange[2 * a]);
+      info.action.high(a) = static_cast<float>(m->actuator_ctrlrange[2 * a + 1]);
+    }
+  }
+}
+
+bool state_is_bad(const mjModel* m, const mjData* d) {
+  for (int i = 0; i < m->nq; ++i)
+    if (mju_isBad(d->qpos[i])) return true;
+  for (int i = 0; i < m->nv; ++i)
+    if (mju_isBad(d->qvel[i])) return true;
+  return false;
+}
+
+// Bad qpos/qvel/qacc, and bad ctrl: MuJoCo zeroes a control above mjMAXVAL (1e10), which would
+// silently apply another action than the one asked for.
+int bad_warning_count(const mjData* d) {
+  return d->warning[mjWARN_BADQPOS].number + d->warning[mjWARN_BADQVEL].number +
+         d->warning[mjWARN_BADQACC].number + d->warning[mjWARN_BADCTRL].number;
+}
+
+void reset_data(const mjModel* m, mjData* d, int keyframe) {
+  if (keyframe >= 0)
+    mj_resetDataKeyframe(m, d, keyframe);
+  else
+    mj_resetData(m, d);
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+MjModel::MjModel(ModelPtr model, std::string name) : model_(std::move(model)) {
+  const mjModel* m = model_.get();
+  info_.name = std::move(name);
+  info_.timestep = m->opt.timestep;
+  info_.nq = m->nq;
+  info_.nv = m->nv;
+  info_.nu = m->nu;
+  info_.nsensordata = m->nsensordata;
+  info_.nbody = m->nbody;
+  info_.ngeom = m->ngeom;
+  info_.model_bytes = static_cast<std::size_t>(mj_sizeModel(m));
+  describe_spaces(m, info_);
+}
+
+int MjModel::reset_keyframe(const ResetOptions& options) const {
+  if (options.keyframe >= model_->nkey) {
+    throw Error(SourceLocation{.file = info_.name, .field = "keyframe"},
+                "keyframe " + std::to_string(options.keyframe) + " does not exist; the model has " +
+                    std::to_string(model_->nkey));
+  }
+  if (options.keyframe >= 0) return options.keyframe;
+  return model_->nkey > 0 ? 0 : -1;
+}
+
+std::unique_ptr<World> MjModel::make_world(const ResetOptions& options) const {
+  return std::make_unique<MjWorld>(std::static_pointer_cast<const MjModel>(shared_from_this()),
+                                   options);
+}
+
+double MjModel::time_raw_loop(int worlds, int steps, int frame_skip,
+                              const Buffer2D<float>& ctrl_table) const {
+  const mjModel* m = model_.get();
+  SIMLAB_CHECK(ctrl_table.cols() == m->nu && ctrl_table.rows() > 0) << "ctrl table shape";
+  std::vector<DataPtr> data;
+  for (int w = 0; w < worlds; ++w) {
+    data.emplace_back(mj_makeData(m));
+    reset_data(m, data.back().get(), reset_keyframe({}));
+    mj_forward(m, data.back().get());
+  }
+  const auto start = std::chrono::steady_clock::now();
+  for (int s = 0; s < steps; ++s) {
+    for (int w = 0; w < worlds; ++w) {
+      mjData* d = data[w].get();
+      const auto row = ctrl_table.row((w + s) % ctrl_table.rows());
+      for (int a = 0; a < m->nu; ++a)
+        d->ctrl[a] = row[a];
+      for (int k = 0; k < frame_skip; ++k)
+        mj_step(m, d);
+    }
+  }
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+// ---------------------------------------------------------------------------------------------
+MjWorld::MjWorld(std::shared_ptr<const MjModel> model, const ResetOptions& options)
+    : shared_(std::move(model)),
+      data_(mj_makeData(shared_->raw())),
+      options_(options),
+      keyframe_(shared_->reset_keyframe(options)),
+      scratch_(static_cast<std::size_t>(shared_->raw()->nv)) {
+  if (!data_) throw std::bad_alloc();
+  reset_data(this->model(), data_.get(), keyframe_);
+  mj_forward(this->model(), data_.get());
+}
+
+mjModel* MjWorld::own_parameters() {
+  if (!own_) own_.reset(mj_copyModel(nullptr, shared_->raw()));
+  if (!own_) throw std::bad_alloc();
+  return own_.get();
+}
+
+std::size_t MjWorld::bytes() const {
+  std::size_t n = sizeof(mjData) + static_cast<std::size_t>(data_->nbuffer) +
+                  static_cast<std::size_t>(data_->nstack) * sizeof(mjtNum);
+  if (own_) n += static_cast<std::size_t>(mj_sizeModel(own_.get()));
+  return n;
+}
+
+void MjWorld::reset(Rng& rng) {
+  const mjModel* m = model();
+  mjData* d = data_.get();
+  reset_data(m, d, keyframe_);
+  // Position noise is a random velocity integrated for one second, so quaternions of free and ball
+  // joints stay unit length; hinge and slide joints get plain uniform noise.
+  if (options_.qpos_noise > 0) {
+    for (int i = 0; i < m->nv; ++i)
+      scratch_[i] = rng.uniform(-1.0, 1.0) * options_.qpos_noise;
+    mj_integratePos(m, d->qpos, scratch_.data(), 1.0);
+  }
+  if (options_.qvel_noise > 0)
+    for (int i = 0; i < m->nv; ++i)
+      d->qvel[i] += rng.uniform(-1.0, 1.0) * options_.qvel_noise;
+  mj_forward(m, d);
+}
+
+StepStatus MjWorld::step(std::span<const float> ctrl, int frame_skip) {
+  const mjModel* m = model();
+  mjData* d = data_.get();
+  for (int a = 0; a < m->nu; ++a)
+    d->ctrl[a] = ctrl[a];
+  const int warnings_before = bad_warning_count(d);
+  try {
+    // dm_control's ordering: step2 then step1 leaves positions, velocities and their sensors
+    // consistent with the new state at the cost of one mj_step (mj_forward ran at reset).
+    for (int k = 0; k < frame_skip; ++k) {
+      const mjtNum time_before = d->time;
+      mj_step2(m, d);
+      mj_step1(m, d);
+      // On a bad qpos/qvel/qacc MuJoCo 2.2.2 calls mj_resetData itself, which also clears the
+      // warning counters: the clock going back is the reliable sign that it happened.
+      if (d->time <= time_before) return StepStatus::kDiverged;
+    }
+  } catch (const Error&) {
+    return StepStatus::kDiverged;  // a MuJoCo error (e.g. stack overflow): the caller resets
+  }
+  if (bad_warning_count(d) != warnings_before || state_is_bad(m, d)) return StepStatus::kDiverged;
+  return StepStatus::kOk;
+}
+
+void MjWorld::observe(std::span<float> obs) const {
+  const mjModel* m = model();
+  const mjData* d = data_.get();
+  float* out = obs.data();
+  for (int i = 0; i < m->nq; ++i)
+    *out++ = static_cast<float>(d->qpos[i]);
+  for (int i = 0; i < m->nv; ++i)
+    *out++ = static_cast<float>(d->qvel[i]);
+  for (int i = 0; i < m->nsensordata; ++i)
+    *out++ = static_cast<float>(d->sensordata[i]);
+}
+
+// ---------------------------------------------------------------------------------------------
+std::shared_ptr<const MjModel> load(const ModelSource& source) {
+  install_handlers();
+  std::array<char, 2048> error{};
+  mjModel* raw = nullptr;
+  if (source.in_memory()) {
+    // MuJoCo reads in-memory models through its virtual file system (about 2 MB: keep it off
+    // the stack).
+    auto vfs = std::make_unique<mjVFS>();
+    mj_defaultVFS(vfs.get());
+    const std::string name = source.path.filename().string();
+    if (mj_makeEmptyFileVFS(vfs.get(), name.c_str(), static_cast<int>(source.text.size())) != 0)
+      throw Error(SourceLocation{.file = source.path.string()}, "cannot stage the model in memory");
+    std::memcpy(vfs->filedata[mj_findFileVFS(vfs.get(), name.c_str())], source.text.data(),
+                source.text.size());
+    try {
+      raw = mj_loadXML(name.c_str(), vfs.get(), error.data(), static_cast<int>(error.size()));
+    } catch (const Error& e) {
+      mj_deleteVFS(vfs.get());
+      throw compile_error(source, e.message());
+    }
+    mj_deleteVFS(vfs.get());
+  } else {
+    const auto& path = source.path;
+    if (!std::filesystem::exists(path))
+      throw Error(SourceLocation{.file = path.string()}, "no such model file");
+    if (!std::ifstream(path).good())
+      throw Error(SourceLocation{.file = path.string()}, "model file is not readable");
+    try {
+      raw = mj_loadXML(path.c_str(), nullptr, error.data(), static_cast<int>(error.size()));
+    } catch (const Error& e) {
+      throw compile_error(source, e.message());
+    }
+  }
+  if (!raw) throw compile_error(source, error.data());
+  return std::make_shared<MjModel>(ModelPtr(raw), source.path.stem().string());
+}
+
+std::string version() {
+  return std::string(mj_versionString()) + " (headers " + std::to_string(mjVERSION_HEADER) + ")";
+}
+
+}  // namespace simlab::engine::physics::mujoco

@@ -1,0 +1,138 @@
+// VectorEnv: N worlds of one shared Model, stepped in parallel on oneTBB, results in a Batch.
+//
+//   sync:   step(actions [N, A]) -> parallel_for over envs -> each env writes its own Batch row
+//   async:  send(actions [k, A], env_ids [k]) -> one task per send on the arena's task group ->
+//   each
+//           finished env pushes its id on a ring -> recv() waits for batch_size ids and gathers
+//           their rows (EnvPool's action queue -> thread pool -> state queue, without the extra
+//           copies)
+//
+// Threads: the arena holds num_threads slots, one of them the caller's. step() runs on the caller
+// plus num_threads - 1 workers; async steps run on the workers while the caller is free (to train,
+// say), and with num_threads == 1 recv() steps the queued envs itself.
+//
+// Every env steps with its own Rng keyed by (seed, env, episode), and rows never share memory, so
+// results are bit-identical whatever the thread count or the order in which envs finish.
+//
+// Per env and step: a non-finite action is not applied; a diverged world (NaN, MuJoCo's bad-qacc)
+// is reset; both are counted and flagged in Batch::status, and neither throws nor touches another
+// env. Episodes end by the task (terminated) or by the time limit (truncated), Gymnasium-style: the
+// returned obs is the new episode's first observation and final_obs keeps the last one.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <oneapi/tbb/task_arena.h>
+#include <oneapi/tbb/task_group.h>
+#include <span>
+#include <vector>
+
+#include "engine/core/batch.h"
+#include "engine/physics/backend.h"
+
+namespace simlab::engine {
+
+// Reward and termination of one env after a step. Called on worker threads, concurrently for
+// different envs: they must be pure functions of their arguments. Empty: reward 0, never terminal.
+struct Task {
+  std::function<float(std::span<const float> obs, std::span<const float> action)> reward;
+  std::function<bool(std::span<const float> obs)> terminated;
+};
+
+struct VectorEnvConfig {
+  int num_envs = 1;
+  int num_threads = 0;  // 0: every core oneTBB sees
+  std::uint64_t seed = 0;
+  int frame_skip = 1;            // physics steps per env step (control decimation)
+  int max_episode_steps = 1000;  // env steps before truncation; 0: no limit
+  int batch_size = 0;            // envs per recv(); 0: num_envs
+  physics::ResetOptions reset;
+  Task task;
+};
+
+struct EnvStats {
+  std::uint64_t steps = 0;            // env steps taken
+  std::uint64_t episodes = 0;         // episodes finished (terminated or truncated)
+  std::uint64_t diverged = 0;         // resets after numerical trouble
+  std::uint64_t invalid_actions = 0;  // resets after a NaN/Inf action
+
+  EnvStats& operator+=(const EnvStats& o);
+};
+
+class VectorEnv {
+ public:
+  VectorEnv(std::shared_ptr<const physics::Model> model, VectorEnvConfig config);
+  ~VectorEnv();
+  VectorEnv(const VectorEnv&) = delete;
+  VectorEnv& operator=(const VectorEnv&) = delete;
+
+  int num_envs() const { return config_.num_envs; }
+  int num_threads() const { return num_threads_; }
+  int batch_size() const { return config_.batch_size; }
+  const VectorEnvConfig& config() const { return config_; }
+  const physics::Model& model() const { return *model_; }
+  const Space& observation_space() const { return model_->info().observation; }
+  const Space& action_space() const { return model_->info().action; }
+
+  // Start a new episode in every env; returns the [num_envs] batch with the first observations.
+  const Batch& reset();
+  // Step every env with actions [num_envs, act_dim] (row-major). Throws simlab::Error (field
+  // "actions") on a wrong size; a NaN in one env's row only resets that env.
+  const Batch& step(std::span<const float> actions);
+
+  // Asynchronous API: queue steps for some envs (actions [k, act_dim] for env_ids [k]), then recv()
+  // the first batch_size envs that finish, as a [batch_size] batch whose env_id says which is
+  // which. async_reset() resets every env and makes all of them ready for the first recv().
+  void async_reset();
+  void send(std::span<const float> actions, std::span<const int> env_ids);
+  const Batch& recv();
+
+  // The [num_envs] batch written by step() and by the async workers.
+  const Batch& batch() const { return batch_; }
+
+  // Counters summed over envs, or for one env. Call when no async step is in flight.
+  EnvStats stats() const;
+  const EnvStats& env_stats(int env) const { return envs_[env].stats; }
+
+  // Memory: world state per env (mean), batch rows per env, and the shared model once.
+  std::size_t world_bytes_per_env() const;
+  std::size_t batch_bytes_per_env() const;
+
+ private:
+  struct Env {
+    std::unique_ptr<physics::World> world;
+    std::uint32_t episode = 0;
+    std::int32_t episode_step = 0;
+    EnvStats stats;
+  };
+
+  void step_env(int env);  // applies batch_.action row `env`
+  void reset_env(int env);
+  void finish(int env);  // async: publish a finished env to recv()
+  void wait_idle();
+
+  std::shared_ptr<const physics::Model> model_;
+  VectorEnvConfig config_;
+  int num_threads_;
+  int act_dim_;
+  std::vector<Env> envs_;
+  Batch batch_;
+  tbb::task_arena arena_;
+  tbb::task_group async_group_;  // async sends, run inside arena_
+
+  // async state: ids sent and not yet received, and the ring of finished ids (capacity num_envs)
+  Batch recv_batch_;
+  std::vector<std::uint8_t> in_flight_;
+  std::vector<int> send_ring_;
+  std::size_t send_head_ = 0;
+  std::vector<int> done_ring_;
+  std::size_t done_head_ = 0, done_count_ = 0;
+  std::mutex mutex_;
+  std::condition_variable cv_;
+};
+
+}  // namespace simlab::engine

@@ -1,0 +1,136 @@
+// Runs the simlab binary as a user would and checks output and exit codes.
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <sys/wait.h>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+namespace {
+
+struct Result {
+  int code;
+  std::string out;  // stdout and stderr together
+};
+
+Result run(const std::string& args) {
+  const std::string cmd = std::string(SIMLAB_BIN) + " " + args + " 2>&1";
+  FILE* pipe = popen(cmd.c_str(), "r");
+  if (!pipe) return {-1, "popen failed"};
+  std::string out;
+  std::array<char, 4096> buf;
+  while (std::size_t n = fread(buf.data(), 1, buf.size(), pipe))
+    out.append(buf.data(), n);
+  const int status = pclose(pipe);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+bool contains(const std::string& haystack, const std::string& needle) {
+  return haystack.find(needle) != std::string::npos;
+}
+
+std::filesystem::path temp_file(const std::string& name, const std::string& text) {
+  auto path = std::filesystem::temp_directory_path() / name;
+  std::ofstream(path) << text;
+  return path;
+}
+
+TEST(Cli, VersionListsTheLibrariesItWasBuiltWith) {
+  const auto r = run("version");
+  EXPECT_EQ(r.code, 0) << r.out;
+  for (const char* lib : {"simlab 0.", "MuJoCo    2.2.2", "Bullet", "Vulkan", "LibTorch", "oneTBB"})
+    EXPECT_TRUE(contains(r.out, lib)) << lib << " missing from:\n" << r.out;
+}
+
+TEST(Cli, HelpTeachesTheCommands) {
+  const auto r = run("--help");
+  EXPECT_EQ(r.code, 0);
+  EXPECT_TRUE(contains(r.out, "bench")) << r.out;
+  const auto b = run("bench physics --help");
+  EXPECT_EQ(b.code, 0);
+  EXPECT_TRUE(contains(b.out, "--envs")) << b.out;
+  EXPECT_TRUE(contains(b.out, "physical limit")) << b.out;
+}
+
+TEST(Cli, NoCommandIsAnError) {
+  EXPECT_EQ(run("").code, 2);
+}
+
+nlohmann::json bench_json(const std::string& extra) {
+  const auto r =
+      run("bench physics --model cartpole --envs 8 --steps 30 --repeats 1 --json " + extra);
+  EXPECT_EQ(r.code, 0) << r.out;
+  // The JSON object is the last thing printed (progress goes to stderr only on a terminal).
+  return nlohmann::json::parse(r.out.substr(r.out.find('{')));
+}
+
+TEST(Cli, BenchPhysicsReportsRatiosMemoryAndADeterministicDigest) {
+  const auto j = bench_json("--threads 2");
+  EXPECT_EQ(j["envs"], 8);
+  EXPECT_EQ(j["threads"], 2);
+  EXPECT_GT(j["raw_env_steps_per_s"].get<double>(), 0);
+  EXPECT_GT(j["batched_env_steps_per_s"].get<double>(), 0);
+  EXPECT_GT(j["scaling_vs_threads_x_raw"].get<double>(), 0);
+  EXPECT_GT(j["bytes_world_per_env"].get<double>(), 0);
+  EXPECT_TRUE(j["deterministic"].get<bool>());
+  EXPECT_EQ(j["digest"], j["digest_1t"]);
+  // Same seed, another thread count, another process: the same rollout.
+  EXPECT_EQ(bench_json("--threads 3")["digest"], j["digest"]);
+  EXPECT_NE(bench_json("--threads 2 --seed 1")["digest"], j["digest"]);
+}
+
+TEST(Cli, BenchPhysicsHumanReadable) {
+  const auto r = run("bench physics --model cartpole --envs 4 --steps 10 --repeats 1 --threads 1");
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_TRUE(contains(r.out, "raw mj_step loop")) << r.out;
+  EXPECT_TRUE(contains(r.out, "x threads x raw")) << r.out;
+  EXPECT_TRUE(contains(r.out, "memory per env")) << r.out;
+  EXPECT_TRUE(contains(r.out, "identical")) << r.out;
+}
+
+TEST(Cli, MissingModelFileExitsTwoNamingTheFile) {
+  const auto r = run("bench physics --model /tmp/simlab_no_such_dir/robot.xml --envs 2 --steps 2");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_TRUE(contains(r.out, "/tmp/simlab_no_such_dir/robot.xml: no such model file")) << r.out;
+}
+
+TEST(Cli, UnknownBuiltInListsTheBuiltIns) {
+  const auto r = run("bench physics --model humanoidd --envs 2 --steps 2");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_TRUE(contains(r.out, "humanoidd")) << r.out;
+  EXPECT_TRUE(contains(r.out, "built-ins: cartpole, humanoid")) << r.out;
+}
+
+TEST(Cli, MalformedXmlExitsTwoNamingFileAndLine) {
+  const auto path =
+      temp_file("simlab_cli_malformed.xml", "<mujoco>\n<worldbody>\n<body>\n</mujoco>\n");
+  const auto r = run("bench physics --model " + path.string() + " --envs 2 --steps 2");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_TRUE(contains(r.out, path.string() + ":3: element <body>")) << r.out;
+  std::filesystem::remove(path);
+}
+
+TEST(Cli, UnknownElementExitsTwoNamingFileAndLine) {
+  const auto path = temp_file("simlab_cli_unknown.xml",
+                              "<mujoco>\n <worldbody>\n  <bogus/>\n </worldbody>\n</mujoco>\n");
+  const auto r = run("bench physics --model " + path.string() + " --envs 2 --steps 2");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_TRUE(contains(r.out, path.string() + ":3: element <bogus>: Schema violation")) << r.out;
+  std::filesystem::remove(path);
+}
+
+TEST(Cli, BadValuesExitTwoNamingTheFlag) {
+  auto r = run("bench physics --model cartpole --envs 0 --steps 2");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_TRUE(contains(r.out, "--envs: must be >= 1")) << r.out;
+  r = run("bench physics --model cartpole --envs many");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_TRUE(contains(r.out, "--envs")) << r.out;
+  r = run("bench physics --bogus-flag");
+  EXPECT_EQ(r.code, 2);
+}
+
+}  // namespace

@@ -1,0 +1,14 @@
+// simlab bench: performance measurements. Each reports ratios against a baseline measured in the
+// same run, because the machines it runs on are shared and noisy.
+#include "tools/simlab/commands.h"
+
+namespace simlab::tools {
+
+void add_bench_command(CLI::App& app) {
+  auto* bench =
+      app.add_subcommand("bench", "Benchmarks (physics); ratios against same-run baselines");
+  bench->require_subcommand(1);
+  add_bench_physics_command(*bench);
+}
+
+}  // namespace simlab::tools

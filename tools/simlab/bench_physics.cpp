@@ -1,0 +1,230 @@
+// simlab bench physics: how close batched stepping comes to the physical limit.
+//
+// In one run, on the same model, envs, steps and actions:
+//   raw      MuJoCo's plain mj_step loop on one thread over N bare mjData (no batch, no checks,
+//            no resets): the physical limit per core
+//   batched  VectorEnv::step on 1 thread (its bookkeeping overhead against raw) and on T threads
+//            (its scaling: batched / (T x raw))
+// Each phase is repeated and the fastest repeat is kept. The digest hashes every observation and
+// reward of the batched runs; the 1-thread and T-thread digests must match (determinism).
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <oneapi/tbb/global_control.h>
+#include <oneapi/tbb/info.h>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "engine/core/assets.h"
+#include "engine/core/error.h"
+#include "engine/vector_env.h"
+#include "tools/simlab/commands.h"
+#include "tools/simlab/progress.h"
+
+namespace simlab::tools {
+namespace {
+
+struct Options {
+  std::string model = "humanoid";
+  int envs = 256;
+  int steps = 200;
+  int threads = 0;
+  int frame_skip = 1;
+  int repeats = 3;
+  std::uint64_t seed = 0;
+  bool json = false;
+};
+
+// FNV-1a over raw bytes: a digest of a rollout that changes if any bit of it does.
+struct Digest {
+  std::uint64_t h = 1469598103934665603ull;
+  void add(const void* data, std::size_t n) {
+    const auto* p = static_cast<const unsigned char*>(data);
+    for (std::size_t i = 0; i < n; ++i)
+      h = (h ^ p[i]) * 1099511628211ull;
+  }
+  std::string hex() const {
+    char buf[17];
+    std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
+    return buf;
+  }
+};
+
+// Random controls within each actuator's range ([-1, 1] where unlimited): row r is used by env i at
+// step s when r == (i + s) % rows, by the raw loop and the batched runs alike.
+engine::Buffer2D<float> make_ctrl_table(const engine::Space& action, std::uint64_t seed) {
+  constexpr int kRows = 64;
+  engine::Buffer2D<float> table(kRows, action.dim());
+  engine::Rng rng(seed, 0, 0, /*stream=*/7);
+  for (int r = 0; r < kRows; ++r)
+    for (int a = 0; a < action.dim(); ++a) {
+      const bool bounded = std::isfinite(action.low()[a]) && std::isfinite(action.high()[a]);
+      table(r, a) = static_cast<float>(bounded ? rng.uniform(action.low()[a], action.high()[a])
+                                               : rng.uniform(-1.0, 1.0));
+    }
+  return table;
+}
+
+struct BatchedRun {
+  double seconds = 0;
+  std::string digest;
+  engine::EnvStats stats;
+  std::size_t world_bytes = 0, batch_bytes = 0;
+};
+
+BatchedRun run_batched(const std::shared_ptr<const engine::physics::Model>& model, const Options& o,
+                       int threads, const engine::Buffer2D<float>& table, Progress& progress,
+                       std::int64_t& done) {
+  engine::VectorEnvConfig config;
+  config.num_envs = o.envs;
+  config.num_threads = threads;
+  config.seed = o.seed;
+  config.frame_skip = o.frame_skip;
+  engine::VectorEnv env(model, config);
+  const int act_dim = static_cast<int>(table.cols());
+  std::vector<float> actions(static_cast<std::size_t>(o.envs) * act_dim);
+  Digest digest;
+  BatchedRun run;
+  for (int s = 0; s < o.steps; ++s) {
+    for (int i = 0; i < o.envs; ++i)
+      std::memcpy(&actions[static_cast<std::size_t>(i) * act_dim],
+                  table.row((i + s) % table.rows()).data(), sizeof(float) * act_dim);
+    const auto start = std::chrono::steady_clock::now();
+    const auto& batch = env.step(actions);
+    run.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    digest.add(batch.obs.data(), batch.obs.size_bytes());
+    digest.add(batch.reward.data(), batch.reward.size_bytes());
+    done += o.envs;
+    progress.update(done);
+  }
+  run.digest = digest.hex();
+  run.stats = env.stats();
+  run.world_bytes = env.world_bytes_per_env();
+  run.batch_bytes = env.batch_bytes_per_env();
+  return run;
+}
+
+void run_bench_physics(const Options& o) {
+  auto bad = [](const char* field, const std::string& what) {
+    return Error(SourceLocation{.field = field}, what);
+  };
+  if (o.envs < 1) throw bad("--envs", "must be >= 1");
+  if (o.steps < 1) throw bad("--steps", "must be >= 1");
+  if (o.threads < 0) throw bad("--threads", "must be >= 0 (0: all cores)");
+  if (o.repeats < 1) throw bad("--repeats", "must be >= 1");
+  const int threads = o.threads == 0 ? tbb::info::default_concurrency() : o.threads;
+  // Let oneTBB run as many threads as asked for, even past the core count: the arena asks for
+  // `threads` workers, and the calling thread counts against the limit too.
+  tbb::global_control allow(tbb::global_control::max_allowed_parallelism,
+                            std::max<std::size_t>(threads + 1, tbb::info::default_concurrency()));
+
+  const auto path = engine::resolve_model(o.model);
+  const auto model = engine::physics::load_model(engine::physics::ModelSource::file(path));
+  const auto& info = model->info();
+  const auto table = make_ctrl_table(info.action, o.seed);
+  if (!o.json) {
+    std::printf(
+        "simlab bench physics: %s (nq %d, nv %d, nu %d), %d envs x %d steps, frame skip %d, "
+        "%d thread%s, best of %d\n",
+        path.string().c_str(), info.nq, info.nv, info.nu, o.envs, o.steps, o.frame_skip, threads,
+        threads == 1 ? "" : "s", o.repeats);
+    std::fflush(stdout);
+  }
+
+  const std::int64_t per_phase = static_cast<std::int64_t>(o.envs) * o.steps;
+  Progress progress("raw, batched x1, batched xT", per_phase * 3 * o.repeats, "env-steps");
+  std::int64_t done = 0;
+  double raw = 1e300;
+  BatchedRun one, many;
+  one.seconds = many.seconds = 1e300;
+  for (int r = 0; r < o.repeats; ++r) {
+    raw = std::min(raw, model->time_raw_loop(o.envs, o.steps, o.frame_skip, table));
+    done += per_phase;
+    progress.update(done);
+    auto a = run_batched(model, o, 1, table, progress, done);
+    auto b = run_batched(model, o, threads, table, progress, done);
+    if (r > 0 && (a.digest != one.digest || b.digest != many.digest))
+      throw std::logic_error("a repeat of the same seed gave a different rollout");
+    if (a.seconds < one.seconds) one = a;
+    if (b.seconds < many.seconds) many = b;
+  }
+  progress.finish();
+
+  const double n = static_cast<double>(per_phase);
+  const double raw_rate = n / raw, one_rate = n / one.seconds, many_rate = n / many.seconds;
+  const double scaling = many_rate / (threads * raw_rate);
+  const double overhead = one.seconds / raw - 1.0;
+  const bool deterministic = one.digest == many.digest;
+
+  nlohmann::json j = {{"model", path.string()},
+                      {"nq", info.nq},
+                      {"nv", info.nv},
+                      {"nu", info.nu},
+                      {"envs", o.envs},
+                      {"steps", o.steps},
+                      {"threads", threads},
+                      {"frame_skip", o.frame_skip},
+                      {"repeats", o.repeats},
+                      {"seed", o.seed},
+                      {"raw_env_steps_per_s", raw_rate},
+                      {"batched_1t_env_steps_per_s", one_rate},
+                      {"batched_env_steps_per_s", many_rate},
+                      {"scaling_vs_threads_x_raw", scaling},
+                      {"overhead_1t", overhead},
+                      {"bytes_world_per_env", many.world_bytes},
+                      {"bytes_batch_per_env", many.batch_bytes},
+                      {"bytes_model_shared", info.model_bytes},
+                      {"digest", many.digest},
+                      {"digest_1t", one.digest},
+                      {"deterministic", deterministic},
+                      {"episodes", many.stats.episodes},
+                      {"diverged", many.stats.diverged},
+                      {"invalid_actions", many.stats.invalid_actions}};
+  if (o.json) {
+    std::printf("%s\n", j.dump(2).c_str());
+  } else {
+    std::printf("  %-34s %12.0f env-steps/s   (the physical limit per core)\n",
+                "raw mj_step loop, 1 thread", raw_rate);
+    std::printf("  %-34s %12.0f env-steps/s   bookkeeping overhead %+.1f%% (target <= 5%%)\n",
+                "batched VectorEnv, 1 thread", one_rate, 100 * overhead);
+    std::printf("  %-34s %12.0f env-steps/s   = %.2f x threads x raw (target >= 0.90)\n",
+                ("batched VectorEnv, " + std::to_string(threads) + " threads").c_str(), many_rate,
+                scaling);
+    std::printf("  memory per env: %zu B world state + %zu B batch rows; model %zu B, shared\n",
+                many.world_bytes, many.batch_bytes, info.model_bytes);
+    std::printf("  episodes %llu, diverged %llu; rollout digest %s (1 thread: %s) %s\n",
+                static_cast<unsigned long long>(many.stats.episodes),
+                static_cast<unsigned long long>(many.stats.diverged), many.digest.c_str(),
+                one.digest.c_str(), deterministic ? "identical" : "DIFFERENT");
+  }
+  if (!deterministic) throw std::logic_error("rollouts differ between 1 and N threads");
+}
+
+}  // namespace
+
+void add_bench_physics_command(CLI::App& bench) {
+  auto o = std::make_shared<Options>();
+  auto* cmd = bench.add_subcommand(
+      "physics",
+      "Batched env-steps/s against MuJoCo's raw single-thread mj_step loop on the same model.\n"
+      "Prints the raw rate (the physical limit per core), the 1-thread bookkeeping overhead, the\n"
+      "scaling ratio batched / (threads x raw), memory per env, and a rollout digest that must\n"
+      "match between 1 and N threads.");
+  cmd->add_option("--model", o->model, "MJCF/URDF file, or a built-in model name")
+      ->capture_default_str();
+  cmd->add_option("--envs", o->envs, "Number of parallel envs")->capture_default_str();
+  cmd->add_option("--steps", o->steps, "Env steps per env and phase")->capture_default_str();
+  cmd->add_option("--threads", o->threads, "Worker threads (0: all cores)")->capture_default_str();
+  cmd->add_option("--frame-skip", o->frame_skip, "Physics steps per env step")
+      ->capture_default_str();
+  cmd->add_option("--repeats", o->repeats, "Repeats per phase; the fastest is kept")
+      ->capture_default_str();
+  cmd->add_option("--seed", o->seed, "Seed for actions and reset noise")->capture_default_str();
+  cmd->add_flag("--json", o->json, "Print the results as JSON");
+  cmd->callback([o] { run_bench_physics(*o); });
+}
+
+}  // namespace simlab::tools

@@ -1,0 +1,13 @@
+// The simlab command line: one file per subcommand, each adding itself to the CLI11 app. A
+// command's callback throws simlab::Error on bad input; main() prints it and exits with code 2.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace simlab::tools {
+
+void add_version_command(CLI::App& app);
+void add_bench_command(CLI::App& app);
+void add_bench_physics_command(CLI::App& bench);
+
+}  // namespace simlab::tools

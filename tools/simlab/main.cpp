@@ -1,0 +1,35 @@
+// simlab: the command-line entry point. Errors in what the user gave us (simlab::Error, bad flags)
+// print one clear message and exit 2; anything else is a bug and exits 1.
+#include <cstdio>
+#include <exception>
+
+#include <CLI/CLI.hpp>
+
+#include "engine/core/error.h"
+#include "tools/simlab/commands.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "simlab: a sim-first robot learning platform.\n"
+      "Batched MuJoCo simulation on oneTBB; see `simlab COMMAND --help` for each command.",
+      "simlab"};
+  app.require_subcommand(1);
+  app.footer(
+      "Examples:\n  simlab version\n  simlab bench physics --model humanoid --envs 256 "
+      "--steps 200 --threads 2");
+  simlab::tools::add_version_command(app);
+  simlab::tools::add_bench_command(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int rc = app.exit(e);
+    return rc == 0 ? 0 : 2;
+  } catch (const simlab::Error& e) {
+    std::fprintf(stderr, "simlab: error: %s\n", e.what());
+    return 2;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "simlab: internal error (please report it): %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
