@@ -6,6 +6,8 @@
 #include <oneapi/tbb/parallel_for.h>
 #include <string>
 
+#include <spdlog/spdlog.h>
+
 #include "engine/core/error.h"
 
 namespace simlab::engine {
@@ -90,8 +92,9 @@ void VectorEnv::step_env(int env) {
   float reward = 0.0f;
   bool terminated = false;
   bool truncated = false;
-  if (Space::first_non_finite(action)) {
+  if (const auto bad = Space::first_non_finite(action)) {
     status = StepStatus::kInvalidAction;
+    e.bad_action_element = *bad;
     ++e.stats.invalid_actions;
   } else {
     status = e.world->step(action, config_.frame_skip);

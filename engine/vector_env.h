@@ -20,7 +20,6 @@
 // returned obs is the new episode's first observation and final_obs keeps the last one.
 #pragma once
 
-#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -107,6 +106,7 @@ class VectorEnv {
     std::unique_ptr<physics::World> world;
     std::uint32_t episode = 0;
     std::int32_t episode_step = 0;
+    int bad_action_element = -1;  // first NaN/Inf element of the last rejected action
     EnvStats stats;
   };
 
@@ -114,6 +114,9 @@ class VectorEnv {
   void reset_env(int env);
   void finish(int env);  // async: publish a finished env to recv()
   void wait_idle();
+  void warn_invalid_actions();  // main thread, after a step: name the first few bad actions
+
+  int invalid_action_warnings_ = 0;
 
   std::shared_ptr<const physics::Model> model_;
   VectorEnvConfig config_;

@@ -33,7 +33,7 @@ struct Options {
   int steps = 200;
   int threads = 0;
   int frame_skip = 1;
-  int repeats = 3;
+  int repeats = 5;
   std::uint64_t seed = 0;
   bool json = false;
 };
