@@ -164,7 +164,22 @@ const Batch& VectorEnv::step(std::span<const float> actions) {
                           step_env(env);
                       });
   });
+  warn_invalid_actions();
   return batch_;
+}
+
+void VectorEnv::warn_invalid_actions() {
+  constexpr int kMaxWarnings = 5;
+  for (int env = 0; env < config_.num_envs && invalid_action_warnings_ < kMaxWarnings; ++env) {
+    if (batch_.status(env, 0) != static_cast<std::uint8_t>(StepStatus::kInvalidAction)) continue;
+    const int k = envs_[env].bad_action_element;
+    ++invalid_action_warnings_;
+    spdlog::warn(
+        "actions[{}][{}] ({}) is {}: not applied, env {} reset (counted in "
+        "stats().invalid_actions){}",
+        env, k, action_space().names()[k], batch_.action(env, k), env,
+        invalid_action_warnings_ == kMaxWarnings ? "; further ones are only counted" : "");
+  }
 }
 
 void VectorEnv::finish(int env) {

@@ -5,9 +5,12 @@
 #include <filesystem>
 #include <map>
 #include <oneapi/tbb/global_control.h>
+#include <sstream>
 #include <vector>
 
 #include <gtest/gtest.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
 
 #include "engine/core/error.h"
 #include "tests/support/models.h"
@@ -127,6 +130,10 @@ TEST(VectorEnv, WrongActionShapeNamesTheField) {
 }
 
 TEST(VectorEnv, NanActionResetsOnlyThatEnv) {
+  std::ostringstream log;
+  auto previous = spdlog::default_logger();
+  spdlog::set_default_logger(std::make_shared<spdlog::logger>(
+      "test", std::make_shared<spdlog::sinks::ostream_sink_mt>(log)));
   VectorEnvConfig config{.num_envs = 4, .seed = 11};
   VectorEnv env(pendulum(), config), reference(pendulum(), config);
   for (int s = 0; s < 10; ++s) {
@@ -148,6 +155,11 @@ TEST(VectorEnv, NanActionResetsOnlyThatEnv) {
       }
     }
   }
+  spdlog::set_default_logger(previous);
+  // One clear message naming the field, the env and the element.
+  EXPECT_NE(log.str().find("actions[2][0] (ctrl/push) is nan: not applied, env 2 reset"),
+            std::string::npos)
+      << log.str();
   EXPECT_EQ(env.stats().invalid_actions, 1u);
   EXPECT_EQ(env.env_stats(2).invalid_actions, 1u);
   EXPECT_EQ(env.env_stats(1).invalid_actions, 0u);
