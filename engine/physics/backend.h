@@ -14,6 +14,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "engine/core/batch.h"
 #include "engine/core/rng.h"
@@ -50,6 +51,7 @@ struct ModelInfo {
   int nbody = 0, ngeom = 0;
   Space observation;  // qpos, qvel, sensordata, as float32
   Space action;       // one element per actuator; bounds are its ctrlrange where limited
+  std::vector<std::string> keyframes;  // keyframe names, by index ("" where unnamed)
   std::size_t model_bytes = 0;
 };
 

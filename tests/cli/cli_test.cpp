@@ -133,4 +133,26 @@ TEST(Cli, BadValuesExitTwoNamingTheFlag) {
   EXPECT_EQ(r.code, 2);
 }
 
+TEST(Cli, ScenesListAndCheck) {
+  auto r = run("scenes list");
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_TRUE(contains(r.out, "cartpole-balance")) << r.out;
+  EXPECT_TRUE(contains(r.out, "cartpole-swingup")) << r.out;
+  r = run("scenes check cartpole-balance");
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_TRUE(contains(r.out, "cartpole-balance.toml: ok")) << r.out;
+  EXPECT_TRUE(contains(r.out, "episodes of 1000 steps")) << r.out;
+}
+
+TEST(Cli, ScenesCheckNamesTheBadLine) {
+  const auto path = temp_file("simlab_cli_scene.toml",
+                              "model = \"models/cartpole.xml\"\n[reset]\nqpos_nosie = 0.1\n");
+  const auto r = run("scenes check " + path.string());
+  EXPECT_EQ(r.code, 2);
+  EXPECT_TRUE(contains(r.out, path.string() + ":3:1: reset.qpos_nosie: unknown key; did you mean "
+                                              "'qpos_noise'?"))
+      << r.out;
+  std::filesystem::remove(path);
+}
+
 }  // namespace

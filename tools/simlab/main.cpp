@@ -15,10 +15,11 @@ int main(int argc, char** argv) {
       "simlab"};
   app.require_subcommand(1);
   app.footer(
-      "Examples:\n  simlab version\n  simlab bench physics --model humanoid --envs 256 "
-      "--steps 200 --threads 2");
+      "Examples:\n  simlab version\n  simlab scenes list\n  simlab scenes check cartpole-balance\n"
+      "  simlab bench physics --model humanoid --envs 256 --steps 200 --threads 2");
   simlab::tools::add_version_command(app);
   simlab::tools::add_bench_command(app);
+  simlab::tools::add_scenes_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -151,6 +151,10 @@ MjModel::MjModel(ModelPtr model, std::string name) : model_(std::move(model)) {
   info_.ngeom = m->ngeom;
   info_.model_bytes = static_cast<std::size_t>(mj_sizeModel(m));
   describe_spaces(m, info_);
+  for (int k = 0; k < m->nkey; ++k) {
+    const char* key = mj_id2name(m, mjOBJ_KEY, k);
+    info_.keyframes.emplace_back(key ? key : "");
+  }
 }
 
 int MjModel::reset_keyframe(const ResetOptions& options) const {

@@ -1,0 +1,168 @@
+#include "scenes/scene.h"
+
+#include <cmath>
+#include <numbers>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+namespace simlab::scenes {
+namespace {
+
+Scene builtin(const std::string& name) {
+  return compile_scene(load_scene(resolve_scene(name)));
+}
+
+// The error a spec text raises (file name "spec.toml"), as printed.
+std::string error_of(const std::string& text) {
+  try {
+    compile_scene(parse_scene(text, "spec.toml"));
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "no error";
+}
+
+constexpr const char* kHeader = "model = \"models/cartpole.xml\"\n";
+
+TEST(Scenes, EveryBuiltInSceneCompilesAndSteps) {
+  const auto files = builtin_scenes();
+  ASSERT_GE(files.size(), 2u);
+  for (const auto& file : files) {
+    auto scene = compile_scene(load_scene(file));
+    scene.config.num_envs = 3;
+    engine::VectorEnv env(scene.model, scene.config);
+    std::vector<float> actions(3 * env.action_space().dim(), 0.2f);
+    for (int s = 0; s < 20; ++s) {
+      const auto& b = env.step(actions);
+      for (int e = 0; e < 3; ++e)
+        ASSERT_TRUE(std::isfinite(b.reward(e, 0))) << file;
+    }
+    EXPECT_EQ(env.stats().diverged, 0u) << file;
+  }
+}
+
+TEST(Scenes, ControlRateAndEpisodeLengthBecomeFrameSkipAndSteps) {
+  const auto scene = compile_scene(
+      parse_scene(std::string(kHeader) + "control_hz = 50\nepisode_seconds = 4\n", "spec.toml"));
+  EXPECT_EQ(scene.config.frame_skip, 2);  // the model steps at 100 Hz
+  EXPECT_EQ(scene.config.max_episode_steps, 200);
+}
+
+TEST(Scenes, CartpoleUprightRewardIsHighestUprightAndLowerWhenFallen) {
+  const auto scene = builtin("cartpole-balance");
+  const auto& reward = scene.config.task.reward;
+  ASSERT_TRUE(reward);
+  auto at_angle = [&](float hinge) {
+    std::vector<float> obs(7, 0.0f);
+    obs[1] = hinge;
+    const float action[] = {0.0f};
+    return reward(obs, action);
+  };
+  EXPECT_NEAR(at_angle(0.0f), 1.0f, 1e-6);
+  EXPECT_GT(at_angle(0.0f), at_angle(0.5f));
+  EXPECT_GT(at_angle(0.5f), at_angle(1.5f));
+  EXPECT_GT(at_angle(1.5f), at_angle(std::numbers::pi_v<float>));
+  // Off-centre cart and effort cost something.
+  std::vector<float> obs(7, 0.0f);
+  obs[0] = 1.0f;
+  const float push[] = {1.0f};
+  EXPECT_LT(reward(obs, push), at_angle(0.0f));
+}
+
+TEST(Scenes, BalanceTerminatesWhenThePoleFallsAndSwingupStartsHanging) {
+  auto balance = builtin("cartpole-balance");
+  ASSERT_TRUE(balance.config.task.terminated);
+  std::vector<float> obs(7, 0.0f);
+  EXPECT_FALSE(balance.config.task.terminated(obs));
+  obs[1] = 0.9f;
+  EXPECT_TRUE(balance.config.task.terminated(obs));
+
+  auto swingup = builtin("cartpole-swingup");
+  EXPECT_FALSE(swingup.config.task.terminated);
+  swingup.config.num_envs = 2;
+  engine::VectorEnv env(swingup.model, swingup.config);
+  EXPECT_NEAR(env.batch().obs(0, 1), std::numbers::pi, 0.051);  // keyframe "down" plus noise
+}
+
+TEST(Scenes, RolloutsAreTheSameForOneAndTwoThreads) {
+  auto run = [](int threads) {
+    auto scene = builtin("cartpole-swingup");
+    scene.config.num_envs = 6;
+    scene.config.num_threads = threads;
+    scene.config.seed = 3;
+    engine::VectorEnv env(scene.model, scene.config);
+    std::vector<float> rewards;
+    std::vector<float> actions(6);
+    for (int s = 0; s < 30; ++s) {
+      for (int e = 0; e < 6; ++e)
+        actions[e] = std::sin(0.3f * s + e);
+      const auto& b = env.step(actions);
+      rewards.insert(rewards.end(), b.reward.flat().begin(), b.reward.flat().end());
+    }
+    return rewards;
+  };
+  EXPECT_EQ(run(1), run(2));
+}
+
+TEST(SceneErrors, UnknownKeyNamesLocationAndSuggests) {
+  EXPECT_EQ(error_of(std::string(kHeader) + "[reset]\nkeyframe = \"upright\"\nqpos_nosie = 0.1\n"),
+            "spec.toml:4:1: reset.qpos_nosie: unknown key; did you mean 'qpos_noise'?");
+  EXPECT_EQ(error_of(std::string(kHeader) + "episode_secs = 3\n"),
+            "spec.toml:2:1: episode_secs: unknown key; did you mean 'episode_seconds'?");
+}
+
+TEST(SceneErrors, MissingJointIsNamedWithASuggestion) {
+  EXPECT_EQ(error_of(std::string(kHeader) + "[[reward]]\nterm = \"upright\"\njoint = \"hinj\"\n"),
+            "spec.toml:4:9: reward[0].joint: the model has no hinge or slide joint 'hinj'; did "
+            "you mean 'hinge'?");
+}
+
+TEST(SceneErrors, ImpossibleValuesAreRejected) {
+  EXPECT_EQ(error_of(std::string(kHeader) +
+                     "[[termination]]\nterm = \"joint_out_of_range\"\njoint = \"hinge\"\nmin = 1\n"
+                     "max = -1\n"),
+            "spec.toml:5:7: termination[0].min: min (1) > max (-1)");
+  EXPECT_EQ(error_of(std::string(kHeader) + "control_hz = 33\n"),
+            "spec.toml:2:14: control_hz: 33 Hz is not the physics rate divided by a whole number "
+            "(the model steps at 100 Hz; try 50)");
+  EXPECT_EQ(error_of(std::string(kHeader) + "[reset]\nqpos_noise = -1\n"),
+            "spec.toml:3:14: reset.qpos_noise: must be >= 0");
+  EXPECT_EQ(error_of(std::string(kHeader) + "[reset]\nkeyframe = \"sideways\"\n"),
+            "spec.toml:3:12: reset.keyframe: the model has no keyframe 'sideways' (it has: "
+            "upright, down)");
+  EXPECT_EQ(error_of(std::string(kHeader) + "[[reward]]\nterm = \"uprigt\"\njoint = \"hinge\"\n"),
+            "spec.toml:3:8: reward[0].term: unknown reward term 'uprigt'; did you mean 'upright'?");
+}
+
+TEST(SceneErrors, WrongTypesMissingKeysAndSyntax) {
+  EXPECT_EQ(error_of(std::string(kHeader) + "control_hz = \"fast\"\n"),
+            "spec.toml:2:14: control_hz: expected a number, got string");
+  EXPECT_EQ(error_of("name = \"x\"\n"), "spec.toml:1:1: model: missing required key");
+  EXPECT_EQ(error_of("model = \"models/nope.xml\"\n")
+                .rfind("spec.toml:1:9: model: model "
+                       "'models/nope.xml' not found",
+                       0),
+            0u);
+  const std::string syntax = error_of("model = [1,\n");
+  EXPECT_EQ(syntax.rfind("spec.toml:1:", 0), 0u) << syntax;
+}
+
+TEST(SceneErrors, UnknownSceneNameSuggestsTheClosest) {
+  try {
+    resolve_scene("cartpole-balanse");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_STREQ(e.what(),
+                 "cartpole-balanse: no such scene file or built-in scene; did you mean "
+                 "'cartpole-balance'?");
+  }
+}
+
+TEST(DidYouMean, SuggestsOnlyCloseWords) {
+  EXPECT_EQ(did_you_mean("qpos_nosie", {"qpos_noise", "qvel_noise"}), "qpos_noise");
+  EXPECT_EQ(did_you_mean("zzz", {"qpos_noise", "keyframe"}), "");
+}
+
+}  // namespace
+}  // namespace simlab::scenes
