@@ -13,7 +13,10 @@
 namespace simlab::engine {
 namespace {
 
-constexpr std::uint32_t kResetStream = 0;  // Rng stream for reset noise
+// Rng streams of one (env, episode): independent draws for each purpose.
+constexpr std::uint32_t kResetStream = 0;      // reset noise
+constexpr std::uint32_t kRandomizeStream = 1;  // per-reset randomization
+constexpr std::uint32_t kStartupStream = 2;    // startup randomization (episode 0 key)
 
 int resolve_threads(int requested) {
   if (requested < 0)
@@ -76,6 +79,10 @@ void VectorEnv::wait_idle() {
 
 void VectorEnv::reset_env(int env) {
   Env& e = envs_[env];
+  if (config_.randomize) {
+    Rng rng(config_.seed, static_cast<std::uint32_t>(env), e.episode, kRandomizeStream);
+    config_.randomize(*e.world, rng, /*startup=*/false);
+  }
   Rng rng(config_.seed, static_cast<std::uint32_t>(env), e.episode, kResetStream);
   e.world->reset(rng);
   e.episode_step = 0;

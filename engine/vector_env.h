@@ -42,6 +42,11 @@ struct Task {
   std::function<bool(std::span<const float> obs)> terminated;
 };
 
+// Domain randomization of one env's world, with that env's own Rng: called once when the env is
+// made (startup = true) and before every reset (startup = false). It may change only the world it
+// is given (World::set_param); worlds it never touches keep sharing the model's parameters.
+using Randomizer = std::function<void(physics::World& world, Rng& rng, bool startup)>;
+
 struct VectorEnvConfig {
   int num_envs = 1;
   int num_threads = 0;  // 0: every core oneTBB sees
@@ -51,6 +56,7 @@ struct VectorEnvConfig {
   int batch_size = 0;            // envs per recv(); 0: num_envs
   physics::ResetOptions reset;
   Task task;
+  Randomizer randomize;
 };
 
 struct EnvStats {
@@ -89,6 +95,9 @@ class VectorEnv {
   void async_reset();
   void send(std::span<const float> actions, std::span<const int> env_ids);
   const Batch& recv();
+
+  // One env's world, e.g. to read its randomized parameters.
+  const physics::World& world(int env) const { return *envs_[env].world; }
 
   // The [num_envs] batch written by step() and by the async workers.
   const Batch& batch() const { return batch_; }

@@ -138,6 +138,99 @@ std::vector<TermSpec> read_terms(const fs::path& file, const toml::table& root,
   return terms;
 }
 
+using engine::physics::Param;
+const std::vector<std::pair<std::string, Param>> kParams = {{"body_mass", Param::kBodyMass},
+                                                            {"geom_friction", Param::kGeomFriction},
+                                                            {"joint_damping", Param::kJointDamping},
+                                                            {"actuator_gain", Param::kActuatorGain},
+                                                            {"gravity_z", Param::kGravityZ}};
+
+template <class T>
+T pick(const std::vector<std::pair<std::string, T>>& options, const std::string& word,
+       const SourceLocation& where, const std::string& what) {
+  std::vector<std::string> names;
+  for (const auto& [name, value] : options) {
+    if (name == word) return value;
+    names.push_back(name);
+  }
+  std::string msg = "unknown " + what + " '" + word + "'";
+  if (auto guess = did_you_mean(word, names); !guess.empty()) {
+    msg += "; did you mean '" + guess + "'?";
+  } else {
+    std::string all;
+    for (const auto& n : names)
+      all += (all.empty() ? "" : ", ") + n;
+    msg += " (one of: " + all + ")";
+  }
+  throw Error(where, msg);
+}
+
+std::vector<RandomizeSpec> read_randomize(const fs::path& file, const toml::table& root) {
+  std::vector<RandomizeSpec> out;
+  const toml::node* node = root.get("randomize");
+  if (!node) return out;
+  const toml::array* array = node->as_array();
+  if (!array)
+    throw Error(at(file, node->source(), "randomize"),
+                "expected an array of tables ([[randomize]])");
+  using D = RandomizeSpec::Distribution;
+  for (std::size_t i = 0; i < array->size(); ++i) {
+    const std::string prefix = "randomize[" + std::to_string(i) + "].";
+    const toml::table* table = (*array)[i].as_table();
+    if (!table) throw Error(at(file, (*array)[i].source(), "randomize"), "expected a table");
+    Reader r(file, *table, prefix);
+    r.only({"param", "targets", "mode", "distribution", "range", "operation"});
+    RandomizeSpec t;
+    t.param_name = r.required_text("param");
+    t.where = r.where("param");
+    t.param = pick(kParams, t.param_name, t.where, "parameter");
+    t.at_startup = pick<bool>({{"startup", true}, {"reset", false}}, r.text("mode", "reset"),
+                              r.where("mode"), "mode");
+    t.distribution = pick<D>(
+        {{"uniform", D::kUniform}, {"log_uniform", D::kLogUniform}, {"gaussian", D::kGaussian}},
+        r.text("distribution", "uniform"), r.where("distribution"), "distribution");
+    t.scale = pick<bool>({{"scale", true}, {"absolute", false}}, r.text("operation", "scale"),
+                         r.where("operation"), "operation");
+    t.targets_where = r.where("targets");
+    if (const toml::node* targets = table->get("targets")) {
+      const toml::array* names = targets->as_array();
+      if (!names) throw Error(t.targets_where, "expected an array of names, e.g. [\"pole\"]");
+      for (const auto& n : *names) {
+        auto name = n.value<std::string>();
+        if (!name)
+          throw Error(at(file, n.source(), prefix + "targets"), "expected a name (string)");
+        t.targets.push_back(*name);
+      }
+    } else {
+      t.targets = {"*"};
+    }
+    const SourceLocation range_where = r.where("range");
+    const toml::node* range = table->get("range");
+    const toml::array* pair = range ? range->as_array() : nullptr;
+    if (!pair || pair->size() != 2 || !(*pair)[0].value<double>() || !(*pair)[1].value<double>())
+      throw Error(range_where, t.distribution == D::kGaussian
+                                   ? "expected range = [mean, stddev]"
+                                   : "expected range = [low, high] (two numbers)");
+    t.a = *(*pair)[0].value<double>();
+    t.b = *(*pair)[1].value<double>();
+    if (t.distribution == D::kGaussian) {
+      if (t.b < 0) throw Error(range_where, "stddev (" + num(t.b) + ") must be >= 0");
+    } else if (t.a > t.b) {
+      throw Error(range_where, "low (" + num(t.a) + ") > high (" + num(t.b) + ")");
+    }
+    if (t.distribution == D::kLogUniform && t.a <= 0)
+      throw Error(range_where, "log_uniform needs low > 0, got " + num(t.a));
+    const bool positive = t.param == Param::kBodyMass || t.param == Param::kGeomFriction ||
+                          t.param == Param::kJointDamping;
+    const double lowest = t.distribution == D::kGaussian ? t.a - 3 * t.b : t.a;
+    if (positive && lowest < 0)
+      throw Error(range_where, "a negative " + t.param_name + " is impossible (range reaches " +
+                                   num(lowest) + ")");
+    out.push_back(std::move(t));
+  }
+  return out;
+}
+
 fs::path resolve_model_path(const fs::path& spec_file, const std::string& model,
                             const SourceLocation& where) {
   const fs::path p(model);
@@ -187,7 +280,7 @@ SceneSpec parse_scene(const std::string& text, const fs::path& name) {
   spec.file = name;
   Reader r(name, root, "");
   r.only({"name", "description", "model", "control_hz", "episode_seconds", "reset", "reward",
-          "termination"});
+          "termination", "randomize"});
   spec.name = r.text("name", name.stem().string());
   spec.description = r.text("description", "");
   spec.model = resolve_model_path(name, r.required_text("model"), r.where("model"));
@@ -209,6 +302,7 @@ SceneSpec parse_scene(const std::string& text, const fs::path& name) {
   }
   spec.rewards = read_terms(name, root, "reward", kRewardTerms);
   spec.terminations = read_terms(name, root, "termination", kTerminationTerms);
+  spec.randomize = read_randomize(name, root);
   return spec;
 }
 
@@ -360,6 +454,57 @@ Scene compile_scene(const SceneSpec& spec) {
     }
     scene.config.reset.keyframe = static_cast<int>(it - keys.begin());
   }
+
+  // Randomization: resolve target names to element indices once; draws happen per env.
+  struct CompiledRandomize {
+    RandomizeSpec spec;
+    std::vector<int> indices;
+    std::vector<double> defaults;
+  };
+  std::vector<CompiledRandomize> randomize;
+  for (const auto& t : spec.randomize) {
+    CompiledRandomize c{.spec = t};
+    const auto names = scene.model->param_names(t.param);
+    for (const auto& target : t.targets) {
+      if (target == "*") {
+        for (int i = 0; i < static_cast<int>(names.size()); ++i)
+          c.indices.push_back(i);
+        continue;
+      }
+      const auto it = std::find(names.begin(), names.end(), target);
+      if (it == names.end()) {
+        std::string msg = "the model has no element '" + target + "' for " + t.param_name;
+        if (auto guess = did_you_mean(target, names); !guess.empty())
+          msg += "; did you mean '" + guess + "'?";
+        throw Error(t.targets_where, msg);
+      }
+      c.indices.push_back(static_cast<int>(it - names.begin()));
+    }
+    for (int i : c.indices)
+      c.defaults.push_back(scene.model->param_default(t.param, i));
+    randomize.push_back(std::move(c));
+  }
+  if (!randomize.empty())
+    scene.config.randomize = [randomize](engine::physics::World& world, engine::Rng& rng,
+                                         bool startup) {
+      using D = RandomizeSpec::Distribution;
+      for (const auto& c : randomize) {
+        if (c.spec.at_startup != startup) continue;
+        for (std::size_t k = 0; k < c.indices.size(); ++k) {
+          const auto& s = c.spec;
+          double x = s.distribution == D::kUniform ? rng.uniform(s.a, s.b)
+                     : s.distribution == D::kLogUniform
+                         ? std::exp(rng.uniform(std::log(s.a), std::log(s.b)))
+                         : rng.normal(s.a, s.b);
+          double value = s.scale ? c.defaults[k] * x : x;
+          // Gaussian tails past the 3-sigma check stay physical: clip to a tiny positive value.
+          if (s.param != engine::physics::Param::kActuatorGain &&
+              s.param != engine::physics::Param::kGravityZ)
+            value = std::max(value, 1e-6 * std::abs(c.defaults[k]));
+          world.set_param(s.param, c.indices[k], value);
+        }
+      }
+    };
 
   std::vector<CompiledTerm> rewards, terminations;
   for (const auto& t : spec.rewards)

@@ -31,6 +31,23 @@ struct TermSpec {
   SourceLocation where;              // for errors found after parsing
 };
 
+// One domain-randomization term: draw a value per target element and per env, at startup (once)
+// or at every reset, from a distribution; use it as a factor on the model's value or as the value.
+struct RandomizeSpec {
+  engine::physics::Param param = engine::physics::Param::kBodyMass;
+  std::string param_name;            // as written: body_mass, geom_friction, ...
+  std::vector<std::string> targets;  // element names; "*" for every element
+  bool at_startup = false;           // mode: startup (true) or reset (false)
+  enum class Distribution {
+    kUniform,
+    kLogUniform,
+    kGaussian
+  } distribution = Distribution::kUniform;
+  double a = 1, b = 1;  // uniform, log_uniform: [a, b]; gaussian: mean a, stddev b
+  bool scale = true;    // operation: scale (x the model's value) or absolute
+  SourceLocation where, targets_where;
+};
+
 struct SceneSpec {
   std::filesystem::path file;  // where the spec came from
   std::string name;
@@ -42,6 +59,7 @@ struct SceneSpec {
   std::string reset_keyframe;  // by name; empty: the model's first keyframe
   std::vector<TermSpec> rewards;
   std::vector<TermSpec> terminations;
+  std::vector<RandomizeSpec> randomize;
   SourceLocation keyframe_where, control_where;
 };
 

@@ -44,6 +44,14 @@ struct ResetOptions {
   double qvel_noise = 0.01;  // uniform noise half-width on velocities
 };
 
+// Physical parameters that domain randomization can change per env, by element name:
+//   kBodyMass      a body's mass (its inertia scales along)         names: bodies
+//   kGeomFriction  a geom's sliding friction                        names: geoms
+//   kJointDamping  a joint's damping (every dof of the joint)       names: joints
+//   kActuatorGain  an actuator's gear (force per unit of control)   names: actuators
+//   kGravityZ      the vertical gravity component                   names: "world"
+enum class Param { kBodyMass, kGeomFriction, kJointDamping, kActuatorGain, kGravityZ };
+
 struct ModelInfo {
   std::string name;
   double timestep = 0;  // seconds per physics step
@@ -73,6 +81,10 @@ class World {
   virtual std::size_t bytes() const = 0;
   // True once this world has its own copy of the model's parameters (after randomization).
   virtual bool has_own_parameters() const = 0;
+
+  // Set one parameter of this world only; the first call gives it its own parameter copy.
+  virtual void set_param(Param param, int index, double value) = 0;
+  virtual double param(Param param, int index) const = 0;
 };
 
 class Model : public std::enable_shared_from_this<Model> {
@@ -81,6 +93,10 @@ class Model : public std::enable_shared_from_this<Model> {
   virtual const ModelInfo& info() const = 0;
   virtual BackendKind backend() const = 0;
   virtual std::unique_ptr<World> make_world(const ResetOptions& options = {}) const = 0;
+
+  // The names of the elements a parameter exists for (index = position), and its shared value.
+  virtual std::vector<std::string> param_names(Param param) const = 0;
+  virtual double param_default(Param param, int index) const = 0;
 
   // The physical limit of this backend on this model, for benchmarks: step `worlds` bare states
   // (no batch, no resets, no checks) `steps` times each, round robin on the calling thread, with

@@ -196,6 +196,60 @@ double MjModel::time_raw_loop(int worlds, int steps, int frame_skip,
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
+// Read (or, with `value`, write) one parameter of `m`.
+static double access_param(mjModel* m, Param param, int i, const double* value) {
+  auto rw = [&](mjtNum& slot) {
+    if (value) slot = *value;
+    return static_cast<double>(slot);
+  };
+  switch (param) {
+    case Param::kBodyMass:
+      return rw(m->body_mass[i]);
+    case Param::kGeomFriction:
+      return rw(m->geom_friction[3 * i]);
+    case Param::kJointDamping: {
+      const int dof = m->jnt_dofadr[i];
+      const int ndof = m->jnt_type[i] == mjJNT_FREE ? 6 : m->jnt_type[i] == mjJNT_BALL ? 3 : 1;
+      if (value)
+        for (int k = 0; k < ndof; ++k)
+          m->dof_damping[dof + k] = *value;
+      return m->dof_damping[dof];
+    }
+    case Param::kActuatorGain:
+      return rw(m->actuator_gear[6 * i]);
+    case Param::kGravityZ:
+      return rw(m->opt.gravity[2]);
+  }
+  return 0;
+}
+
+std::vector<std::string> MjModel::param_names(Param param) const {
+  const mjModel* m = model_.get();
+  auto names = [&](int type, int n) {
+    std::vector<std::string> out;
+    for (int i = 0; i < n; ++i)
+      out.push_back(name_or_index(m, type, i));
+    return out;
+  };
+  switch (param) {
+    case Param::kBodyMass:
+      return names(mjOBJ_BODY, m->nbody);
+    case Param::kGeomFriction:
+      return names(mjOBJ_GEOM, m->ngeom);
+    case Param::kJointDamping:
+      return names(mjOBJ_JOINT, m->njnt);
+    case Param::kActuatorGain:
+      return names(mjOBJ_ACTUATOR, m->nu);
+    case Param::kGravityZ:
+      return {"world"};
+  }
+  return {};
+}
+
+double MjModel::param_default(Param param, int index) const {
+  return access_param(model_.get(), param, index, nullptr);
+}
+
 // ---------------------------------------------------------------------------------------------
 MjWorld::MjWorld(std::shared_ptr<const MjModel> model, const ResetOptions& options)
     : shared_(std::move(model)),
@@ -212,6 +266,22 @@ mjModel* MjWorld::own_parameters() {
   if (!own_) own_.reset(mj_copyModel(nullptr, shared_->raw()));
   if (!own_) throw std::bad_alloc();
   return own_.get();
+}
+
+void MjWorld::set_param(Param param, int index, double value) {
+  mjModel* m = own_parameters();
+  if (param == Param::kBodyMass) {
+    // Keep the body's density: its rotational inertia scales with its mass.
+    const mjModel* base = shared_->raw();
+    const double ratio = base->body_mass[index] > 0 ? value / base->body_mass[index] : 1.0;
+    for (int k = 0; k < 3; ++k)
+      m->body_inertia[3 * index + k] = base->body_inertia[3 * index + k] * ratio;
+  }
+  access_param(m, param, index, &value);
+}
+
+double MjWorld::param(Param param, int index) const {
+  return access_param(const_cast<mjModel*>(model()), param, index, nullptr);
 }
 
 std::size_t MjWorld::bytes() const {

@@ -32,6 +32,8 @@ class MjModel final : public Model {
   std::unique_ptr<World> make_world(const ResetOptions& options) const override;
   double time_raw_loop(int worlds, int steps, int frame_skip,
                        const Buffer2D<float>& ctrl_table) const override;
+  std::vector<std::string> param_names(Param param) const override;
+  double param_default(Param param, int index) const override;
 
   const mjModel* raw() const { return model_.get(); }
   int reset_keyframe(const ResetOptions& options) const;
@@ -51,6 +53,8 @@ class MjWorld final : public World {
   double time() const override { return data_->time; }
   std::size_t bytes() const override;
   bool has_own_parameters() const override { return own_ != nullptr; }
+  void set_param(Param param, int index, double value) override;
+  double param(Param param, int index) const override;
 
   // The parameters this world steps with: the shared model until own_parameters() is called.
   const mjModel* model() const { return own_ ? own_.get() : shared_->raw(); }
