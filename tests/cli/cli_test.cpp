@@ -144,6 +144,20 @@ TEST(Cli, ScenesListAndCheck) {
   EXPECT_TRUE(contains(r.out, "episodes of 1000 steps")) << r.out;
 }
 
+TEST(Cli, BenchPhysicsOnASceneMeasuresRandomizationCost) {
+  const auto r =
+      run("bench physics --scene cartpole-balance --envs 8 --steps 150 --repeats 1 "
+          "--threads 2 --json");
+  ASSERT_EQ(r.code, 0) << r.out;
+  const auto j = nlohmann::json::parse(r.out.substr(r.out.find('{')));
+  EXPECT_TRUE(j["randomized"].get<bool>());
+  EXPECT_TRUE(j["randomize_cost"].is_number());
+  EXPECT_GT(j["episodes"].get<int>(), 0);  // the scene's termination ends episodes
+  EXPECT_TRUE(j["deterministic"].get<bool>());
+  EXPECT_EQ(run("bench physics --scene cartpole-balance --frame-skip 2").code, 2);
+  EXPECT_EQ(run("bench physics --scene no-such-scene").code, 2);
+}
+
 TEST(Cli, ScenesCheckNamesTheBadLine) {
   const auto path = temp_file("simlab_cli_scene.toml",
                               "model = \"models/cartpole.xml\"\n[reset]\nqpos_nosie = 0.1\n");

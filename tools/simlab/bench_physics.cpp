@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <oneapi/tbb/global_control.h>
 #include <oneapi/tbb/info.h>
 #include <string>
@@ -21,6 +22,7 @@
 #include "engine/core/assets.h"
 #include "engine/core/error.h"
 #include "engine/vector_env.h"
+#include "scenes/scene.h"
 #include "tools/simlab/commands.h"
 #include "tools/simlab/progress.h"
 
@@ -29,6 +31,7 @@ namespace {
 
 struct Options {
   std::string model = "humanoid";
+  std::string scene;  // a scene instead of a bare model: its task, episode length, randomization
   int envs = 256;
   int steps = 200;
   int threads = 0;
@@ -75,14 +78,13 @@ struct BatchedRun {
   std::size_t world_bytes = 0, batch_bytes = 0;
 };
 
-BatchedRun run_batched(const std::shared_ptr<const engine::physics::Model>& model, const Options& o,
-                       int threads, const engine::Buffer2D<float>& table, Progress& progress,
+BatchedRun run_batched(const std::shared_ptr<const engine::physics::Model>& model,
+                       engine::VectorEnvConfig config, const Options& o, int threads,
+                       const engine::Buffer2D<float>& table, Progress& progress,
                        std::int64_t& done) {
-  engine::VectorEnvConfig config;
   config.num_envs = o.envs;
   config.num_threads = threads;
   config.seed = o.seed;
-  config.frame_skip = o.frame_skip;
   engine::VectorEnv env(model, config);
   const int act_dim = static_cast<int>(table.cols());
   std::vector<float> actions(static_cast<std::size_t>(o.envs) * act_dim);
@@ -121,35 +123,55 @@ void run_bench_physics(const Options& o) {
   tbb::global_control allow(tbb::global_control::max_allowed_parallelism,
                             std::max<std::size_t>(threads + 1, tbb::info::default_concurrency()));
 
-  const auto path = engine::resolve_model(o.model);
-  const auto model = engine::physics::load_model(engine::physics::ModelSource::file(path));
+  // A bare model steps with no task and 1000-step episodes; a scene brings its own configuration.
+  std::filesystem::path path;
+  std::shared_ptr<const engine::physics::Model> model;
+  engine::VectorEnvConfig base;
+  base.frame_skip = o.frame_skip;
+  if (!o.scene.empty()) {
+    auto scene = scenes::compile_scene(scenes::load_scene(scenes::resolve_scene(o.scene)));
+    path = scene.spec.file;
+    model = scene.model;
+    base = scene.config;
+  } else {
+    path = engine::resolve_model(o.model);
+    model = engine::physics::load_model(engine::physics::ModelSource::file(path));
+  }
+  const bool randomized = static_cast<bool>(base.randomize);
+  auto plain = base;
+  plain.randomize = nullptr;
   const auto& info = model->info();
   const auto table = make_ctrl_table(info.action, o.seed);
   if (!o.json) {
     std::printf(
         "simlab bench physics: %s (nq %d, nv %d, nu %d), %d envs x %d steps, frame skip %d, "
         "%d thread%s, best of %d\n",
-        path.string().c_str(), info.nq, info.nv, info.nu, o.envs, o.steps, o.frame_skip, threads,
+        path.string().c_str(), info.nq, info.nv, info.nu, o.envs, o.steps, base.frame_skip, threads,
         threads == 1 ? "" : "s", o.repeats);
     std::fflush(stdout);
   }
 
   const std::int64_t per_phase = static_cast<std::int64_t>(o.envs) * o.steps;
-  Progress progress("raw, batched x1, batched xT", per_phase * 3 * o.repeats, "env-steps");
+  const int phases = randomized ? 4 : 3;
+  Progress progress("raw, batched x1, batched xT", per_phase * phases * o.repeats, "env-steps");
   std::int64_t done = 0;
   double raw = 1e300;
-  BatchedRun one, many;
-  one.seconds = many.seconds = 1e300;
+  BatchedRun one, many, unrandomized;
+  one.seconds = many.seconds = unrandomized.seconds = 1e300;
   for (int r = 0; r < o.repeats; ++r) {
-    raw = std::min(raw, model->time_raw_loop(o.envs, o.steps, o.frame_skip, table));
+    raw = std::min(raw, model->time_raw_loop(o.envs, o.steps, base.frame_skip, table));
     done += per_phase;
     progress.update(done);
-    auto a = run_batched(model, o, 1, table, progress, done);
-    auto b = run_batched(model, o, threads, table, progress, done);
+    auto a = run_batched(model, base, o, 1, table, progress, done);
+    auto b = run_batched(model, base, o, threads, table, progress, done);
     if (r > 0 && (a.digest != one.digest || b.digest != many.digest))
       throw std::logic_error("a repeat of the same seed gave a different rollout");
     if (a.seconds < one.seconds) one = a;
     if (b.seconds < many.seconds) many = b;
+    if (randomized) {
+      auto c = run_batched(model, plain, o, threads, table, progress, done);
+      if (c.seconds < unrandomized.seconds) unrandomized = c;
+    }
   }
   progress.finish();
 
@@ -158,6 +180,8 @@ void run_bench_physics(const Options& o) {
   const double scaling = many_rate / (threads * raw_rate);
   const double overhead = one.seconds / raw - 1.0;
   const bool deterministic = one.digest == many.digest;
+  // Randomization's cost: throughput lost against the same scene without it, same run.
+  const double randomize_cost = randomized ? 1.0 - unrandomized.seconds / many.seconds : 0.0;
 
   nlohmann::json j = {{"model", path.string()},
                       {"nq", info.nq},
@@ -166,7 +190,7 @@ void run_bench_physics(const Options& o) {
                       {"envs", o.envs},
                       {"steps", o.steps},
                       {"threads", threads},
-                      {"frame_skip", o.frame_skip},
+                      {"frame_skip", base.frame_skip},
                       {"repeats", o.repeats},
                       {"seed", o.seed},
                       {"raw_env_steps_per_s", raw_rate},
@@ -182,7 +206,10 @@ void run_bench_physics(const Options& o) {
                       {"deterministic", deterministic},
                       {"episodes", many.stats.episodes},
                       {"diverged", many.stats.diverged},
-                      {"invalid_actions", many.stats.invalid_actions}};
+                      {"invalid_actions", many.stats.invalid_actions},
+                      {"scene", o.scene},
+                      {"randomized", randomized},
+                      {"randomize_cost", randomize_cost}};
   if (o.json) {
     std::printf("%s\n", j.dump(2).c_str());
   } else {
@@ -193,6 +220,10 @@ void run_bench_physics(const Options& o) {
     std::printf("  %-34s %12.0f env-steps/s   = %.2f x threads x raw (target >= 0.90)\n",
                 ("batched VectorEnv, " + std::to_string(threads) + " threads").c_str(), many_rate,
                 scaling);
+    if (randomized)
+      std::printf("  %-34s %12.0f env-steps/s   randomization costs %.1f%% (target <= 5%%)\n",
+                  "same scene without randomization", n / unrandomized.seconds,
+                  100 * randomize_cost);
     std::printf("  memory per env: %zu B world state + %zu B batch rows; model %zu B, shared\n",
                 many.world_bytes, many.batch_bytes, info.model_bytes);
     std::printf("  episodes %llu, diverged %llu; rollout digest %s (1 thread: %s) %s\n",
@@ -213,13 +244,18 @@ void add_bench_physics_command(CLI::App& bench) {
       "Prints the raw rate (the physical limit per core), the 1-thread bookkeeping overhead, the\n"
       "scaling ratio batched / (threads x raw), memory per env, and a rollout digest that must\n"
       "match between 1 and N threads.");
-  cmd->add_option("--model", o->model, "MJCF/URDF file, or a built-in model name")
-      ->capture_default_str();
+  auto* model_opt = cmd->add_option("--model", o->model, "MJCF/URDF file, or a built-in model name")
+                        ->capture_default_str();
+  cmd->add_option("--scene", o->scene,
+                  "A scene (built-in name or spec file) instead of --model: its control rate,\n"
+                  "episodes, task and randomization; adds a same-run phase without randomization")
+      ->excludes(model_opt);
   cmd->add_option("--envs", o->envs, "Number of parallel envs")->capture_default_str();
   cmd->add_option("--steps", o->steps, "Env steps per env and phase")->capture_default_str();
   cmd->add_option("--threads", o->threads, "Worker threads (0: all cores)")->capture_default_str();
-  cmd->add_option("--frame-skip", o->frame_skip, "Physics steps per env step")
-      ->capture_default_str();
+  auto* skip_opt = cmd->add_option("--frame-skip", o->frame_skip, "Physics steps per env step")
+                       ->capture_default_str();
+  skip_opt->excludes("--scene");
   cmd->add_option("--repeats", o->repeats, "Repeats per phase; the fastest is kept")
       ->capture_default_str();
   cmd->add_option("--seed", o->seed, "Seed for actions and reset noise")->capture_default_str();
