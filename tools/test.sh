@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install what is missing, build, and run the test suite with CTest.
 #   tools/test.sh               Release build in build/, every test
-#   tools/test.sh --sanitize    the engine's tests under AddressSanitizer + UndefinedBehaviorSanitizer,
+#   tools/test.sh --sanitize    the engine and scenes tests under AddressSanitizer + UndefinedBehaviorSanitizer,
 #                               in build-asan/ (LibTorch, Vulkan and Bullet off: engine only)
 # Extra arguments after -- go to ctest (e.g. tools/test.sh -- -R VectorEnv).
 set -euo pipefail
@@ -28,7 +28,7 @@ if ((sanitize)); then
     -DSIMLAB_BUILD_VIEWER=OFF -DSIMLAB_BUILD_TESTS=ON >/dev/null
   cmake --build "$build" -j "$jobs"
   export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-  ctest --test-dir "$build" -L engine --output-on-failure -j "$jobs" "${ctest_args[@]}"
+  ctest --test-dir "$build" -L "engine|scenes" --output-on-failure -j "$jobs" "${ctest_args[@]}"
 else
   build="$root/build"
   cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DSIMLAB_BUILD_TESTS=ON >/dev/null
