@@ -368,8 +368,11 @@ CompiledTerm compile_term(const TermSpec& t, const engine::Space& obs) {
       {"alive", Kind::kAlive},
       {"joint_out_of_range", Kind::kOutOfRange}};
   CompiledTerm c;
-  c.kind =
-      std::find_if(kinds.begin(), kinds.end(), [&](auto& k) { return k.first == t.term; })->second;
+  const auto kind =
+      std::find_if(kinds.begin(), kinds.end(), [&](auto& k) { return k.first == t.term; });
+  // parse_scene admits only known terms; a SceneSpec built in C++ could still hold a typo.
+  if (kind == kinds.end()) throw Error(t.where, "unknown term '" + t.term + "'");
+  c.kind = kind->second;
   c.weight = static_cast<float>(t.weight);
   c.target = static_cast<float>(t.target);
   c.min = t.min;
