@@ -64,8 +64,13 @@ VectorEnv::VectorEnv(std::shared_ptr<const physics::Model> model, VectorEnvConfi
       in_flight_(static_cast<std::size_t>(config_.num_envs), 0),
       send_ring_(static_cast<std::size_t>(config_.num_envs), 0),
       done_ring_(static_cast<std::size_t>(config_.num_envs), 0) {
-  for (auto& env : envs_)
-    env.world = model_->make_world(config_.reset);
+  for (int i = 0; i < config_.num_envs; ++i) {
+    envs_[i].world = model_->make_world(config_.reset);
+    if (config_.randomize) {
+      Rng rng(config_.seed, static_cast<std::uint32_t>(i), 0, kStartupStream);
+      config_.randomize(*envs_[i].world, rng, /*startup=*/true);
+    }
+  }
   reset();
 }
 

@@ -85,6 +85,8 @@ TEST(Randomize, ResetModeRedrawsEachEpisodeStartupModeDoesNot) {
                    mode + "\"\n");
     engine::VectorEnv env(scene.model, scene.config);
     const auto before = pole_masses(env);
+    // Both modes draw per env when the env is made (startup) or first reset (reset).
+    EXPECT_GT(std::set<double>(before.begin(), before.end()).size(), 12u) << mode;
     std::vector<float> actions(16, 0.0f);
     for (int s = 0; s < 5; ++s)
       env.step(actions);  // 5 steps = one 0.05 s episode: all reset
@@ -128,15 +130,24 @@ TEST(Randomize, GaussianAndLogUniformDrawsAreUsed) {
       "\"log_uniform\"\n"
       "range = [0.5, 2.0]\n");
   engine::VectorEnv env(scene.model, scene.config);
-  double sum = 0;
+  const double gain0 = scene.model->param_default(Param::kActuatorGain, 0);
+  const double friction0 = scene.model->param_default(Param::kGeomFriction, 1);
+  std::set<double> gains;
+  double sum = 0, sq = 0;
   for (int e = 0; e < 16; ++e) {
     const double gain = env.world(e).param(Param::kActuatorGain, 0);
-    EXPECT_GE(gain, 0.5 * 10);
-    EXPECT_LE(gain, 2.0 * 10);
-    sum += env.world(e).param(Param::kGeomFriction, 1) /
-           scene.model->param_default(Param::kGeomFriction, 1);
+    EXPECT_GE(gain, 0.5 * gain0);
+    EXPECT_LE(gain, 2.0 * gain0);
+    gains.insert(gain);
+    const double f = env.world(e).param(Param::kGeomFriction, 1) / friction0;
+    sum += f;
+    sq += f * f;
   }
-  EXPECT_NEAR(sum / 16, 1.0, 0.1);
+  EXPECT_GT(gains.size(), 12u);  // drawn per env, not left at the model's value
+  const double mean = sum / 16, stddev = std::sqrt(sq / 16 - mean * mean);
+  EXPECT_NEAR(mean, 1.0, 0.1);
+  EXPECT_GT(stddev, 0.03);  // a gaussian of stddev 0.1, not a constant
+  EXPECT_LT(stddev, 0.3);
 }
 
 TEST(RandomizeErrors, NameTheLocationAndTheProblem) {
