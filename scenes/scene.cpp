@@ -31,6 +31,34 @@ std::string type_name(const toml::node& node) {
   return out.str();
 }
 
+std::string join(const std::vector<std::string>& words) {
+  std::string out;
+  for (const auto& w : words)
+    out += (out.empty() ? "" : ", ") + w;
+  return out.empty() ? "none" : out;
+}
+
+// The tail of an "unknown X" message: "; did you mean 'y'?" when a candidate is close, else
+// " (label: a, b, c)", or nothing when there is no label.
+std::string suggest(const std::string& word, const std::vector<std::string>& candidates,
+                    const std::string& label = "") {
+  if (auto guess = did_you_mean(word, candidates); !guess.empty())
+    return "; did you mean '" + guess + "'?";
+  return label.empty() ? "" : " (" + label + ": " + join(candidates) + ")";
+}
+
+// The value named `word` in `options`, or an error at `where` naming it and the closest option.
+template <class T>
+T pick(const std::vector<std::pair<std::string, T>>& options, const std::string& word,
+       const SourceLocation& where, const std::string& what) {
+  std::vector<std::string> names;
+  for (const auto& [name, value] : options) {
+    if (name == word) return value;
+    names.push_back(name);
+  }
+  throw Error(where, "unknown " + what + " '" + word + "'" + suggest(word, names, "one of"));
+}
+
 // Reads one table, remembering the path of keys ("reward[2].joint") for errors.
 class Reader {
  public:
@@ -42,12 +70,8 @@ class Reader {
     for (auto&& [key, value] : table_) {
       const std::string k(key.str());
       if (std::find(allowed.begin(), allowed.end(), k) != allowed.end()) continue;
-      std::string msg = "unknown key";
-      if (auto guess = did_you_mean(k, allowed); !guess.empty())
-        msg += "; did you mean '" + guess + "'?";
-      else
-        msg += " (known keys: " + join(allowed) + ")";
-      throw Error(at(file_, key.source(), prefix_ + k), msg);
+      throw Error(at(file_, key.source(), prefix_ + k),
+                  "unknown key" + suggest(k, allowed, "known keys"));
     }
   }
 
@@ -82,23 +106,23 @@ class Reader {
   }
 
  private:
-  static std::string join(const std::vector<std::string>& words) {
-    std::string out;
-    for (const auto& w : words)
-      out += (out.empty() ? "" : ", ") + w;
-    return out;
-  }
   const fs::path& file_;
   const toml::table& table_;
   std::string prefix_;
 };
 
-const std::vector<std::string> kRewardTerms = {"upright", "joint_position", "joint_velocity",
-                                               "action_l2", "alive"};
-const std::vector<std::string> kTerminationTerms = {"joint_out_of_range"};
+// The terms a spec can name, one table per section: parsing and compiling both read these.
+enum class Kind { kUpright, kJointPosition, kJointVelocity, kActionL2, kAlive, kOutOfRange };
+using KindTable = std::vector<std::pair<std::string, Kind>>;
+const KindTable kRewardKinds = {{"upright", Kind::kUpright},
+                                {"joint_position", Kind::kJointPosition},
+                                {"joint_velocity", Kind::kJointVelocity},
+                                {"action_l2", Kind::kActionL2},
+                                {"alive", Kind::kAlive}};
+const KindTable kTerminationKinds = {{"joint_out_of_range", Kind::kOutOfRange}};
 
 std::vector<TermSpec> read_terms(const fs::path& file, const toml::table& root,
-                                 const std::string& key, const std::vector<std::string>& kinds) {
+                                 const std::string& key, const KindTable& kinds) {
   std::vector<TermSpec> terms;
   const toml::node* node = root.get(key);
   if (!node) return terms;
@@ -115,12 +139,7 @@ std::vector<TermSpec> read_terms(const fs::path& file, const toml::table& root,
     TermSpec t;
     t.term = r.required_text("term");
     t.where = r.where("term");
-    if (std::find(kinds.begin(), kinds.end(), t.term) == kinds.end()) {
-      std::string msg = "unknown " + key + " term '" + t.term + "'";
-      if (auto guess = did_you_mean(t.term, kinds); !guess.empty())
-        msg += "; did you mean '" + guess + "'?";
-      throw Error(t.where, msg);
-    }
+    const Kind kind = pick(kinds, t.term, t.where, key + " term");
     SourceLocation joint_where;
     t.joint = r.text("joint", "", &joint_where);
     if (!t.joint.empty()) t.where = joint_where;
@@ -130,7 +149,7 @@ std::vector<TermSpec> read_terms(const fs::path& file, const toml::table& root,
     t.max = r.number("max", 1e300);
     if (t.min > t.max)
       throw Error(r.where("min"), "min (" + num(t.min) + ") > max (" + num(t.max) + ")");
-    const bool needs_joint = t.term != "action_l2" && t.term != "alive";
+    const bool needs_joint = kind != Kind::kActionL2 && kind != Kind::kAlive;
     if (needs_joint && t.joint.empty())
       throw Error(r.where("joint"), "term '" + t.term + "' needs a joint");
     terms.push_back(std::move(t));
@@ -144,26 +163,6 @@ const std::vector<std::pair<std::string, Param>> kParams = {{"body_mass", Param:
                                                             {"joint_damping", Param::kJointDamping},
                                                             {"actuator_gain", Param::kActuatorGain},
                                                             {"gravity_z", Param::kGravityZ}};
-
-template <class T>
-T pick(const std::vector<std::pair<std::string, T>>& options, const std::string& word,
-       const SourceLocation& where, const std::string& what) {
-  std::vector<std::string> names;
-  for (const auto& [name, value] : options) {
-    if (name == word) return value;
-    names.push_back(name);
-  }
-  std::string msg = "unknown " + what + " '" + word + "'";
-  if (auto guess = did_you_mean(word, names); !guess.empty()) {
-    msg += "; did you mean '" + guess + "'?";
-  } else {
-    std::string all;
-    for (const auto& n : names)
-      all += (all.empty() ? "" : ", ") + n;
-    msg += " (one of: " + all + ")";
-  }
-  throw Error(where, msg);
-}
 
 std::vector<RandomizeSpec> read_randomize(const fs::path& file, const toml::table& root) {
   std::vector<RandomizeSpec> out;
@@ -300,8 +299,8 @@ SceneSpec parse_scene(const std::string& text, const fs::path& name) {
     if (spec.reset.qpos_noise < 0) throw Error(reset.where("qpos_noise"), "must be >= 0");
     if (spec.reset.qvel_noise < 0) throw Error(reset.where("qvel_noise"), "must be >= 0");
   }
-  spec.rewards = read_terms(name, root, "reward", kRewardTerms);
-  spec.terminations = read_terms(name, root, "termination", kTerminationTerms);
+  spec.rewards = read_terms(name, root, "reward", kRewardKinds);
+  spec.terminations = read_terms(name, root, "termination", kTerminationKinds);
   spec.randomize = read_randomize(name, root);
   return spec;
 }
@@ -336,21 +335,11 @@ fs::path resolve_scene(const std::string& name_or_path) {
   std::vector<std::string> names;
   for (const auto& p : builtin_scenes())
     names.push_back(p.stem().string());
-  std::string msg = "no such scene file or built-in scene";
-  if (auto guess = did_you_mean(name_or_path, names); !guess.empty())
-    msg += "; did you mean '" + guess + "'?";
-  else {
-    std::string all;
-    for (const auto& n : names)
-      all += (all.empty() ? "" : ", ") + n;
-    msg += " (built-ins: " + all + ")";
-  }
-  throw Error(SourceLocation{.file = name_or_path}, msg);
+  throw Error(SourceLocation{.file = name_or_path},
+              "no such scene file or built-in scene" + suggest(name_or_path, names, "built-ins"));
 }
 
 namespace {
-
-enum class Kind { kUpright, kJointPosition, kJointVelocity, kActionL2, kAlive, kOutOfRange };
 
 struct CompiledTerm {
   Kind kind;
@@ -359,20 +348,9 @@ struct CompiledTerm {
   double min = 0, max = 0;
 };
 
-CompiledTerm compile_term(const TermSpec& t, const engine::Space& obs) {
-  static const std::vector<std::pair<std::string, Kind>> kinds = {
-      {"upright", Kind::kUpright},
-      {"joint_position", Kind::kJointPosition},
-      {"joint_velocity", Kind::kJointVelocity},
-      {"action_l2", Kind::kActionL2},
-      {"alive", Kind::kAlive},
-      {"joint_out_of_range", Kind::kOutOfRange}};
+CompiledTerm compile_term(const TermSpec& t, const engine::Space& obs, const KindTable& kinds) {
   CompiledTerm c;
-  const auto kind =
-      std::find_if(kinds.begin(), kinds.end(), [&](auto& k) { return k.first == t.term; });
-  // parse_scene admits only known terms; a SceneSpec built in C++ could still hold a typo.
-  if (kind == kinds.end()) throw Error(t.where, "unknown term '" + t.term + "'");
-  c.kind = kind->second;
+  c.kind = pick(kinds, t.term, t.where, "term");  // parsed specs pass; C++-built ones may not
   c.weight = static_cast<float>(t.weight);
   c.target = static_cast<float>(t.target);
   c.min = t.min;
@@ -386,10 +364,8 @@ CompiledTerm compile_term(const TermSpec& t, const engine::Space& obs) {
       for (const auto& n : names)
         if (n.rfind("qpos/", 0) == 0 && n.find('.') == std::string::npos)
           joints.push_back(n.substr(5));
-      std::string msg = "the model has no hinge or slide joint '" + t.joint + "'";
-      if (auto guess = did_you_mean(t.joint, joints); !guess.empty())
-        msg += "; did you mean '" + guess + "'?";
-      throw Error(t.where, msg);
+      throw Error(t.where, "the model has no hinge or slide joint '" + t.joint + "'" +
+                               suggest(t.joint, joints));
     }
     c.index = static_cast<int>(it - names.begin());
   }
@@ -444,16 +420,8 @@ Scene compile_scene(const SceneSpec& spec) {
     const auto& keys = info.keyframes;
     const auto it = std::find(keys.begin(), keys.end(), spec.reset_keyframe);
     if (it == keys.end()) {
-      std::string msg = "the model has no keyframe '" + spec.reset_keyframe + "'";
-      if (auto guess = did_you_mean(spec.reset_keyframe, keys); !guess.empty()) {
-        msg += "; did you mean '" + guess + "'?";
-      } else {
-        std::string all;
-        for (const auto& k : keys)
-          all += (all.empty() ? "" : ", ") + k;
-        msg += " (it has: " + (all.empty() ? std::string("none") : all) + ")";
-      }
-      throw Error(spec.keyframe_where, msg);
+      throw Error(spec.keyframe_where, "the model has no keyframe '" + spec.reset_keyframe + "'" +
+                                           suggest(spec.reset_keyframe, keys, "it has"));
     }
     scene.config.reset.keyframe = static_cast<int>(it - keys.begin());
   }
@@ -476,10 +444,8 @@ Scene compile_scene(const SceneSpec& spec) {
       }
       const auto it = std::find(names.begin(), names.end(), target);
       if (it == names.end()) {
-        std::string msg = "the model has no element '" + target + "' for " + t.param_name;
-        if (auto guess = did_you_mean(target, names); !guess.empty())
-          msg += "; did you mean '" + guess + "'?";
-        throw Error(t.targets_where, msg);
+        throw Error(t.targets_where, "the model has no element '" + target + "' for " +
+                                         t.param_name + suggest(target, names));
       }
       c.indices.push_back(static_cast<int>(it - names.begin()));
     }
@@ -511,9 +477,9 @@ Scene compile_scene(const SceneSpec& spec) {
 
   std::vector<CompiledTerm> rewards, terminations;
   for (const auto& t : spec.rewards)
-    rewards.push_back(compile_term(t, info.observation));
+    rewards.push_back(compile_term(t, info.observation, kRewardKinds));
   for (const auto& t : spec.terminations)
-    terminations.push_back(compile_term(t, info.observation));
+    terminations.push_back(compile_term(t, info.observation, kTerminationKinds));
   if (!rewards.empty())
     scene.config.task.reward = [rewards](std::span<const float> obs, std::span<const float> act) {
       float r = 0;
