@@ -17,6 +17,9 @@ namespace {
 constexpr std::uint32_t kResetStream = 0;      // reset noise
 constexpr std::uint32_t kRandomizeStream = 1;  // per-reset randomization
 constexpr std::uint32_t kStartupStream = 2;    // startup randomization (episode 0 key)
+constexpr std::uint32_t kInitialStream = 3;    // initial-state randomization
+constexpr std::uint32_t kNoiseStream = 4;      // observation noise, dropout, action delay
+constexpr std::uint32_t kIntervalStream = 16;  // + episode step: interval randomization
 
 int resolve_threads(int requested) {
   if (requested < 0)
@@ -53,25 +56,82 @@ EnvStats& EnvStats::operator+=(const EnvStats& o) {
 }
 
 VectorEnv::VectorEnv(std::shared_ptr<const physics::Model> model, VectorEnvConfig config)
-    : model_(std::move(model)),
+    : VectorEnv(std::vector<EnvVariant>{{std::move(model), config.task, config.randomize}},
+                config) {}
+
+namespace {
+
+Space observation_of(const EnvVariant& v) {
+  return v.task.observe ? v.task.observation : v.model->info().observation;
+}
+
+// Every variant must present the same contract to a policy.
+std::vector<EnvVariant> checked(std::vector<EnvVariant> variants, const VectorEnvConfig& c) {
+  SIMLAB_CHECK(!variants.empty()) << "VectorEnv needs at least one model";
+  const int obs = observation_of(variants[0]).dim();
+  const int act = variants[0].model->info().action.dim();
+  for (std::size_t v = 0; v < variants.size(); ++v) {
+    SIMLAB_CHECK(variants[v].model) << "variant " << v << " has no model";
+    const int o = observation_of(variants[v]).dim(), a = variants[v].model->info().action.dim();
+    if (o != obs || a != act)
+      throw Error(SourceLocation{.file = variants[v].model->info().name, .field = "variants"},
+                  "variant " + std::to_string(v) + " has " + std::to_string(o) +
+                      " observations and " + std::to_string(a) + " actions, variant 0 has " +
+                      std::to_string(obs) + " and " + std::to_string(act) +
+                      "; declare observation terms that every variant has");
+  }
+  if (!c.corruption.obs_noise.empty() && static_cast<int>(c.corruption.obs_noise.size()) != obs)
+    throw Error(SourceLocation{.field = "corruption.obs_noise"},
+                "expected one stddev per observation element (" + std::to_string(obs) + "), got " +
+                    std::to_string(c.corruption.obs_noise.size()));
+  if (c.corruption.obs_dropout < 0 || c.corruption.obs_dropout >= 1)
+    throw Error(SourceLocation{.field = "corruption.obs_dropout"}, "must be in [0, 1)");
+  if (c.corruption.action_delay_min < 0 ||
+      c.corruption.action_delay_max < c.corruption.action_delay_min)
+    throw Error(SourceLocation{.field = "corruption.action_delay"},
+                "expected 0 <= min <= max, got [" + std::to_string(c.corruption.action_delay_min) +
+                    ", " + std::to_string(c.corruption.action_delay_max) + "]");
+  return variants;
+}
+
+}  // namespace
+
+VectorEnv::VectorEnv(std::vector<EnvVariant> variants, VectorEnvConfig config)
+    : variants_(checked(std::move(variants), config)),
       config_(validated(std::move(config))),
+      observation_(observation_of(variants_[0])),
       num_threads_(resolve_threads(config_.num_threads)),
-      act_dim_(model_->info().action.dim()),
+      act_dim_(variants_[0].model->info().action.dim()),
       envs_(static_cast<std::size_t>(config_.num_envs)),
-      batch_(config_.num_envs, model_->info().observation.dim(), act_dim_),
+      batch_(config_.num_envs, observation_.dim(), act_dim_),
       arena_(num_threads_, /*reserved_for_masters=*/1),
-      recv_batch_(config_.batch_size, model_->info().observation.dim(), act_dim_),
+      recv_batch_(config_.batch_size, observation_.dim(), act_dim_),
       in_flight_(static_cast<std::size_t>(config_.num_envs), 0),
       send_ring_(static_cast<std::size_t>(config_.num_envs), 0),
       done_ring_(static_cast<std::size_t>(config_.num_envs), 0) {
-  for (int i = 0; i < config_.num_envs; ++i) {
-    envs_[i].world = model_->make_world(config_.reset);
-    if (config_.randomize) {
-      Rng rng(config_.seed, static_cast<std::uint32_t>(i), 0, kStartupStream);
-      config_.randomize(*envs_[i].world, rng, /*startup=*/true);
-    }
-  }
+  make_envs();
   reset();
+}
+
+void VectorEnv::make_envs() {
+  const std::size_t history =
+      config_.corruption.action_delay_max > 0
+          ? static_cast<std::size_t>(config_.corruption.action_delay_max + 1) * act_dim_
+          : 0;
+  // Worlds are made in parallel: with thousands of envs, allocating and initializing mjData is
+  // a visible part of start-up.
+  arena_.execute([&] {
+    tbb::parallel_for(0, config_.num_envs, [&](int i) {
+      const EnvVariant& v = variants_[variant_of(i)];
+      Env& e = envs_[i];
+      e.world = v.model->make_world(config_.reset);
+      e.history.assign(history, 0.0f);
+      if (v.randomize) {
+        Rng rng(config_.seed, static_cast<std::uint32_t>(i), 0, kStartupStream);
+        v.randomize(*e.world, rng, RandomizePhase::kStartup, 0);
+      }
+    });
+  });
 }
 
 VectorEnv::~VectorEnv() {
@@ -84,14 +144,58 @@ void VectorEnv::wait_idle() {
 
 void VectorEnv::reset_env(int env) {
   Env& e = envs_[env];
-  if (config_.randomize) {
-    Rng rng(config_.seed, static_cast<std::uint32_t>(env), e.episode, kRandomizeStream);
-    config_.randomize(*e.world, rng, /*startup=*/false);
+  const EnvVariant& v = variants_[variant_of(env)];
+  const auto env_key = static_cast<std::uint32_t>(env);
+  if (v.randomize) {
+    Rng rng(config_.seed, env_key, e.episode, kRandomizeStream);
+    v.randomize(*e.world, rng, RandomizePhase::kReset, 0);
   }
-  Rng rng(config_.seed, static_cast<std::uint32_t>(env), e.episode, kResetStream);
+  Rng rng(config_.seed, env_key, e.episode, kResetStream);
   e.world->reset(rng);
+  if (v.randomize) {
+    Rng initial(config_.seed, env_key, e.episode, kInitialStream);
+    v.randomize(*e.world, initial, RandomizePhase::kInitialState, 0);
+  }
   e.episode_step = 0;
-  e.world->observe(batch_.obs.row(env));
+  e.noise_rng = Rng(config_.seed, env_key, e.episode, kNoiseStream);
+  const Corruption& c = config_.corruption;
+  e.delay = c.action_delay_min;
+  if (c.action_delay_max > c.action_delay_min)
+    e.delay += static_cast<int>(
+        e.noise_rng.below(static_cast<std::uint32_t>(c.action_delay_max - c.action_delay_min + 1)));
+  e.history_count = 0;
+  observe_env(env, batch_.obs.row(env));
+}
+
+void VectorEnv::observe_env(int env, std::span<float> obs) {
+  Env& e = envs_[env];
+  const Task& task = variants_[variant_of(env)].task;
+  if (task.observe)
+    task.observe(*e.world, obs);
+  else
+    e.world->observe(obs);
+  const Corruption& c = config_.corruption;
+  if (!c.obs_noise.empty())
+    for (std::size_t k = 0; k < obs.size(); ++k)
+      if (c.obs_noise[k] > 0) obs[k] += static_cast<float>(e.noise_rng.normal() * c.obs_noise[k]);
+  if (c.obs_dropout > 0)
+    for (float& x : obs)
+      if (e.noise_rng.uniform() < c.obs_dropout) x = 0.0f;
+}
+
+std::span<const float> VectorEnv::delayed_action(int env) {
+  Env& e = envs_[env];
+  const auto action = batch_.action.row(env);
+  if (e.history.empty()) return action;
+  // The ring holds the last delay_max + 1 actions; slot n % size holds the episode's n-th action.
+  const int slots = config_.corruption.action_delay_max + 1;
+  std::copy(action.begin(), action.end(),
+            e.history.begin() + static_cast<std::ptrdiff_t>(e.history_count % slots) * act_dim_);
+  ++e.history_count;
+  // Until `delay` actions came in, the episode's first action stands in for the missing ones.
+  const int n = std::max(0, e.history_count - 1 - e.delay);
+  return {e.history.data() + static_cast<std::size_t>(n % slots) * act_dim_,
+          static_cast<std::size_t>(act_dim_)};
 }
 
 void VectorEnv::step_env(int env) {
@@ -109,16 +213,23 @@ void VectorEnv::step_env(int env) {
     e.bad_action_element = *bad;
     ++e.stats.invalid_actions;
   } else {
-    status = e.world->step(action, config_.frame_skip);
+    status = e.world->step(delayed_action(env), config_.frame_skip);
     if (status == StepStatus::kDiverged) ++e.stats.diverged;
   }
   if (status == StepStatus::kOk) {
-    e.world->observe(obs);
+    const EnvVariant& v = variants_[variant_of(env)];
     ++e.episode_step;
-    if (config_.task.reward) reward = config_.task.reward(obs, action);
-    if (config_.task.terminated) terminated = config_.task.terminated(obs);
+    // Reward and termination read the true state; only the observation is corrupted.
+    if (v.task.reward) reward = v.task.reward(*e.world, action);
+    if (v.task.terminated) terminated = v.task.terminated(*e.world);
     truncated =
         !terminated && config_.max_episode_steps > 0 && e.episode_step >= config_.max_episode_steps;
+    if (config_.randomize_interval && v.randomize && !terminated && !truncated) {
+      Rng rng(config_.seed, static_cast<std::uint32_t>(env), e.episode,
+              kIntervalStream + static_cast<std::uint32_t>(e.episode_step));
+      v.randomize(*e.world, rng, RandomizePhase::kInterval, e.episode_step);
+    }
+    observe_env(env, obs);
   } else {
     truncated = true;  // obs still holds the last good observation: it becomes final_obs
   }

@@ -1,4 +1,5 @@
-// VectorEnv: N worlds of one shared Model, stepped in parallel on oneTBB, results in a Batch.
+// VectorEnv: N worlds, stepped in parallel on oneTBB, results in a Batch. The worlds share one
+// compiled Model, or one of a few structural variants (heterogeneous scenes), never a private copy.
 //
 //   sync:   step(actions [N, A]) -> parallel_for over envs -> each env writes its own Batch row
 //   async:  send(actions [k, A], env_ids [k]) -> one task per send on the arena's task group ->
@@ -35,17 +36,44 @@
 
 namespace simlab::engine {
 
-// Reward and termination of one env after a step. Called on worker threads, concurrently for
-// different envs: they must be pure functions of their arguments. Empty: reward 0, never terminal.
+// A task turns a world into what a policy sees and is scored on. Called on worker threads,
+// concurrently for different envs: each must be a pure function of its arguments. Empty members:
+// the model's own observation (qpos, qvel, sensordata), reward 0, never terminal.
 struct Task {
-  std::function<float(std::span<const float> obs, std::span<const float> action)> reward;
-  std::function<bool(std::span<const float> obs)> terminated;
+  Space observation;  // the layout `observe` writes; dim 0 with an empty `observe`
+  std::function<void(const physics::World& world, std::span<float> obs)> observe;
+  std::function<float(const physics::World& world, std::span<const float> action)> reward;
+  std::function<bool(const physics::World& world)> terminated;
 };
 
-// Domain randomization of one env's world, with that env's own Rng: called once when the env is
-// made (startup = true) and before every reset (startup = false). It may change only the world it
-// is given (World::set_param); worlds it never touches keep sharing the model's parameters.
-using Randomizer = std::function<void(physics::World& world, Rng& rng, bool startup)>;
+// When domain randomization runs, each time with that env's own Rng for that (episode, phase):
+//   kStartup       once, when the env is made                  parameters (World::set_param)
+//   kReset         before every reset                          parameters
+//   kInitialState  after every reset                           joint state (World::write)
+//   kInterval      after every step, if config.randomize_interval; the randomizer decides by
+//                  `episode_step` whether to act (e.g. a push every 2 s)
+// It may change only the world it is given; worlds it never touches keep sharing the model's
+// parameters.
+enum class RandomizePhase { kStartup, kReset, kInitialState, kInterval };
+using Randomizer =
+    std::function<void(physics::World& world, Rng& rng, RandomizePhase phase, int episode_step)>;
+
+// The gap between the simulator and what a policy sees and does (sim-to-real noise):
+struct Corruption {
+  std::vector<float> obs_noise;  // per observation element: gaussian stddev; empty: none
+  float obs_dropout = 0;         // probability that an element reads 0 in a step (a lost packet)
+  int action_delay_min = 0;      // control steps between an action and its effect, drawn
+  int action_delay_max = 0;      //   uniformly per episode from [min, max]
+  bool any() const { return !obs_noise.empty() || obs_dropout > 0 || action_delay_max > 0; }
+};
+
+// One structure of a heterogeneous scene: a compiled model with its task and randomizer (both
+// resolved against that model's element names). Env i runs variant i % variants.size().
+struct EnvVariant {
+  std::shared_ptr<const physics::Model> model;
+  Task task;
+  Randomizer randomize;
+};
 
 struct VectorEnvConfig {
   int num_envs = 1;
@@ -55,8 +83,10 @@ struct VectorEnvConfig {
   int max_episode_steps = 1000;  // env steps before truncation; 0: no limit
   int batch_size = 0;            // envs per recv(); 0: num_envs
   physics::ResetOptions reset;
-  Task task;
-  Randomizer randomize;
+  Task task;                        // single-model constructor only (variants carry their own)
+  Randomizer randomize;             // single-model constructor only
+  bool randomize_interval = false;  // call the randomizer with kInterval after every step
+  Corruption corruption;
 };
 
 struct EnvStats {
@@ -70,7 +100,12 @@ struct EnvStats {
 
 class VectorEnv {
  public:
+  // Every env runs `model` with config.task and config.randomize.
   VectorEnv(std::shared_ptr<const physics::Model> model, VectorEnvConfig config);
+  // Heterogeneous envs: env i runs variants[i % variants.size()], with that variant's task and
+  // randomizer (config.task and config.randomize are not used). Every variant must have the same
+  // observation and action sizes.
+  VectorEnv(std::vector<EnvVariant> variants, VectorEnvConfig config);
   ~VectorEnv();
   VectorEnv(const VectorEnv&) = delete;
   VectorEnv& operator=(const VectorEnv&) = delete;
@@ -79,9 +114,14 @@ class VectorEnv {
   int num_threads() const { return num_threads_; }
   int batch_size() const { return config_.batch_size; }
   const VectorEnvConfig& config() const { return config_; }
-  const physics::Model& model() const { return *model_; }
-  const Space& observation_space() const { return model_->info().observation; }
-  const Space& action_space() const { return model_->info().action; }
+  const physics::Model& model() const { return *variants_[0].model; }
+  int num_variants() const { return static_cast<int>(variants_.size()); }
+  int variant_of(int env) const { return env % num_variants(); }
+  const physics::Model& variant_model(int variant) const { return *variants_[variant].model; }
+  const Space& observation_space() const { return observation_; }
+  const Space& action_space() const { return variants_[0].model->info().action; }
+  // The action delay (control steps) of an env's current episode.
+  int action_delay(int env) const { return envs_[env].delay; }
 
   // Start a new episode in every env; returns the [num_envs] batch with the first observations.
   const Batch& reset();
@@ -117,9 +157,16 @@ class VectorEnv {
     std::int32_t episode_step = 0;
     int bad_action_element = -1;  // first NaN/Inf element of the last rejected action
     EnvStats stats;
+    Rng noise_rng{0, 0, 0};      // observation noise and dropout of the current episode
+    int delay = 0;               // action delay of the current episode
+    int history_count = 0;       // actions in `history` this episode
+    std::vector<float> history;  // ring of the last action_delay_max + 1 actions (delay only)
   };
 
-  void step_env(int env);  // applies batch_.action row `env`
+  void make_envs();
+  void observe_env(int env, std::span<float> obs);  // the task's observation, corrupted
+  std::span<const float> delayed_action(int env);   // pushes the new action, returns the applied
+  void step_env(int env);                           // applies batch_.action row `env`
   void reset_env(int env);
   void finish(int env);  // async: publish a finished env to recv()
   void wait_idle();
@@ -127,8 +174,9 @@ class VectorEnv {
 
   int invalid_action_warnings_ = 0;
 
-  std::shared_ptr<const physics::Model> model_;
+  std::vector<EnvVariant> variants_;
   VectorEnvConfig config_;
+  Space observation_;
   int num_threads_;
   int act_dim_;
   std::vector<Env> envs_;

@@ -1,13 +1,16 @@
 #include "scenes/scene.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
+#include <oneapi/tbb/parallel_for.h>
 #include <sstream>
 #include <toml++/toml.h>
 
 #include "engine/core/assets.h"
+#include "scenes/terms.h"
 
 namespace simlab::scenes {
 namespace {
@@ -29,22 +32,6 @@ std::string type_name(const toml::node& node) {
   std::ostringstream out;
   out << node.type();
   return out.str();
-}
-
-std::string join(const std::vector<std::string>& words) {
-  std::string out;
-  for (const auto& w : words)
-    out += (out.empty() ? "" : ", ") + w;
-  return out.empty() ? "none" : out;
-}
-
-// The tail of an "unknown X" message: "; did you mean 'y'?" when a candidate is close, else
-// " (label: a, b, c)", or nothing when there is no label.
-std::string suggest(const std::string& word, const std::vector<std::string>& candidates,
-                    const std::string& label = "") {
-  if (auto guess = did_you_mean(word, candidates); !guess.empty())
-    return "; did you mean '" + guess + "'?";
-  return label.empty() ? "" : " (" + label + ": " + join(candidates) + ")";
 }
 
 // The value named `word` in `options`, or an error at `where` naming it and the closest option.
@@ -105,107 +92,218 @@ class Reader {
     return at(file_, node ? node->source() : table_.source(), prefix_ + key);
   }
 
+  // A [low, high] pair, or one number for both; low > high is an error at the key.
+  std::pair<double, double> range(const std::string& key,
+                                  std::pair<double, double> fallback) const {
+    const toml::node* node = table_.get(key);
+    if (!node) return fallback;
+    if (auto v = node->value<double>()) return {*v, *v};
+    const toml::array* pair = node->as_array();
+    if (!pair || pair->size() != 2 || !(*pair)[0].value<double>() || !(*pair)[1].value<double>())
+      throw Error(where(key), "expected [low, high] (two numbers) or one number");
+    const double lo = *(*pair)[0].value<double>(), hi = *(*pair)[1].value<double>();
+    if (lo > hi) throw Error(where(key), "low (" + num(lo) + ") > high (" + num(hi) + ")");
+    return {lo, hi};
+  }
+
+  // A whole number.
+  int integer(const std::string& key, int fallback) const {
+    const double x = number(key, fallback);
+    if (x != std::floor(x)) throw Error(where(key), "expected a whole number, got " + num(x));
+    return static_cast<int>(x);
+  }
+
+  // An array of strings; a single string is an array of one.
+  std::vector<std::string> names(const std::string& key, std::vector<std::string> fallback) const {
+    const toml::node* node = table_.get(key);
+    if (!node) return fallback;
+    if (auto v = node->value<std::string>()) return {*v};
+    const toml::array* array = node->as_array();
+    if (!array) throw Error(where(key), "expected an array of names, e.g. [\"a\", \"b\"]");
+    std::vector<std::string> out;
+    for (const auto& n : *array) {
+      auto name = n.value<std::string>();
+      if (!name) throw Error(where(key), "expected a name (string), got " + type_name(n));
+      out.push_back(*name);
+    }
+    return out;
+  }
+
+  // A sub-table ([key]), or null when absent.
+  const toml::table* table(const std::string& key) const {
+    const toml::node* node = table_.get(key);
+    if (!node) return nullptr;
+    if (const toml::table* t = node->as_table()) return t;
+    throw Error(where(key), "expected a table ([" + prefix_ + key + "])");
+  }
+
+  // An array of tables ([[key]]), each read with its path "key[i].".
+  template <class F>
+  void each(const std::string& key, F&& read) const {
+    const toml::node* node = table_.get(key);
+    if (!node) return;
+    const toml::array* array = node->as_array();
+    if (!array)
+      throw Error(where(key), "expected an array of tables ([[" + prefix_ + key + "]]), got " +
+                                  type_name(*node));
+    for (std::size_t i = 0; i < array->size(); ++i) {
+      const toml::table* t = (*array)[i].as_table();
+      if (!t) throw Error(at(file_, (*array)[i].source(), prefix_ + key), "expected a table");
+      read(Reader(file_, *t, prefix_ + key + "[" + std::to_string(i) + "]."), i);
+    }
+  }
+
+  // An array, or null when absent or not an array.
+  const toml::array* array(const std::string& key) const {
+    const toml::node* node = table_.get(key);
+    return node ? node->as_array() : nullptr;
+  }
+
+  bool has(const std::string& key) const { return table_.get(key) != nullptr; }
+  const fs::path& file() const { return file_; }
+
  private:
   const fs::path& file_;
   const toml::table& table_;
   std::string prefix_;
 };
 
-// The terms a spec can name, one table per section: parsing and compiling both read these.
-enum class Kind { kUpright, kJointPosition, kJointVelocity, kActionL2, kAlive, kOutOfRange };
-using KindTable = std::vector<std::pair<std::string, Kind>>;
-const KindTable kRewardKinds = {{"upright", Kind::kUpright},
-                                {"joint_position", Kind::kJointPosition},
-                                {"joint_velocity", Kind::kJointVelocity},
-                                {"action_l2", Kind::kActionL2},
-                                {"alive", Kind::kAlive}};
-const KindTable kTerminationKinds = {{"joint_out_of_range", Kind::kOutOfRange}};
-
-std::vector<TermSpec> read_terms(const fs::path& file, const toml::table& root,
-                                 const std::string& key, const KindTable& kinds) {
+// [[observation]], [[reward]] and [[termination]]: one table per term, checked against its
+// section's term table and the keys its kind needs.
+std::vector<TermSpec> read_terms(const Reader& root, const std::string& key, const TermTable& table,
+                                 const std::string& what) {
   std::vector<TermSpec> terms;
-  const toml::node* node = root.get(key);
-  if (!node) return terms;
-  const toml::array* array = node->as_array();
-  if (!array)
-    throw Error(at(file, node->source(), key),
-                "expected an array of tables ([[" + key + "]]), got " + type_name(*node));
-  for (std::size_t i = 0; i < array->size(); ++i) {
-    const std::string prefix = key + "[" + std::to_string(i) + "].";
-    const toml::table* table = (*array)[i].as_table();
-    if (!table) throw Error(at(file, (*array)[i].source(), key), "expected a table");
-    Reader r(file, *table, prefix);
-    r.only({"term", "joint", "weight", "target", "min", "max"});
+  const bool observation = key == "observation";
+  root.each(key, [&](const Reader& r, std::size_t) {
+    std::vector<std::string> allowed = {"term", "joint", "body",   "site",   "sensor", "from",
+                                        "to",   "axis",  "weight", "target", "min",    "max"};
+    if (observation)
+      allowed = {"term", "joints", "body",   "site",  "sensor",
+                 "from", "to",     "prefix", "count", "noise"};
+    r.only(allowed);
     TermSpec t;
     t.term = r.required_text("term");
     t.where = r.where("term");
-    const Kind kind = pick(kinds, t.term, t.where, key + " term");
-    SourceLocation joint_where;
-    t.joint = r.text("joint", "", &joint_where);
-    if (!t.joint.empty()) t.where = joint_where;
+    const TermKind kind = pick(table, t.term, t.where, what + " term");
+    // Errors about the element point at the key that names it.
+    for (const char* element : {"joint", "joints", "body", "site", "sensor", "from", "prefix"})
+      if (r.has(element)) {
+        t.where = r.where(element);
+        break;
+      }
+    t.joints = r.names(observation ? "joints" : "joint", {});
+    t.body = r.text("body", "");
+    t.site = r.text("site", "");
+    t.sensor = r.text("sensor", "");
+    t.from = r.text("from", "");
+    t.to = r.text("to", "");
+    t.prefix = r.text("prefix", "");
+    t.count = observation ? r.integer("count", 0) : 0;
+    t.axis =
+        pick<int>({{"x", 0}, {"y", 1}, {"z", 2}}, r.text("axis", "x"), r.where("axis"), "axis");
     t.weight = r.number("weight", 1.0);
     t.target = r.number("target", 0.0);
     t.min = r.number("min", -1e300);
     t.max = r.number("max", 1e300);
+    t.noise = observation ? r.number("noise", 0.0) : 0.0;
     if (t.min > t.max)
       throw Error(r.where("min"), "min (" + num(t.min) + ") > max (" + num(t.max) + ")");
-    const bool needs_joint = kind != Kind::kActionL2 && kind != Kind::kAlive;
-    if (needs_joint && t.joint.empty())
-      throw Error(r.where("joint"), "term '" + t.term + "' needs a joint");
+    if (t.noise < 0) throw Error(r.where("noise"), "must be >= 0");
+    if (t.count < 0 || t.count > 64) throw Error(r.where("count"), "must be in [0, 64]");
+    for (const auto& need : required_keys(kind)) {
+      const bool present = need == "min|max"  ? r.has("min") || r.has("max")
+                           : need == "joints" ? !t.joints.empty()
+                           : need == "joint"  ? t.joints.size() == 1
+                                              : r.has(need);
+      if (!present)
+        throw Error(r.where(need == "min|max" ? "min" : need),
+                    "term '" + t.term + "' needs " +
+                        (need == "min|max" ? std::string("min or max") : need));
+    }
     terms.push_back(std::move(t));
-  }
+  });
   return terms;
 }
 
 using engine::physics::Param;
-const std::vector<std::pair<std::string, Param>> kParams = {{"body_mass", Param::kBodyMass},
-                                                            {"geom_friction", Param::kGeomFriction},
-                                                            {"joint_damping", Param::kJointDamping},
-                                                            {"actuator_gain", Param::kActuatorGain},
-                                                            {"gravity_z", Param::kGravityZ}};
+using RS = RandomizeSpec;
+struct ParamEntry {
+  std::vector<Param> params;
+  RS::State state = RS::State::kNone;
+  RS::Operation default_op = RS::Operation::kScale;
+  bool positive = false;  // negative values are impossible
+};
+const std::vector<std::pair<std::string, ParamEntry>> kParams = {
+    {"body_mass", {{Param::kBodyMass}, RS::State::kNone, RS::Operation::kScale, true}},
+    {"body_com",
+     {{Param::kBodyComX, Param::kBodyComY, Param::kBodyComZ},
+      RS::State::kNone,
+      RS::Operation::kAdd}},
+    {"geom_friction", {{Param::kGeomFriction}, RS::State::kNone, RS::Operation::kScale, true}},
+    {"geom_softness", {{Param::kGeomSoftness}, RS::State::kNone, RS::Operation::kScale, true}},
+    {"geom_rgb",
+     {{Param::kGeomR, Param::kGeomG, Param::kGeomB}, RS::State::kNone, RS::Operation::kAbsolute}},
+    {"joint_damping", {{Param::kJointDamping}, RS::State::kNone, RS::Operation::kScale, true}},
+    {"joint_armature", {{Param::kJointArmature}, RS::State::kNone, RS::Operation::kScale, true}},
+    {"joint_friction_loss",
+     {{Param::kJointFrictionLoss}, RS::State::kNone, RS::Operation::kScale, true}},
+    {"actuator_gain", {{Param::kActuatorGain}}},
+    {"actuator_force_limit",
+     {{Param::kActuatorForceLimit}, RS::State::kNone, RS::Operation::kScale, true}},
+    {"gravity_z", {{Param::kGravityZ}}},
+    {"light_pos",
+     {{Param::kLightPosX, Param::kLightPosY, Param::kLightPosZ},
+      RS::State::kNone,
+      RS::Operation::kAdd}},
+    {"light_diffuse", {{Param::kLightDiffuse}, RS::State::kNone, RS::Operation::kScale, true}},
+    {"camera_pos",
+     {{Param::kCameraPosX, Param::kCameraPosY, Param::kCameraPosZ},
+      RS::State::kNone,
+      RS::Operation::kAdd}},
+    {"joint_position", {{}, RS::State::kJointPosition, RS::Operation::kAdd}},
+    {"joint_velocity", {{}, RS::State::kJointVelocity, RS::Operation::kAdd}},
+    {"push", {{}, RS::State::kPush, RS::Operation::kAdd}},
+};
 
-std::vector<RandomizeSpec> read_randomize(const fs::path& file, const toml::table& root) {
+std::vector<RandomizeSpec> read_randomize(const Reader& root) {
   std::vector<RandomizeSpec> out;
-  const toml::node* node = root.get("randomize");
-  if (!node) return out;
-  const toml::array* array = node->as_array();
-  if (!array)
-    throw Error(at(file, node->source(), "randomize"),
-                "expected an array of tables ([[randomize]])");
   using D = RandomizeSpec::Distribution;
-  for (std::size_t i = 0; i < array->size(); ++i) {
-    const std::string prefix = "randomize[" + std::to_string(i) + "].";
-    const toml::table* table = (*array)[i].as_table();
-    if (!table) throw Error(at(file, (*array)[i].source(), "randomize"), "expected a table");
-    Reader r(file, *table, prefix);
-    r.only({"param", "targets", "mode", "distribution", "range", "operation"});
+  using Op = RandomizeSpec::Operation;
+  root.each("randomize", [&](const Reader& r, std::size_t) {
+    r.only({"param", "targets", "mode", "interval_seconds", "distribution", "range", "operation"});
     RandomizeSpec t;
     t.param_name = r.required_text("param");
     t.where = r.where("param");
-    t.param = pick(kParams, t.param_name, t.where, "parameter");
-    t.at_startup = pick<bool>({{"startup", true}, {"reset", false}}, r.text("mode", "reset"),
-                              r.where("mode"), "mode");
+    const ParamEntry entry = pick(kParams, t.param_name, t.where, "parameter");
+    t.params = entry.params;
+    t.state = entry.state;
+    t.mode = pick<RS::Mode>({{"startup", RS::Mode::kStartup},
+                             {"reset", RS::Mode::kReset},
+                             {"interval", RS::Mode::kInterval}},
+                            r.text("mode", "reset"), r.where("mode"), "mode");
+    if (t.state != RS::State::kNone && t.mode == RS::Mode::kStartup)
+      throw Error(r.where("mode"), t.param_name +
+                                       " changes the state, which every reset sets anew: use mode "
+                                       "\"reset\" (initial state) or \"interval\"");
+    t.interval_seconds = r.number("interval_seconds", 0.0);
+    if (t.mode == RS::Mode::kInterval && t.interval_seconds <= 0)
+      throw Error(r.where("interval_seconds"), "mode \"interval\" needs interval_seconds > 0");
+    if (t.mode != RS::Mode::kInterval && r.has("interval_seconds"))
+      throw Error(r.where("interval_seconds"), "only mode \"interval\" takes interval_seconds");
     t.distribution = pick<D>(
         {{"uniform", D::kUniform}, {"log_uniform", D::kLogUniform}, {"gaussian", D::kGaussian}},
         r.text("distribution", "uniform"), r.where("distribution"), "distribution");
-    t.scale = pick<bool>({{"scale", true}, {"absolute", false}}, r.text("operation", "scale"),
-                         r.where("operation"), "operation");
+    const std::string default_op = entry.default_op == Op::kScale ? "scale"
+                                   : entry.default_op == Op::kAdd ? "add"
+                                                                  : "absolute";
+    t.operation = pick<Op>({{"scale", Op::kScale}, {"add", Op::kAdd}, {"absolute", Op::kAbsolute}},
+                           r.text("operation", default_op), r.where("operation"), "operation");
+    if (t.state == RS::State::kPush && t.operation != Op::kAdd)
+      throw Error(r.where("operation"), "a push adds a velocity: use operation = \"add\"");
     t.targets_where = r.where("targets");
-    if (const toml::node* targets = table->get("targets")) {
-      const toml::array* names = targets->as_array();
-      if (!names) throw Error(t.targets_where, "expected an array of names, e.g. [\"pole\"]");
-      for (const auto& n : *names) {
-        auto name = n.value<std::string>();
-        if (!name)
-          throw Error(at(file, n.source(), prefix + "targets"), "expected a name (string)");
-        t.targets.push_back(*name);
-      }
-    } else {
-      t.targets = {"*"};
-    }
+    t.targets = r.names("targets", {"*"});
     const SourceLocation range_where = r.where("range");
-    const toml::node* range = table->get("range");
-    const toml::array* pair = range ? range->as_array() : nullptr;
+    const toml::array* pair = r.array("range");
     if (!pair || pair->size() != 2 || !(*pair)[0].value<double>() || !(*pair)[1].value<double>())
       throw Error(range_where, t.distribution == D::kGaussian
                                    ? "expected range = [mean, stddev]"
@@ -219,15 +317,106 @@ std::vector<RandomizeSpec> read_randomize(const fs::path& file, const toml::tabl
     }
     if (t.distribution == D::kLogUniform && t.a <= 0)
       throw Error(range_where, "log_uniform needs low > 0, got " + num(t.a));
-    const bool positive = t.param == Param::kBodyMass || t.param == Param::kGeomFriction ||
-                          t.param == Param::kJointDamping;
     const double lowest = t.distribution == D::kGaussian ? t.a - 3 * t.b : t.a;
-    if (positive && lowest < 0)
+    if (entry.positive && t.operation != Op::kAdd && lowest < 0)
       throw Error(range_where, "a negative " + t.param_name + " is impossible (range reaches " +
                                    num(lowest) + ")");
     out.push_back(std::move(t));
-  }
+  });
   return out;
+}
+
+// [procedural]: variants, [[procedural.objects]], [procedural.terrain], [procedural.lights].
+ProceduralSpec read_procedural(const Reader& root) {
+  ProceduralSpec p;
+  const toml::table* table = root.table("procedural");
+  if (!table) return p;
+  Reader r(root.file(), *table, "procedural.");
+  p.where = root.where("procedural");
+  r.only({"variants", "objects", "terrain", "lights"});
+  p.variants = r.integer("variants", 1);
+  if (p.variants < 1 || p.variants > 100000)
+    throw Error(r.where("variants"), "must be in [1, 100000], got " + std::to_string(p.variants));
+  r.each("objects", [&](const Reader& o, std::size_t i) {
+    o.only({"name", "count", "shapes", "size", "mass", "region", "z", "spacing", "friction",
+            "contype", "conaffinity"});
+    ObjectSpec spec;
+    spec.where = o.where("count");
+    spec.name = o.text("name", "object" + std::string(i == 0 ? "" : std::to_string(i)));
+    const auto count = o.range("count", {1, 1});
+    spec.count_min = static_cast<int>(count.first);
+    spec.count_max = static_cast<int>(count.second);
+    if (spec.count_min < 0 || count.first != std::floor(count.first) ||
+        count.second != std::floor(count.second))
+      throw Error(o.where("count"), "expected whole numbers >= 0");
+    spec.shapes = o.names("shapes", spec.shapes);
+    for (const auto& shape : spec.shapes)
+      pick<int>({{"box", 0}, {"sphere", 1}, {"cylinder", 2}, {"capsule", 3}}, shape,
+                o.where("shapes"), "shape");
+    if (spec.shapes.empty()) throw Error(o.where("shapes"), "needs at least one shape");
+    std::tie(spec.size_min, spec.size_max) = o.range("size", {spec.size_min, spec.size_max});
+    if (spec.size_min <= 0) throw Error(o.where("size"), "sizes must be > 0");
+    std::tie(spec.mass_min, spec.mass_max) = o.range("mass", {spec.mass_min, spec.mass_max});
+    if (spec.mass_min <= 0) throw Error(o.where("mass"), "a mass must be > 0");
+    if (o.has("region")) {
+      const toml::array* region = o.array("region");
+      if (!region || region->size() != 4)
+        throw Error(o.where("region"), "expected [x_min, y_min, x_max, y_max]");
+      for (std::size_t k = 0; k < 4; ++k) {
+        auto v = (*region)[k].value<double>();
+        if (!v) throw Error(o.where("region"), "expected [x_min, y_min, x_max, y_max] (numbers)");
+        spec.region[k] = *v;
+      }
+      if (spec.region[0] >= spec.region[2] || spec.region[1] >= spec.region[3])
+        throw Error(o.where("region"), "x_min must be < x_max and y_min < y_max");
+    }
+    spec.z = o.number("z", spec.z);
+    spec.spacing = o.number("spacing", spec.spacing);
+    spec.friction = o.number("friction", spec.friction);
+    spec.contype = o.integer("contype", spec.contype);
+    spec.conaffinity = o.integer("conaffinity", spec.conaffinity);
+    if (spec.spacing < 0) throw Error(o.where("spacing"), "must be >= 0");
+    if (spec.friction < 0) throw Error(o.where("friction"), "must be >= 0");
+    p.objects.push_back(std::move(spec));
+  });
+  if (const toml::table* terrain = r.table("terrain")) {
+    Reader t(root.file(), *terrain, "procedural.terrain.");
+    t.only({"kinds", "difficulty", "half_size", "resolution", "max_height", "flat_radius"});
+    auto& spec = p.terrain;
+    spec.where = r.where("terrain");
+    spec.kinds = t.names("kinds", {"rough"});
+    for (const auto& kind : spec.kinds)
+      pick<int>({{"flat", 0}, {"rough", 1}, {"slopes", 2}, {"stairs", 3}}, kind, t.where("kinds"),
+                "terrain kind");
+    std::tie(spec.difficulty_min, spec.difficulty_max) =
+        t.range("difficulty", {spec.difficulty_min, spec.difficulty_max});
+    if (spec.difficulty_min < 0 || spec.difficulty_max > 1)
+      throw Error(t.where("difficulty"), "must be within [0, 1]");
+    spec.half_size = t.number("half_size", spec.half_size);
+    spec.resolution = t.number("resolution", spec.resolution);
+    spec.max_height = t.number("max_height", spec.max_height);
+    spec.flat_radius = t.number("flat_radius", spec.flat_radius);
+    if (spec.half_size <= 0) throw Error(t.where("half_size"), "must be > 0");
+    if (spec.resolution <= 0 || 2 * spec.half_size / spec.resolution > 1000)
+      throw Error(t.where("resolution"), "must be > 0, with at most 1000 cells per side");
+    if (spec.max_height <= 0) throw Error(t.where("max_height"), "must be > 0");
+  }
+  if (const toml::table* lights = r.table("lights")) {
+    Reader l(root.file(), *lights, "procedural.lights.");
+    l.only({"count", "height", "diffuse"});
+    auto& spec = p.lights;
+    spec.where = r.where("lights");
+    const auto count = l.range("count", {1, 1});
+    spec.count_min = static_cast<int>(count.first);
+    spec.count_max = static_cast<int>(count.second);
+    if (spec.count_min < 0 || spec.count_max > 8)
+      throw Error(l.where("count"), "must be within [0, 8]");
+    std::tie(spec.height_min, spec.height_max) =
+        l.range("height", {spec.height_min, spec.height_max});
+    std::tie(spec.diffuse_min, spec.diffuse_max) =
+        l.range("diffuse", {spec.diffuse_min, spec.diffuse_max});
+  }
+  return p;
 }
 
 fs::path resolve_model_path(const fs::path& spec_file, const std::string& model,
@@ -278,8 +467,8 @@ SceneSpec parse_scene(const std::string& text, const fs::path& name) {
   SceneSpec spec;
   spec.file = name;
   Reader r(name, root, "");
-  r.only({"name", "description", "model", "control_hz", "episode_seconds", "reset", "reward",
-          "termination", "randomize"});
+  r.only({"name", "description", "model", "control_hz", "episode_seconds", "reset", "observation",
+          "reward", "termination", "randomize", "procedural", "corruption"});
   spec.name = r.text("name", name.stem().string());
   spec.description = r.text("description", "");
   spec.model = resolve_model_path(name, r.required_text("model"), r.where("model"));
@@ -299,9 +488,24 @@ SceneSpec parse_scene(const std::string& text, const fs::path& name) {
     if (spec.reset.qpos_noise < 0) throw Error(reset.where("qpos_noise"), "must be >= 0");
     if (spec.reset.qvel_noise < 0) throw Error(reset.where("qvel_noise"), "must be >= 0");
   }
-  spec.rewards = read_terms(name, root, "reward", kRewardKinds);
-  spec.terminations = read_terms(name, root, "termination", kTerminationKinds);
-  spec.randomize = read_randomize(name, root);
+  spec.observations = read_terms(r, "observation", kObservationTerms, "observation");
+  spec.rewards = read_terms(r, "reward", kRewardTerms, "reward");
+  spec.terminations = read_terms(r, "termination", kTerminationTerms, "termination");
+  spec.randomize = read_randomize(r);
+  spec.procedural = read_procedural(r);
+  if (const toml::table* table = r.table("corruption")) {
+    Reader c(name, *table, "corruption.");
+    c.only({"obs_dropout", "action_delay"});
+    spec.obs_dropout = c.number("obs_dropout", 0.0);
+    if (spec.obs_dropout < 0 || spec.obs_dropout >= 1)
+      throw Error(c.where("obs_dropout"), "must be in [0, 1)");
+    const auto delay = c.range("action_delay", {0, 0});
+    if (delay.first < 0 || delay.second > 100 || delay.first != std::floor(delay.first) ||
+        delay.second != std::floor(delay.second))
+      throw Error(c.where("action_delay"), "expected whole control steps in [0, 100]");
+    spec.action_delay_min = static_cast<int>(delay.first);
+    spec.action_delay_max = static_cast<int>(delay.second);
+  }
   return spec;
 }
 
@@ -341,66 +545,51 @@ fs::path resolve_scene(const std::string& name_or_path) {
 
 namespace {
 
-struct CompiledTerm {
-  Kind kind;
-  int index = -1;  // observation element
-  float weight = 1, target = 0;
-  double min = 0, max = 0;
-};
-
-CompiledTerm compile_term(const TermSpec& t, const engine::Space& obs, const KindTable& kinds) {
-  CompiledTerm c;
-  c.kind = pick(kinds, t.term, t.where, "term");  // parsed specs pass; C++-built ones may not
-  c.weight = static_cast<float>(t.weight);
-  c.target = static_cast<float>(t.target);
-  c.min = t.min;
-  c.max = t.max;
-  if (!t.joint.empty()) {
-    const std::string group = c.kind == Kind::kJointVelocity ? "qvel/" : "qpos/";
-    const auto& names = obs.names();
-    const auto it = std::find(names.begin(), names.end(), group + t.joint);
-    if (it == names.end()) {
-      std::vector<std::string> joints;
-      for (const auto& n : names)
-        if (n.rfind("qpos/", 0) == 0 && n.find('.') == std::string::npos)
-          joints.push_back(n.substr(5));
-      throw Error(t.where, "the model has no hinge or slide joint '" + t.joint + "'" +
-                               suggest(t.joint, joints));
-    }
-    c.index = static_cast<int>(it - names.begin());
-  }
-  return c;
-}
-
-float evaluate(const CompiledTerm& c, std::span<const float> obs, std::span<const float> act) {
-  switch (c.kind) {
-    case Kind::kUpright:  // 1 upright, 0 hanging down
-      return c.weight * 0.5f * (1.0f + std::cos(obs[c.index]));
-    case Kind::kJointPosition: {
-      const float d = obs[c.index] - c.target;
-      return -c.weight * d * d;
-    }
-    case Kind::kJointVelocity:
-      return -c.weight * obs[c.index] * obs[c.index];
-    case Kind::kActionL2: {
-      float sum = 0;
-      for (float a : act)
-        sum += a * a;
-      return -c.weight * sum;
-    }
-    case Kind::kAlive:
-      return c.weight;
-    case Kind::kOutOfRange:
-      return obs[c.index] < c.min || obs[c.index] > c.max ? 1.0f : 0.0f;
-  }
-  return 0.0f;
+std::string read_text(const fs::path& file) {
+  std::ifstream in(file);
+  if (!in) throw Error(SourceLocation{.file = file.string()}, "model file is not readable");
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
 }
 
 }  // namespace
 
-Scene compile_scene(const SceneSpec& spec) {
-  Scene scene{.spec = spec,
-              .model = engine::physics::load_model(engine::physics::ModelSource::file(spec.model))};
+Scene compile_scene(const SceneSpec& spec, std::uint64_t seed, int max_variants) {
+  const auto start = std::chrono::steady_clock::now();
+  Scene scene{.spec = spec};
+  const ProceduralSpec& procedural = spec.procedural;
+  int count = procedural.empty() ? 1 : procedural.variants;
+  if (max_variants > 0) count = std::min(count, max_variants);
+
+  // Variants: generated and compiled in parallel (MuJoCo's parser itself takes one at a time).
+  std::vector<engine::physics::ModelSource> sources(static_cast<std::size_t>(count));
+  scene.variants.resize(static_cast<std::size_t>(count));
+  if (procedural.empty()) {
+    sources[0] = engine::physics::ModelSource::file(spec.model);
+    scene.variants[0].model = engine::physics::load_model(sources[0]);
+  } else {
+    const std::string base = read_text(spec.model);
+    scene.variant_mjcf.resize(static_cast<std::size_t>(count));
+    tbb::parallel_for(0, count, [&](int v) {
+      auto generated = generate_variant(procedural, base, seed, v);
+      // Named beside the base model so that its relative asset paths still resolve.
+      auto& source = sources[v];
+      source.path = spec.model.parent_path() / (spec.model.stem().string() + "-" + spec.name +
+                                                "-v" + std::to_string(v) + ".xml");
+      source.text = generated.mjcf;
+      source.heightfields = std::move(generated.heightfields);
+      try {
+        scene.variants[v].model = engine::physics::load_model(source);
+      } catch (const Error& e) {
+        throw Error(procedural.where, "variant " + std::to_string(v) + " (" + generated.summary +
+                                          ") does not compile: " + e.what());
+      }
+      scene.variant_mjcf[v] = std::move(generated.mjcf);
+    });
+  }
+  scene.sources = std::move(sources);
+  scene.model = scene.variants[0].model;
   const auto& info = scene.model->info();
 
   // Control rate: a whole number of physics steps per control step.
@@ -426,74 +615,35 @@ Scene compile_scene(const SceneSpec& spec) {
     scene.config.reset.keyframe = static_cast<int>(it - keys.begin());
   }
 
-  // Randomization: resolve target names to element indices once; draws happen per env.
-  struct CompiledRandomize {
-    RandomizeSpec spec;
-    std::vector<int> indices;
-    std::vector<double> defaults;
-  };
-  std::vector<CompiledRandomize> randomize;
-  for (const auto& t : spec.randomize) {
-    CompiledRandomize c{.spec = t};
-    const auto names = scene.model->param_names(t.param);
-    for (const auto& target : t.targets) {
-      if (target == "*") {
-        for (int i = 0; i < static_cast<int>(names.size()); ++i)
-          c.indices.push_back(i);
-        continue;
-      }
-      const auto it = std::find(names.begin(), names.end(), target);
-      if (it == names.end()) {
-        throw Error(t.targets_where, "the model has no element '" + target + "' for " +
-                                         t.param_name + suggest(target, names));
-      }
-      c.indices.push_back(static_cast<int>(it - names.begin()));
-    }
-    for (int i : c.indices)
-      c.defaults.push_back(scene.model->param_default(t.param, i));
-    randomize.push_back(std::move(c));
+  // Terms and randomization, resolved against each variant's names.
+  std::vector<float> obs_noise;
+  for (int v = 0; v < count; ++v) {
+    auto& variant = scene.variants[v];
+    variant.task = compile_task(spec, *variant.model, v == 0 ? &obs_noise : nullptr);
+    variant.randomize = compile_randomizer(spec, *variant.model);
   }
-  if (!randomize.empty())
-    scene.config.randomize = [randomize](engine::physics::World& world, engine::Rng& rng,
-                                         bool startup) {
-      using D = RandomizeSpec::Distribution;
-      for (const auto& c : randomize) {
-        if (c.spec.at_startup != startup) continue;
-        for (std::size_t k = 0; k < c.indices.size(); ++k) {
-          const auto& s = c.spec;
-          double x = s.distribution == D::kUniform ? rng.uniform(s.a, s.b)
-                     : s.distribution == D::kLogUniform
-                         ? std::exp(rng.uniform(std::log(s.a), std::log(s.b)))
-                         : rng.normal(s.a, s.b);
-          double value = s.scale ? c.defaults[k] * x : x;
-          // Gaussian tails past the 3-sigma check stay physical: clip to a tiny positive value.
-          if (s.param != engine::physics::Param::kActuatorGain &&
-              s.param != engine::physics::Param::kGravityZ)
-            value = std::max(value, 1e-6 * std::abs(c.defaults[k]));
-          world.set_param(s.param, c.indices[k], value);
-        }
-      }
-    };
-
-  std::vector<CompiledTerm> rewards, terminations;
-  for (const auto& t : spec.rewards)
-    rewards.push_back(compile_term(t, info.observation, kRewardKinds));
-  for (const auto& t : spec.terminations)
-    terminations.push_back(compile_term(t, info.observation, kTerminationKinds));
-  if (!rewards.empty())
-    scene.config.task.reward = [rewards](std::span<const float> obs, std::span<const float> act) {
-      float r = 0;
-      for (const auto& c : rewards)
-        r += evaluate(c, obs, act);
-      return r;
-    };
-  if (!terminations.empty())
-    scene.config.task.terminated = [terminations](std::span<const float> obs) {
-      for (const auto& c : terminations)
-        if (evaluate(c, obs, {}) > 0) return true;
-      return false;
-    };
+  scene.config.task = scene.variants[0].task;
+  scene.config.randomize = scene.variants[0].randomize;
+  scene.config.randomize_interval =
+      std::any_of(spec.randomize.begin(), spec.randomize.end(),
+                  [](const RandomizeSpec& r) { return r.mode == RandomizeSpec::Mode::kInterval; });
+  scene.config.corruption.obs_noise = std::move(obs_noise);
+  scene.config.corruption.obs_dropout = static_cast<float>(spec.obs_dropout);
+  scene.config.corruption.action_delay_min = spec.action_delay_min;
+  scene.config.corruption.action_delay_max = spec.action_delay_max;
+  scene.config.seed = seed;
+  scene.compile_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return scene;
+}
+
+std::unique_ptr<engine::VectorEnv> make_env(const Scene& scene, int num_envs, int num_threads,
+                                            std::uint64_t seed) {
+  auto config = scene.config;
+  config.num_envs = num_envs;
+  config.num_threads = num_threads;
+  config.seed = seed;
+  return std::make_unique<engine::VectorEnv>(scene.variants, std::move(config));
 }
 
 }  // namespace simlab::scenes

@@ -1,14 +1,18 @@
 // A scene is one declarative spec file (TOML) that turns a robot model into a task:
 //
-//   scenes/specs/NAME.toml --load_scene--> SceneSpec --make_env_config--> engine::VectorEnvConfig
-//                                         (model path, control rate, episode length, reset,
-//                                          weighted reward terms, termination terms)
+//   scenes/specs/NAME.toml --load_scene--> SceneSpec --compile_scene(seed)--> Scene
+//       model, procedural content,          variants: the model plus procedural content of
+//       observation, reward, termination,     variant v (objects, terrain, lights) generated from
+//       randomization, control rate,          (seed, v), each compiled once and shared by every
+//       episode length                        env that runs it (env i runs variant i % V); terms
+//                                             and randomization resolved against each variant
 //
-// Reward and termination terms are resolved against the compiled model's observation names once,
+// Observation, reward and termination terms are resolved against element names once per variant,
 // then evaluated in C++ inside the batched step. Adding a task is one spec file plus its assets.
 // Every error names file:line:column and the key path; unknown keys get a "did you mean".
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -17,34 +21,44 @@
 #include "engine/core/error.h"
 #include "engine/physics/backend.h"
 #include "engine/vector_env.h"
+#include "scenes/procedural.h"
 
 namespace simlab::scenes {
 
-// One weighted term. Terms read joints by name ("joint") from the observation's qpos/qvel groups.
+// One observation, reward or termination term. Which keys a term needs depends on its kind (see
+// the worked example, scenes/specs/cartpole-balance.toml).
 struct TermSpec {
-  std::string term;  // reward: upright, joint_position, joint_velocity, action_l2, alive
-                     // termination: joint_out_of_range
-  std::string joint;
+  std::string term;                 // e.g. upright, distance, joint_pos, body_below
+  std::vector<std::string> joints;  // joint terms (observations may name several, or "*")
+  std::string body, site, sensor;   // the element a term reads
+  std::string from, to;             // distance terms: a site or body name each
+  std::string prefix;               // bodies_pos: bodies PREFIX0, PREFIX1, ... (procedural)
+  int count = 0;                    // bodies_pos: slots (absent bodies read as zeros)
+  int axis = 0;                     // body_velocity: 0 x, 1 y, 2 z
   double weight = 1.0;
   double target = 0.0;               // joint_position: the target position
-  double min = -1e300, max = 1e300;  // joint_out_of_range: the allowed range
-  SourceLocation where;              // for errors found after parsing
+  double min = -1e300, max = 1e300;  // ranges, thresholds and clips
+  double noise = 0.0;                // observations: gaussian sensor noise (stddev)
+  SourceLocation where;              // for errors found after parsing (the element's key)
 };
 
-// One domain-randomization term: draw a value per target element and per env, at startup (once)
-// or at every reset, from a distribution; use it as a factor on the model's value or as the value.
+// One domain-randomization term: draw a value per target element and per env, at startup (once),
+// at every reset, or every interval_seconds within an episode; use it as a factor on the model's
+// value, as an offset, or as the value.
 struct RandomizeSpec {
-  engine::physics::Param param = engine::physics::Param::kBodyMass;
-  std::string param_name;            // as written: body_mass, geom_friction, ...
+  std::string param_name;                      // as written: body_mass, body_com, push, ...
+  std::vector<engine::physics::Param> params;  // the model parameters it sets (3 for body_com)
+  enum class State { kNone, kJointPosition, kJointVelocity, kPush } state = State::kNone;
   std::vector<std::string> targets;  // element names; "*" for every element
-  bool at_startup = false;           // mode: startup (true) or reset (false)
+  enum class Mode { kStartup, kReset, kInterval } mode = Mode::kReset;
+  double interval_seconds = 0;  // interval mode
   enum class Distribution {
     kUniform,
     kLogUniform,
     kGaussian
   } distribution = Distribution::kUniform;
   double a = 1, b = 1;  // uniform, log_uniform: [a, b]; gaussian: mean a, stddev b
-  bool scale = true;    // operation: scale (x the model's value) or absolute
+  enum class Operation { kScale, kAdd, kAbsolute } operation = Operation::kScale;
   SourceLocation where, targets_where;
 };
 
@@ -56,10 +70,14 @@ struct SceneSpec {
   double control_hz = 50;
   double episode_seconds = 10;
   engine::physics::ResetOptions reset;
-  std::string reset_keyframe;  // by name; empty: the model's first keyframe
+  std::string reset_keyframe;          // by name; empty: the model's first keyframe
+  std::vector<TermSpec> observations;  // empty: the model's qpos, qvel and sensordata
   std::vector<TermSpec> rewards;
   std::vector<TermSpec> terminations;
   std::vector<RandomizeSpec> randomize;
+  ProceduralSpec procedural;
+  double obs_dropout = 0;  // [corruption]
+  int action_delay_min = 0, action_delay_max = 0;
   SourceLocation keyframe_where, control_where;
 };
 
@@ -74,15 +92,28 @@ std::filesystem::path scene_dir();
 // The built-in scenes: scene_dir()/*.toml, sorted by name.
 std::vector<std::filesystem::path> builtin_scenes();
 
-// A scene ready to run: the compiled model and the VectorEnv configuration (frame skip, episode
-// length, reset, and the task built from the terms). Term errors (unknown joint, a control rate the
-// model's timestep cannot divide) name the spec's file, line and key.
+// A scene ready to run: its structural variants (compiled models with their tasks and
+// randomizers) and the VectorEnv configuration (frame skip, episode length, reset, corruption).
+// Term errors (an unknown joint, a control rate the model's timestep cannot divide) name the
+// spec's file, line and key.
 struct Scene {
   SceneSpec spec;
-  std::shared_ptr<const engine::physics::Model> model;
-  engine::VectorEnvConfig config;  // num_envs, num_threads and seed are left for the caller
+  std::vector<engine::EnvVariant> variants;  // env i runs variants[i % variants.size()]
+  std::vector<std::string> variant_mjcf;     // the generated MJCF of each procedural variant
+  std::vector<engine::physics::ModelSource> sources;    // what each variant was compiled from
+  std::shared_ptr<const engine::physics::Model> model;  // variants[0].model
+  // num_envs, num_threads and seed are left for the caller; task and randomize are variant 0's,
+  // so that a single-variant scene also runs with VectorEnv(scene.model, scene.config).
+  engine::VectorEnvConfig config;
+  double compile_seconds = 0;  // generating and compiling the variants
 };
-Scene compile_scene(const SceneSpec& spec);
+// `seed` keys the procedural content of every variant; `max_variants` (0: the spec's count)
+// limits how many are generated, e.g. to the number of envs.
+Scene compile_scene(const SceneSpec& spec, std::uint64_t seed = 0, int max_variants = 0);
+
+// The envs of a scene: num_envs envs over its variants, with the caller's threads and seed.
+std::unique_ptr<engine::VectorEnv> make_env(const Scene& scene, int num_envs, int num_threads = 0,
+                                            std::uint64_t seed = 0);
 
 // The closest of `candidates` to `word` within a small edit distance, or "" if none is close.
 std::string did_you_mean(const std::string& word, const std::vector<std::string>& candidates);

@@ -24,10 +24,21 @@ namespace simlab::engine::physics {
 
 enum class BackendKind { kMuJoCo, kBullet };
 
+// Elevations of a heightfield the model declares (<hfield name=... nrow=... ncol=...>): row-major
+// nrow x ncol values in [0, 1], scaled by the hfield's size. MJCF in MuJoCo 2.2.2 can only read
+// them from a file, so generated terrain travels beside the model text.
+struct HeightField {
+  std::string name;
+  int nrow = 0, ncol = 0;
+  std::vector<float> elevation;
+};
+
 // Where a model comes from. MuJoCo's compiler reads both MJCF and URDF (a <robot> root).
 struct ModelSource {
-  std::filesystem::path path;  // file on disk, or the name shown in errors for an in-memory string
+  std::filesystem::path path;  // file on disk, or the name shown in errors for an in-memory
+                               // string; relative asset paths resolve against its folder
   std::string text;            // in-memory model; empty means read `path`
+  std::vector<HeightField> heightfields;  // filled in after compiling
 
   static ModelSource file(std::filesystem::path p) { return {std::move(p), {}}; }
   static ModelSource string(std::string xml, std::string name = "<string>.xml") {
@@ -44,13 +55,78 @@ struct ResetOptions {
   double qvel_noise = 0.01;  // uniform noise half-width on velocities
 };
 
-// Physical parameters that domain randomization can change per env, by element name:
-//   kBodyMass      a body's mass (its inertia scales along)         names: bodies
-//   kGeomFriction  a geom's sliding friction                        names: geoms
-//   kJointDamping  a joint's damping (every dof of the joint)       names: joints
-//   kActuatorGain  an actuator's gear (force per unit of control)   names: actuators
-//   kGravityZ      the vertical gravity component                   names: "world"
-enum class Param { kBodyMass, kGeomFriction, kJointDamping, kActuatorGain, kGravityZ };
+// Named elements of a model, which terms, observations and randomization refer to.
+enum class Element { kBody, kJoint, kGeom, kSite, kSensor, kActuator, kLight, kCamera, kWorld };
+
+// Physical and visual parameters that domain randomization can change per env, one scalar each,
+// addressed by (param, element index):
+//   kBodyMass            a body's mass (its inertia scales along)                  element: body
+//   kBodyComX/Y/Z        its centre of mass in its own frame (m)                   element: body
+//   kGeomFriction        a geom's sliding friction                                 element: geom
+//   kGeomSoftness        contact softness: the time constant of solref (s)         element: geom
+//   kGeomR/G/B           colour channels in [0, 1]                                 element: geom
+//   kJointDamping        damping of every dof of the joint                         element: joint
+//   kJointArmature       rotor inertia added to every dof of the joint             element: joint
+//   kJointFrictionLoss   dry friction of every dof of the joint                    element: joint
+//   kActuatorGain        an actuator's gear (force per unit of control)            element:
+//   actuator kActuatorForceLimit  the symmetric limit on its force (turns the limit on) element:
+//   actuator kGravityZ            the vertical gravity component element: world kLightPosX/Y/Z a
+//   light's position (m)                                    element: light kLightDiffuse        a
+//   light's diffuse intensity (all three channels)          element: light kCameraPosX/Y/Z      a
+//   camera's position (m)                                   element: camera
+enum class Param {
+  kBodyMass,
+  kBodyComX,
+  kBodyComY,
+  kBodyComZ,
+  kGeomFriction,
+  kGeomSoftness,
+  kGeomR,
+  kGeomG,
+  kGeomB,
+  kJointDamping,
+  kJointArmature,
+  kJointFrictionLoss,
+  kActuatorGain,
+  kActuatorForceLimit,
+  kGravityZ,
+  kLightPosX,
+  kLightPosY,
+  kLightPosZ,
+  kLightDiffuse,
+  kCameraPosX,
+  kCameraPosY,
+  kCameraPosZ,
+};
+Element param_element(Param param);
+
+// What a world reports about one element, in SI units and the world frame (read by observation,
+// reward and termination terms):
+//   kJointPos      joint     its qpos entries (7 free, 4 ball, 1 hinge or slide)
+//   kJointVel      joint     its qvel entries (6 free, 3 ball, 1)
+//   kBodyPos       body      3: position of its frame
+//   kBodyQuat      body      4: orientation, w first
+//   kBodyZAxis     body      3: its z axis (z component 1 when upright)
+//   kBodyLinVel    body      3: linear velocity of its frame
+//   kBodyAngVel    body      3: angular velocity
+//   kSitePos       site      3: position
+//   kSensor        sensor    its dim values
+//   kBodyContact   body      1: the number of contacts touching the body's geoms
+//   kActuatorForce actuator  1: the force or torque it applies
+enum class Quantity {
+  kJointPos,
+  kJointVel,
+  kBodyPos,
+  kBodyQuat,
+  kBodyZAxis,
+  kBodyLinVel,
+  kBodyAngVel,
+  kSitePos,
+  kSensor,
+  kBodyContact,
+  kActuatorForce,
+};
+Element quantity_element(Quantity q);
 
 struct ModelInfo {
   std::string name;
@@ -85,6 +161,12 @@ class World {
   // Set one parameter of this world only; the first call gives it its own parameter copy.
   virtual void set_param(Param param, int index, double value) = 0;
   virtual double param(Param param, int index) const = 0;
+
+  // Read one quantity of one element into `out` (Model::quantity_dim values).
+  virtual void read(Quantity q, int index, std::span<double> out) const = 0;
+  // Overwrite a joint's position or velocity entries (kJointPos/kJointVel only), e.g. to set the
+  // initial state after a reset or to push a body; derived quantities are recomputed at once.
+  virtual void write(Quantity q, int index, std::span<const double> values) = 0;
 };
 
 class Model : public std::enable_shared_from_this<Model> {
@@ -94,8 +176,13 @@ class Model : public std::enable_shared_from_this<Model> {
   virtual BackendKind backend() const = 0;
   virtual std::unique_ptr<World> make_world(const ResetOptions& options = {}) const = 0;
 
+  // The names of a kind of element, by index ("" where unnamed elements have no name).
+  virtual std::vector<std::string> names(Element element) const = 0;
+  // How many values World::read writes for `q` of element `index`.
+  virtual int quantity_dim(Quantity q, int index) const = 0;
+
   // The names of the elements a parameter exists for (index = position), and its shared value.
-  virtual std::vector<std::string> param_names(Param param) const = 0;
+  std::vector<std::string> param_names(Param param) const { return names(param_element(param)); }
   virtual double param_default(Param param, int index) const = 0;
 
   // The physical limit of this backend on this model, for benchmarks: step `worlds` bare states
@@ -110,5 +197,10 @@ std::shared_ptr<const Model> load_model(const ModelSource& source,
                                         BackendKind backend = BackendKind::kMuJoCo);
 
 const char* backend_name(BackendKind kind);
+
+// Write the model of `source` as MJCF with the parameters `world` runs with (its randomized
+// masses, frictions, colours...), for debugging one env. Heightfield elevations go to
+// `out`.stem + "-NAME.bin" files beside it, which the written MJCF references.
+void write_mjcf(const ModelSource& source, const World& world, const std::filesystem::path& out);
 
 }  // namespace simlab::engine::physics

@@ -74,8 +74,11 @@ TEST(VectorEnvAllocations, SteadyStateStepLoopDoesNotAllocate) {
                           .num_threads = threads,
                           .seed = 1,
                           .max_episode_steps = 10,  // resets inside the measured window
-                          .task = {.reward = [](std::span<const float> obs,
-                                                std::span<const float>) { return obs[2]; }}});
+                          .task = {.reward = [](const physics::World& w, std::span<const float>) {
+                            double q[7];  // the root joint: reads the state, allocates nothing
+                            w.read(physics::Quantity::kJointPos, 0, q);
+                            return static_cast<float>(q[2]);
+                          }}});
     std::vector<float> actions(16 * env.action_space().dim(), 0.3f);
     for (int s = 0; s < 30; ++s)
       env.step(actions);  // warm-up: thread pool, task pools

@@ -29,11 +29,25 @@ std::shared_ptr<const physics::Model> humanoid() {
       ModelSource::file(std::filesystem::path(SIMLAB_TEST_ASSET_DIR) / "models/humanoid.xml"));
 }
 
+// The pendulum's hinge angle (joint 1).
+double hinge(const physics::World& w) {
+  double q[1];
+  w.read(physics::Quantity::kJointPos, 1, q);
+  return q[0];
+}
+
 // Balance-the-pole task on the pendulum: reward cos(hinge), terminal once |hinge| > 1 rad.
 Task balance_task() {
-  return {
-      .reward = [](std::span<const float> obs, std::span<const float>) { return std::cos(obs[1]); },
-      .terminated = [](std::span<const float> obs) { return std::abs(obs[1]) > 1.0f; }};
+  return {.reward = [](const physics::World& w,
+                       std::span<const float>) { return static_cast<float>(std::cos(hinge(w))); },
+          .terminated = [](const physics::World& w) { return std::abs(hinge(w)) > 1.0; }};
+}
+
+// The humanoid's torso height (qpos[2] of its free root joint, joint 0).
+float torso_height(const physics::World& w) {
+  double q[7];
+  w.read(physics::Quantity::kJointPos, 0, q);
+  return static_cast<float>(q[2]);
 }
 
 // Deterministic actions: a function of (env, step) only, within [-1, 1].
@@ -191,8 +205,8 @@ std::vector<std::vector<float>> record(int threads, int envs, int steps) {
                  .num_threads = threads,
                  .seed = 99,
                  .max_episode_steps = 15,
-                 .task = {.reward = [](std::span<const float> obs, std::span<const float> act) {
-                   float r = obs[2];  // torso height
+                 .task = {.reward = [](const physics::World& w, std::span<const float> act) {
+                   float r = torso_height(w);
                    for (float x : act)
                      r -= 0.01f * x * x;
                    return r;

@@ -167,7 +167,8 @@ TEST(RandomizeErrors, NameTheLocationAndTheProblem) {
             "spec.toml:5:9: randomize[0].range: expected range = [low, high] (two numbers)");
   EXPECT_EQ(
       error_of("[[randomize]]\nparam = \"body_mass\"\nmode = \"sometimes\"\nrange = [1, 2]\n"),
-      "spec.toml:5:8: randomize[0].mode: unknown mode 'sometimes' (one of: startup, reset)");
+      "spec.toml:5:8: randomize[0].mode: unknown mode 'sometimes' (one of: startup, reset, "
+      "interval)");
 }
 
 }  // namespace

@@ -49,34 +49,36 @@ TEST(Scenes, ControlRateAndEpisodeLengthBecomeFrameSkipAndSteps) {
   EXPECT_EQ(scene.config.max_episode_steps, 200);
 }
 
+// A cartpole world with the cart at `slider` and the pole at `hinge` (0: upright).
+std::unique_ptr<engine::physics::World> cartpole_at(const Scene& scene, double slider,
+                                                    double hinge) {
+  auto world = scene.model->make_world();
+  const double q[] = {slider, hinge};
+  world->write(engine::physics::Quantity::kJointPos, 0, std::span(q, 1));
+  world->write(engine::physics::Quantity::kJointPos, 1, std::span(q + 1, 1));
+  return world;
+}
+
 TEST(Scenes, CartpoleUprightRewardIsHighestUprightAndLowerWhenFallen) {
   const auto scene = builtin("cartpole-balance");
   const auto& reward = scene.config.task.reward;
   ASSERT_TRUE(reward);
-  auto at_angle = [&](float hinge) {
-    std::vector<float> obs(7, 0.0f);
-    obs[1] = hinge;
-    const float action[] = {0.0f};
-    return reward(obs, action);
-  };
-  EXPECT_NEAR(at_angle(0.0f), 1.0f, 1e-6);
-  EXPECT_GT(at_angle(0.0f), at_angle(0.5f));
-  EXPECT_GT(at_angle(0.5f), at_angle(1.5f));
-  EXPECT_GT(at_angle(1.5f), at_angle(std::numbers::pi_v<float>));
+  const float still[] = {0.0f};
+  auto at_angle = [&](double hinge) { return reward(*cartpole_at(scene, 0, hinge), still); };
+  EXPECT_NEAR(at_angle(0.0), 1.0f, 1e-6);
+  EXPECT_GT(at_angle(0.0), at_angle(0.5));
+  EXPECT_GT(at_angle(0.5), at_angle(1.5));
+  EXPECT_GT(at_angle(1.5), at_angle(std::numbers::pi));
   // Off-centre cart and effort cost something.
-  std::vector<float> obs(7, 0.0f);
-  obs[0] = 1.0f;
   const float push[] = {1.0f};
-  EXPECT_LT(reward(obs, push), at_angle(0.0f));
+  EXPECT_LT(reward(*cartpole_at(scene, 1.0, 0), push), at_angle(0.0));
 }
 
 TEST(Scenes, BalanceTerminatesWhenThePoleFallsAndSwingupStartsHanging) {
   auto balance = builtin("cartpole-balance");
   ASSERT_TRUE(balance.config.task.terminated);
-  std::vector<float> obs(7, 0.0f);
-  EXPECT_FALSE(balance.config.task.terminated(obs));
-  obs[1] = 0.9f;
-  EXPECT_TRUE(balance.config.task.terminated(obs));
+  EXPECT_FALSE(balance.config.task.terminated(*cartpole_at(balance, 0, 0)));
+  EXPECT_TRUE(balance.config.task.terminated(*cartpole_at(balance, 0, 0.9)));
 
   auto swingup = builtin("cartpole-swingup");
   EXPECT_FALSE(swingup.config.task.terminated);

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <mutex>
 #include <regex>
+#include <sstream>
 #include <vector>
 
 #include "engine/core/error.h"
@@ -196,54 +197,130 @@ double MjModel::time_raw_loop(int worlds, int steps, int frame_skip,
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
-// Read (or, with `value`, write) one parameter of `m`.
+int joint_qpos_width(const mjModel* m, int joint) {
+  const int type = m->jnt_type[joint];
+  return type == mjJNT_FREE ? 7 : type == mjJNT_BALL ? 4 : 1;
+}
+int joint_dof_width(const mjModel* m, int joint) {
+  const int type = m->jnt_type[joint];
+  return type == mjJNT_FREE ? 6 : type == mjJNT_BALL ? 3 : 1;
+}
+
+// Read (or, with `value`, write) one parameter of `m`. Per-dof joint parameters are written to
+// every dof of the joint; a light's diffuse intensity to all three channels.
 static double access_param(mjModel* m, Param param, int i, const double* value) {
-  auto rw = [&](mjtNum& slot) {
-    if (value) slot = *value;
+  auto rw = [&](auto& slot) {
+    if (value) slot = static_cast<std::remove_reference_t<decltype(slot)>>(*value);
     return static_cast<double>(slot);
+  };
+  auto per_dof = [&](mjtNum* array) {
+    const int dof = m->jnt_dofadr[i];
+    if (value)
+      for (int k = 0; k < joint_dof_width(m, i); ++k)
+        array[dof + k] = *value;
+    return static_cast<double>(array[dof]);
   };
   switch (param) {
     case Param::kBodyMass:
       return rw(m->body_mass[i]);
+    case Param::kBodyComX:
+    case Param::kBodyComY:
+    case Param::kBodyComZ:
+      return rw(
+          m->body_ipos[3 * i + (static_cast<int>(param) - static_cast<int>(Param::kBodyComX))]);
     case Param::kGeomFriction:
       return rw(m->geom_friction[3 * i]);
-    case Param::kJointDamping: {
-      const int dof = m->jnt_dofadr[i];
-      const int ndof = m->jnt_type[i] == mjJNT_FREE ? 6 : m->jnt_type[i] == mjJNT_BALL ? 3 : 1;
-      if (value)
-        for (int k = 0; k < ndof; ++k)
-          m->dof_damping[dof + k] = *value;
-      return m->dof_damping[dof];
-    }
+    case Param::kGeomSoftness:
+      return rw(m->geom_solref[mjNREF * i]);
+    case Param::kGeomR:
+    case Param::kGeomG:
+    case Param::kGeomB:
+      return rw(m->geom_rgba[4 * i + (static_cast<int>(param) - static_cast<int>(Param::kGeomR))]);
+    case Param::kJointDamping:
+      return per_dof(m->dof_damping);
+    case Param::kJointArmature:
+      return per_dof(m->dof_armature);
+    case Param::kJointFrictionLoss:
+      return per_dof(m->dof_frictionloss);
     case Param::kActuatorGain:
       return rw(m->actuator_gear[6 * i]);
+    case Param::kActuatorForceLimit:
+      if (value) {
+        m->actuator_forcelimited[i] = 1;
+        m->actuator_forcerange[2 * i] = -*value;
+        m->actuator_forcerange[2 * i + 1] = *value;
+      }
+      return m->actuator_forcelimited[i] ? m->actuator_forcerange[2 * i + 1] : mjMAXVAL;
     case Param::kGravityZ:
       return rw(m->opt.gravity[2]);
+    case Param::kLightPosX:
+    case Param::kLightPosY:
+    case Param::kLightPosZ:
+      return rw(
+          m->light_pos[3 * i + (static_cast<int>(param) - static_cast<int>(Param::kLightPosX))]);
+    case Param::kLightDiffuse:
+      if (value)
+        for (int k = 0; k < 3; ++k)
+          m->light_diffuse[3 * i + k] = static_cast<float>(*value);
+      return m->light_diffuse[3 * i];
+    case Param::kCameraPosX:
+    case Param::kCameraPosY:
+    case Param::kCameraPosZ:
+      return rw(
+          m->cam_pos[3 * i + (static_cast<int>(param) - static_cast<int>(Param::kCameraPosX))]);
   }
   return 0;
 }
 
-std::vector<std::string> MjModel::param_names(Param param) const {
+std::vector<std::string> MjModel::names(Element element) const {
   const mjModel* m = model_.get();
-  auto names = [&](int type, int n) {
+  auto list = [&](int type, int n) {
     std::vector<std::string> out;
+    out.reserve(static_cast<std::size_t>(n));
     for (int i = 0; i < n; ++i)
       out.push_back(name_or_index(m, type, i));
     return out;
   };
-  switch (param) {
-    case Param::kBodyMass:
-      return names(mjOBJ_BODY, m->nbody);
-    case Param::kGeomFriction:
-      return names(mjOBJ_GEOM, m->ngeom);
-    case Param::kJointDamping:
-      return names(mjOBJ_JOINT, m->njnt);
-    case Param::kActuatorGain:
-      return names(mjOBJ_ACTUATOR, m->nu);
-    case Param::kGravityZ:
+  switch (element) {
+    case Element::kBody:
+      return list(mjOBJ_BODY, m->nbody);
+    case Element::kJoint:
+      return list(mjOBJ_JOINT, m->njnt);
+    case Element::kGeom:
+      return list(mjOBJ_GEOM, m->ngeom);
+    case Element::kSite:
+      return list(mjOBJ_SITE, m->nsite);
+    case Element::kSensor:
+      return list(mjOBJ_SENSOR, m->nsensor);
+    case Element::kActuator:
+      return list(mjOBJ_ACTUATOR, m->nu);
+    case Element::kLight:
+      return list(mjOBJ_LIGHT, m->nlight);
+    case Element::kCamera:
+      return list(mjOBJ_CAMERA, m->ncam);
+    case Element::kWorld:
       return {"world"};
   }
   return {};
+}
+
+int MjModel::quantity_dim(Quantity q, int index) const {
+  const mjModel* m = model_.get();
+  switch (q) {
+    case Quantity::kJointPos:
+      return joint_qpos_width(m, index);
+    case Quantity::kJointVel:
+      return joint_dof_width(m, index);
+    case Quantity::kBodyQuat:
+      return 4;
+    case Quantity::kSensor:
+      return m->sensor_dim[index];
+    case Quantity::kBodyContact:
+    case Quantity::kActuatorForce:
+      return 1;
+    default:
+      return 3;
+  }
 }
 
 double MjModel::param_default(Param param, int index) const {
@@ -282,6 +359,62 @@ void MjWorld::set_param(Param param, int index, double value) {
 
 double MjWorld::param(Param param, int index) const {
   return access_param(const_cast<mjModel*>(model()), param, index, nullptr);
+}
+
+void MjWorld::read(Quantity q, int i, std::span<double> out) const {
+  const mjModel* m = model();
+  const mjData* d = data_.get();
+  auto copy = [&](const mjtNum* from, int n) { std::copy_n(from, n, out.data()); };
+  switch (q) {
+    case Quantity::kJointPos:
+      return copy(d->qpos + m->jnt_qposadr[i], joint_qpos_width(m, i));
+    case Quantity::kJointVel:
+      return copy(d->qvel + m->jnt_dofadr[i], joint_dof_width(m, i));
+    case Quantity::kBodyPos:
+      return copy(d->xpos + 3 * i, 3);
+    case Quantity::kBodyQuat:
+      return copy(d->xquat + 4 * i, 4);
+    case Quantity::kBodyZAxis:
+      for (int k = 0; k < 3; ++k)
+        out[k] = d->xmat[9 * i + 3 * k + 2];
+      return;
+    case Quantity::kBodyLinVel:
+    case Quantity::kBodyAngVel: {
+      mjtNum v[6];  // [angular, linear] at the body's frame, world orientation
+      mj_objectVelocity(m, d, mjOBJ_BODY, i, v, 0);
+      return copy(q == Quantity::kBodyAngVel ? v : v + 3, 3);
+    }
+    case Quantity::kSitePos:
+      return copy(d->site_xpos + 3 * i, 3);
+    case Quantity::kSensor:
+      return copy(d->sensordata + m->sensor_adr[i], m->sensor_dim[i]);
+    case Quantity::kBodyContact: {
+      // A count, not a force: after step2+step1 the contacts are the new state's while the
+      // constraint forces are still the previous step's.
+      int count = 0;
+      for (int c = 0; c < d->ncon; ++c)
+        count +=
+            m->geom_bodyid[d->contact[c].geom1] == i || m->geom_bodyid[d->contact[c].geom2] == i;
+      out[0] = count;
+      return;
+    }
+    case Quantity::kActuatorForce:
+      out[0] = d->actuator_force[i];
+      return;
+  }
+}
+
+void MjWorld::write(Quantity q, int i, std::span<const double> values) {
+  const mjModel* m = model();
+  mjData* d = data_.get();
+  if (q == Quantity::kJointPos) {
+    std::copy_n(values.data(), joint_qpos_width(m, i), d->qpos + m->jnt_qposadr[i]);
+  } else if (q == Quantity::kJointVel) {
+    std::copy_n(values.data(), joint_dof_width(m, i), d->qvel + m->jnt_dofadr[i]);
+  } else {
+    SIMLAB_CHECK(false) << "World::write supports joint positions and velocities only";
+  }
+  mj_forward(m, d);
 }
 
 std::size_t MjWorld::bytes() const {
@@ -345,18 +478,28 @@ void MjWorld::observe(std::span<float> obs) const {
 }
 
 // ---------------------------------------------------------------------------------------------
-std::shared_ptr<const MjModel> load(const ModelSource& source) {
+namespace {
+
+// MuJoCo 2.2.2 keeps the last parsed model in a global for mj_saveLastXML: parse one model at a
+// time, and hold the lock from a parse to the save that reads it.
+std::mutex& parser_mutex() {
+  static std::mutex m;
+  return m;
+}
+
+// Parse and compile under parser_mutex(). In-memory text goes through MuJoCo's virtual file
+// system under the source's full path, so relative asset paths resolve against its folder.
+mjModel* parse(const ModelSource& source) {
   install_handlers();
   std::array<char, 2048> error{};
   mjModel* raw = nullptr;
   if (source.in_memory()) {
-    // MuJoCo reads in-memory models through its virtual file system (about 2 MB: keep it off
-    // the stack).
+    // The VFS is about 2 MB: keep it off the stack.
     auto vfs = std::make_unique<mjVFS>();
     mj_defaultVFS(vfs.get());
-    const std::string name = source.path.filename().string();
+    const std::string name = source.path.string();
     if (mj_makeEmptyFileVFS(vfs.get(), name.c_str(), static_cast<int>(source.text.size())) != 0)
-      throw Error(SourceLocation{.file = source.path.string()}, "cannot stage the model in memory");
+      throw Error(SourceLocation{.file = name}, "cannot stage the model in memory");
     std::memcpy(vfs->filedata[mj_findFileVFS(vfs.get(), name.c_str())], source.text.data(),
                 source.text.size());
     try {
@@ -379,7 +522,74 @@ std::shared_ptr<const MjModel> load(const ModelSource& source) {
     }
   }
   if (!raw) throw compile_error(source, error.data());
-  return std::make_shared<MjModel>(ModelPtr(raw), source.path.stem().string());
+  ModelPtr model(raw);
+  for (const auto& hf : source.heightfields) {
+    const int id = mj_name2id(raw, mjOBJ_HFIELD, hf.name.c_str());
+    if (id < 0)
+      throw Error(SourceLocation{.file = source.path.string(), .field = "hfield " + hf.name},
+                  "the model declares no <hfield name=\"" + hf.name + "\">");
+    if (raw->hfield_nrow[id] != hf.nrow || raw->hfield_ncol[id] != hf.ncol ||
+        hf.elevation.size() != static_cast<std::size_t>(hf.nrow) * hf.ncol)
+      throw Error(SourceLocation{.file = source.path.string(), .field = "hfield " + hf.name},
+                  "elevation data does not match nrow x ncol");
+    std::copy(hf.elevation.begin(), hf.elevation.end(), raw->hfield_data + raw->hfield_adr[id]);
+  }
+  return model.release();
+}
+
+}  // namespace
+
+std::shared_ptr<const MjModel> load(const ModelSource& source) {
+  std::lock_guard lock(parser_mutex());
+  return std::make_shared<MjModel>(ModelPtr(parse(source)), source.path.stem().string());
+}
+
+void save_mjcf(const ModelSource& source, const MjWorld& world, const std::filesystem::path& out) {
+  std::array<char, 1024> error{};
+  std::string text;
+  {
+    std::lock_guard lock(parser_mutex());
+    ModelPtr parsed(parse(source));
+    const mjModel* m = world.model();
+    if (parsed->nbody != m->nbody || parsed->ngeom != m->ngeom || parsed->nq != m->nq)
+      throw Error(SourceLocation{.file = out.string()},
+                  "the world does not run this model (different structure)");
+    if (!mj_saveLastXML(out.c_str(), m, error.data(), static_cast<int>(error.size())))
+      throw Error(SourceLocation{.file = out.string()},
+                  std::string("cannot write MJCF: ") + error.data());
+  }
+  if (source.heightfields.empty()) return;
+  // MuJoCo normalizes heightfield files to [0, 1]: write elevations scaled to a maximum of 1 and
+  // scale the hfield's top height instead, so the written terrain has the same heights.
+  std::ifstream in(out);
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  text = buffer.str();
+  for (const auto& hf : source.heightfields) {
+    const float top = *std::max_element(hf.elevation.begin(), hf.elevation.end());
+    if (top <= 0) continue;  // flat: the declared size already says so
+    const auto bin = out.parent_path() / (out.stem().string() + "-" + hf.name + ".bin");
+    std::ofstream file(bin, std::ios::binary);
+    const std::int32_t dims[2] = {hf.nrow, hf.ncol};
+    file.write(reinterpret_cast<const char*>(dims), sizeof(dims));
+    for (float e : hf.elevation) {
+      const float x = e / top;
+      file.write(reinterpret_cast<const char*>(&x), sizeof(x));
+    }
+    if (!file) throw Error(SourceLocation{.file = bin.string()}, "cannot write heightfield");
+    // <hfield name="N" size="x y z b" nrow=".." ncol=".."/> -> file="..." size="x y z*top b"
+    std::smatch m;
+    const std::regex tag("<hfield name=\"" + hf.name +
+                         "\" size=\"(\\S+) (\\S+) (\\S+) (\\S+)\" nrow=\"\\d+\" ncol=\"\\d+\"");
+    if (!std::regex_search(text, m, tag)) continue;
+    std::ostringstream replacement;
+    replacement << "<hfield name=\"" << hf.name << "\" file=\"" << bin.filename().string()
+                << "\" size=\"" << m[1] << " " << m[2] << " " << std::stod(m[3]) * top << " "
+                << m[4] << "\"";
+    text.replace(static_cast<std::size_t>(m.position(0)), static_cast<std::size_t>(m.length(0)),
+                 replacement.str());
+  }
+  std::ofstream(out) << text;
 }
 
 std::string version() {

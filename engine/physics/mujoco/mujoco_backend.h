@@ -32,7 +32,8 @@ class MjModel final : public Model {
   std::unique_ptr<World> make_world(const ResetOptions& options) const override;
   double time_raw_loop(int worlds, int steps, int frame_skip,
                        const Buffer2D<float>& ctrl_table) const override;
-  std::vector<std::string> param_names(Param param) const override;
+  std::vector<std::string> names(Element element) const override;
+  int quantity_dim(Quantity q, int index) const override;
   double param_default(Param param, int index) const override;
 
   const mjModel* raw() const { return model_.get(); }
@@ -55,6 +56,8 @@ class MjWorld final : public World {
   bool has_own_parameters() const override { return own_ != nullptr; }
   void set_param(Param param, int index, double value) override;
   double param(Param param, int index) const override;
+  void read(Quantity q, int index, std::span<double> out) const override;
+  void write(Quantity q, int index, std::span<const double> values) override;
 
   // The parameters this world steps with: the shared model until own_parameters() is called.
   const mjModel* model() const { return own_ ? own_.get() : shared_->raw(); }
@@ -72,8 +75,15 @@ class MjWorld final : public World {
   std::vector<mjtNum> scratch_;  // (nv x 1) reset noise, allocated once
 };
 
+// The number of qpos and qvel entries of a joint.
+int joint_qpos_width(const mjModel* m, int joint);
+int joint_dof_width(const mjModel* m, int joint);
+
 // Compile an MJCF or URDF model. Errors name the file, line and element.
 std::shared_ptr<const MjModel> load(const ModelSource& source);
+
+// Write `source` as MJCF with `world`'s parameters (mj_saveLastXML), heightfields beside it.
+void save_mjcf(const ModelSource& source, const MjWorld& world, const std::filesystem::path& out);
 
 // "2.2.2" (the library loaded at run time) and the header version it was compiled against.
 std::string version();

@@ -1,0 +1,179 @@
+// Domain randomization compiled against one model: target names become element indices once;
+// every draw uses the env's own Rng, so results never depend on the thread count.
+#include <algorithm>
+#include <array>
+#include <cmath>
+
+#include "scenes/terms.h"
+
+namespace simlab::scenes {
+namespace {
+
+using engine::RandomizePhase;
+using engine::physics::Element;
+using engine::physics::Model;
+using engine::physics::Param;
+using engine::physics::Quantity;
+using engine::physics::World;
+using Mode = RandomizeSpec::Mode;
+using Op = RandomizeSpec::Operation;
+using State = RandomizeSpec::State;
+
+struct CompiledRandomize {
+  RandomizeSpec spec;
+  std::vector<int> indices;                   // target elements
+  std::vector<std::vector<double>> defaults;  // [param][target]: the model's value
+  int every = 0;                              // interval mode: control steps between draws
+};
+
+// The lowest value a parameter may take: masses and softness stay positive, colours in [0, 1].
+double clamp_param(Param p, double value, double fallback) {
+  switch (p) {
+    case Param::kBodyMass:
+      return std::max(value, 1e-6 * std::abs(fallback));
+    case Param::kGeomSoftness:
+      return std::max(value, 1e-4);
+    case Param::kGeomFriction:
+    case Param::kJointDamping:
+    case Param::kJointArmature:
+    case Param::kJointFrictionLoss:
+    case Param::kActuatorForceLimit:
+    case Param::kLightDiffuse:
+      return std::max(value, 0.0);
+    case Param::kGeomR:
+    case Param::kGeomG:
+    case Param::kGeomB:
+      return std::clamp(value, 0.0, 1.0);
+    default:
+      return value;
+  }
+}
+
+double draw(const RandomizeSpec& s, engine::Rng& rng) {
+  using D = RandomizeSpec::Distribution;
+  switch (s.distribution) {
+    case D::kUniform:
+      return rng.uniform(s.a, s.b);
+    case D::kLogUniform:
+      return std::exp(rng.uniform(std::log(s.a), std::log(s.b)));
+    case D::kGaussian:
+      return rng.normal(s.a, s.b);
+  }
+  return s.a;
+}
+
+double apply(Op op, double base, double x) {
+  return op == Op::kScale ? base * x : op == Op::kAdd ? base + x : x;
+}
+
+// Elements named by `targets`: exact names, "*" for all, or "prefix*" for every name that starts
+// with prefix (procedural objects: "object*"). A prefix may match nothing in a variant.
+std::vector<int> resolve_targets(const RandomizeSpec& t, const std::vector<std::string>& names,
+                                 const std::function<bool(int)>& eligible) {
+  std::vector<int> out;
+  for (const auto& target : t.targets) {
+    if (!target.empty() && target.back() == '*') {
+      const std::string prefix = target.substr(0, target.size() - 1);
+      for (int i = 0; i < static_cast<int>(names.size()); ++i)
+        if (names[i].rfind(prefix, 0) == 0 && eligible(i)) out.push_back(i);
+      continue;
+    }
+    const auto it = std::find(names.begin(), names.end(), target);
+    if (it == names.end() || !eligible(static_cast<int>(it - names.begin())))
+      throw Error(t.targets_where, "the model has no element '" + target + "' for " + t.param_name +
+                                       suggest(target, names));
+    out.push_back(static_cast<int>(it - names.begin()));
+  }
+  return out;
+}
+
+void apply_state(const CompiledRandomize& c, World& world, engine::Rng& rng) {
+  const auto& s = c.spec;
+  for (std::size_t k = 0; k < c.indices.size(); ++k) {
+    const int joint = c.indices[k];
+    std::array<double, 6> v{};
+    if (s.state == State::kPush) {
+      // A shove: a horizontal velocity change of the free joint (dofs vx, vy).
+      world.read(Quantity::kJointVel, joint, v);
+      v[0] += draw(s, rng);
+      v[1] += draw(s, rng);
+      world.write(Quantity::kJointVel, joint, v);
+      continue;
+    }
+    const Quantity q = s.state == State::kJointPosition ? Quantity::kJointPos : Quantity::kJointVel;
+    world.read(q, joint, v);
+    v[0] = apply(s.operation, v[0], draw(s, rng));
+    world.write(q, joint, v);
+  }
+}
+
+void apply_params(const CompiledRandomize& c, World& world, engine::Rng& rng) {
+  const auto& s = c.spec;
+  for (std::size_t p = 0; p < s.params.size(); ++p)
+    for (std::size_t k = 0; k < c.indices.size(); ++k) {
+      const double base = c.defaults[p][k];
+      world.set_param(s.params[p], c.indices[k],
+                      clamp_param(s.params[p], apply(s.operation, base, draw(s, rng)), base));
+    }
+}
+
+}  // namespace
+
+engine::Randomizer compile_randomizer(const SceneSpec& spec, const Model& model) {
+  std::vector<CompiledRandomize> terms;
+  for (const auto& t : spec.randomize) {
+    CompiledRandomize c{.spec = t};
+    if (t.state != State::kNone) {
+      // State terms act on joints: hinge/slide for positions and velocities, free for pushes.
+      const auto names = model.names(Element::kJoint);
+      const int width = t.state == State::kPush ? 7 : 1;
+      c.indices = resolve_targets(
+          t, names, [&](int j) { return model.quantity_dim(Quantity::kJointPos, j) == width; });
+    } else {
+      const auto names = model.names(engine::physics::param_element(t.params[0]));
+      c.indices = resolve_targets(t, names, [](int) { return true; });
+      for (Param p : t.params) {
+        std::vector<double> values;
+        for (int i : c.indices) {
+          values.push_back(model.param_default(p, i));
+          if (t.operation == Op::kScale && p == Param::kActuatorForceLimit && values.back() >= 1e9)
+            throw Error(t.where, "actuator '" + names[i] +
+                                     "' has no force limit to scale; use operation = "
+                                     "\"absolute\"");
+        }
+        c.defaults.push_back(std::move(values));
+      }
+    }
+    if (t.mode == Mode::kInterval)
+      c.every = std::max(1, static_cast<int>(std::lround(t.interval_seconds * spec.control_hz)));
+    terms.push_back(std::move(c));
+  }
+  if (terms.empty()) return nullptr;
+  return [terms](World& world, engine::Rng& rng, RandomizePhase phase, int step) {
+    for (const auto& c : terms) {
+      const auto& s = c.spec;
+      bool now = false;
+      switch (phase) {
+        case RandomizePhase::kStartup:
+          now = s.mode == Mode::kStartup && s.state == State::kNone;
+          break;
+        case RandomizePhase::kReset:
+          now = s.mode == Mode::kReset && s.state == State::kNone;
+          break;
+        case RandomizePhase::kInitialState:
+          now = s.mode == Mode::kReset && s.state != State::kNone;
+          break;
+        case RandomizePhase::kInterval:
+          now = s.mode == Mode::kInterval && step % c.every == 0;
+          break;
+      }
+      if (!now) continue;
+      if (s.state != State::kNone)
+        apply_state(c, world, rng);
+      else
+        apply_params(c, world, rng);
+    }
+  };
+}
+
+}  // namespace simlab::scenes

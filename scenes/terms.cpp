@@ -1,0 +1,431 @@
+#include "scenes/terms.h"
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+
+namespace simlab::scenes {
+
+using engine::physics::Element;
+using engine::physics::Model;
+using engine::physics::Quantity;
+using engine::physics::World;
+
+const TermTable kObservationTerms = {
+    {"joint_pos", TermKind::kJointPos},      {"joint_vel", TermKind::kJointVel},
+    {"body_pos", TermKind::kBodyPos},        {"body_quat", TermKind::kBodyQuat},
+    {"body_z_axis", TermKind::kBodyZAxis},   {"body_lin_vel", TermKind::kBodyLinVel},
+    {"body_ang_vel", TermKind::kBodyAngVel}, {"site_pos", TermKind::kSitePos},
+    {"offset", TermKind::kOffset},           {"sensor", TermKind::kSensor},
+    {"bodies_pos", TermKind::kBodiesPos}};
+const TermTable kRewardTerms = {{"upright", TermKind::kUpright},
+                                {"joint_position", TermKind::kJointPosition},
+                                {"joint_velocity", TermKind::kJointVelocity},
+                                {"action_l2", TermKind::kActionL2},
+                                {"alive", TermKind::kAlive},
+                                {"body_upright", TermKind::kBodyUpright},
+                                {"body_height", TermKind::kBodyHeight},
+                                {"body_velocity", TermKind::kBodyVelocity},
+                                {"distance", TermKind::kDistance},
+                                {"near", TermKind::kNear},
+                                {"contact", TermKind::kContact}};
+const TermTable kTerminationTerms = {{"joint_out_of_range", TermKind::kOutOfRange},
+                                     {"body_below", TermKind::kBodyBelow},
+                                     {"body_tilted", TermKind::kBodyTilted},
+                                     {"near", TermKind::kNear},
+                                     {"contact", TermKind::kContact}};
+
+std::vector<std::string> required_keys(TermKind kind) {
+  switch (kind) {
+    case TermKind::kJointPos:
+    case TermKind::kJointVel:
+      return {"joints"};
+    case TermKind::kUpright:
+    case TermKind::kJointPosition:
+    case TermKind::kJointVelocity:
+      return {"joint"};
+    case TermKind::kOutOfRange:
+      return {"joint", "min|max"};
+    case TermKind::kBodyPos:
+    case TermKind::kBodyQuat:
+    case TermKind::kBodyZAxis:
+    case TermKind::kBodyLinVel:
+    case TermKind::kBodyAngVel:
+    case TermKind::kBodyUpright:
+    case TermKind::kBodyHeight:
+    case TermKind::kBodyVelocity:
+    case TermKind::kContact:
+      return {"body"};
+    case TermKind::kBodyBelow:
+    case TermKind::kBodyTilted:
+      return {"body", "min"};
+    case TermKind::kSitePos:
+      return {"site"};
+    case TermKind::kSensor:
+      return {"sensor"};
+    case TermKind::kOffset:
+    case TermKind::kDistance:
+      return {"from", "to"};
+    case TermKind::kNear:
+      return {"from", "to", "max"};
+    case TermKind::kBodiesPos:
+      return {"prefix", "count"};
+    case TermKind::kActionL2:
+    case TermKind::kAlive:
+      return {};
+  }
+  return {};
+}
+
+std::string suggest(const std::string& word, const std::vector<std::string>& candidates,
+                    const std::string& label) {
+  if (auto guess = did_you_mean(word, candidates); !guess.empty())
+    return "; did you mean '" + guess + "'?";
+  if (label.empty()) return "";
+  std::string list;
+  for (const auto& c : candidates)
+    list += (list.empty() ? "" : ", ") + c;
+  return " (" + label + ": " + (list.empty() ? "none" : list) + ")";
+}
+
+namespace {
+
+constexpr int kMaxRead = 16;  // the most values one read returns (a sensor's dim is checked)
+
+// A term with its names resolved to element indices of one model.
+struct Compiled {
+  TermKind kind;
+  Quantity quantity = Quantity::kJointPos;
+  std::vector<int> elements;  // joints (observations), or [element], or bodies_pos slots (-1)
+  Quantity from_q = Quantity::kSitePos, to_q = Quantity::kSitePos;
+  int from = -1, to = -1;
+  int axis = 0;
+  std::vector<int> dims;  // values read per element (observations)
+  float weight = 1, target = 0;
+  double min = 0, max = 0;
+};
+
+int find(const Model& model, Element element, const std::string& name) {
+  const auto names = model.names(element);
+  const auto it = std::find(names.begin(), names.end(), name);
+  return it == names.end() ? -1 : static_cast<int>(it - names.begin());
+}
+
+// An element the spec names, or an error at the term's key with the closest name.
+int resolve(const Model& model, Element element, const std::string& name, const TermSpec& t,
+            const char* what) {
+  const int i = find(model, element, name);
+  if (i < 0)
+    throw Error(t.where, std::string("the model has no ") + what + " '" + name + "'" +
+                             suggest(name, model.names(element)));
+  return i;
+}
+
+// A hinge or slide joint (terms that read one angle or position).
+int resolve_scalar_joint(const Model& model, const std::string& name, const TermSpec& t) {
+  const int j = find(model, Element::kJoint, name);
+  if (j >= 0 && model.quantity_dim(Quantity::kJointPos, j) == 1) return j;
+  std::vector<std::string> scalar;
+  const auto names = model.names(Element::kJoint);
+  for (int k = 0; k < static_cast<int>(names.size()); ++k)
+    if (model.quantity_dim(Quantity::kJointPos, k) == 1) scalar.push_back(names[k]);
+  throw Error(t.where,
+              "the model has no hinge or slide joint '" + name + "'" + suggest(name, scalar));
+}
+
+// `from`/`to` of distance terms: a site, else a body.
+std::pair<Quantity, int> resolve_point(const Model& model, const std::string& name,
+                                       const TermSpec& t) {
+  if (int s = find(model, Element::kSite, name); s >= 0) return {Quantity::kSitePos, s};
+  if (int b = find(model, Element::kBody, name); b >= 0) return {Quantity::kBodyPos, b};
+  auto names = model.names(Element::kSite);
+  const auto bodies = model.names(Element::kBody);
+  names.insert(names.end(), bodies.begin(), bodies.end());
+  throw Error(t.where, "the model has no site or body '" + name + "'" + suggest(name, names));
+}
+
+Compiled compile_term(const TermSpec& t, const TermTable& table, const Model& model) {
+  Compiled c;
+  const auto it = std::find_if(table.begin(), table.end(),
+                               [&](const auto& entry) { return entry.first == t.term; });
+  if (it == table.end()) {
+    std::vector<std::string> names;
+    for (const auto& [name, kind] : table)
+      names.push_back(name);
+    throw Error(t.where, "unknown term '" + t.term + "'" + suggest(t.term, names, "one of"));
+  }
+  c.kind = it->second;
+  c.weight = static_cast<float>(t.weight);
+  c.target = static_cast<float>(t.target);
+  c.min = t.min;
+  c.max = t.max;
+  c.axis = t.axis;
+  auto body = [&](Quantity q) {
+    c.quantity = q;
+    c.elements = {resolve(model, Element::kBody, t.body, t, "body")};
+  };
+  switch (c.kind) {
+    case TermKind::kJointPos:
+    case TermKind::kJointVel: {
+      c.quantity = c.kind == TermKind::kJointPos ? Quantity::kJointPos : Quantity::kJointVel;
+      const auto names = model.names(Element::kJoint);
+      for (const auto& name : t.joints) {
+        if (name != "*") {
+          c.elements.push_back(resolve(model, Element::kJoint, name, t, "joint"));
+          continue;
+        }
+        // "*": every hinge and slide joint (free joints of objects are not the robot's state)
+        for (int j = 0; j < static_cast<int>(names.size()); ++j)
+          if (model.quantity_dim(Quantity::kJointPos, j) == 1) c.elements.push_back(j);
+      }
+      break;
+    }
+    case TermKind::kBodyPos:
+    case TermKind::kBodyHeight:
+    case TermKind::kBodyBelow:
+      body(Quantity::kBodyPos);
+      break;
+    case TermKind::kBodyQuat:
+      body(Quantity::kBodyQuat);
+      break;
+    case TermKind::kBodyZAxis:
+    case TermKind::kBodyUpright:
+    case TermKind::kBodyTilted:
+      body(Quantity::kBodyZAxis);
+      break;
+    case TermKind::kBodyLinVel:
+    case TermKind::kBodyVelocity:
+      body(Quantity::kBodyLinVel);
+      break;
+    case TermKind::kBodyAngVel:
+      body(Quantity::kBodyAngVel);
+      break;
+    case TermKind::kContact:
+      body(Quantity::kBodyContact);
+      break;
+    case TermKind::kSitePos:
+      c.quantity = Quantity::kSitePos;
+      c.elements = {resolve(model, Element::kSite, t.site, t, "site")};
+      break;
+    case TermKind::kSensor: {
+      c.quantity = Quantity::kSensor;
+      c.elements = {resolve(model, Element::kSensor, t.sensor, t, "sensor")};
+      if (model.quantity_dim(Quantity::kSensor, c.elements[0]) > kMaxRead)
+        throw Error(t.where, "sensor '" + t.sensor + "' has more than " + std::to_string(kMaxRead) +
+                                 " values");
+      break;
+    }
+    case TermKind::kOffset:
+    case TermKind::kDistance:
+    case TermKind::kNear:
+      std::tie(c.from_q, c.from) = resolve_point(model, t.from, t);
+      std::tie(c.to_q, c.to) = resolve_point(model, t.to, t);
+      break;
+    case TermKind::kBodiesPos:
+      // Slots whose body this variant does not have read as zeros with a presence flag of 0.
+      for (int k = 0; k < t.count; ++k)
+        c.elements.push_back(find(model, Element::kBody, t.prefix + std::to_string(k)));
+      break;
+    case TermKind::kUpright:
+    case TermKind::kJointPosition:
+    case TermKind::kOutOfRange:
+      c.quantity = Quantity::kJointPos;
+      c.elements = {resolve_scalar_joint(model, t.joints.at(0), t)};
+      break;
+    case TermKind::kJointVelocity:
+      c.quantity = Quantity::kJointVel;
+      c.elements = {resolve_scalar_joint(model, t.joints.at(0), t)};
+      break;
+    case TermKind::kActionL2:
+    case TermKind::kAlive:
+      break;
+  }
+  for (int e : c.elements)
+    c.dims.push_back(e >= 0 ? model.quantity_dim(c.quantity, e) : 0);
+  return c;
+}
+
+double distance(const World& w, const Compiled& c, std::array<double, 3>* offset = nullptr) {
+  std::array<double, 3> a{}, b{};
+  w.read(c.from_q, c.from, a);
+  w.read(c.to_q, c.to, b);
+  double sum = 0;
+  for (int k = 0; k < 3; ++k) {
+    const double d = b[k] - a[k];
+    if (offset) (*offset)[k] = d;
+    sum += d * d;
+  }
+  return std::sqrt(sum);
+}
+
+// A reward term's value (before its weight), or a termination's (> 0: fires).
+double evaluate(const Compiled& c, const World& w, std::span<const float> action) {
+  std::array<double, kMaxRead> v{};
+  if (!c.elements.empty() && c.kind != TermKind::kBodiesPos) w.read(c.quantity, c.elements[0], v);
+  switch (c.kind) {
+    case TermKind::kUpright:  // 1 upright, 0 hanging down
+      return 0.5 * (1.0 + std::cos(v[0]));
+    case TermKind::kJointPosition:
+      return -(v[0] - c.target) * (v[0] - c.target);
+    case TermKind::kJointVelocity:
+      return -v[0] * v[0];
+    case TermKind::kActionL2: {
+      double sum = 0;
+      for (float a : action)
+        sum += static_cast<double>(a) * a;
+      return -sum;
+    }
+    case TermKind::kAlive:
+      return 1.0;
+    case TermKind::kBodyUpright:
+      return v[2];
+    case TermKind::kBodyHeight:
+      return -(v[2] - c.target) * (v[2] - c.target);
+    case TermKind::kBodyVelocity:
+      return std::clamp(v[c.axis], c.min, c.max);
+    case TermKind::kDistance:
+      return -distance(w, c);
+    case TermKind::kNear:
+      return distance(w, c) <= c.max ? 1.0 : 0.0;
+    case TermKind::kContact:  // a penalty per contact
+      return -v[0];
+    case TermKind::kOutOfRange:
+      return v[0] < c.min || v[0] > c.max ? 1.0 : 0.0;
+    case TermKind::kBodyBelow:
+      return v[2] < c.min ? 1.0 : 0.0;
+    case TermKind::kBodyTilted:
+      return v[2] < c.min ? 1.0 : 0.0;
+    default:
+      return 0.0;
+  }
+}
+
+// An observation term's values.
+void observe_term(const Compiled& c, const World& w, float*& out) {
+  std::array<double, kMaxRead> v{};
+  switch (c.kind) {
+    case TermKind::kOffset: {
+      std::array<double, 3> d{};
+      distance(w, c, &d);
+      for (double x : d)
+        *out++ = static_cast<float>(x);
+      return;
+    }
+    case TermKind::kBodiesPos:
+      for (int body : c.elements) {
+        if (body >= 0) w.read(Quantity::kBodyPos, body, v);
+        for (int k = 0; k < 3; ++k)
+          *out++ = body >= 0 ? static_cast<float>(v[k]) : 0.0f;
+        *out++ = body >= 0 ? 1.0f : 0.0f;
+      }
+      return;
+    default:
+      break;
+  }
+  for (std::size_t e = 0; e < c.elements.size(); ++e) {
+    w.read(c.quantity, c.elements[e], v);
+    for (int k = 0; k < c.dims[e]; ++k)
+      *out++ = static_cast<float>(v[k]);
+  }
+}
+
+bool fires(const Compiled& c, const World& w) {
+  if (c.kind == TermKind::kContact) return evaluate(c, w, {}) < 0;  // any contact
+  return evaluate(c, w, {}) > 0;
+}
+
+// The observation elements a term writes, named, appended to `space`.
+void describe(const Compiled& c, const TermSpec& t, const Model& model, engine::Space& space) {
+  static const std::vector<std::string> kXyz = {"x", "y", "z"};
+  switch (c.kind) {
+    case TermKind::kJointPos:
+    case TermKind::kJointVel: {
+      // One name per entry: the joint's name, with ".k" for free and ball joints.
+      const auto joint_names = model.names(Element::kJoint);
+      std::vector<std::string> names;
+      for (std::size_t e = 0; e < c.elements.size(); ++e) {
+        const int n = c.dims[e];
+        if (n == 1) {
+          names.push_back(joint_names[c.elements[e]]);
+          continue;
+        }
+        for (int k = 0; k < n; ++k)
+          names.push_back(joint_names[c.elements[e]] + "." + std::to_string(k));
+      }
+      space.add_group(t.term, static_cast<int>(names.size()), names);
+      return;
+    }
+    case TermKind::kBodyQuat:
+      space.add_group(t.term + "/" + t.body, 4, {"w", "x", "y", "z"});
+      return;
+    case TermKind::kSensor: {
+      std::vector<std::string> names;
+      for (int k = 0; k < c.dims[0]; ++k)
+        names.push_back(std::to_string(k));
+      space.add_group(t.term + "/" + t.sensor, c.dims[0], names);
+      return;
+    }
+    case TermKind::kOffset:
+      space.add_group(t.term + "/" + t.from + "->" + t.to, 3, kXyz);
+      return;
+    case TermKind::kBodiesPos: {
+      std::vector<std::string> names;
+      for (int k = 0; k < t.count; ++k)
+        for (const char* n : {"x", "y", "z", "present"})
+          names.push_back(t.prefix + std::to_string(k) + "." + n);
+      space.add_group(t.term + "/" + t.prefix, 4 * t.count, names);
+      return;
+    }
+    case TermKind::kSitePos:
+      space.add_group(t.term + "/" + t.site, 3, kXyz);
+      return;
+    default:
+      space.add_group(t.term + "/" + t.body, 3, kXyz);
+      return;
+  }
+}
+
+}  // namespace
+
+engine::Task compile_task(const SceneSpec& spec, const Model& model, std::vector<float>* noise) {
+  engine::Task task;
+  std::vector<Compiled> observations, rewards, terminations;
+  std::vector<float> element_noise;
+  for (const auto& t : spec.observations) {
+    observations.push_back(compile_term(t, kObservationTerms, model));
+    describe(observations.back(), t, model, task.observation);
+    element_noise.resize(static_cast<std::size_t>(task.observation.dim()),
+                         static_cast<float>(t.noise));
+  }
+  for (const auto& t : spec.rewards)
+    rewards.push_back(compile_term(t, kRewardTerms, model));
+  for (const auto& t : spec.terminations)
+    terminations.push_back(compile_term(t, kTerminationTerms, model));
+  if (noise) {
+    noise->clear();
+    if (std::any_of(element_noise.begin(), element_noise.end(), [](float x) { return x > 0; }))
+      *noise = element_noise;
+  }
+  if (!observations.empty())
+    task.observe = [observations](const World& w, std::span<float> obs) {
+      float* out = obs.data();
+      for (const auto& c : observations)
+        observe_term(c, w, out);
+    };
+  if (!rewards.empty())
+    task.reward = [rewards](const World& w, std::span<const float> action) {
+      double r = 0;
+      for (const auto& c : rewards)
+        r += c.weight * evaluate(c, w, action);
+      return static_cast<float>(r);
+    };
+  if (!terminations.empty())
+    task.terminated = [terminations](const World& w) {
+      for (const auto& c : terminations)
+        if (fires(c, w)) return true;
+      return false;
+    };
+  return task;
+}
+
+}  // namespace simlab::scenes

@@ -1,0 +1,70 @@
+// The compilers from a SceneSpec to what the VectorEnv runs, per structural variant:
+//
+//   observation, reward and termination TermSpecs --compile_task(model)--> engine::Task
+//   RandomizeSpecs --compile_randomizer(model)--> engine::Randomizer
+//
+// Names are resolved against the variant's model once; evaluation inside the batched step reads
+// the world through World::read and allocates nothing. The term tables here are also what the
+// parser checks `term = "..."` against.
+#pragma once
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "engine/physics/backend.h"
+#include "engine/vector_env.h"
+#include "scenes/scene.h"
+
+namespace simlab::scenes {
+
+enum class TermKind {
+  // observations
+  kJointPos,
+  kJointVel,
+  kBodyPos,
+  kBodyQuat,
+  kBodyZAxis,
+  kBodyLinVel,
+  kBodyAngVel,
+  kSitePos,
+  kOffset,
+  kSensor,
+  kBodiesPos,
+  // rewards
+  kUpright,
+  kJointPosition,
+  kJointVelocity,
+  kActionL2,
+  kAlive,
+  kBodyUpright,
+  kBodyHeight,
+  kBodyVelocity,
+  kDistance,
+  kNear,
+  kContact,
+  // terminations (and kNear, kContact)
+  kOutOfRange,
+  kBodyBelow,
+  kBodyTilted,
+};
+using TermTable = std::vector<std::pair<std::string, TermKind>>;
+extern const TermTable kObservationTerms, kRewardTerms, kTerminationTerms;
+
+// The keys a term of this kind needs ("joint", "body", "from"...), for parse-time checks.
+std::vector<std::string> required_keys(TermKind kind);
+
+// The observation layout, reward and termination of `model`, with the per-element sensor noise
+// of the observation terms in `obs_noise` (empty when no term has noise).
+engine::Task compile_task(const SceneSpec& spec, const engine::physics::Model& model,
+                          std::vector<float>* obs_noise = nullptr);
+
+// Domain randomization of `model`; interval terms fire every interval_seconds at control_hz.
+engine::Randomizer compile_randomizer(const SceneSpec& spec, const engine::physics::Model& model);
+
+// "; did you mean 'x'?" when a candidate is close, else " (label: a, b, c)" (nothing without a
+// label): the tail of every "unknown X" message.
+std::string suggest(const std::string& word, const std::vector<std::string>& candidates,
+                    const std::string& label = "");
+
+}  // namespace simlab::scenes
