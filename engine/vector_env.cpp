@@ -47,6 +47,31 @@ VectorEnvConfig validated(VectorEnvConfig c) {
 
 }  // namespace
 
+std::unique_ptr<physics::World> make_env_world(const EnvVariant& variant,
+                                               const VectorEnvConfig& config, int env) {
+  auto world = variant.model->make_world(config.reset);
+  if (variant.randomize) {
+    Rng rng(config.seed, static_cast<std::uint32_t>(env), 0, kStartupStream);
+    variant.randomize(*world, rng, RandomizePhase::kStartup, 0);
+  }
+  return world;
+}
+
+void start_episode(physics::World& world, const EnvVariant& variant, const VectorEnvConfig& config,
+                   int env, std::uint32_t episode) {
+  const auto key = static_cast<std::uint32_t>(env);
+  if (variant.randomize) {
+    Rng rng(config.seed, key, episode, kRandomizeStream);
+    variant.randomize(world, rng, RandomizePhase::kReset, 0);
+  }
+  Rng rng(config.seed, key, episode, kResetStream);
+  world.reset(rng);
+  if (variant.randomize) {
+    Rng initial(config.seed, key, episode, kInitialStream);
+    variant.randomize(world, initial, RandomizePhase::kInitialState, 0);
+  }
+}
+
 EnvStats& EnvStats::operator+=(const EnvStats& o) {
   steps += o.steps;
   episodes += o.episodes;
@@ -122,14 +147,9 @@ void VectorEnv::make_envs() {
   // a visible part of start-up.
   arena_.execute([&] {
     tbb::parallel_for(0, config_.num_envs, [&](int i) {
-      const EnvVariant& v = variants_[variant_of(i)];
       Env& e = envs_[i];
-      e.world = v.model->make_world(config_.reset);
+      e.world = make_env_world(variants_[variant_of(i)], config_, i);
       e.history.assign(history, 0.0f);
-      if (v.randomize) {
-        Rng rng(config_.seed, static_cast<std::uint32_t>(i), 0, kStartupStream);
-        v.randomize(*e.world, rng, RandomizePhase::kStartup, 0);
-      }
     });
   });
 }
@@ -144,20 +164,9 @@ void VectorEnv::wait_idle() {
 
 void VectorEnv::reset_env(int env) {
   Env& e = envs_[env];
-  const EnvVariant& v = variants_[variant_of(env)];
-  const auto env_key = static_cast<std::uint32_t>(env);
-  if (v.randomize) {
-    Rng rng(config_.seed, env_key, e.episode, kRandomizeStream);
-    v.randomize(*e.world, rng, RandomizePhase::kReset, 0);
-  }
-  Rng rng(config_.seed, env_key, e.episode, kResetStream);
-  e.world->reset(rng);
-  if (v.randomize) {
-    Rng initial(config_.seed, env_key, e.episode, kInitialStream);
-    v.randomize(*e.world, initial, RandomizePhase::kInitialState, 0);
-  }
+  start_episode(*e.world, variants_[variant_of(env)], config_, env, e.episode);
   e.episode_step = 0;
-  e.noise_rng = Rng(config_.seed, env_key, e.episode, kNoiseStream);
+  e.noise_rng = Rng(config_.seed, static_cast<std::uint32_t>(env), e.episode, kNoiseStream);
   const Corruption& c = config_.corruption;
   e.delay = c.action_delay_min;
   if (c.action_delay_max > c.action_delay_min)

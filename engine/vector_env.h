@@ -49,7 +49,8 @@ struct Task {
 // When domain randomization runs, each time with that env's own Rng for that (episode, phase):
 //   kStartup       once, when the env is made                  parameters (World::set_param)
 //   kReset         before every reset                          parameters
-//   kInitialState  after every reset                           joint state (World::write)
+//   kInitialState  after every reset                           joint state (World::write, then
+//                                                              World::forward)
 //   kInterval      after every step, if config.randomize_interval; the randomizer decides by
 //                  `episode_step` whether to act (e.g. a push every 2 s)
 // It may change only the world it is given; worlds it never touches keep sharing the model's
@@ -88,6 +89,14 @@ struct VectorEnvConfig {
   bool randomize_interval = false;  // call the randomizer with kInterval after every step
   Corruption corruption;
 };
+
+// What a VectorEnv does to env `env` (of any count of envs), for tools that inspect one env
+// without making all of them: make its world with startup randomization applied, and start its
+// episode `episode` (reset randomization, reset with noise, initial-state randomization).
+std::unique_ptr<physics::World> make_env_world(const EnvVariant& variant,
+                                               const VectorEnvConfig& config, int env);
+void start_episode(physics::World& world, const EnvVariant& variant, const VectorEnvConfig& config,
+                   int env, std::uint32_t episode);
 
 struct EnvStats {
   std::uint64_t steps = 0;            // env steps taken

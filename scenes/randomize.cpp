@@ -150,6 +150,7 @@ engine::Randomizer compile_randomizer(const SceneSpec& spec, const Model& model)
   }
   if (terms.empty()) return nullptr;
   return [terms](World& world, engine::Rng& rng, RandomizePhase phase, int step) {
+    bool wrote_state = false;
     for (const auto& c : terms) {
       const auto& s = c.spec;
       bool now = false;
@@ -168,11 +169,14 @@ engine::Randomizer compile_randomizer(const SceneSpec& spec, const Model& model)
           break;
       }
       if (!now) continue;
-      if (s.state != State::kNone)
+      if (s.state != State::kNone) {
         apply_state(c, world, rng);
-      else
+        wrote_state = true;
+      } else {
         apply_params(c, world, rng);
+      }
     }
+    if (wrote_state) world.forward();  // once, after every write of this phase
   };
 }
 

@@ -571,6 +571,7 @@ Scene compile_scene(const SceneSpec& spec, std::uint64_t seed, int max_variants)
   } else {
     const std::string base = read_text(spec.model);
     scene.variant_mjcf.resize(static_cast<std::size_t>(count));
+    scene.variant_summary.resize(static_cast<std::size_t>(count));
     tbb::parallel_for(0, count, [&](int v) {
       auto generated = generate_variant(procedural, base, seed, v);
       // Named beside the base model so that its relative asset paths still resolve.
@@ -586,6 +587,7 @@ Scene compile_scene(const SceneSpec& spec, std::uint64_t seed, int max_variants)
                                           ") does not compile: " + e.what());
       }
       scene.variant_mjcf[v] = std::move(generated.mjcf);
+      scene.variant_summary[v] = std::move(generated.summary);
     });
   }
   scene.sources = std::move(sources);

@@ -100,6 +100,7 @@ struct Scene {
   SceneSpec spec;
   std::vector<engine::EnvVariant> variants;  // env i runs variants[i % variants.size()]
   std::vector<std::string> variant_mjcf;     // the generated MJCF of each procedural variant
+  std::vector<std::string> variant_summary;  // what was generated, one line per variant
   std::vector<engine::physics::ModelSource> sources;    // what each variant was compiled from
   std::shared_ptr<const engine::physics::Model> model;  // variants[0].model
   // num_envs, num_threads and seed are left for the caller; task and randomize are variant 0's,

@@ -165,8 +165,10 @@ class World {
   // Read one quantity of one element into `out` (Model::quantity_dim values).
   virtual void read(Quantity q, int index, std::span<double> out) const = 0;
   // Overwrite a joint's position or velocity entries (kJointPos/kJointVel only), e.g. to set the
-  // initial state after a reset or to push a body; derived quantities are recomputed at once.
+  // initial state after a reset or to push a body. Derived quantities (body and site positions,
+  // sensors) are stale until forward(), so that many writes cost one recomputation.
   virtual void write(Quantity q, int index, std::span<const double> values) = 0;
+  virtual void forward() = 0;
 };
 
 class Model : public std::enable_shared_from_this<Model> {

@@ -56,6 +56,7 @@ std::unique_ptr<engine::physics::World> cartpole_at(const Scene& scene, double s
   const double q[] = {slider, hinge};
   world->write(engine::physics::Quantity::kJointPos, 0, std::span(q, 1));
   world->write(engine::physics::Quantity::kJointPos, 1, std::span(q + 1, 1));
+  world->forward();
   return world;
 }
 

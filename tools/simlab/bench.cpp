@@ -5,10 +5,11 @@
 namespace simlab::tools {
 
 void add_bench_command(CLI::App& app) {
-  auto* bench =
-      app.add_subcommand("bench", "Benchmarks (physics); ratios against same-run baselines");
+  auto* bench = app.add_subcommand(
+      "bench", "Benchmarks (physics, spinup); ratios against same-run baselines");
   bench->require_subcommand(1);
   add_bench_physics_command(*bench);
+  add_bench_spinup_command(*bench);
 }
 
 }  // namespace simlab::tools

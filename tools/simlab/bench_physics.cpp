@@ -78,14 +78,14 @@ struct BatchedRun {
   std::size_t world_bytes = 0, batch_bytes = 0;
 };
 
-BatchedRun run_batched(const std::shared_ptr<const engine::physics::Model>& model,
+BatchedRun run_batched(const std::vector<engine::EnvVariant>& variants,
                        engine::VectorEnvConfig config, const Options& o, int threads,
                        const engine::Buffer2D<float>& table, Progress& progress,
                        std::int64_t& done) {
   config.num_envs = o.envs;
   config.num_threads = threads;
   config.seed = o.seed;
-  engine::VectorEnv env(model, config);
+  engine::VectorEnv env(variants, config);
   const int act_dim = static_cast<int>(table.cols());
   std::vector<float> actions(static_cast<std::size_t>(o.envs) * act_dim);
   Digest digest;
@@ -124,29 +124,37 @@ void run_bench_physics(const Options& o) {
                             std::max<std::size_t>(threads + 1, tbb::info::default_concurrency()));
 
   // A bare model steps with no task and 1000-step episodes; a scene brings its own configuration.
+  // A heterogeneous scene runs all its structural variants (env i runs variant i % V).
   std::filesystem::path path;
-  std::shared_ptr<const engine::physics::Model> model;
+  std::vector<engine::EnvVariant> variants;
   engine::VectorEnvConfig base;
   base.frame_skip = o.frame_skip;
   if (!o.scene.empty()) {
-    auto scene = scenes::compile_scene(scenes::load_scene(scenes::resolve_scene(o.scene)));
+    auto scene =
+        scenes::compile_scene(scenes::load_scene(scenes::resolve_scene(o.scene)), o.seed, o.envs);
     path = scene.spec.file;
-    model = scene.model;
+    variants = scene.variants;
     base = scene.config;
   } else {
     path = engine::resolve_model(o.model);
-    model = engine::physics::load_model(engine::physics::ModelSource::file(path));
+    variants = {{engine::physics::load_model(engine::physics::ModelSource::file(path)), {}, {}}};
   }
-  const bool randomized = static_cast<bool>(base.randomize);
+  const bool randomized = static_cast<bool>(variants[0].randomize) || base.corruption.any();
+  auto plain_variants = variants;
+  for (auto& v : plain_variants)
+    v.randomize = nullptr;
   auto plain = base;
-  plain.randomize = nullptr;
-  const auto& info = model->info();
+  plain.randomize_interval = false;
+  plain.corruption = {};
+  const auto& info = variants[0].model->info();
+  const int num_variants = static_cast<int>(variants.size());
   const auto table = make_ctrl_table(info.action, o.seed);
   if (!o.json) {
     std::printf(
-        "simlab bench physics: %s (nq %d, nv %d, nu %d), %d envs x %d steps, frame skip %d, "
-        "%d thread%s, best of %d\n",
-        path.string().c_str(), info.nq, info.nv, info.nu, o.envs, o.steps, base.frame_skip, threads,
+        "simlab bench physics: %s (nq %d, nv %d, nu %d; %d variant%s), %d envs x %d steps, frame "
+        "skip %d, %d thread%s, best of %d\n",
+        path.string().c_str(), info.nq, info.nv, info.nu, num_variants,
+        num_variants == 1 ? "" : "s", o.envs, o.steps, base.frame_skip, threads,
         threads == 1 ? "" : "s", o.repeats);
     std::fflush(stdout);
   }
@@ -159,17 +167,22 @@ void run_bench_physics(const Options& o) {
   BatchedRun one, many, unrandomized;
   one.seconds = many.seconds = unrandomized.seconds = 1e300;
   for (int r = 0; r < o.repeats; ++r) {
-    raw = std::min(raw, model->time_raw_loop(o.envs, o.steps, base.frame_skip, table));
+    double raw_seconds = 0;  // every variant with its share of the envs
+    for (int v = 0; v < num_variants; ++v)
+      raw_seconds += variants[v].model->time_raw_loop(
+          o.envs / num_variants + (v < o.envs % num_variants ? 1 : 0), o.steps, base.frame_skip,
+          table);
+    raw = std::min(raw, raw_seconds);
     done += per_phase;
     progress.update(done);
-    auto a = run_batched(model, base, o, 1, table, progress, done);
-    auto b = run_batched(model, base, o, threads, table, progress, done);
+    auto a = run_batched(variants, base, o, 1, table, progress, done);
+    auto b = run_batched(variants, base, o, threads, table, progress, done);
     if (r > 0 && (a.digest != one.digest || b.digest != many.digest))
       throw std::logic_error("a repeat of the same seed gave a different rollout");
     if (a.seconds < one.seconds) one = a;
     if (b.seconds < many.seconds) many = b;
     if (randomized) {
-      auto c = run_batched(model, plain, o, threads, table, progress, done);
+      auto c = run_batched(plain_variants, plain, o, threads, table, progress, done);
       if (c.seconds < unrandomized.seconds) unrandomized = c;
     }
   }
@@ -187,6 +200,7 @@ void run_bench_physics(const Options& o) {
                       {"nq", info.nq},
                       {"nv", info.nv},
                       {"nu", info.nu},
+                      {"variants", num_variants},
                       {"envs", o.envs},
                       {"steps", o.steps},
                       {"threads", threads},
@@ -222,7 +236,7 @@ void run_bench_physics(const Options& o) {
                 scaling);
     if (randomized)
       std::printf("  %-34s %12.0f env-steps/s   randomization costs %.1f%% (target <= 5%%)\n",
-                  "same scene without randomization", n / unrandomized.seconds,
+                  "same scene, no randomization/noise", n / unrandomized.seconds,
                   100 * randomize_cost);
     std::printf("  memory per env: %zu B world state + %zu B batch rows; model %zu B, shared\n",
                 many.world_bytes, many.batch_bytes, info.model_bytes);

@@ -9,6 +9,7 @@ namespace simlab::tools {
 void add_version_command(CLI::App& app);
 void add_bench_command(CLI::App& app);
 void add_bench_physics_command(CLI::App& bench);
+void add_bench_spinup_command(CLI::App& bench);
 void add_scenes_command(CLI::App& app);
 
 }  // namespace simlab::tools

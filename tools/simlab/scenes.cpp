@@ -2,6 +2,7 @@
 #include <cstdio>
 #include <vector>
 
+#include "engine/core/error.h"
 #include "engine/core/rng.h"
 #include "scenes/scene.h"
 #include "tools/simlab/commands.h"
@@ -22,23 +23,25 @@ void list_scenes() {
 // long run is that the spec loads, what it compiles to, and that rewards come out finite.
 void check_scene(const std::string& name_or_path) {
   const auto path = scenes::resolve_scene(name_or_path);
-  auto scene = scenes::compile_scene(scenes::load_scene(path));
+  const auto scene = scenes::compile_scene(scenes::load_scene(path));
   const auto& info = scene.model->info();
+  constexpr int kEnvs = 4, kSteps = 50;
+  auto env = scenes::make_env(scene, kEnvs, 1);
   std::printf("%s: ok\n", path.c_str());
   std::printf("  scene      %s: %s\n", scene.spec.name.c_str(), scene.spec.description.c_str());
   std::printf("  model      %s (nq %d, nv %d, nu %d, timestep %g s)\n", scene.spec.model.c_str(),
               info.nq, info.nv, info.nu, info.timestep);
   std::printf("  control    %g Hz (frame skip %d), episodes of %d steps\n", scene.spec.control_hz,
               scene.config.frame_skip, scene.config.max_episode_steps);
-  std::printf("  spaces     observation %d, action %d\n", info.observation.dim(),
-              info.action.dim());
-  std::printf("  terms      %zu reward, %zu termination\n", scene.spec.rewards.size(),
-              scene.spec.terminations.size());
+  std::printf("  spaces     observation %d, action %d\n", env->observation_space().dim(),
+              env->action_space().dim());
+  if (!scene.spec.procedural.empty())
+    std::printf("  variants   %zu structures, compiled in %.2f s (variant 0: %s)\n",
+                scene.variants.size(), scene.compile_seconds, scene.variant_summary[0].c_str());
+  std::printf("  terms      %zu observation, %zu reward, %zu termination, %zu randomization\n",
+              scene.spec.observations.size(), scene.spec.rewards.size(),
+              scene.spec.terminations.size(), scene.spec.randomize.size());
 
-  constexpr int kEnvs = 4, kSteps = 50;
-  scene.config.num_envs = kEnvs;
-  scene.config.num_threads = 1;
-  engine::VectorEnv env(scene.model, scene.config);
   const int act_dim = info.action.dim();
   std::vector<float> actions(kEnvs * act_dim);
   engine::Rng rng(0, 0, 0);
@@ -46,16 +49,102 @@ void check_scene(const std::string& name_or_path) {
   for (int s = 0; s < kSteps; ++s) {
     for (auto& a : actions)
       a = static_cast<float>(rng.uniform(-1.0, 1.0));
-    const auto& b = env.step(actions);
+    const auto& b = env->step(actions);
     for (int e = 0; e < kEnvs; ++e)
       total += b.reward(e, 0);
   }
-  const auto stats = env.stats();
+  const auto stats = env->stats();
   std::printf(
       "  smoke run  %d envs x %d random steps: mean reward %.4f, %llu episodes ended, "
       "%llu diverged\n",
       kEnvs, kSteps, total / (kEnvs * kSteps), static_cast<unsigned long long>(stats.episodes),
       static_cast<unsigned long long>(stats.diverged));
+}
+
+// The spec name of each randomizable parameter, for printing.
+std::string param_label(engine::physics::Param p) {
+  using engine::physics::Param;
+  static const std::vector<std::pair<Param, const char*>> kLabels = {
+      {Param::kBodyMass, "body_mass"},
+      {Param::kBodyComX, "body_com.x"},
+      {Param::kBodyComY, "body_com.y"},
+      {Param::kBodyComZ, "body_com.z"},
+      {Param::kGeomFriction, "geom_friction"},
+      {Param::kGeomSoftness, "geom_softness"},
+      {Param::kGeomR, "geom_rgb.r"},
+      {Param::kGeomG, "geom_rgb.g"},
+      {Param::kGeomB, "geom_rgb.b"},
+      {Param::kJointDamping, "joint_damping"},
+      {Param::kJointArmature, "joint_armature"},
+      {Param::kJointFrictionLoss, "joint_friction_loss"},
+      {Param::kActuatorGain, "actuator_gain"},
+      {Param::kActuatorForceLimit, "actuator_force_limit"},
+      {Param::kGravityZ, "gravity_z"},
+      {Param::kLightPosX, "light_pos.x"},
+      {Param::kLightPosY, "light_pos.y"},
+      {Param::kLightPosZ, "light_pos.z"},
+      {Param::kLightDiffuse, "light_diffuse"},
+      {Param::kCameraPosX, "camera_pos.x"},
+      {Param::kCameraPosY, "camera_pos.y"},
+      {Param::kCameraPosZ, "camera_pos.z"}};
+  for (const auto& [param, label] : kLabels)
+    if (param == p) return label;
+  return "?";
+}
+
+struct ShowOptions {
+  std::string scene;
+  std::uint64_t seed = 0;
+  int env = 0;
+  std::string emit_mjcf;
+};
+
+// One env as a VectorEnv of any size would run it: its variant, what was generated, the
+// parameters randomization changed at the start of episode 0, and its first observation.
+void show_scene(const ShowOptions& o) {
+  if (o.env < 0) throw Error(SourceLocation{.field = "--env"}, "must be >= 0");
+  const auto spec = scenes::load_scene(scenes::resolve_scene(o.scene));
+  const auto scene = scenes::compile_scene(spec, o.seed);
+  const int v = o.env % static_cast<int>(scene.variants.size());
+  const auto& variant = scene.variants[v];
+  auto config = scene.config;
+  config.seed = o.seed;
+  auto world = engine::make_env_world(variant, config, o.env);
+  engine::start_episode(*world, variant, config, o.env, 0);
+
+  std::printf("%s, seed %llu, env %d: variant %d of %zu\n", spec.name.c_str(),
+              static_cast<unsigned long long>(o.seed), o.env, v, scene.variants.size());
+  if (!spec.procedural.empty()) std::printf("  generated  %s\n", scene.variant_summary[v].c_str());
+  const auto& model = *variant.model;
+  int changed = 0;
+  for (int p = 0; p <= static_cast<int>(engine::physics::Param::kCameraPosZ); ++p) {
+    const auto param = static_cast<engine::physics::Param>(p);
+    const auto names = model.param_names(param);
+    for (int i = 0; i < static_cast<int>(names.size()); ++i) {
+      const double base = model.param_default(param, i), value = world->param(param, i);
+      if (value == base) continue;
+      if (changed++ == 0) std::printf("  randomized (episode 0):\n");
+      std::printf("    %-22s %-16s %12.6g   (model %.6g)\n", param_label(param).c_str(),
+                  names[i].c_str(), value, base);
+    }
+  }
+  if (changed == 0) std::printf("  randomized nothing: this env shares the compiled model\n");
+  std::vector<float> obs(static_cast<std::size_t>(
+      variant.task.observe ? variant.task.observation.dim() : model.info().observation.dim()));
+  if (variant.task.observe)
+    variant.task.observe(*world, obs);
+  else
+    world->observe(obs);
+  const auto& names =
+      variant.task.observe ? variant.task.observation.names() : model.info().observation.names();
+  std::printf("  first observation (%zu, before noise):\n", obs.size());
+  for (std::size_t k = 0; k < obs.size(); ++k)
+    std::printf("    %-32s %10.5f\n", names[k].c_str(), obs[k]);
+  if (!o.emit_mjcf.empty()) {
+    engine::physics::write_mjcf(scene.sources[v], *world, o.emit_mjcf);
+    std::printf("wrote %s: the compiled model of this env, with its randomized parameters\n",
+                o.emit_mjcf.c_str());
+  }
 }
 
 }  // namespace
@@ -69,6 +158,19 @@ void add_scenes_command(CLI::App& app) {
   auto target = std::make_shared<std::string>();
   check->add_option("scene", *target, "Spec file or built-in scene name")->required();
   check->callback([target] { check_scene(*target); });
+
+  auto show_options = std::make_shared<ShowOptions>();
+  auto* show = scenes->add_subcommand(
+      "show",
+      "Show one env of a scene as a run would make it: its structural variant, generated\n"
+      "content, randomized parameters and first observation; --emit-mjcf writes its model");
+  show->add_option("scene", show_options->scene, "Spec file or built-in scene name")->required();
+  show->add_option("--seed", show_options->seed, "Seed of the run")->capture_default_str();
+  show->add_option("--env", show_options->env, "Env index (variant = env % variants)")
+      ->capture_default_str();
+  show->add_option("--emit-mjcf", show_options->emit_mjcf,
+                   "Write the env's compiled model (MJCF, randomized values) to this file");
+  show->callback([show_options] { show_scene(*show_options); });
 }
 
 }  // namespace simlab::tools

@@ -130,11 +130,21 @@ int bad_warning_count(const mjData* d) {
          d->warning[mjWARN_BADQACC].number + d->warning[mjWARN_BADCTRL].number;
 }
 
+// A keyframe's state on top of freshly reset data (what mj_resetDataKeyframe does after its
+// mj_resetData), so that a new mjData is not cleared twice.
+void apply_keyframe(const mjModel* m, mjData* d, int k) {
+  d->time = m->key_time[k];
+  std::copy_n(m->key_qpos + k * m->nq, m->nq, d->qpos);
+  std::copy_n(m->key_qvel + k * m->nv, m->nv, d->qvel);
+  std::copy_n(m->key_act + k * m->na, m->na, d->act);
+  std::copy_n(m->key_ctrl + k * m->nu, m->nu, d->ctrl);
+  std::copy_n(m->key_mpos + k * 3 * m->nmocap, 3 * m->nmocap, d->mocap_pos);
+  std::copy_n(m->key_mquat + k * 4 * m->nmocap, 4 * m->nmocap, d->mocap_quat);
+}
+
 void reset_data(const mjModel* m, mjData* d, int keyframe) {
-  if (keyframe >= 0)
-    mj_resetDataKeyframe(m, d, keyframe);
-  else
-    mj_resetData(m, d);
+  mj_resetData(m, d);
+  if (keyframe >= 0) apply_keyframe(m, d, keyframe);
 }
 
 }  // namespace
@@ -335,7 +345,8 @@ MjWorld::MjWorld(std::shared_ptr<const MjModel> model, const ResetOptions& optio
       keyframe_(shared_->reset_keyframe(options)),
       scratch_(static_cast<std::size_t>(shared_->raw()->nv)) {
   if (!data_) throw std::bad_alloc();
-  reset_data(this->model(), data_.get(), keyframe_);
+  // mj_makeData has reset the data already: only the keyframe is left to apply.
+  if (keyframe_ >= 0) apply_keyframe(this->model(), data_.get(), keyframe_);
   mj_forward(this->model(), data_.get());
 }
 
@@ -414,7 +425,6 @@ void MjWorld::write(Quantity q, int i, std::span<const double> values) {
   } else {
     SIMLAB_CHECK(false) << "World::write supports joint positions and velocities only";
   }
-  mj_forward(m, d);
 }
 
 std::size_t MjWorld::bytes() const {
@@ -558,13 +568,39 @@ void save_mjcf(const ModelSource& source, const MjWorld& world, const std::files
       throw Error(SourceLocation{.file = out.string()},
                   std::string("cannot write MJCF: ") + error.data());
   }
-  if (source.heightfields.empty()) return;
-  // MuJoCo normalizes heightfield files to [0, 1]: write elevations scaled to a maximum of 1 and
-  // scale the hfield's top height instead, so the written terrain has the same heights.
   std::ifstream in(out);
   std::stringstream buffer;
   buffer << in.rdbuf();
   text = buffer.str();
+  in.close();
+  // mj_saveLastXML writes geoms' masses, not a body's randomized mass and centre of mass: give
+  // each (named) body whose inertia differs from the shared model an explicit <inertial>, which
+  // MuJoCo then uses instead of its geoms.
+  const mjModel* m = world.model();
+  const mjModel* base = world.shared_model()->raw();
+  for (int b = 1; b < m->nbody; ++b) {
+    bool differs = m->body_mass[b] != base->body_mass[b];
+    for (int k = 0; k < 3; ++k)
+      differs = differs || m->body_ipos[3 * b + k] != base->body_ipos[3 * b + k] ||
+                m->body_inertia[3 * b + k] != base->body_inertia[3 * b + k];
+    const char* name = mj_id2name(m, mjOBJ_BODY, b);
+    if (!differs || !name) continue;
+    const std::string open = "<body name=\"" + std::string(name) + "\"";
+    const auto at = text.find(open);
+    if (at == std::string::npos) continue;
+    const auto end = text.find('>', at);
+    std::ostringstream inertial;
+    inertial.precision(9);
+    inertial << "\n      <inertial pos=\"" << m->body_ipos[3 * b] << " " << m->body_ipos[3 * b + 1]
+             << " " << m->body_ipos[3 * b + 2] << "\" quat=\"" << m->body_iquat[4 * b] << " "
+             << m->body_iquat[4 * b + 1] << " " << m->body_iquat[4 * b + 2] << " "
+             << m->body_iquat[4 * b + 3] << "\" mass=\"" << m->body_mass[b] << "\" diaginertia=\""
+             << m->body_inertia[3 * b] << " " << m->body_inertia[3 * b + 1] << " "
+             << m->body_inertia[3 * b + 2] << "\"/>";
+    text.insert(end + 1, inertial.str());
+  }
+  // MuJoCo normalizes heightfield files to [0, 1]: write elevations scaled to a maximum of 1 and
+  // scale the hfield's top height instead, so the written terrain has the same heights.
   for (const auto& hf : source.heightfields) {
     const float top = *std::max_element(hf.elevation.begin(), hf.elevation.end());
     if (top <= 0) continue;  // flat: the declared size already says so

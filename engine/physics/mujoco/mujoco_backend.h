@@ -58,9 +58,11 @@ class MjWorld final : public World {
   double param(Param param, int index) const override;
   void read(Quantity q, int index, std::span<double> out) const override;
   void write(Quantity q, int index, std::span<const double> values) override;
+  void forward() override { mj_forward(model(), data_.get()); }
 
   // The parameters this world steps with: the shared model until own_parameters() is called.
   const mjModel* model() const { return own_ ? own_.get() : shared_->raw(); }
+  const std::shared_ptr<const MjModel>& shared_model() const { return shared_; }
   // This world's own copy of the parameters, made on the first call, for randomization to edit.
   mjModel* own_parameters();
   mjData* data() { return data_.get(); }
