@@ -217,8 +217,10 @@ GeneratedVariant generate_variant(const ProceduralSpec& spec, const std::string&
     assets << "    <hfield name=\"terrain\" nrow=\"" << n << "\" ncol=\"" << n << "\" size=\""
            << vec({t.half_size, t.half_size, t.max_height, 0.1}) << "\"/>\n"
            << "    <material name=\"terrain\" rgba=\"" << vec({0.45, 0.42, 0.38, 1}) << "\"/>\n";
+    // Collision bits spelled out: a model's default class may turn collisions off (robots often
+    // set conaffinity 0 and let only the floor collide).
     bodies << "    <geom name=\"terrain\" type=\"hfield\" hfield=\"terrain\" material=\"terrain\" "
-              "friction=\"1 0.005 0.0001\"/>\n";
+              "friction=\"1 0.005 0.0001\" contype=\"1\" conaffinity=\"1\"/>\n";
     parts.push_back(kind + " terrain, difficulty " + fmt(difficulty));
   }
 

@@ -396,6 +396,9 @@ engine::Task compile_task(const SceneSpec& spec, const Model& model, std::vector
     describe(observations.back(), t, model, task.observation);
     element_noise.resize(static_cast<std::size_t>(task.observation.dim()),
                          static_cast<float>(t.noise));
+    if (observations.back().kind == TermKind::kBodiesPos)  // presence flags stay exact
+      for (int k = 0; k < t.count; ++k)
+        element_noise[element_noise.size() - 1 - 4 * k] = 0.0f;
   }
   for (const auto& t : spec.rewards)
     rewards.push_back(compile_term(t, kRewardTerms, model));

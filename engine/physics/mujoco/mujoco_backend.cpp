@@ -557,6 +557,10 @@ std::shared_ptr<const MjModel> load(const ModelSource& source) {
 void save_mjcf(const ModelSource& source, const MjWorld& world, const std::filesystem::path& out) {
   std::array<char, 1024> error{};
   std::string text;
+  if (out.has_parent_path()) {
+    std::error_code ec;
+    std::filesystem::create_directories(out.parent_path(), ec);
+  }
   {
     std::lock_guard lock(parser_mutex());
     ModelPtr parsed(parse(source));

@@ -1,0 +1,230 @@
+// The sim-to-real terms: initial-state and interval randomization (pushes), new physical
+// parameters, observation noise and dropout, action delay; and bit-identical rollouts of
+// heterogeneous scenes whatever the thread count.
+#include <cmath>
+#include <set>
+
+#include <gtest/gtest.h>
+
+#include "scenes/scene.h"
+
+namespace simlab::scenes {
+namespace {
+
+using engine::physics::Element;
+using engine::physics::Param;
+using engine::physics::Quantity;
+
+Scene scene_from(const std::string& text, std::uint64_t seed = 0) {
+  return compile_scene(parse_scene(text, "spec.toml"), seed);
+}
+
+std::string error_of(const std::string& text) {
+  try {
+    scene_from(text);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "no error";
+}
+
+TEST(Sim2Real, InitialStateIsDrawnPerEnvAndEpisodeWithinItsRange) {
+  const auto scene = compile_scene(load_scene(resolve_scene("reacher")));
+  auto env = make_env(scene, 32, 2, 5);
+  const auto& model = env->model();
+  const auto joints = model.names(Element::kJoint);
+  const int tx =
+      static_cast<int>(std::find(joints.begin(), joints.end(), "target_x") - joints.begin());
+  std::set<double> seen;
+  for (int e = 0; e < 32; ++e) {
+    double x[1];
+    env->world(e).read(Quantity::kJointPos, tx, x);
+    EXPECT_GE(x[0], -0.14);
+    EXPECT_LE(x[0], 0.14);
+    seen.insert(x[0]);
+  }
+  EXPECT_EQ(seen.size(), 32u);
+  // The same seed gives the same start; the next episode a different one.
+  auto again = make_env(scene, 32, 1, 5);
+  double a[1], b[1];
+  env->world(7).read(Quantity::kJointPos, tx, a);
+  again->world(7).read(Quantity::kJointPos, tx, b);
+  EXPECT_EQ(a[0], b[0]);
+  std::vector<float> zero(32 * 2, 0.0f);
+  for (int s = 0; s < 500; ++s)
+    env->step(zero);  // one full episode: every env resets once
+  env->world(7).read(Quantity::kJointPos, tx, b);
+  EXPECT_NE(a[0], b[0]);
+}
+
+constexpr const char* kBox =
+    "model = \"models/quadruped.xml\"\ncontrol_hz = 50\nepisode_seconds = 10\n"
+    "[reset]\nqpos_noise = 0.0\nqvel_noise = 0.0\n";
+
+TEST(Sim2Real, IntervalPushesChangeTheVelocityAtTheirInterval) {
+  // A push of exactly +1 m/s along x and y every 0.1 s (5 control steps).
+  const auto pushed = scene_from(std::string(kBox) +
+                                 "[[randomize]]\nparam = \"push\"\ntargets = [\"root\"]\n"
+                                 "mode = \"interval\"\ninterval_seconds = 0.1\nrange = [1, 1]\n");
+  const auto plain = scene_from(kBox);
+  EXPECT_TRUE(pushed.config.randomize_interval);
+  auto a = make_env(pushed, 2, 1), b = make_env(plain, 2, 1);
+  std::vector<float> stand(2 * 8);
+  for (int k = 0; k < 16; ++k)
+    stand[k] = k % 2 == 0 ? 0.8f : -1.6f;
+  auto vx = [](const engine::VectorEnv& env) {
+    double v[6];
+    env.world(0).read(Quantity::kJointVel, 0, v);
+    return v[0];
+  };
+  for (int s = 1; s <= 5; ++s) {
+    a->step(stand);
+    b->step(stand);
+    if (s < 5) EXPECT_EQ(vx(*a), vx(*b)) << "no push before step 5";
+  }
+  EXPECT_NEAR(vx(*a) - vx(*b), 1.0, 1e-9) << "pushed right after step 5";
+}
+
+TEST(Sim2Real, NewParametersStayInTheirRanges) {
+  const auto scene = scene_from(
+      std::string(kBox) +
+      "[[randomize]]\nparam = \"body_com\"\ntargets = [\"torso\"]\nrange = [-0.02, 0.02]\n"
+      "[[randomize]]\nparam = \"joint_armature\"\nmode = \"startup\"\noperation = \"absolute\"\n"
+      "range = [0.01, 0.02]\n"
+      "[[randomize]]\nparam = \"actuator_force_limit\"\noperation = \"absolute\"\n"
+      "range = [20, 30]\n"
+      "[[randomize]]\nparam = \"geom_softness\"\ntargets = [\"floor\"]\nrange = [0.5, 2]\n"
+      "[[randomize]]\nparam = \"light_diffuse\"\nrange = [0.5, 1.0]\n");
+  auto env = make_env(scene, 8, 2, 3);
+  const auto& model = env->model();
+  std::set<double> com;
+  for (int e = 0; e < 8; ++e) {
+    const auto& w = env->world(e);
+    for (Param p : {Param::kBodyComX, Param::kBodyComY, Param::kBodyComZ}) {
+      const double offset = w.param(p, 1) - model.param_default(p, 1);
+      EXPECT_LE(std::abs(offset), 0.02 + 1e-12);
+      com.insert(offset);
+    }
+    for (int j = 1; j < 9; ++j) {
+      EXPECT_GE(w.param(Param::kJointArmature, j), 0.01);
+      EXPECT_LE(w.param(Param::kJointArmature, j), 0.02);
+    }
+    for (int a = 0; a < 8; ++a) {
+      EXPECT_GE(w.param(Param::kActuatorForceLimit, a), 20.0);
+      EXPECT_LE(w.param(Param::kActuatorForceLimit, a), 30.0);
+    }
+    const double soft =
+        w.param(Param::kGeomSoftness, 0) / model.param_default(Param::kGeomSoftness, 0);
+    EXPECT_GE(soft, 0.5);
+    EXPECT_LE(soft, 2.0);
+  }
+  EXPECT_EQ(com.size(), 24u);
+  std::vector<float> zero(8 * 8, 0.0f);
+  for (int s = 0; s < 20; ++s)
+    env->step(zero);
+  EXPECT_EQ(env->stats().diverged, 0u);
+}
+
+TEST(Sim2Real, ImpossibleRandomizationIsRejected) {
+  EXPECT_EQ(error_of(std::string(kBox) +
+                     "[[randomize]]\nparam = \"actuator_force_limit\"\nrange = [0.5, 1]\n"),
+            "spec.toml:8:9: randomize[0].param: actuator 'fl_hip' has no force limit to scale; use "
+            "operation = \"absolute\"");
+  EXPECT_EQ(error_of(std::string(kBox) +
+                     "[[randomize]]\nparam = \"push\"\nmode = \"startup\"\nrange = [0, 1]\n"),
+            "spec.toml:9:8: randomize[0].mode: push changes the state, which every reset sets "
+            "anew: use mode \"reset\" (initial state) or \"interval\"");
+  EXPECT_EQ(error_of(std::string(kBox) +
+                     "[[randomize]]\nparam = \"push\"\nmode = \"interval\"\nrange = [0, 1]\n"),
+            "spec.toml:7:1: randomize[0].interval_seconds: mode \"interval\" needs "
+            "interval_seconds > 0");
+  EXPECT_EQ(error_of(std::string(kBox) + "[corruption]\naction_delay = [2, 1]\n"),
+            "spec.toml:8:16: corruption.action_delay: low (2) > high (1)");
+}
+
+constexpr const char* kCartpole =
+    "model = \"models/cartpole.xml\"\n[reset]\nqpos_noise = 0.0\nqvel_noise = 0.0\n";
+
+TEST(Sim2Real, ActionDelayAppliesEachActionLaterAndTheFirstUntilThen) {
+  // Delay 2: actions [a, 0, 0, 0] act as [a, a, a, 0] would without delay.
+  const auto delayed = scene_from(std::string(kCartpole) + "[corruption]\naction_delay = 2\n");
+  const auto plain = scene_from(kCartpole);
+  auto a = make_env(delayed, 1, 1), b = make_env(plain, 1, 1);
+  EXPECT_EQ(a->action_delay(0), 2);
+  const float sent[] = {0.7f, 0.0f, 0.0f, 0.0f, 0.0f};
+  const float applied[] = {0.7f, 0.7f, 0.7f, 0.0f, 0.0f};
+  for (int s = 0; s < 5; ++s) {
+    const auto& x = a->step(std::span(sent + s, 1));
+    const auto& y = b->step(std::span(applied + s, 1));
+    for (int k = 0; k < x.obs.cols(); ++k)
+      EXPECT_EQ(x.obs(0, k), y.obs(0, k)) << "step " << s;
+  }
+}
+
+TEST(Sim2Real, NoiseAndDropoutCorruptOnlyTheObservation) {
+  const auto noisy = scene_from(
+      std::string(kCartpole) +
+      "[[observation]]\nterm = \"joint_pos\"\njoints = [\"*\"]\nnoise = 0.1\n"
+      "[[observation]]\nterm = \"joint_vel\"\njoints = [\"*\"]\n"
+      "[[reward]]\nterm = \"upright\"\njoint = \"hinge\"\n[corruption]\nobs_dropout = 0.25\n");
+  auto clean_spec = parse_scene(std::string(kCartpole) +
+                                    "[[observation]]\nterm = \"joint_pos\"\njoints = [\"*\"]\n"
+                                    "[[observation]]\nterm = \"joint_vel\"\njoints = [\"*\"]\n"
+                                    "[[reward]]\nterm = \"upright\"\njoint = \"hinge\"\n",
+                                "spec.toml");
+  const auto clean = compile_scene(clean_spec);
+  ASSERT_EQ(noisy.config.corruption.obs_noise, (std::vector<float>{0.1f, 0.1f, 0.0f, 0.0f}));
+  constexpr int kEnvs = 64;
+  auto a = make_env(noisy, kEnvs, 2, 1), b = make_env(clean, kEnvs, 2, 1);
+  std::vector<float> actions(kEnvs, 0.1f);
+  double sum_sq = 0;
+  int noise_n = 0, zeros = 0, elements = 0;
+  for (int s = 0; s < 20; ++s) {
+    const auto& x = a->step(actions);
+    const auto& y = b->step(actions);
+    for (int e = 0; e < kEnvs; ++e) {
+      EXPECT_EQ(x.reward(e, 0), y.reward(e, 0));  // rewards read the true state
+      for (int k = 0; k < 4; ++k, ++elements) {
+        if (x.obs(e, k) == 0.0f) {
+          ++zeros;
+        } else if (k < 2) {
+          const double d = x.obs(e, k) - y.obs(e, k);
+          sum_sq += d * d;
+          ++noise_n;
+        } else {
+          EXPECT_EQ(x.obs(e, k), y.obs(e, k));  // velocities carry no noise
+        }
+      }
+    }
+  }
+  EXPECT_NEAR(std::sqrt(sum_sq / noise_n), 0.1, 0.01);
+  EXPECT_NEAR(static_cast<double>(zeros) / elements, 0.25, 0.03);
+}
+
+// Every obs and reward of a heterogeneous scene with every kind of randomness in play.
+std::vector<float> rollout(const std::string& name, int threads) {
+  const auto scene = compile_scene(load_scene(resolve_scene(name)), 11, 8);
+  auto env = make_env(scene, 12, threads, 11);
+  const int act = env->action_space().dim();
+  std::vector<float> actions(static_cast<std::size_t>(12 * act)), out;
+  engine::Rng rng(3, 0, 0);
+  for (int s = 0; s < 160; ++s) {
+    for (auto& a : actions)
+      a = static_cast<float>(rng.uniform(-1.0, 1.0));
+    const auto& b = env->step(actions);
+    out.insert(out.end(), b.obs.flat().begin(), b.obs.flat().end());
+    out.insert(out.end(), b.reward.flat().begin(), b.reward.flat().end());
+  }
+  return out;
+}
+
+TEST(Sim2Real, HeterogeneousScenesAreBitIdenticalAcrossThreadCounts) {
+  for (const char* name : {"quadruped", "push"}) {
+    const auto one = rollout(name, 1);
+    EXPECT_EQ(one, rollout(name, 2)) << name;
+    EXPECT_EQ(one, rollout(name, 3)) << name;
+  }
+}
+
+}  // namespace
+}  // namespace simlab::scenes

@@ -1,0 +1,157 @@
+// Observation, reward and termination terms over joints, bodies, sites, sensors and contacts, as
+// the built-in scenes use them.
+#include <cmath>
+#include <numbers>
+
+#include <gtest/gtest.h>
+
+#include "scenes/scene.h"
+
+namespace simlab::scenes {
+namespace {
+
+using engine::physics::Element;
+using engine::physics::Quantity;
+using engine::physics::World;
+
+Scene builtin(const std::string& name) {
+  return compile_scene(load_scene(resolve_scene(name)));
+}
+
+int index_of(const engine::physics::Model& model, Element element, const std::string& name) {
+  const auto names = model.names(element);
+  return static_cast<int>(std::find(names.begin(), names.end(), name) - names.begin());
+}
+
+void set_joint(World& world, const engine::physics::Model& model, const std::string& joint,
+               double value) {
+  const double q[] = {value};
+  world.write(Quantity::kJointPos, index_of(model, Element::kJoint, joint), q);
+  world.forward();
+}
+
+std::vector<float> observe(const Scene& scene, const World& world) {
+  std::vector<float> obs(static_cast<std::size_t>(scene.config.task.observation.dim()));
+  scene.config.task.observe(world, obs);
+  return obs;
+}
+
+TEST(Terms, ReacherRewardsTheFingertipOnTheTargetAndSeesTheOffset) {
+  const auto scene = builtin("reacher");
+  const auto& model = *scene.model;
+  auto world = model.make_world(scene.config.reset);
+  const float still[] = {0.0f, 0.0f};
+  // Arm straight along +x: the fingertip is at (0.21, 0). Target right there: reward ~1.
+  set_joint(*world, model, "shoulder", 0.0);
+  set_joint(*world, model, "elbow", 0.0);
+  double tip[3];
+  world->read(Quantity::kSitePos, index_of(model, Element::kSite, "fingertip"), tip);
+  // Move the target (two slides) by the gap between it and the fingertip.
+  double target[3], slide_x[1], slide_y[1];
+  world->read(Quantity::kBodyPos, index_of(model, Element::kBody, "target"), target);
+  world->read(Quantity::kJointPos, index_of(model, Element::kJoint, "target_x"), slide_x);
+  world->read(Quantity::kJointPos, index_of(model, Element::kJoint, "target_y"), slide_y);
+  set_joint(*world, model, "target_x", slide_x[0] + tip[0] - target[0]);
+  set_joint(*world, model, "target_y", slide_y[0] + tip[1] - target[1]);
+  const float on_target = scene.config.task.reward(*world, still);
+  EXPECT_NEAR(on_target, 1.0f, 1e-3);
+  auto obs = observe(scene, *world);
+  ASSERT_EQ(obs.size(), 7u);        // 2 angles, 2 velocities, offset (x, y, z)
+  EXPECT_NEAR(obs[4], 0.0f, 1e-5);  // offset fingertip -> target
+  EXPECT_NEAR(obs[5], 0.0f, 1e-5);
+
+  // 10 cm away: no sparse reward, and the shaping term costs 0.2 x 0.1.
+  set_joint(*world, model, "target_y", slide_y[0] + tip[1] - target[1] + 0.1);
+  EXPECT_NEAR(scene.config.task.reward(*world, still), -0.02f, 1e-4);
+  obs = observe(scene, *world);
+  EXPECT_NEAR(obs[5], 0.1f, 1e-5);
+  EXPECT_EQ(scene.spec.observations[0].term, "joint_pos");
+  EXPECT_EQ(scene.config.task.observation.names()[0], "joint_pos/shoulder");
+}
+
+TEST(Terms, QuadrupedTerminatesWhenLowOrTiltedAndRewardsForwardSpeed) {
+  const auto scene = builtin("quadruped");
+  const auto& model = *scene.model;
+  const auto& task = scene.config.task;
+  auto world = model.make_world(scene.config.reset);
+  EXPECT_FALSE(task.terminated(*world));  // standing
+  double root[7];
+  world->read(Quantity::kJointPos, 0, root);
+  root[2] = 0.05;  // torso on the ground
+  world->write(Quantity::kJointPos, 0, root);
+  world->forward();
+  EXPECT_TRUE(task.terminated(*world));
+  root[2] = 0.25;  // upside down: rotated 180 degrees about x
+  root[3] = 0, root[4] = 1, root[5] = 0, root[6] = 0;
+  world->write(Quantity::kJointPos, 0, root);
+  world->forward();
+  EXPECT_TRUE(task.terminated(*world));
+
+  // Forward velocity pays up to its clip at 1 m/s; backwards costs.
+  auto standing = model.make_world(scene.config.reset);
+  const std::vector<float> zero(8, 0.0f);
+  auto reward_at = [&](double vx) {
+    double v[6] = {vx, 0, 0, 0, 0, 0};
+    standing->write(Quantity::kJointVel, 0, v);
+    standing->forward();
+    return task.reward(*standing, zero);
+  };
+  EXPECT_NEAR(reward_at(0.5) - reward_at(0.0), 0.5f, 1e-4);
+  EXPECT_NEAR(reward_at(3.0) - reward_at(0.0), 1.0f, 1e-4);
+  EXPECT_LT(reward_at(-0.5), reward_at(0.0));
+}
+
+TEST(Terms, ContactPenaltyCountsTouches) {
+  const auto scene = compile_scene(parse_scene(
+      "model = \"models/quadruped.xml\"\ncontrol_hz = 50\n[[reward]]\nterm = \"contact\"\n"
+      "body = \"fl_shin\"\nweight = 0.5\n[[termination]]\nterm = \"contact\"\nbody = \"torso\"\n",
+      "spec.toml"));
+  auto world = scene.model->make_world(scene.config.reset);
+  const std::vector<float> zero(8, 0.0f);
+  for (int s = 0; s < 50; ++s)
+    world->step(zero, 4);
+  // Standing: the front-left foot (on the shin body) touches the floor; the torso does not.
+  EXPECT_LT(scene.config.task.reward(*world, zero), 0.0f);
+  EXPECT_FALSE(scene.config.task.terminated(*world));
+}
+
+TEST(Terms, ErrorsNameTheElementWithASuggestion) {
+  auto error_of = [](const std::string& text) {
+    try {
+      compile_scene(parse_scene("model = \"models/reacher.xml\"\n" + text, "spec.toml"));
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_EQ(error_of("[[reward]]\nterm = \"distance\"\nfrom = \"fingertipp\"\nto = \"target\"\n"),
+            "spec.toml:4:8: reward[0].from: the model has no site or body 'fingertipp'; did you "
+            "mean 'fingertip'?");
+  EXPECT_EQ(error_of("[[observation]]\nterm = \"site_pos\"\n"),
+            "spec.toml:2:1: observation[0].site: term 'site_pos' needs site");
+  EXPECT_EQ(error_of("[[observation]]\nterm = \"joint_pos\"\njoints = [\"sholder\"]\n"),
+            "spec.toml:4:10: observation[0].joints: the model has no joint 'sholder'; did you "
+            "mean 'shoulder'?");
+  EXPECT_EQ(error_of("[[termination]]\nterm = \"body_below\"\nbody = \"forearm\"\n"),
+            "spec.toml:2:1: termination[0].min: term 'body_below' needs min");
+}
+
+TEST(Terms, VariantsWithDifferentRawObservationsNeedObservationTerms) {
+  // Objects change qpos size between variants: without [[observation]] terms the layouts differ.
+  const auto scene = compile_scene(
+      parse_scene("model = \"models/push.xml\"\n[procedural]\nvariants = 8\n"
+                  "[[procedural.objects]]\ncount = [1, 3]\nregion = [0.3, -0.25, 0.6, 0.25]\n"
+                  "contype = 3\nconaffinity = 3\n",
+                  "spec.toml"));
+  try {
+    make_env(scene, 8, 1);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("declare observation terms that every variant has"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace simlab::scenes
