@@ -142,6 +142,41 @@ TEST(Cli, ScenesListAndCheck) {
   EXPECT_EQ(r.code, 0) << r.out;
   EXPECT_TRUE(contains(r.out, "cartpole-balance.toml: ok")) << r.out;
   EXPECT_TRUE(contains(r.out, "episodes of 1000 steps")) << r.out;
+  for (const char* scene : {"reacher", "push", "quadruped", "humanoid-stand"}) {
+    r = run(std::string("scenes check ") + scene);
+    EXPECT_EQ(r.code, 0) << r.out;
+    EXPECT_TRUE(contains(r.out, "0 diverged")) << r.out;
+  }
+  EXPECT_TRUE(contains(run("scenes check push").out, "variants   64 structures")) << r.out;
+}
+
+TEST(Cli, ScenesShowPrintsOneEnvAndEmitsItsModel) {
+  const auto dir = std::filesystem::temp_directory_path() / "simlab_cli_show";
+  std::filesystem::remove_all(dir);
+  const auto file = dir / "push-env70.xml";
+  auto r = run("scenes show push --seed 2 --env 70 --emit-mjcf " + file.string());
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_TRUE(contains(r.out, "push, seed 2, env 70: variant 6 of 64")) << r.out;
+  EXPECT_TRUE(contains(r.out, "body_mass              object0")) << r.out;
+  EXPECT_TRUE(contains(r.out, "bodies_pos/object/object0.present")) << r.out;
+  ASSERT_TRUE(std::filesystem::exists(file));
+  // The same command prints the same env; the emitted model loads and steps.
+  EXPECT_EQ(run("scenes show push --seed 2 --env 70").out.substr(0, 400), r.out.substr(0, 400));
+  r = run("bench physics --model " + file.string() + " --envs 2 --steps 5 --repeats 1 --json");
+  EXPECT_EQ(r.code, 0) << r.out;
+  std::filesystem::remove_all(dir);
+  EXPECT_EQ(run("scenes show push --env -1").code, 2);
+}
+
+TEST(Cli, BenchSpinupReportsVariantsTimeAndMemory) {
+  const auto r = run("bench spinup --scene push --envs 128 --variants 16 --json");
+  ASSERT_EQ(r.code, 0) << r.out;
+  const auto j = nlohmann::json::parse(r.out.substr(r.out.find('{')));
+  EXPECT_EQ(j["variants"].get<int>(), 16);
+  EXPECT_EQ(j["envs"].get<int>(), 128);
+  EXPECT_GT(j["variants_per_s"].get<double>(), 0);
+  EXPECT_GT(j["bytes_world_per_env"].get<double>(), 10000);
+  EXPECT_GT(j["seconds_total"].get<double>(), 0);
 }
 
 TEST(Cli, BenchPhysicsOnASceneMeasuresRandomizationCost) {
