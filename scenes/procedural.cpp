@@ -117,9 +117,20 @@ void generate_objects(const ObjectSpec& o, engine::Rng& rng, std::vector<Placed>
     const double yaw = rng.uniform(-std::numbers::pi, std::numbers::pi);
     key_qpos +=
         " " + vec({x, y, o.z + half_height + 1e-3, std::cos(yaw / 2), 0, 0, std::sin(yaw / 2)});
-    assets << "    <material name=\"" << name << "\" rgba=\"" << vec({rgb[0], rgb[1], rgb[2], 1})
-           << "\" specular=\"" << fmt(rng.uniform(0.1, 0.6)) << "\" shininess=\""
-           << fmt(rng.uniform(0.1, 0.8)) << "\"/>\n";
+    // Material: a random builtin texture (checker, gradient, or none) in two random colours, and
+    // random specular and shininess: what a camera sees differs per variant, not only the hue.
+    const int texture = static_cast<int>(rng.below(3));
+    const auto rgb2 = random_colour(rng);
+    if (texture < 2)
+      assets << "    <texture name=\"" << name << "\" type=\"cube\" builtin=\""
+             << (texture == 0 ? "checker" : "gradient") << "\" width=\"32\" height=\"32\" rgb1=\""
+             << vec({rgb[0], rgb[1], rgb[2]}) << "\" rgb2=\"" << vec({rgb2[0], rgb2[1], rgb2[2]})
+             << "\"/>\n";
+    assets << "    <material name=\"" << name << "\" rgba=\""
+           << (texture < 2 ? std::string("1 1 1 1") : vec({rgb[0], rgb[1], rgb[2], 1}))
+           << (texture < 2 ? "\" texture=\"" + name : std::string()) << "\" specular=\""
+           << fmt(rng.uniform(0.1, 0.6)) << "\" shininess=\"" << fmt(rng.uniform(0.1, 0.8))
+           << "\"/>\n";
     bodies << "    <body name=\"" << name << "\" pos=\"" << vec({x, y, o.z + half_height + 1e-3})
            << "\" euler=\"0 0 " << fmt(yaw) << "\">\n"
            << "      <freejoint name=\"" << name << "\"/>\n"
@@ -216,7 +227,14 @@ GeneratedVariant generate_variant(const ProceduralSpec& spec, const std::string&
     out.heightfields.push_back(std::move(hf));
     assets << "    <hfield name=\"terrain\" nrow=\"" << n << "\" ncol=\"" << n << "\" size=\""
            << vec({t.half_size, t.half_size, t.max_height, 0.1}) << "\"/>\n"
-           << "    <material name=\"terrain\" rgba=\"" << vec({0.45, 0.42, 0.38, 1}) << "\"/>\n";
+           << "    <texture name=\"terrain\" type=\"2d\" builtin=\"checker\" width=\"64\" "
+              "height=\"64\" "
+              "rgb1=\""
+           << vec({rng.uniform(0.3, 0.5), rng.uniform(0.3, 0.5), rng.uniform(0.3, 0.5)})
+           << "\" rgb2=\""
+           << vec({rng.uniform(0.5, 0.7), rng.uniform(0.5, 0.7), rng.uniform(0.5, 0.7)}) << "\"/>\n"
+           << "    <material name=\"terrain\" texture=\"terrain\" texrepeat=\""
+           << vec({t.half_size, t.half_size}) << "\"/>\n";
     // Collision bits spelled out: a model's default class may turn collisions off (robots often
     // set conaffinity 0 and let only the floor collide).
     bodies << "    <geom name=\"terrain\" type=\"hfield\" hfield=\"terrain\" material=\"terrain\" "

@@ -56,6 +56,13 @@ TEST(Procedural, PushVariantsDifferInStructureAndEveryEnvRunsItsVariant) {
     counts.insert(n);
   }
   EXPECT_EQ(counts.size(), 3u) << "64 variants should cover 1, 2 and 3 objects";
+  // Materials differ too: some objects get a checker or gradient texture, some a plain colour.
+  int textured = 0;
+  for (const auto& mjcf : scene.variant_mjcf)
+    textured += mjcf.find("builtin=\"checker\"") != std::string::npos ||
+                mjcf.find("builtin=\"gradient\"") != std::string::npos;
+  EXPECT_GT(textured, 8);
+  EXPECT_LT(textured, 64);
 
   auto env = make_env(scene, 70, 2, 1);
   EXPECT_EQ(env->num_variants(), 64);
