@@ -16,7 +16,10 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.footer(
       "Examples:\n  simlab version\n  simlab scenes list\n  simlab scenes check cartpole-balance\n"
-      "  simlab bench physics --model humanoid --envs 256 --steps 200 --threads 2");
+      "  simlab scenes show push --seed 1 --env 17 --emit-mjcf env17.xml\n"
+      "  simlab bench physics --model humanoid --envs 256 --steps 200 --threads 2\n"
+      "  simlab bench physics --scene quadruped --envs 256\n"
+      "  simlab bench spinup --scene push --envs 4096");
   simlab::tools::add_version_command(app);
   simlab::tools::add_bench_command(app);
   simlab::tools::add_scenes_command(app);
