@@ -237,7 +237,9 @@ GeneratedVariant generate_variant(const ProceduralSpec& spec, const std::string&
            << vec({t.half_size, t.half_size}) << "\"/>\n";
     // Collision bits spelled out: a model's default class may turn collisions off (robots often
     // set conaffinity 0 and let only the floor collide).
+    // 1 mm above z = 0, so that a floor plane in the model does not draw through its flat parts.
     bodies << "    <geom name=\"terrain\" type=\"hfield\" hfield=\"terrain\" material=\"terrain\" "
+              "pos=\"0 0 0.001\" "
               "friction=\"1 0.005 0.0001\" contype=\"1\" conaffinity=\"1\"/>\n";
     parts.push_back(kind + " terrain, difficulty " + fmt(difficulty));
   }

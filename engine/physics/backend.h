@@ -128,6 +128,45 @@ enum class Quantity {
 };
 Element quantity_element(Quantity q);
 
+// What a renderer needs of a model, in backend-neutral form (engine/render never sees MuJoCo).
+enum class GeomShape {
+  kPlane,
+  kHeightField,
+  kSphere,
+  kCapsule,
+  kEllipsoid,
+  kCylinder,
+  kBox,
+  kMesh
+};
+struct VisualGeom {
+  GeomShape shape = GeomShape::kSphere;
+  float size[3] = {0, 0, 0};  // MuJoCo's geom_size: half sizes, radii, half lengths
+  int group = 0;              // visibility group; groups 0-2 are drawn
+  int data = -1;              // kMesh: index into meshes; kHeightField: into heightfields
+};
+struct VisualMesh {
+  std::vector<float> vertices;  // (n x 3), in the geom's frame
+  std::vector<int> faces;       // (m x 3), counter-clockwise from outside
+};
+struct VisualHeightField {
+  int nrow = 0, ncol = 0;
+  float size[4] = {0, 0, 0, 0};  // x, y half extents; z top; base depth
+  std::vector<float> elevation;  // (nrow x ncol) in [0, 1]
+};
+struct VisualCamera {
+  std::string name;
+  float fovy_deg = 45;
+};
+struct VisualModel {
+  std::vector<VisualGeom> geoms;
+  std::vector<VisualMesh> meshes;
+  std::vector<VisualHeightField> heightfields;
+  std::vector<VisualCamera> cameras;
+  float center[3] = {0, 0, 0};  // the model's centre and size (at qpos0), for default cameras
+  float extent = 1;
+};
+
 struct ModelInfo {
   std::string name;
   double timestep = 0;  // seconds per physics step
@@ -169,6 +208,14 @@ class World {
   // sensors) are stale until forward(), so that many writes cost one recomputation.
   virtual void write(Quantity q, int index, std::span<const double> values) = 0;
   virtual void forward() = 0;
+
+  // For rendering: every geom's pose ([ngeom x 12]: position, then the rotation matrix row-major)
+  // and colour ([ngeom x 4] rgba, as this world's parameters say: randomized colours included),
+  // and a camera's pose (position, rotation matrix whose columns are the camera's right, up and
+  // backward axes: it looks along -z).
+  virtual void geom_poses(std::span<float> out) const = 0;
+  virtual void geom_colors(std::span<float> out) const = 0;
+  virtual void camera_pose(int camera, float pos[3], float mat[9]) const = 0;
 };
 
 class Model : public std::enable_shared_from_this<Model> {
@@ -182,6 +229,8 @@ class Model : public std::enable_shared_from_this<Model> {
   virtual std::vector<std::string> names(Element element) const = 0;
   // How many values World::read writes for `q` of element `index`.
   virtual int quantity_dim(Quantity q, int index) const = 0;
+  // Geoms, meshes, heightfields and cameras for a renderer.
+  virtual const VisualModel& visual() const = 0;
 
   // The names of the elements a parameter exists for (index = position), and its shared value.
   std::vector<std::string> param_names(Param param) const { return names(param_element(param)); }

@@ -10,6 +10,9 @@ void add_bench_command(CLI::App& app) {
   bench->require_subcommand(1);
   add_bench_physics_command(*bench);
   add_bench_spinup_command(*bench);
+#ifdef SIMLAB_HAS_RENDER
+  add_bench_render_command(*bench);
+#endif
 }
 
 }  // namespace simlab::tools

@@ -11,5 +11,9 @@ void add_bench_command(CLI::App& app);
 void add_bench_physics_command(CLI::App& bench);
 void add_bench_spinup_command(CLI::App& bench);
 void add_scenes_command(CLI::App& app);
+#ifdef SIMLAB_HAS_RENDER
+void add_render_command(CLI::App& app);
+void add_bench_render_command(CLI::App& bench);
+#endif
 
 }  // namespace simlab::tools

@@ -23,6 +23,9 @@ int main(int argc, char** argv) {
   simlab::tools::add_version_command(app);
   simlab::tools::add_bench_command(app);
   simlab::tools::add_scenes_command(app);
+#ifdef SIMLAB_HAS_RENDER
+  simlab::tools::add_render_command(app);
+#endif
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -115,6 +115,44 @@ void describe_spaces(const mjModel* m, ModelInfo& info) {
   }
 }
 
+void describe_visual(const mjModel* m, VisualModel& v) {
+  static constexpr std::array<GeomShape, 8> kShapes = {
+      GeomShape::kPlane,     GeomShape::kHeightField, GeomShape::kSphere, GeomShape::kCapsule,
+      GeomShape::kEllipsoid, GeomShape::kCylinder,    GeomShape::kBox,    GeomShape::kMesh};
+  for (int g = 0; g < m->ngeom; ++g) {
+    VisualGeom geom;
+    geom.shape = kShapes[static_cast<std::size_t>(std::clamp(m->geom_type[g], 0, 7))];
+    for (int k = 0; k < 3; ++k)
+      geom.size[k] = static_cast<float>(m->geom_size[3 * g + k]);
+    geom.group = m->geom_group[g];
+    geom.data = m->geom_dataid[g];
+    v.geoms.push_back(geom);
+  }
+  for (int i = 0; i < m->nmesh; ++i) {
+    VisualMesh mesh;
+    mesh.vertices.assign(m->mesh_vert + 3 * m->mesh_vertadr[i],
+                         m->mesh_vert + 3 * (m->mesh_vertadr[i] + m->mesh_vertnum[i]));
+    mesh.faces.assign(m->mesh_face + 3 * m->mesh_faceadr[i],
+                      m->mesh_face + 3 * (m->mesh_faceadr[i] + m->mesh_facenum[i]));
+    v.meshes.push_back(std::move(mesh));
+  }
+  for (int i = 0; i < m->nhfield; ++i) {
+    VisualHeightField hf;
+    hf.nrow = m->hfield_nrow[i];
+    hf.ncol = m->hfield_ncol[i];
+    for (int k = 0; k < 4; ++k)
+      hf.size[k] = static_cast<float>(m->hfield_size[4 * i + k]);
+    hf.elevation.assign(m->hfield_data + m->hfield_adr[i],
+                        m->hfield_data + m->hfield_adr[i] + hf.nrow * hf.ncol);
+    v.heightfields.push_back(std::move(hf));
+  }
+  for (int c = 0; c < m->ncam; ++c)
+    v.cameras.push_back({name_or_index(m, mjOBJ_CAMERA, c), static_cast<float>(m->cam_fovy[c])});
+  for (int k = 0; k < 3; ++k)
+    v.center[k] = static_cast<float>(m->stat.center[k]);
+  v.extent = static_cast<float>(m->stat.extent);
+}
+
 bool state_is_bad(const mjModel* m, const mjData* d) {
   for (int i = 0; i < m->nq; ++i)
     if (mju_isBad(d->qpos[i])) return true;
@@ -166,6 +204,7 @@ MjModel::MjModel(ModelPtr model, std::string name) : model_(std::move(model)) {
     const char* key = mj_id2name(m, mjOBJ_KEY, k);
     info_.keyframes.emplace_back(key ? key : "");
   }
+  describe_visual(m, visual_);
 }
 
 int MjModel::reset_keyframe(const ResetOptions& options) const {
@@ -425,6 +464,38 @@ void MjWorld::write(Quantity q, int i, std::span<const double> values) {
   } else {
     SIMLAB_CHECK(false) << "World::write supports joint positions and velocities only";
   }
+}
+
+void MjWorld::geom_poses(std::span<float> out) const {
+  const mjData* d = data_.get();
+  for (int g = 0; g < model()->ngeom; ++g) {
+    float* o = out.data() + 12 * g;
+    for (int k = 0; k < 3; ++k)
+      o[k] = static_cast<float>(d->geom_xpos[3 * g + k]);
+    for (int k = 0; k < 9; ++k)
+      o[3 + k] = static_cast<float>(d->geom_xmat[9 * g + k]);
+  }
+}
+
+void MjWorld::geom_colors(std::span<float> out) const {
+  // MuJoCo's rule: a geom with a material shows the material's colour unless its own rgba was
+  // set (anything but the default grey), which is what colour randomization does.
+  const mjModel* m = model();
+  for (int g = 0; g < m->ngeom; ++g) {
+    const float* rgba = m->geom_rgba + 4 * g;
+    const bool default_grey =
+        rgba[0] == 0.5f && rgba[1] == 0.5f && rgba[2] == 0.5f && rgba[3] == 1.0f;
+    if (m->geom_matid[g] >= 0 && default_grey) rgba = m->mat_rgba + 4 * m->geom_matid[g];
+    std::copy_n(rgba, 4, out.data() + 4 * g);
+  }
+}
+
+void MjWorld::camera_pose(int camera, float pos[3], float mat[9]) const {
+  const mjData* d = data_.get();
+  for (int k = 0; k < 3; ++k)
+    pos[k] = static_cast<float>(d->cam_xpos[3 * camera + k]);
+  for (int k = 0; k < 9; ++k)
+    mat[k] = static_cast<float>(d->cam_xmat[9 * camera + k]);
 }
 
 std::size_t MjWorld::bytes() const {

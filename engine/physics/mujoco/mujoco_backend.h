@@ -34,6 +34,7 @@ class MjModel final : public Model {
                        const Buffer2D<float>& ctrl_table) const override;
   std::vector<std::string> names(Element element) const override;
   int quantity_dim(Quantity q, int index) const override;
+  const VisualModel& visual() const override { return visual_; }
   double param_default(Param param, int index) const override;
 
   const mjModel* raw() const { return model_.get(); }
@@ -42,6 +43,7 @@ class MjModel final : public Model {
  private:
   ModelPtr model_;
   ModelInfo info_;
+  VisualModel visual_;
 };
 
 class MjWorld final : public World {
@@ -59,6 +61,9 @@ class MjWorld final : public World {
   void read(Quantity q, int index, std::span<double> out) const override;
   void write(Quantity q, int index, std::span<const double> values) override;
   void forward() override { mj_forward(model(), data_.get()); }
+  void geom_poses(std::span<float> out) const override;
+  void geom_colors(std::span<float> out) const override;
+  void camera_pose(int camera, float pos[3], float mat[9]) const override;
 
   // The parameters this world steps with: the shared model until own_parameters() is called.
   const mjModel* model() const { return own_ ? own_.get() : shared_->raw(); }

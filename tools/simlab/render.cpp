@@ -1,0 +1,211 @@
+// simlab render: every env of a scene through the batch renderer, written as PNGs (colour, depth,
+// segmentation per env, and a contact sheet of many envs in one image); simlab bench render:
+// frames/s of the batch renderer at a resolution and env count.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "engine/core/error.h"
+#include "engine/core/rng.h"
+#include "engine/render/batch_renderer.h"
+#include "scenes/scene.h"
+#include "tools/simlab/commands.h"
+#include "tools/simlab/progress.h"
+
+namespace simlab::tools {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Options {
+  std::string scene = "push";
+  int envs = 16;
+  std::string res = "128x128";
+  std::string out = "render";
+  int steps = 25;  // random-action steps before the picture, so scenes are mid-motion
+  std::uint64_t seed = 0;
+  int threads = 0;
+  int repeats = 5;
+  bool json = false;
+};
+
+std::pair<int, int> parse_res(const std::string& res) {
+  int w = 0, h = 0;
+  char x = 0;
+  if (std::sscanf(res.c_str(), "%d%c%d", &w, &x, &h) != 3 || x != 'x' || w < 1 || h < 1)
+    throw Error(SourceLocation{.field = "--res"},
+                "expected WIDTHxHEIGHT, e.g. 64x64; got '" + res + "'");
+  return {w, h};
+}
+
+// A scene's envs after `steps` random steps, with one renderer for all its variants.
+struct Staged {
+  scenes::Scene scene;
+  std::unique_ptr<engine::VectorEnv> env;
+  std::vector<const engine::physics::World*> worlds;
+  std::vector<int> variants;
+  std::vector<engine::render::Camera> cameras;
+};
+
+Staged stage(const Options& o) {
+  if (o.envs < 1) throw Error(SourceLocation{.field = "--envs"}, "must be >= 1");
+  if (o.steps < 0) throw Error(SourceLocation{.field = "--steps"}, "must be >= 0");
+  Staged s{.scene = scenes::compile_scene(scenes::load_scene(scenes::resolve_scene(o.scene)),
+                                          o.seed, o.envs)};
+  s.env = scenes::make_env(s.scene, o.envs, o.threads, o.seed);
+  const int act = s.env->action_space().dim();
+  std::vector<float> actions(static_cast<std::size_t>(o.envs) * act);
+  engine::Rng rng(o.seed, 0, 0, 9);
+  for (int t = 0; t < o.steps; ++t) {
+    for (auto& a : actions)
+      a = static_cast<float>(rng.uniform(-1.0, 1.0));
+    s.env->step(actions);
+  }
+  for (int i = 0; i < o.envs; ++i) {
+    s.worlds.push_back(&s.env->world(i));
+    s.variants.push_back(s.env->variant_of(i));
+    s.cameras.push_back(
+        engine::render::default_camera(s.scene.variants[s.variants.back()].model->visual()));
+  }
+  return s;
+}
+
+std::vector<std::shared_ptr<const engine::physics::Model>> models_of(const scenes::Scene& scene) {
+  std::vector<std::shared_ptr<const engine::physics::Model>> out;
+  for (const auto& v : scene.variants)
+    out.push_back(v.model);
+  return out;
+}
+
+void run_render(const Options& o) {
+  const auto [w, h] = parse_res(o.res);
+  auto s = stage(o);
+  engine::render::BatchRenderer renderer(models_of(s.scene), {.width = w, .height = h});
+  const auto start = std::chrono::steady_clock::now();
+  renderer.render(s.worlds, s.variants, s.cameras);
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+
+  std::error_code ec;
+  fs::create_directories(o.out, ec);
+  if (ec)
+    throw Error(SourceLocation{.file = o.out, .field = "--out"},
+                "cannot create the folder: " + ec.message());
+  const std::size_t px = static_cast<std::size_t>(w) * h;
+  const int written = std::min(o.envs, 64);  // per-env files for the first 64; the sheet shows them
+  for (int i = 0; i < written; ++i) {
+    char name[32];
+    std::snprintf(name, sizeof name, "%04d", i);
+    const auto base = fs::path(o.out);
+    engine::render::write_png((base / ("rgb_" + std::string(name) + ".png")).string(), w, h,
+                              renderer.rgb().data() + i * px * 3);
+    const auto depth =
+        engine::render::depth_to_rgb(std::span(renderer.depth().data() + i * px, px),
+                                     4.0f * s.scene.variants[s.variants[i]].model->visual().extent);
+    engine::render::write_png((base / ("depth_" + std::string(name) + ".png")).string(), w, h,
+                              depth.data());
+    const auto seg =
+        engine::render::segmentation_to_rgb(std::span(renderer.segmentation().data() + i * px, px));
+    engine::render::write_png((base / ("seg_" + std::string(name) + ".png")).string(), w, h,
+                              seg.data());
+  }
+  // Contact sheet: up to 64 envs in a grid with 2-pixel gaps.
+  const int n = written, cols = static_cast<int>(std::ceil(std::sqrt(n))),
+            rows = (n + cols - 1) / cols;
+  const int gap = 2, sw = cols * (w + gap) + gap, sh = rows * (h + gap) + gap;
+  std::vector<std::uint8_t> sheet(static_cast<std::size_t>(sw) * sh * 3, 255);
+  for (int i = 0; i < n; ++i) {
+    const int x0 = gap + (i % cols) * (w + gap), y0 = gap + (i / cols) * (h + gap);
+    for (int y = 0; y < h; ++y)
+      std::copy_n(renderer.rgb().data() + (i * px + static_cast<std::size_t>(y) * w) * 3, w * 3,
+                  sheet.data() + (static_cast<std::size_t>(y0 + y) * sw + x0) * 3);
+  }
+  const auto sheet_file = (fs::path(o.out) / "contact_sheet.png").string();
+  engine::render::write_png(sheet_file, sw, sh, sheet.data());
+  std::printf("rendered %d envs of %s (%zu variants) at %dx%d on %s in %.3f s\n", o.envs,
+              s.scene.spec.name.c_str(), s.scene.variants.size(), w, h,
+              renderer.device_name().c_str(), seconds);
+  std::printf("wrote %s/{rgb,depth,seg}_NNNN.png for %d envs and %s\n", o.out.c_str(), written,
+              sheet_file.c_str());
+}
+
+void run_bench_render(const Options& o) {
+  const auto [w, h] = parse_res(o.res);
+  if (o.repeats < 1) throw Error(SourceLocation{.field = "--repeats"}, "must be >= 1");
+  auto s = stage(o);
+  engine::render::BatchRenderer renderer(models_of(s.scene), {.width = w, .height = h});
+  renderer.render(s.worlds, s.variants, s.cameras);  // warm-up: targets, pipelines
+  double best = 1e300;
+  for (int r = 0; r < o.repeats; ++r) {
+    const auto start = std::chrono::steady_clock::now();
+    renderer.render(s.worlds, s.variants, s.cameras);
+    best = std::min(
+        best, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  }
+  const double fps = o.envs / best;
+  nlohmann::json j = {{"scene", s.scene.spec.name},
+                      {"envs", o.envs},
+                      {"width", w},
+                      {"height", h},
+                      {"device", renderer.device_name()},
+                      {"cpu_device", renderer.on_cpu()},
+                      {"seconds_per_batch", best},
+                      {"frames_per_s", fps},
+                      {"bytes_device", renderer.device_bytes()},
+                      {"bytes_output_per_frame", static_cast<std::size_t>(w) * h * (3 + 4 + 4)}};
+  if (o.json) {
+    std::printf("%s\n", j.dump(2).c_str());
+    return;
+  }
+  std::printf(
+      "simlab bench render: %s, %d envs at %dx%d on %s, best of %d\n"
+      "  %.4f s per batch = %.0f frames/s (rgb + depth + segmentation, read back to host)\n"
+      "  device memory %.1f MB; %zu B of output per frame\n",
+      s.scene.spec.name.c_str(), o.envs, w, h, renderer.device_name().c_str(), o.repeats, best, fps,
+      renderer.device_bytes() / 1e6, static_cast<std::size_t>(w) * h * 11);
+}
+
+void add_common(CLI::App* cmd, Options& o) {
+  cmd->add_option("--scene", o.scene, "Built-in scene name or spec file")->capture_default_str();
+  cmd->add_option("--envs", o.envs, "Number of envs")->capture_default_str();
+  cmd->add_option("--res", o.res, "Resolution WIDTHxHEIGHT")->capture_default_str();
+  cmd->add_option("--steps", o.steps, "Random-action steps before rendering")
+      ->capture_default_str();
+  cmd->add_option("--seed", o.seed, "Seed of the scene, randomization and actions")
+      ->capture_default_str();
+  cmd->add_option("--threads", o.threads, "Simulation threads (0: all cores)")
+      ->capture_default_str();
+}
+
+}  // namespace
+
+void add_render_command(CLI::App& app) {
+  auto o = std::make_shared<Options>();
+  auto* cmd = app.add_subcommand(
+      "render",
+      "Render every env of a scene with the Vulkan batch renderer (headless; lavapipe on CPU or\n"
+      "a GPU) and write PNGs: colour, depth and segmentation per env, and a contact sheet.");
+  add_common(cmd, *o);
+  cmd->add_option("--out", o->out, "Output folder")->capture_default_str();
+  cmd->callback([o] { run_render(*o); });
+}
+
+void add_bench_render_command(CLI::App& bench) {
+  auto o = std::make_shared<Options>();
+  o->envs = 256;
+  o->res = "64x64";
+  auto* cmd = bench.add_subcommand(
+      "render", "Frames/s of the Vulkan batch renderer (colour, depth, segmentation, read back)");
+  add_common(cmd, *o);
+  cmd->add_option("--repeats", o->repeats, "Repeats; the fastest is kept")->capture_default_str();
+  cmd->add_flag("--json", o->json, "Print the results as JSON");
+  cmd->callback([o] { run_bench_render(*o); });
+}
+
+}  // namespace simlab::tools
