@@ -16,8 +16,8 @@ struct Result {
   std::string out;  // stdout and stderr together
 };
 
-Result run(const std::string& args) {
-  const std::string cmd = std::string(SIMLAB_BIN) + " " + args + " 2>&1";
+Result run(const std::string& args, const std::string& env = "") {
+  const std::string cmd = env + std::string(SIMLAB_BIN) + " " + args + " 2>&1";
   FILE* pipe = popen(cmd.c_str(), "r");
   if (!pipe) return {-1, "popen failed"};
   std::string out;
@@ -191,6 +191,40 @@ TEST(Cli, BenchPhysicsOnASceneMeasuresRandomizationCost) {
   EXPECT_TRUE(j["deterministic"].get<bool>());
   EXPECT_EQ(run("bench physics --scene cartpole-balance --frame-skip 2").code, 2);
   EXPECT_EQ(run("bench physics --scene no-such-scene").code, 2);
+}
+
+TEST(Cli, RenderWritesImagesAndAContactSheet) {
+  const auto dir = std::filesystem::temp_directory_path() / "simlab_cli_render";
+  std::filesystem::remove_all(dir);
+  auto r =
+      run("render --scene cartpole-balance --envs 3 --res 48x32 --steps 5 --out " + dir.string());
+  ASSERT_EQ(r.code, 0) << r.out;
+  for (const char* f : {"rgb_0000.png", "depth_0002.png", "seg_0001.png", "contact_sheet.png"})
+    EXPECT_TRUE(std::filesystem::file_size(dir / f) > 100) << f;
+  // A PNG of the requested size: width and height sit at bytes 16-23 of the IHDR chunk.
+  std::ifstream png(dir / "rgb_0000.png", std::ios::binary);
+  unsigned char header[24];
+  png.read(reinterpret_cast<char*>(header), 24);
+  EXPECT_EQ(header[19], 48);
+  EXPECT_EQ(header[23], 32);
+  std::filesystem::remove_all(dir);
+  EXPECT_EQ(run("render --scene cartpole-balance --res 64by64").code, 2);
+  // No Vulkan driver: one clear message naming the package, exit 2.
+  r = run("render --scene cartpole-balance --envs 1 --out " + dir.string() + " 2>&1",
+          "VK_ICD_FILENAMES=/nonexistent.json ");
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_TRUE(contains(r.out, "mesa-vulkan-drivers")) << r.out;
+}
+
+TEST(Cli, BenchRenderComparesWithMujocosRenderer) {
+  const auto r =
+      run("bench render --scene cartpole-balance --envs 8 --res 32x32 --repeats 1 "
+          "--steps 0 --json");
+  ASSERT_EQ(r.code, 0) << r.out;
+  const auto j = nlohmann::json::parse(r.out.substr(r.out.find('{')));
+  EXPECT_GT(j["frames_per_s"].get<double>(), 0);
+  EXPECT_GT(j["mjr_frames_per_s"].get<double>(), 0);
+  EXPECT_GT(j["ratio_vs_mjr_plain"].get<double>(), 0);
 }
 
 TEST(Cli, ScenesCheckNamesTheBadLine) {

@@ -14,6 +14,9 @@
 #include "engine/core/error.h"
 #include "engine/core/rng.h"
 #include "engine/render/batch_renderer.h"
+#ifdef SIMLAB_HAS_PHYSICS_MJR
+#include "engine/physics/mujoco/mjr_render.h"
+#endif
 #include "scenes/scene.h"
 #include "tools/simlab/commands.h"
 #include "tools/simlab/progress.h"
@@ -149,6 +152,19 @@ void run_bench_render(const Options& o) {
         best, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   }
   const double fps = o.envs / best;
+  // The same worlds through MuJoCo's own renderer, one after another, same run and resolution.
+  // Twice: with MuJoCo's defaults (shadows, reflections, skybox), and plain like ours.
+  double mjr_fps = 0, mjr_plain_fps = 0;
+  std::string mjr_device = "not built";
+#ifdef SIMLAB_HAS_PHYSICS_MJR
+  const auto mjr = engine::physics::mujoco::time_mjr_render(s.worlds, w, h, o.repeats);
+  const auto plain = engine::physics::mujoco::time_mjr_render(s.worlds, w, h, o.repeats, true);
+  mjr_fps = o.envs / mjr.seconds;
+  mjr_plain_fps = o.envs / plain.seconds;
+  mjr_device = mjr.renderer;
+#endif
+  const double ratio = mjr_fps > 0 ? fps / mjr_fps : 0;
+  const double ratio_plain = mjr_plain_fps > 0 ? fps / mjr_plain_fps : 0;
   nlohmann::json j = {{"scene", s.scene.spec.name},
                       {"envs", o.envs},
                       {"width", w},
@@ -158,7 +174,13 @@ void run_bench_render(const Options& o) {
                       {"seconds_per_batch", best},
                       {"frames_per_s", fps},
                       {"bytes_device", renderer.device_bytes()},
-                      {"bytes_output_per_frame", static_cast<std::size_t>(w) * h * (3 + 4 + 4)}};
+                      {"bytes_output_per_frame", static_cast<std::size_t>(w) * h * (3 + 4 + 4)},
+                      {"mjr_frames_per_s", mjr_fps},
+                      {"mjr_device", mjr_device},
+                      {"ratio_vs_mjr", ratio},
+                      {"mjr_plain_frames_per_s", mjr_plain_fps},
+                      {"ratio_vs_mjr_plain", ratio_plain},
+                      {"target_ratio", 2.0}};
   if (o.json) {
     std::printf("%s\n", j.dump(2).c_str());
     return;
@@ -166,9 +188,13 @@ void run_bench_render(const Options& o) {
   std::printf(
       "simlab bench render: %s, %d envs at %dx%d on %s, best of %d\n"
       "  %.4f s per batch = %.0f frames/s (rgb + depth + segmentation, read back to host)\n"
+      "  MuJoCo mjr_render, one env at a time (rgb + depth) on %s:\n"
+      "    defaults (shadows, reflections, skybox) %8.0f frames/s: ratio %.2f (target >= 2)\n"
+      "    plain, as simlab draws                  %8.0f frames/s: ratio %.2f (target >= 2)\n"
       "  device memory %.1f MB; %zu B of output per frame\n",
       s.scene.spec.name.c_str(), o.envs, w, h, renderer.device_name().c_str(), o.repeats, best, fps,
-      renderer.device_bytes() / 1e6, static_cast<std::size_t>(w) * h * 11);
+      mjr_device.c_str(), mjr_fps, ratio, mjr_plain_fps, ratio_plain, renderer.device_bytes() / 1e6,
+      static_cast<std::size_t>(w) * h * 11);
 }
 
 void add_common(CLI::App* cmd, Options& o) {
