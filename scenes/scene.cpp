@@ -10,6 +10,7 @@
 #include <toml++/toml.h>
 
 #include "engine/core/assets.h"
+#include "engine/core/rng.h"
 #include "scenes/terms.h"
 
 namespace simlab::scenes {
@@ -157,6 +158,18 @@ class Reader {
   const toml::array* array(const std::string& key) const {
     const toml::node* node = table_.get(key);
     return node ? node->as_array() : nullptr;
+  }
+
+  // Three numbers [x, y, z] into `out` (left as is when the key is absent).
+  void vec3(const std::string& key, double out[3]) const {
+    const toml::node* node = table_.get(key);
+    if (!node) return;
+    const toml::array* a = node->as_array();
+    if (!a || a->size() != 3 || !(*a)[0].value<double>() || !(*a)[1].value<double>() ||
+        !(*a)[2].value<double>())
+      throw Error(where(key), "expected [x, y, z] (three numbers)");
+    for (std::size_t k = 0; k < 3; ++k)
+      out[k] = *(*a)[k].value<double>();
   }
 
   bool has(const std::string& key) const { return table_.get(key) != nullptr; }
@@ -468,7 +481,7 @@ SceneSpec parse_scene(const std::string& text, const fs::path& name) {
   spec.file = name;
   Reader r(name, root, "");
   r.only({"name", "description", "model", "control_hz", "episode_seconds", "reset", "observation",
-          "reward", "termination", "randomize", "procedural", "corruption"});
+          "reward", "termination", "randomize", "procedural", "corruption", "camera"});
   spec.name = r.text("name", name.stem().string());
   spec.description = r.text("description", "");
   spec.model = resolve_model_path(name, r.required_text("model"), r.where("model"));
@@ -493,6 +506,24 @@ SceneSpec parse_scene(const std::string& text, const fs::path& name) {
   spec.terminations = read_terms(r, "termination", kTerminationTerms, "termination");
   spec.randomize = read_randomize(r);
   spec.procedural = read_procedural(r);
+  r.each("camera", [&](const Reader& c, std::size_t i) {
+    c.only({"name", "pos", "target", "track", "fovy", "pos_noise"});
+    CameraSpec cam;
+    cam.where = c.where("name");
+    cam.name = c.text("name", "camera" + std::to_string(i));
+    c.vec3("pos", cam.pos);
+    c.vec3("target", cam.target);
+    cam.track = c.text("track", "", &cam.track_where);
+    cam.fovy = c.number("fovy", cam.fovy);
+    if (cam.fovy <= 0 || cam.fovy >= 180)
+      throw Error(c.where("fovy"), "must be in (0, 180) degrees");
+    cam.pos_noise = c.number("pos_noise", 0.0);
+    if (cam.pos_noise < 0) throw Error(c.where("pos_noise"), "must be >= 0");
+    for (const auto& other : spec.cameras)
+      if (other.name == cam.name)
+        throw Error(cam.where, "a camera named '" + cam.name + "' exists");
+    spec.cameras.push_back(std::move(cam));
+  });
   if (const toml::table* table = r.table("corruption")) {
     Reader c(name, *table, "corruption.");
     c.only({"obs_dropout", "action_delay"});
@@ -617,6 +648,17 @@ Scene compile_scene(const SceneSpec& spec, std::uint64_t seed, int max_variants)
     scene.config.reset.keyframe = static_cast<int>(it - keys.begin());
   }
 
+  // Cameras that follow a body need it in every variant.
+  for (const auto& cam : spec.cameras) {
+    if (cam.track.empty()) continue;
+    for (const auto& v : scene.variants) {
+      const auto bodies = v.model->names(engine::physics::Element::kBody);
+      if (std::find(bodies.begin(), bodies.end(), cam.track) == bodies.end())
+        throw Error(cam.track_where, "the model has no body '" + cam.track + "' to track" +
+                                         suggest(cam.track, bodies));
+    }
+  }
+
   // Terms and randomization, resolved against each variant's names.
   std::vector<float> obs_noise;
   for (int v = 0; v < count; ++v) {
@@ -637,6 +679,41 @@ Scene compile_scene(const SceneSpec& spec, std::uint64_t seed, int max_variants)
   scene.compile_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return scene;
+}
+
+int find_camera(const SceneSpec& spec, const std::string& name) {
+  std::vector<std::string> names;
+  for (std::size_t i = 0; i < spec.cameras.size(); ++i) {
+    if (spec.cameras[i].name == name) return static_cast<int>(i);
+    names.push_back(spec.cameras[i].name);
+  }
+  throw Error(SourceLocation{.file = spec.file.string(), .field = "--camera"},
+              "scene '" + spec.name + "' has no camera '" + name + "'" +
+                  suggest(name, names, "its cameras"));
+}
+
+CameraView camera_view(const Scene& scene, int camera, const engine::physics::World& world, int env,
+                       std::uint64_t seed) {
+  const CameraSpec& cam = scene.spec.cameras.at(static_cast<std::size_t>(camera));
+  CameraView view{.fovy = cam.fovy};
+  double base[3] = {0, 0, 0};
+  if (!cam.track.empty()) {
+    const auto& model =
+        *scene.variants[static_cast<std::size_t>(env) % scene.variants.size()].model;
+    const auto bodies = model.names(engine::physics::Element::kBody);
+    const int body =
+        static_cast<int>(std::find(bodies.begin(), bodies.end(), cam.track) - bodies.begin());
+    world.read(engine::physics::Quantity::kBodyPos, body, base);
+  }
+  // The jitter is the env's own, on a stream no other draw uses (interval streams are 16 + step).
+  engine::Rng rng(seed, static_cast<std::uint32_t>(env), 0,
+                  0x40000000u + static_cast<std::uint32_t>(camera));
+  for (int k = 0; k < 3; ++k) {
+    view.eye[k] =
+        base[k] + cam.pos[k] + (cam.pos_noise > 0 ? rng.uniform(-1, 1) * cam.pos_noise : 0);
+    view.target[k] = base[k] + cam.target[k];
+  }
+  return view;
 }
 
 std::unique_ptr<engine::VectorEnv> make_env(const Scene& scene, int num_envs, int num_threads,

@@ -62,6 +62,24 @@ struct RandomizeSpec {
   SourceLocation where, targets_where;
 };
 
+// [[camera]]: a free camera for rendering, fixed in the world or following a body, with a
+// per-env jitter of its position (drawn once per env from the seed).
+struct CameraSpec {
+  std::string name;
+  double pos[3] = {1.5, -1.5, 1.2};  // metres; relative to the tracked body's position if any
+  double target[3] = {0, 0, 0};      // the point it looks at, likewise
+  std::string track;                 // a body name, or "" for a fixed camera
+  double fovy = 45;                  // vertical field of view, degrees
+  double pos_noise = 0;              // uniform jitter of each coordinate of pos, +- metres
+  SourceLocation where, track_where;
+};
+
+// Where a scene camera is for one env: eye and target in world coordinates.
+struct CameraView {
+  double eye[3], target[3];
+  double fovy;
+};
+
 struct SceneSpec {
   std::filesystem::path file;  // where the spec came from
   std::string name;
@@ -76,6 +94,7 @@ struct SceneSpec {
   std::vector<TermSpec> terminations;
   std::vector<RandomizeSpec> randomize;
   ProceduralSpec procedural;
+  std::vector<CameraSpec> cameras;
   double obs_dropout = 0;  // [corruption]
   int action_delay_min = 0, action_delay_max = 0;
   SourceLocation keyframe_where, control_where;
@@ -115,6 +134,13 @@ Scene compile_scene(const SceneSpec& spec, std::uint64_t seed = 0, int max_varia
 // The envs of a scene: num_envs envs over its variants, with the caller's threads and seed.
 std::unique_ptr<engine::VectorEnv> make_env(const Scene& scene, int num_envs, int num_threads = 0,
                                             std::uint64_t seed = 0);
+
+// Camera `camera` of the scene for env `env` of a run with `seed`, which runs `world` (of the
+// env's variant): tracked bodies are read from the world.
+CameraView camera_view(const Scene& scene, int camera, const engine::physics::World& world, int env,
+                       std::uint64_t seed);
+// The index of the scene camera named `name`, or an Error listing the scene's cameras.
+int find_camera(const SceneSpec& spec, const std::string& name);
 
 // The closest of `candidates` to `word` within a small edit distance, or "" if none is close.
 std::string did_you_mean(const std::string& word, const std::vector<std::string>& candidates);

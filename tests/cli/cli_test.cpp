@@ -209,6 +209,9 @@ TEST(Cli, RenderWritesImagesAndAContactSheet) {
   EXPECT_EQ(header[23], 32);
   std::filesystem::remove_all(dir);
   EXPECT_EQ(run("render --scene cartpole-balance --res 64by64").code, 2);
+  r = run("render --scene push --envs 1 --camera tabel --out " + dir.string());
+  EXPECT_EQ(r.code, 2);
+  EXPECT_TRUE(contains(r.out, "has no camera 'tabel'; did you mean 'table'?")) << r.out;
   // No Vulkan driver: one clear message naming the package, exit 2.
   r = run("render --scene cartpole-balance --envs 1 --out " + dir.string() + " 2>&1",
           "VK_ICD_FILENAMES=/nonexistent.json ");

@@ -153,5 +153,58 @@ TEST(Terms, VariantsWithDifferentRawObservationsNeedObservationTerms) {
   }
 }
 
+TEST(Cameras, TrackingCamerasFollowTheirBodyAndJitterPerEnv) {
+  const auto scene = builtin("quadruped");
+  auto env = make_env(scene, 4, 1, 9);
+  const int follow = find_camera(scene.spec, "follow");
+  const auto& model = env->variant_model(env->variant_of(2));
+  double torso[3];
+  env->world(2).read(Quantity::kBodyPos, index_of(model, Element::kBody, "torso"), torso);
+  const auto view = camera_view(scene, follow, env->world(2), 2, 9);
+  EXPECT_NEAR(view.eye[0], torso[0] - 1.2, 1e-9);
+  EXPECT_NEAR(view.eye[2], torso[2] + 0.7, 1e-9);
+  EXPECT_NEAR(view.target[1], torso[1], 1e-9);
+  EXPECT_EQ(view.fovy, 50);
+
+  const auto push = builtin("push");
+  auto push_env = make_env(push, 3, 1, 4);
+  const auto a = camera_view(push, 0, push_env->world(0), 0, 4);
+  const auto b = camera_view(push, 0, push_env->world(1), 1, 4);
+  const auto again = camera_view(push, 0, push_env->world(0), 0, 4);
+  EXPECT_EQ(a.eye[0], again.eye[0]);  // the same env and seed: the same pose
+  EXPECT_NE(a.eye[0], b.eye[0]);      // another env: another jitter
+  for (int k = 0; k < 3; ++k) {
+    const double base[3] = {1.05, -0.55, 0.6};
+    EXPECT_LE(std::abs(a.eye[k] - base[k]), 0.03);
+  }
+}
+
+TEST(Cameras, ErrorsNameTheCameraAndTheBody) {
+  auto error_of = [](const std::string& text) {
+    try {
+      compile_scene(parse_scene("model = \"models/reacher.xml\"\n" + text, "spec.toml"));
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_EQ(error_of("[[camera]]\nname = \"c\"\ntrack = \"forarm\"\n"),
+            "spec.toml:4:9: camera[0].track: the model has no body 'forarm' to track; did you mean "
+            "'forearm'?");
+  EXPECT_EQ(error_of("[[camera]]\nfovy = 200\n"),
+            "spec.toml:3:8: camera[0].fovy: must be in (0, 180) degrees");
+  EXPECT_EQ(error_of("[[camera]]\npos = [1, 2]\n"),
+            "spec.toml:3:7: camera[0].pos: expected [x, y, z] (three numbers)");
+  const auto scene = builtin("reacher");
+  try {
+    find_camera(scene.spec, "tpo");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("has no camera 'tpo'; did you mean 'top'?"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
 }  // namespace
 }  // namespace simlab::scenes

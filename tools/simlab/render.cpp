@@ -36,6 +36,7 @@ struct Options {
   int threads = 0;
   int repeats = 5;
   bool json = false;
+  std::string camera;  // a scene camera by name; "": the scene's first, else a framing camera
 };
 
 std::pair<int, int> parse_res(const std::string& res) {
@@ -70,11 +71,24 @@ Staged stage(const Options& o) {
       a = static_cast<float>(rng.uniform(-1.0, 1.0));
     s.env->step(actions);
   }
+  const auto& cams = s.scene.spec.cameras;
+  const int camera = !o.camera.empty() ? scenes::find_camera(s.scene.spec, o.camera)
+                     : cams.empty()    ? -1
+                                       : 0;
   for (int i = 0; i < o.envs; ++i) {
     s.worlds.push_back(&s.env->world(i));
     s.variants.push_back(s.env->variant_of(i));
-    s.cameras.push_back(
-        engine::render::default_camera(s.scene.variants[s.variants.back()].model->visual()));
+    if (camera < 0) {
+      s.cameras.push_back(
+          engine::render::default_camera(s.scene.variants[s.variants.back()].model->visual()));
+      continue;
+    }
+    const auto view = scenes::camera_view(s.scene, camera, *s.worlds.back(), i, o.seed);
+    const float eye[3] = {static_cast<float>(view.eye[0]), static_cast<float>(view.eye[1]),
+                          static_cast<float>(view.eye[2])};
+    const float target[3] = {static_cast<float>(view.target[0]), static_cast<float>(view.target[1]),
+                             static_cast<float>(view.target[2])};
+    s.cameras.push_back(engine::render::look_at(eye, target, static_cast<float>(view.fovy)));
   }
   return s;
 }
@@ -207,6 +221,9 @@ void add_common(CLI::App* cmd, Options& o) {
       ->capture_default_str();
   cmd->add_option("--threads", o.threads, "Simulation threads (0: all cores)")
       ->capture_default_str();
+  cmd->add_option("--camera", o.camera,
+                  "A [[camera]] of the scene by name (default: its first, else a camera that\n"
+                  "frames the model)");
 }
 
 }  // namespace
