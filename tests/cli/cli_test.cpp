@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <string>
 #include <sys/wait.h>
 
@@ -217,6 +218,36 @@ TEST(Cli, RenderWritesImagesAndAContactSheet) {
           "VK_ICD_FILENAMES=/nonexistent.json ");
   EXPECT_EQ(r.code, 2) << r.out;
   EXPECT_TRUE(contains(r.out, "mesa-vulkan-drivers")) << r.out;
+}
+
+TEST(Cli, RenderUsesTheModelsOwnCamerasWithTheirRandomizedPose) {
+  const auto dir = std::filesystem::temp_directory_path() / "simlab_cli_cam";
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir / "m.xml") << R"(<mujoco>
+  <worldbody>
+    <geom type="plane" size="2 2 0.1" rgba="0.4 0.4 0.4 1"/>
+    <camera name="overhead" pos="0 0 3" fovy="60"/>
+    <body pos="0 0 0.5"><freejoint/><geom type="box" size="0.2 0.2 0.2" rgba="1 0 0 1"/></body>
+  </worldbody>
+</mujoco>)";
+  std::ofstream(dir / "s.toml")
+      << "model = \"m.xml\"\n[[randomize]]\nparam = \"camera_pos\"\nmode = \"startup\"\n"
+         "range = [-0.5, 0.5]\n";
+  auto r = run("render --scene " + (dir / "s.toml").string() +
+               " --camera overhead --envs 4 --steps 0 --res 32x32 --out " + (dir / "out").string());
+  ASSERT_EQ(r.code, 0) << r.out;
+  // Straight down from a jittered position: the box sits in a different place in each image.
+  std::set<std::uintmax_t> sizes;
+  for (int i = 0; i < 4; ++i)
+    sizes.insert(
+        std::filesystem::file_size(dir / "out" / ("rgb_000" + std::to_string(i) + ".png")));
+  EXPECT_GT(sizes.size(), 1u);
+  r = run("render --scene " + (dir / "s.toml").string() + " --camera overhaed --out " +
+          (dir / "out").string());
+  EXPECT_EQ(r.code, 2);
+  EXPECT_TRUE(contains(r.out, "did you mean 'overhead'?")) << r.out;
+  std::filesystem::remove_all(dir);
 }
 
 TEST(Cli, BenchRenderComparesWithMujocosRenderer) {
