@@ -250,6 +250,31 @@ TEST(Cli, RenderUsesTheModelsOwnCamerasWithTheirRandomizedPose) {
   std::filesystem::remove_all(dir);
 }
 
+TEST(Cli, ViewerCapturesTheSceneUnderXvfbAndNeedsADisplay) {
+  const auto shot = std::filesystem::temp_directory_path() / "simlab_view.png";
+  std::filesystem::remove(shot);
+  // A real window on a virtual X server, presented through a Vulkan swapchain.
+  const std::string cmd = "xvfb-run -a -s '-screen 0 1024x768x24' " + std::string(SIMLAB_BIN) +
+                          " view --scene push --envs 4 --res 96x72 --frames 5 --screenshot " +
+                          shot.string() + " 2>&1";
+  FILE* pipe = popen(cmd.c_str(), "r");
+  ASSERT_NE(pipe, nullptr);
+  std::string out;
+  std::array<char, 4096> buf;
+  while (std::size_t n = fread(buf.data(), 1, buf.size(), pipe))
+    out.append(buf.data(), n);
+  const int status = pclose(pipe);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << out;
+  // Four envs with objects, arm and table: far from a blank image, which compresses to ~1 KB.
+  ASSERT_TRUE(std::filesystem::exists(shot)) << out;
+  EXPECT_GT(std::filesystem::file_size(shot), 4000u);
+  std::filesystem::remove(shot);
+  // No display: one clear message, exit 2.
+  const auto r = run("view --frames 1", "DISPLAY= WAYLAND_DISPLAY= ");
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_TRUE(contains(r.out, "no display")) << r.out;
+}
+
 TEST(Cli, BenchRenderComparesWithMujocosRenderer) {
   const auto r =
       run("bench render --scene cartpole-balance --envs 8 --res 32x32 --repeats 1 "

@@ -26,6 +26,9 @@ int main(int argc, char** argv) {
 #ifdef SIMLAB_HAS_RENDER
   simlab::tools::add_render_command(app);
 #endif
+#ifdef SIMLAB_HAS_VIEWER
+  simlab::tools::add_view_command(app);
+#endif
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
