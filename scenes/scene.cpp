@@ -432,6 +432,20 @@ ProceduralSpec read_procedural(const Reader& root) {
   return p;
 }
 
+}  // namespace
+
+std::string param_label(Param param) {
+  for (const auto& [name, entry] : kParams)
+    for (std::size_t k = 0; k < entry.params.size(); ++k)
+      if (entry.params[k] == param) {
+        if (entry.params.size() == 1) return name;
+        return name + "." + (name == "geom_rgb" ? "rgb" : "xyz")[k];
+      }
+  return "?";
+}
+
+namespace {
+
 fs::path resolve_model_path(const fs::path& spec_file, const std::string& model,
                             const SourceLocation& where) {
   const fs::path p(model);
@@ -601,7 +615,6 @@ Scene compile_scene(const SceneSpec& spec, std::uint64_t seed, int max_variants)
     scene.variants[0].model = engine::physics::load_model(sources[0]);
   } else {
     const std::string base = read_text(spec.model);
-    scene.variant_mjcf.resize(static_cast<std::size_t>(count));
     scene.variant_summary.resize(static_cast<std::size_t>(count));
     tbb::parallel_for(0, count, [&](int v) {
       auto generated = generate_variant(procedural, base, seed, v);
@@ -609,7 +622,7 @@ Scene compile_scene(const SceneSpec& spec, std::uint64_t seed, int max_variants)
       auto& source = sources[v];
       source.path = spec.model.parent_path() / (spec.model.stem().string() + "-" + spec.name +
                                                 "-v" + std::to_string(v) + ".xml");
-      source.text = generated.mjcf;
+      source.text = std::move(generated.mjcf);
       source.heightfields = std::move(generated.heightfields);
       try {
         scene.variants[v].model = engine::physics::load_model(source);
@@ -617,7 +630,6 @@ Scene compile_scene(const SceneSpec& spec, std::uint64_t seed, int max_variants)
         throw Error(procedural.where, "variant " + std::to_string(v) + " (" + generated.summary +
                                           ") does not compile: " + e.what());
       }
-      scene.variant_mjcf[v] = std::move(generated.mjcf);
       scene.variant_summary[v] = std::move(generated.summary);
     });
   }

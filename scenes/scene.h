@@ -117,9 +117,8 @@ std::vector<std::filesystem::path> builtin_scenes();
 // spec's file, line and key.
 struct Scene {
   SceneSpec spec;
-  std::vector<engine::EnvVariant> variants;  // env i runs variants[i % variants.size()]
-  std::vector<std::string> variant_mjcf;     // the generated MJCF of each procedural variant
-  std::vector<std::string> variant_summary;  // what was generated, one line per variant
+  std::vector<engine::EnvVariant> variants;             // env i runs variants[i % variants.size()]
+  std::vector<std::string> variant_summary;             // what was generated, one line per variant
   std::vector<engine::physics::ModelSource> sources;    // what each variant was compiled from
   std::shared_ptr<const engine::physics::Model> model;  // variants[0].model
   // num_envs, num_threads and seed are left for the caller; task and randomize are variant 0's,
@@ -141,6 +140,9 @@ CameraView camera_view(const Scene& scene, int camera, const engine::physics::Wo
                        std::uint64_t seed);
 // The index of the scene camera named `name`, or an Error listing the scene's cameras.
 int find_camera(const SceneSpec& spec, const std::string& name);
+
+// A parameter as a spec names it: "body_mass", or "body_com.x" for one axis of a vector.
+std::string param_label(engine::physics::Param param);
 
 // The closest of `candidates` to `word` within a small edit distance, or "" if none is close.
 std::string did_you_mean(const std::string& word, const std::vector<std::string>& candidates);

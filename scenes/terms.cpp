@@ -291,9 +291,8 @@ double evaluate(const Compiled& c, const World& w, std::span<const float> action
       return -v[0];
     case TermKind::kOutOfRange:
       return v[0] < c.min || v[0] > c.max ? 1.0 : 0.0;
-    case TermKind::kBodyBelow:
-      return v[2] < c.min ? 1.0 : 0.0;
-    case TermKind::kBodyTilted:
+    case TermKind::kBodyBelow:   // v: the body's position
+    case TermKind::kBodyTilted:  // v: its z axis
       return v[2] < c.min ? 1.0 : 0.0;
     default:
       return 0.0;

@@ -58,22 +58,6 @@ Element param_element(Param param) {
   return Element::kWorld;
 }
 
-Element quantity_element(Quantity q) {
-  switch (q) {
-    case Quantity::kJointPos:
-    case Quantity::kJointVel:
-      return Element::kJoint;
-    case Quantity::kSitePos:
-      return Element::kSite;
-    case Quantity::kSensor:
-      return Element::kSensor;
-    case Quantity::kActuatorForce:
-      return Element::kActuator;
-    default:
-      return Element::kBody;
-  }
-}
-
 const char* backend_name(BackendKind kind) {
   switch (kind) {
     case BackendKind::kMuJoCo:

@@ -126,7 +126,6 @@ enum class Quantity {
   kBodyContact,
   kActuatorForce,
 };
-Element quantity_element(Quantity q);
 
 // What a renderer needs of a model, in backend-neutral form (engine/render never sees MuJoCo).
 enum class GeomShape {

@@ -314,8 +314,6 @@ void BatchRenderer::render(std::span<const physics::World* const> worlds,
       draws += s.models.at(static_cast<std::size_t>(variants[start + i]))->visual().geoms.size();
     s.ensure_instances(draws);
     auto* records = static_cast<Instance*>(s.instances.mapped);
-    const Mat4 proj =
-        projection(cameras[start].fovy_deg, static_cast<float>(w) / h, config_.znear, config_.zfar);
 
     s.context.run([&](VkCommandBuffer cmd) {
       std::array<VkClearValue, 4> clear{};
@@ -350,9 +348,7 @@ void BatchRenderer::render(std::span<const physics::World* const> worlds,
         world.geom_colors(colors);
         const Camera& cam = cameras[start + i];
         const Mat4 view_proj = multiply(
-            cam.fovy_deg == cameras[start].fovy_deg
-                ? proj
-                : projection(cam.fovy_deg, static_cast<float>(w) / h, config_.znear, config_.zfar),
+            projection(cam.fovy_deg, static_cast<float>(w) / h, config_.znear, config_.zfar),
             view_matrix(cam));
         const float x = static_cast<float>((i % cols) * w), y = static_cast<float>((i / cols) * h);
         VkViewport viewport{x, y, static_cast<float>(w), static_cast<float>(h), 0.0f, 1.0f};

@@ -121,12 +121,18 @@ Context::~Context() {
   if (instance_) vkDestroyInstance(instance_, nullptr);
 }
 
-std::uint32_t Context::memory_type(std::uint32_t bits, VkMemoryPropertyFlags flags) const {
+std::uint32_t find_memory_type(VkPhysicalDevice device, std::uint32_t bits,
+                               VkMemoryPropertyFlags flags) {
   VkPhysicalDeviceMemoryProperties props;
-  vkGetPhysicalDeviceMemoryProperties(physical_, &props);
+  vkGetPhysicalDeviceMemoryProperties(device, &props);
   for (std::uint32_t i = 0; i < props.memoryTypeCount; ++i)
     if ((bits & (1u << i)) && (props.memoryTypes[i].propertyFlags & flags) == flags) return i;
-  throw Error(SourceLocation{.field = "vulkan"}, "no suitable memory type on " + name_);
+  throw Error(SourceLocation{.field = "vulkan"},
+              "no Vulkan memory type with the needed properties");
+}
+
+std::uint32_t Context::memory_type(std::uint32_t bits, VkMemoryPropertyFlags flags) const {
+  return find_memory_type(physical_, bits, flags);
 }
 
 VkCommandBuffer Context::begin() const {

@@ -91,6 +91,10 @@ class Context {
   bool cpu_ = false;
 };
 
+// A memory type of `device` with `bits` allowed and `flags` set; throws if there is none.
+std::uint32_t find_memory_type(VkPhysicalDevice device, std::uint32_t bits,
+                               VkMemoryPropertyFlags flags);
+
 // Throws simlab::Error naming `what` when a Vulkan call fails.
 void check(VkResult result, const char* what);
 

@@ -15,6 +15,28 @@ void write_png(const std::string& file, int width, int height, const std::uint8_
     throw Error(SourceLocation{.file = file}, "cannot write PNG (is the folder writable?)");
 }
 
+ImageGrid::ImageGrid(int n, int tw, int th, int g)
+    : count(n),
+      tile_width(tw),
+      tile_height(th),
+      gap(g),
+      columns(std::max(1, static_cast<int>(std::ceil(std::sqrt(n))))),
+      width(columns * (tw + g) + g),
+      height((n + columns - 1) / columns * (th + g) + g),
+      rgb(static_cast<std::size_t>(width) * height * 3, 255) {}
+
+void ImageGrid::fill(const std::uint8_t* images) {
+  const std::size_t row = static_cast<std::size_t>(tile_width) * 3;
+  for (int i = 0; i < count; ++i) {
+    const int x0 = gap + (i % columns) * (tile_width + gap);
+    const int y0 = gap + (i / columns) * (tile_height + gap);
+    const std::uint8_t* tile = images + static_cast<std::size_t>(i) * tile_height * row;
+    for (int y = 0; y < tile_height; ++y)
+      std::copy_n(tile + y * row, row,
+                  rgb.data() + (static_cast<std::size_t>(y0 + y) * width + x0) * 3);
+  }
+}
+
 std::vector<std::uint8_t> depth_to_rgb(std::span<const float> depth, float max_depth) {
   std::vector<std::uint8_t> out(depth.size() * 3);
   for (std::size_t i = 0; i < depth.size(); ++i) {

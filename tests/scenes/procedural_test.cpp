@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include "scenes/scene.h"
+#include "tests/support/scenes.h"
 
 namespace simlab::scenes {
 namespace {
@@ -18,31 +19,27 @@ using engine::physics::Element;
 using engine::physics::Param;
 using engine::physics::Quantity;
 
-Scene builtin(const std::string& name, std::uint64_t seed = 0, int max_variants = 0) {
-  return compile_scene(load_scene(resolve_scene(name)), seed, max_variants);
-}
-
-std::string error_of(const std::string& text) {
-  try {
-    compile_scene(parse_scene(text, "spec.toml"));
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "no error";
-}
-
 int count_prefix(const std::vector<std::string>& names, const std::string& prefix) {
   return static_cast<int>(std::count_if(
       names.begin(), names.end(), [&](const std::string& n) { return n.rfind(prefix, 0) == 0; }));
 }
 
+// The generated MJCF of every variant of a scene.
+std::vector<std::string> mjcf_of(const Scene& scene) {
+  std::vector<std::string> out;
+  for (const auto& source : scene.sources)
+    out.push_back(source.text);
+  return out;
+}
+
 TEST(Procedural, VariantsReproduceFromTheSeedAndDifferWithIt) {
   const auto a = builtin("push", 7, 16), b = builtin("push", 7, 16), c = builtin("push", 8, 16);
   ASSERT_EQ(a.variants.size(), 16u);
-  EXPECT_EQ(a.variant_mjcf, b.variant_mjcf);
-  EXPECT_NE(a.variant_mjcf, c.variant_mjcf);
+  EXPECT_EQ(mjcf_of(a), mjcf_of(b));
+  EXPECT_NE(mjcf_of(a), mjcf_of(c));
   // Variants of one seed differ from each other too.
-  EXPECT_EQ(std::set<std::string>(a.variant_mjcf.begin(), a.variant_mjcf.end()).size(), 16u);
+  const auto texts = mjcf_of(a);
+  EXPECT_EQ(std::set<std::string>(texts.begin(), texts.end()).size(), 16u);
 }
 
 TEST(Procedural, PushVariantsDifferInStructureAndEveryEnvRunsItsVariant) {
@@ -58,7 +55,7 @@ TEST(Procedural, PushVariantsDifferInStructureAndEveryEnvRunsItsVariant) {
   EXPECT_EQ(counts.size(), 3u) << "64 variants should cover 1, 2 and 3 objects";
   // Materials differ too: some objects get a checker or gradient texture, some a plain colour.
   int textured = 0;
-  for (const auto& mjcf : scene.variant_mjcf)
+  for (const auto& mjcf : mjcf_of(scene))
     textured += mjcf.find("builtin=\"checker\"") != std::string::npos ||
                 mjcf.find("builtin=\"gradient\"") != std::string::npos;
   EXPECT_GT(textured, 8);

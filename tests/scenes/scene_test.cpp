@@ -6,22 +6,10 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/support/scenes.h"
+
 namespace simlab::scenes {
 namespace {
-
-Scene builtin(const std::string& name) {
-  return compile_scene(load_scene(resolve_scene(name)));
-}
-
-// The error a spec text raises (file name "spec.toml"), as printed.
-std::string error_of(const std::string& text) {
-  try {
-    compile_scene(parse_scene(text, "spec.toml"));
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "no error";
-}
 
 constexpr const char* kHeader = "model = \"models/cartpole.xml\"\n";
 

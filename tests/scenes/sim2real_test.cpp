@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include "scenes/scene.h"
+#include "tests/support/scenes.h"
 
 namespace simlab::scenes {
 namespace {
@@ -17,15 +18,6 @@ using engine::physics::Quantity;
 
 Scene scene_from(const std::string& text, std::uint64_t seed = 0) {
   return compile_scene(parse_scene(text, "spec.toml"), seed);
-}
-
-std::string error_of(const std::string& text) {
-  try {
-    scene_from(text);
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "no error";
 }
 
 TEST(Sim2Real, InitialStateIsDrawnPerEnvAndEpisodeWithinItsRange) {

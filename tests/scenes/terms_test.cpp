@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "scenes/scene.h"
+#include "tests/support/scenes.h"
 
 namespace simlab::scenes {
 namespace {
@@ -13,10 +14,6 @@ namespace {
 using engine::physics::Element;
 using engine::physics::Quantity;
 using engine::physics::World;
-
-Scene builtin(const std::string& name) {
-  return compile_scene(load_scene(resolve_scene(name)));
-}
 
 int index_of(const engine::physics::Model& model, Element element, const std::string& name) {
   const auto names = model.names(element);
@@ -34,6 +31,11 @@ std::vector<float> observe(const Scene& scene, const World& world) {
   std::vector<float> obs(static_cast<std::size_t>(scene.config.task.observation.dim()));
   scene.config.task.observe(world, obs);
   return obs;
+}
+
+// The error a spec on the reacher model raises.
+std::string reacher_error(const std::string& text) {
+  return error_of("model = \"models/reacher.xml\"\n" + text);
 }
 
 TEST(Terms, ReacherRewardsTheFingertipOnTheTargetAndSeesTheOffset) {
@@ -116,23 +118,16 @@ TEST(Terms, ContactPenaltyCountsTouches) {
 }
 
 TEST(Terms, ErrorsNameTheElementWithASuggestion) {
-  auto error_of = [](const std::string& text) {
-    try {
-      compile_scene(parse_scene("model = \"models/reacher.xml\"\n" + text, "spec.toml"));
-    } catch (const Error& e) {
-      return std::string(e.what());
-    }
-    return std::string("no error");
-  };
-  EXPECT_EQ(error_of("[[reward]]\nterm = \"distance\"\nfrom = \"fingertipp\"\nto = \"target\"\n"),
-            "spec.toml:4:8: reward[0].from: the model has no site or body 'fingertipp'; did you "
-            "mean 'fingertip'?");
-  EXPECT_EQ(error_of("[[observation]]\nterm = \"site_pos\"\n"),
+  EXPECT_EQ(
+      reacher_error("[[reward]]\nterm = \"distance\"\nfrom = \"fingertipp\"\nto = \"target\"\n"),
+      "spec.toml:4:8: reward[0].from: the model has no site or body 'fingertipp'; did you "
+      "mean 'fingertip'?");
+  EXPECT_EQ(reacher_error("[[observation]]\nterm = \"site_pos\"\n"),
             "spec.toml:2:1: observation[0].site: term 'site_pos' needs site");
-  EXPECT_EQ(error_of("[[observation]]\nterm = \"joint_pos\"\njoints = [\"sholder\"]\n"),
+  EXPECT_EQ(reacher_error("[[observation]]\nterm = \"joint_pos\"\njoints = [\"sholder\"]\n"),
             "spec.toml:4:10: observation[0].joints: the model has no joint 'sholder'; did you "
             "mean 'shoulder'?");
-  EXPECT_EQ(error_of("[[termination]]\nterm = \"body_below\"\nbody = \"forearm\"\n"),
+  EXPECT_EQ(reacher_error("[[termination]]\nterm = \"body_below\"\nbody = \"forearm\"\n"),
             "spec.toml:2:1: termination[0].min: term 'body_below' needs min");
 }
 
@@ -180,20 +175,12 @@ TEST(Cameras, TrackingCamerasFollowTheirBodyAndJitterPerEnv) {
 }
 
 TEST(Cameras, ErrorsNameTheCameraAndTheBody) {
-  auto error_of = [](const std::string& text) {
-    try {
-      compile_scene(parse_scene("model = \"models/reacher.xml\"\n" + text, "spec.toml"));
-    } catch (const Error& e) {
-      return std::string(e.what());
-    }
-    return std::string("no error");
-  };
-  EXPECT_EQ(error_of("[[camera]]\nname = \"c\"\ntrack = \"forarm\"\n"),
+  EXPECT_EQ(reacher_error("[[camera]]\nname = \"c\"\ntrack = \"forarm\"\n"),
             "spec.toml:4:9: camera[0].track: the model has no body 'forarm' to track; did you mean "
             "'forearm'?");
-  EXPECT_EQ(error_of("[[camera]]\nfovy = 200\n"),
+  EXPECT_EQ(reacher_error("[[camera]]\nfovy = 200\n"),
             "spec.toml:3:8: camera[0].fovy: must be in (0, 180) degrees");
-  EXPECT_EQ(error_of("[[camera]]\npos = [1, 2]\n"),
+  EXPECT_EQ(reacher_error("[[camera]]\npos = [1, 2]\n"),
             "spec.toml:3:7: camera[0].pos: expected [x, y, z] (three numbers)");
   const auto scene = builtin("reacher");
   try {

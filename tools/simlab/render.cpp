@@ -162,19 +162,11 @@ void run_render(const Options& o) {
     engine::render::write_png((base / ("seg_" + std::string(name) + ".png")).string(), w, h,
                               seg.data());
   }
-  // Contact sheet: up to 64 envs in a grid with 2-pixel gaps.
-  const int n = written, cols = static_cast<int>(std::ceil(std::sqrt(n))),
-            rows = (n + cols - 1) / cols;
-  const int gap = 2, sw = cols * (w + gap) + gap, sh = rows * (h + gap) + gap;
-  std::vector<std::uint8_t> sheet(static_cast<std::size_t>(sw) * sh * 3, 255);
-  for (int i = 0; i < n; ++i) {
-    const int x0 = gap + (i % cols) * (w + gap), y0 = gap + (i / cols) * (h + gap);
-    for (int y = 0; y < h; ++y)
-      std::copy_n(renderer.rgb().data() + (i * px + static_cast<std::size_t>(y) * w) * 3, w * 3,
-                  sheet.data() + (static_cast<std::size_t>(y0 + y) * sw + x0) * 3);
-  }
+  // Contact sheet: the same envs in a grid with 2-pixel gaps.
+  engine::render::ImageGrid sheet(written, w, h, 2);
+  sheet.fill(renderer.rgb().data());
   const auto sheet_file = (fs::path(o.out) / "contact_sheet.png").string();
-  engine::render::write_png(sheet_file, sw, sh, sheet.data());
+  engine::render::write_png(sheet_file, sheet.width, sheet.height, sheet.rgb.data());
   std::printf("rendered %d envs of %s (%zu variants) at %dx%d on %s in %.3f s\n", o.envs,
               s.scene.spec.name.c_str(), s.scene.variants.size(), w, h,
               renderer.device_name().c_str(), seconds);

@@ -61,37 +61,6 @@ void check_scene(const std::string& name_or_path) {
       static_cast<unsigned long long>(stats.diverged));
 }
 
-// The spec name of each randomizable parameter, for printing.
-std::string param_label(engine::physics::Param p) {
-  using engine::physics::Param;
-  static const std::vector<std::pair<Param, const char*>> kLabels = {
-      {Param::kBodyMass, "body_mass"},
-      {Param::kBodyComX, "body_com.x"},
-      {Param::kBodyComY, "body_com.y"},
-      {Param::kBodyComZ, "body_com.z"},
-      {Param::kGeomFriction, "geom_friction"},
-      {Param::kGeomSoftness, "geom_softness"},
-      {Param::kGeomR, "geom_rgb.r"},
-      {Param::kGeomG, "geom_rgb.g"},
-      {Param::kGeomB, "geom_rgb.b"},
-      {Param::kJointDamping, "joint_damping"},
-      {Param::kJointArmature, "joint_armature"},
-      {Param::kJointFrictionLoss, "joint_friction_loss"},
-      {Param::kActuatorGain, "actuator_gain"},
-      {Param::kActuatorForceLimit, "actuator_force_limit"},
-      {Param::kGravityZ, "gravity_z"},
-      {Param::kLightPosX, "light_pos.x"},
-      {Param::kLightPosY, "light_pos.y"},
-      {Param::kLightPosZ, "light_pos.z"},
-      {Param::kLightDiffuse, "light_diffuse"},
-      {Param::kCameraPosX, "camera_pos.x"},
-      {Param::kCameraPosY, "camera_pos.y"},
-      {Param::kCameraPosZ, "camera_pos.z"}};
-  for (const auto& [param, label] : kLabels)
-    if (param == p) return label;
-  return "?";
-}
-
 struct ShowOptions {
   std::string scene;
   std::uint64_t seed = 0;
@@ -124,7 +93,7 @@ void show_scene(const ShowOptions& o) {
       const double base = model.param_default(param, i), value = world->param(param, i);
       if (value == base) continue;
       if (changed++ == 0) std::printf("  randomized (episode 0):\n");
-      std::printf("    %-22s %-16s %12.6g   (model %.6g)\n", param_label(param).c_str(),
+      std::printf("    %-22s %-16s %12.6g   (model %.6g)\n", scenes::param_label(param).c_str(),
                   names[i].c_str(), value, base);
     }
   }

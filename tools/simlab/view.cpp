@@ -22,6 +22,7 @@
 #include "engine/core/error.h"
 #include "engine/core/rng.h"
 #include "engine/render/batch_renderer.h"
+#include "engine/render/context.h"
 #include "scenes/scene.h"
 #include "tools/simlab/commands.h"
 
@@ -125,18 +126,12 @@ class Window {
     vk(vkCreateBuffer(device_, &buffer, nullptr, &staging_), "vkCreateBuffer");
     VkMemoryRequirements req;
     vkGetBufferMemoryRequirements(device_, staging_, &req);
-    VkPhysicalDeviceMemoryProperties props;
-    vkGetPhysicalDeviceMemoryProperties(physical_, &props);
-    std::uint32_t type = 0;
-    const VkMemoryPropertyFlags want =
-        VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT;
-    while (type < props.memoryTypeCount &&
-           !((req.memoryTypeBits & (1u << type)) &&
-             (props.memoryTypes[type].propertyFlags & want) == want))
-      ++type;
-    VkMemoryAllocateInfo mem{.sType = VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO,
-                             .allocationSize = req.size,
-                             .memoryTypeIndex = type};
+    VkMemoryAllocateInfo mem{
+        .sType = VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO,
+        .allocationSize = req.size,
+        .memoryTypeIndex = engine::render::find_memory_type(
+            physical_, req.memoryTypeBits,
+            VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT)};
     vk(vkAllocateMemory(device_, &mem, nullptr, &staging_memory_), "vkAllocateMemory");
     vk(vkBindBufferMemory(device_, staging_, staging_memory_, 0), "vkBindBufferMemory");
     vk(vkMapMemory(device_, staging_memory_, 0, bytes, 0, &mapped_), "vkMapMemory");
@@ -316,9 +311,8 @@ void run_view(const Options& o) {
     models.push_back(v.model);
   engine::render::BatchRenderer renderer(models, {.width = w, .height = h});
 
-  const int cols = static_cast<int>(std::ceil(std::sqrt(o.envs)));
-  const int rows = (o.envs + cols - 1) / cols;
-  Window window(cols * w, rows * h, "simlab view: " + scene.spec.name);
+  engine::render::ImageGrid grid(o.envs, w, h, 0);
+  Window window(grid.width, grid.height, "simlab view: " + scene.spec.name);
   Input input;
   glfwSetWindowUserPointer(window.glfw(), &input);
   glfwSetKeyCallback(window.glfw(), [](GLFWwindow* win, int key, int, int action, int) {
@@ -342,7 +336,6 @@ void run_view(const Options& o) {
   const int act = env->action_space().dim();
   std::vector<float> actions(static_cast<std::size_t>(o.envs) * act);
   engine::Rng rng(o.seed, 0, 0, 12);
-  std::vector<std::uint8_t> grid(static_cast<std::size_t>(cols * w) * rows * h * 3, 0);
   std::vector<engine::render::Camera> cameras(static_cast<std::size_t>(o.envs));
   for (int frame = 0; !glfwWindowShouldClose(window.glfw()); ++frame) {
     glfwPollEvents();
@@ -370,17 +363,11 @@ void run_view(const Options& o) {
     for (int i = 0; i < o.envs; ++i)
       cameras[i] = input.orbit.camera(scene.variants[variants[i]].model->visual());
     renderer.render(worlds, variants, cameras);
-    const std::size_t px = static_cast<std::size_t>(w) * h;
-    for (int i = 0; i < o.envs; ++i) {
-      const int x0 = (i % cols) * w, y0 = (i / cols) * h;
-      for (int r = 0; r < h; ++r)
-        std::memcpy(&grid[(static_cast<std::size_t>(y0 + r) * cols * w + x0) * 3],
-                    &renderer.rgb()[(i * px + static_cast<std::size_t>(r) * w) * 3], w * 3);
-    }
-    window.present(grid);
+    grid.fill(renderer.rgb().data());
+    window.present(grid.rgb);
     if (o.frames > 0 && frame + 1 >= o.frames) {
       if (!o.screenshot.empty()) {
-        engine::render::write_png(o.screenshot, cols * w, rows * h, grid.data());
+        engine::render::write_png(o.screenshot, grid.width, grid.height, grid.rgb.data());
         std::printf("wrote %s after %d frames (%d envs of %s)\n", o.screenshot.c_str(), o.frames,
                     o.envs, scene.spec.name.c_str());
       }
