@@ -444,6 +444,21 @@ std::string param_label(Param param) {
   return "?";
 }
 
+std::vector<ParamChange> randomized_params(const engine::physics::Model& model,
+                                           const engine::physics::World& world) {
+  std::vector<ParamChange> changes;
+  if (!world.has_own_parameters()) return changes;  // it shares the model: nothing differs
+  for (int p = 0; p <= static_cast<int>(Param::kCameraPosZ); ++p) {
+    const auto param = static_cast<Param>(p);
+    const auto names = model.param_names(param);
+    for (int i = 0; i < static_cast<int>(names.size()); ++i) {
+      const double base = model.param_default(param, i), value = world.param(param, i);
+      if (value != base) changes.push_back({param, i, names[i], value, base});
+    }
+  }
+  return changes;
+}
+
 namespace {
 
 fs::path resolve_model_path(const fs::path& spec_file, const std::string& model,
@@ -521,7 +536,7 @@ SceneSpec parse_scene(const std::string& text, const fs::path& name) {
   spec.randomize = read_randomize(r);
   spec.procedural = read_procedural(r);
   r.each("camera", [&](const Reader& c, std::size_t i) {
-    c.only({"name", "pos", "target", "track", "fovy", "pos_noise"});
+    c.only({"name", "pos", "target", "track", "fovy", "pos_noise", "target_noise", "fovy_noise"});
     CameraSpec cam;
     cam.where = c.where("name");
     cam.name = c.text("name", "camera" + std::to_string(i));
@@ -533,6 +548,11 @@ SceneSpec parse_scene(const std::string& text, const fs::path& name) {
       throw Error(c.where("fovy"), "must be in (0, 180) degrees");
     cam.pos_noise = c.number("pos_noise", 0.0);
     if (cam.pos_noise < 0) throw Error(c.where("pos_noise"), "must be >= 0");
+    cam.target_noise = c.number("target_noise", 0.0);
+    if (cam.target_noise < 0) throw Error(c.where("target_noise"), "must be >= 0");
+    cam.fovy_noise = c.number("fovy_noise", 0.0);
+    if (cam.fovy_noise < 0 || cam.fovy - cam.fovy_noise <= 0 || cam.fovy + cam.fovy_noise >= 180)
+      throw Error(c.where("fovy_noise"), "must be >= 0 and keep fovy within (0, 180) degrees");
     for (const auto& other : spec.cameras)
       if (other.name == cam.name)
         throw Error(cam.where, "a camera named '" + cam.name + "' exists");
@@ -720,11 +740,13 @@ CameraView camera_view(const Scene& scene, int camera, const engine::physics::Wo
   // The jitter is the env's own, on a stream no other draw uses (interval streams are 16 + step).
   engine::Rng rng(seed, static_cast<std::uint32_t>(env), 0,
                   0x40000000u + static_cast<std::uint32_t>(camera));
-  for (int k = 0; k < 3; ++k) {
-    view.eye[k] =
-        base[k] + cam.pos[k] + (cam.pos_noise > 0 ? rng.uniform(-1, 1) * cam.pos_noise : 0);
-    view.target[k] = base[k] + cam.target[k];
-  }
+  // Draw order: pos, then target, then fovy, each only when its noise is on.
+  auto jitter = [&rng](double noise) { return noise > 0 ? rng.uniform(-1, 1) * noise : 0.0; };
+  for (int k = 0; k < 3; ++k)
+    view.eye[k] = base[k] + cam.pos[k] + jitter(cam.pos_noise);
+  for (int k = 0; k < 3; ++k)
+    view.target[k] = base[k] + cam.target[k] + jitter(cam.target_noise);
+  view.fovy += jitter(cam.fovy_noise);
   return view;
 }
 

@@ -71,6 +71,8 @@ struct CameraSpec {
   std::string track;                 // a body name, or "" for a fixed camera
   double fovy = 45;                  // vertical field of view, degrees
   double pos_noise = 0;              // uniform jitter of each coordinate of pos, +- metres
+  double target_noise = 0;           // likewise of target: the orientation jitter, +- metres
+  double fovy_noise = 0;             // uniform jitter of fovy, +- degrees
   SourceLocation where, track_where;
 };
 
@@ -143,6 +145,17 @@ int find_camera(const SceneSpec& spec, const std::string& name);
 
 // A parameter as a spec names it: "body_mass", or "body_com.x" for one axis of a vector.
 std::string param_label(engine::physics::Param param);
+
+// One parameter of a world that differs from its compiled model: randomization's work.
+struct ParamChange {
+  engine::physics::Param param;
+  int index;            // the element
+  std::string element;  // its name
+  double value, model_value;
+};
+// Every such parameter of `world` (which runs `model`), in Param then element order.
+std::vector<ParamChange> randomized_params(const engine::physics::Model& model,
+                                           const engine::physics::World& world);
 
 // The closest of `candidates` to `word` within a small edit distance, or "" if none is close.
 std::string did_you_mean(const std::string& word, const std::vector<std::string>& candidates);

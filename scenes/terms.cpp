@@ -386,6 +386,26 @@ void describe(const Compiled& c, const TermSpec& t, const Model& model, engine::
 
 }  // namespace
 
+RewardBreakdown compile_reward_breakdown(const SceneSpec& spec, const Model& model) {
+  RewardBreakdown breakdown;
+  std::vector<Compiled> rewards;
+  for (const auto& t : spec.rewards) {
+    rewards.push_back(compile_term(t, kRewardTerms, model));
+    std::string label = t.term;
+    for (const auto* part : {&t.body, &t.site, &t.sensor, &t.from})
+      if (!part->empty()) label += " " + *part;
+    if (!t.to.empty()) label += "-" + t.to;
+    if (!t.joints.empty()) label += " " + t.joints.front() + (t.joints.size() > 1 ? ",..." : "");
+    breakdown.labels.push_back(std::move(label));
+  }
+  breakdown.evaluate = [rewards](const World& w, std::span<const float> action,
+                                 std::span<float> out) {
+    for (std::size_t i = 0; i < rewards.size(); ++i)
+      out[i] = static_cast<float>(rewards[i].weight * evaluate(rewards[i], w, action));
+  };
+  return breakdown;
+}
+
 engine::Task compile_task(const SceneSpec& spec, const Model& model, std::vector<float>* noise) {
   engine::Task task;
   std::vector<Compiled> observations, rewards, terminations;

@@ -8,6 +8,8 @@
 // parser checks `term = "..."` against.
 #pragma once
 
+#include <functional>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -58,6 +60,17 @@ std::vector<std::string> required_keys(TermKind kind);
 // of the observation terms in `obs_noise` (empty when no term has noise).
 engine::Task compile_task(const SceneSpec& spec, const engine::physics::Model& model,
                           std::vector<float>* obs_noise = nullptr);
+
+// Each reward term of `model` on its own: `evaluate` writes the weighted value of every term, in
+// spec order (their sum is compile_task's reward), for displays such as the viewer's panel.
+struct RewardBreakdown {
+  std::vector<std::string> labels;  // the term and what it reads: "upright pole", "action_l2"
+  std::function<void(const engine::physics::World& world, std::span<const float> action,
+                     std::span<float> out)>
+      evaluate;
+};
+RewardBreakdown compile_reward_breakdown(const SceneSpec& spec,
+                                         const engine::physics::Model& model);
 
 // Domain randomization of `model`; interval terms fire every interval_seconds at control_hz.
 engine::Randomizer compile_randomizer(const SceneSpec& spec, const engine::physics::Model& model);

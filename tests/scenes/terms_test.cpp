@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "scenes/scene.h"
+#include "scenes/terms.h"
 #include "tests/support/scenes.h"
 
 namespace simlab::scenes {
@@ -103,6 +104,26 @@ TEST(Terms, QuadrupedTerminatesWhenLowOrTiltedAndRewardsForwardSpeed) {
   EXPECT_LT(reward_at(-0.5), reward_at(0.0));
 }
 
+TEST(Terms, RewardBreakdownSumsToTheRewardTermByTerm) {
+  const auto scene = builtin("quadruped");
+  const auto& model = *scene.model;
+  const auto breakdown = compile_reward_breakdown(scene.spec, model);
+  ASSERT_EQ(breakdown.labels.size(), scene.spec.rewards.size());
+  EXPECT_EQ(breakdown.labels[0].rfind(scene.spec.rewards[0].term, 0), 0u) << breakdown.labels[0];
+  auto world = model.make_world(scene.config.reset);
+  double v[6] = {0.7, 0, 0, 0, 0, 0};
+  world->write(Quantity::kJointVel, 0, v);
+  world->forward();
+  std::vector<float> action(8, 0.3f), terms(breakdown.labels.size());
+  breakdown.evaluate(*world, action, terms);
+  double sum = 0;
+  int nonzero = 0;
+  for (float t : terms)
+    sum += t, nonzero += t != 0;
+  EXPECT_NEAR(sum, scene.config.task.reward(*world, action), 1e-5);
+  EXPECT_GE(nonzero, 2);  // the terms really are separate values
+}
+
 TEST(Terms, ContactPenaltyCountsTouches) {
   const auto scene = compile_scene(parse_scene(
       "model = \"models/quadruped.xml\"\ncontrol_hz = 50\n[[reward]]\nterm = \"contact\"\n"
@@ -172,6 +193,18 @@ TEST(Cameras, TrackingCamerasFollowTheirBodyAndJitterPerEnv) {
     const double base[3] = {1.05, -0.55, 0.6};
     EXPECT_LE(std::abs(a.eye[k] - base[k]), 0.03);
   }
+  // Orientation jitter: the look-at point and the field of view move too, within their noise.
+  const CameraSpec& spec = push.spec.cameras[0];
+  double target_moved = 0;
+  for (int k = 0; k < 3; ++k) {
+    EXPECT_LE(std::abs(a.target[k] - spec.target[k]), spec.target_noise);
+    target_moved += std::abs(a.target[k] - b.target[k]);
+  }
+  EXPECT_GT(target_moved, 0);
+  EXPECT_NE(a.fovy, b.fovy);
+  EXPECT_LE(std::abs(a.fovy - spec.fovy), spec.fovy_noise);
+  EXPECT_GT(spec.target_noise, 0);
+  EXPECT_GT(spec.fovy_noise, 0);
 }
 
 TEST(Cameras, ErrorsNameTheCameraAndTheBody) {
@@ -180,6 +213,9 @@ TEST(Cameras, ErrorsNameTheCameraAndTheBody) {
             "'forearm'?");
   EXPECT_EQ(reacher_error("[[camera]]\nfovy = 200\n"),
             "spec.toml:3:8: camera[0].fovy: must be in (0, 180) degrees");
+  EXPECT_EQ(reacher_error("[[camera]]\nfovy = 170\nfovy_noise = 20\n"),
+            "spec.toml:4:14: camera[0].fovy_noise: must be >= 0 and keep fovy within (0, 180) "
+            "degrees");
   EXPECT_EQ(reacher_error("[[camera]]\npos = [1, 2]\n"),
             "spec.toml:3:7: camera[0].pos: expected [x, y, z] (three numbers)");
   const auto scene = builtin("reacher");

@@ -85,19 +85,12 @@ void show_scene(const ShowOptions& o) {
               static_cast<unsigned long long>(o.seed), o.env, v, scene.variants.size());
   if (!spec.procedural.empty()) std::printf("  generated  %s\n", scene.variant_summary[v].c_str());
   const auto& model = *variant.model;
-  int changed = 0;
-  for (int p = 0; p <= static_cast<int>(engine::physics::Param::kCameraPosZ); ++p) {
-    const auto param = static_cast<engine::physics::Param>(p);
-    const auto names = model.param_names(param);
-    for (int i = 0; i < static_cast<int>(names.size()); ++i) {
-      const double base = model.param_default(param, i), value = world->param(param, i);
-      if (value == base) continue;
-      if (changed++ == 0) std::printf("  randomized (episode 0):\n");
-      std::printf("    %-22s %-16s %12.6g   (model %.6g)\n", scenes::param_label(param).c_str(),
-                  names[i].c_str(), value, base);
-    }
-  }
-  if (changed == 0) std::printf("  randomized nothing: this env shares the compiled model\n");
+  const auto changes = scenes::randomized_params(model, *world);
+  if (!changes.empty()) std::printf("  randomized (episode 0):\n");
+  for (const auto& c : changes)
+    std::printf("    %-22s %-16s %12.6g   (model %.6g)\n", scenes::param_label(c.param).c_str(),
+                c.element.c_str(), c.value, c.model_value);
+  if (changes.empty()) std::printf("  randomized nothing: this env shares the compiled model\n");
   std::vector<float> obs(static_cast<std::size_t>(
       variant.task.observe ? variant.task.observation.dim() : model.info().observation.dim()));
   if (variant.task.observe)
