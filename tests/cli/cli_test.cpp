@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <fstream>
 #include <set>
+#include <stb/stb_image.h>
 #include <string>
 #include <sys/wait.h>
 
@@ -250,13 +251,36 @@ TEST(Cli, RenderUsesTheModelsOwnCamerasWithTheirRandomizedPose) {
   std::filesystem::remove_all(dir);
 }
 
+TEST(Cli, RenderNamesAMeshFileItCannotRead) {
+  const auto dir = std::filesystem::temp_directory_path() / "simlab_mesh_test";
+  std::filesystem::create_directories(dir);
+  temp_file("simlab_mesh_test/m.xml",
+            "<mujoco><asset><mesh name=\"part\" file=\"part.stl\"/></asset><worldbody><body>"
+            "<freejoint/><geom type=\"mesh\" mesh=\"part\"/></body></worldbody></mujoco>");
+  temp_file("simlab_mesh_test/s.toml", "model = \"m.xml\"\n");
+  const std::string args =
+      "render --scene " + (dir / "s.toml").string() + " --envs 1 --out " + (dir / "out").string();
+  auto r = run(args);  // no such file
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_TRUE(contains(r.out, "could not open STL file '" + (dir / "part.stl").string())) << r.out;
+  temp_file("simlab_mesh_test/part.stl", "solid truncated\n");  // not a mesh
+  r = run(args);
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_TRUE(contains(r.out, (dir / "part.stl").string())) << r.out;
+  EXPECT_TRUE(contains(r.out, (dir / "m.xml").string())) << r.out;
+  EXPECT_FALSE(std::filesystem::exists(dir / "out")) << "nothing is written on bad input";
+  std::filesystem::remove_all(dir);
+}
+
 TEST(Cli, ViewerCapturesTheSceneUnderXvfbAndNeedsADisplay) {
   const auto shot = std::filesystem::temp_directory_path() / "simlab_view.png";
   std::filesystem::remove(shot);
   // A real window on a virtual X server, presented through a Vulkan swapchain.
-  const std::string cmd = "xvfb-run -a -s '-screen 0 1024x768x24' " + std::string(SIMLAB_BIN) +
-                          " view --scene push --envs 4 --res 96x72 --frames 5 --screenshot " +
-                          shot.string() + " 2>&1";
+  const std::string cmd =
+      "xvfb-run -a -s '-screen 0 1024x768x24' " + std::string(SIMLAB_BIN) +
+      " view --scene push --envs 4 --res 96x72 --frames 5 --select 1 --first-variant 62 "
+      "--screenshot " +
+      shot.string() + " 2>&1";
   FILE* pipe = popen(cmd.c_str(), "r");
   ASSERT_NE(pipe, nullptr);
   std::string out;
@@ -268,11 +292,44 @@ TEST(Cli, ViewerCapturesTheSceneUnderXvfbAndNeedsADisplay) {
   // Four envs with objects, arm and table: far from a blank image, which compresses to ~1 KB.
   ASSERT_TRUE(std::filesystem::exists(shot)) << out;
   EXPECT_GT(std::filesystem::file_size(shot), 4000u);
+  // The panel reports on the selected env: push randomizes masses, friction and colours of its
+  // objects, and has four reward terms.
+  EXPECT_TRUE(contains(out, "panel on env 1, variant 63:")) << out;  // variants 62, 63, 0, 1
+  EXPECT_TRUE(contains(out, "4 reward terms")) << out;
+  EXPECT_FALSE(contains(out, " 0 randomized parameters")) << out;
+  // The screenshot is read back from the window: a 2 x 2 grid of 96 x 72 tiles beside a 380
+  // pixel panel, 600 pixels high; the selected tile (1: top right) is framed in amber; the panel
+  // has text (many distinct colours), the area below the grid is plain.
+  int w = 0, h = 0, n = 0;
+  unsigned char* px = stbi_load(shot.string().c_str(), &w, &h, &n, 3);
+  ASSERT_NE(px, nullptr);
+  EXPECT_EQ(w, 2 * 96 + 380);
+  EXPECT_EQ(h, 600);
+  auto at = [&](int x, int y) {
+    const unsigned char* p = px + (static_cast<std::size_t>(y) * w + x) * 3;
+    return std::array<int, 3>{p[0], p[1], p[2]};
+  };
+  EXPECT_EQ(at(96 + 1, 1), (std::array<int, 3>{255, 200, 0}));
+  EXPECT_NE(at(1, 1), (std::array<int, 3>{255, 200, 0}));
+  std::set<std::array<int, 3>> panel, below;
+  for (int y = 0; y < h; ++y)
+    for (int x = 0; x < w; ++x)
+      (x >= 192 ? panel : y >= 144 ? below : panel).insert(at(x, y));
+  EXPECT_GT(panel.size(), 30u);
+  EXPECT_EQ(below.size(), 1u);
+  stbi_image_free(px);
   std::filesystem::remove(shot);
   // No display: one clear message, exit 2.
   const auto r = run("view --frames 1", "DISPLAY= WAYLAND_DISPLAY= ");
   EXPECT_EQ(r.code, 2) << r.out;
   EXPECT_TRUE(contains(r.out, "no display")) << r.out;
+  // Bad options fail before any window opens.
+  const auto policy = run("view --policy brain.pt --frames 1", "DISPLAY= ");
+  EXPECT_EQ(policy.code, 2) << policy.out;
+  EXPECT_TRUE(contains(policy.out, "--policy: 'brain.pt'")) << policy.out;
+  const auto select = run("view --envs 4 --select 4 --frames 1", "DISPLAY= ");
+  EXPECT_EQ(select.code, 2) << select.out;
+  EXPECT_TRUE(contains(select.out, "env 4 is not on screen (0 to 3)")) << select.out;
 }
 
 TEST(Cli, BenchRenderComparesWithMujocosRenderer) {

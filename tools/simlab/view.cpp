@@ -1,280 +1,52 @@
-// simlab view: a desktop window showing a grid of envs as they run.
+// simlab view: a desktop window showing a grid of envs as they run, with a panel on the selected
+// env.
 //
-//   VectorEnv.step (random actions) -> BatchRenderer (headless, every env in one pass) -> the grid
-//   of env images composed on the host -> copied into a swapchain image of a GLFW window -> shown
+//   VectorEnv.step (the policy's actions) -> BatchRenderer (headless, every env in one pass) ->
+//   the grid composed on the host, the selected env framed -> ViewerWindow: swapchain image + Dear
+//   ImGui panel (the env's variant, randomized parameters, reward terms, a live reward plot)
 //
-// The window's Vulkan device only presents; the renderer keeps its own headless device, so the
-// viewer adds nothing to the rendering path that learners and datasets use. Controls: space pauses,
-// n steps once while paused, r resets every env, left-drag orbits, right-drag pans, the wheel
-// zooms, Esc quits. --frames N --screenshot FILE write the grid after N frames and quit (scripted
+// Controls: space pauses, n steps once while paused, r resets every env, v shows the next page of
+// structural variants, click selects an env, left-drag orbits, right-drag pans, the wheel zooms,
+// Esc quits. --frames N --screenshot FILE write the window after N frames and quit (scripted
 // captures, e.g. under xvfb-run).
+#include <GLFW/glfw3.h>
 #include <algorithm>
 #include <array>
+#include <cfloat>
 #include <cmath>
 #include <cstdio>
-#include <cstring>
+#include <deque>
+#include <imgui.h>
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
-
-#define GLFW_INCLUDE_VULKAN
-#include <GLFW/glfw3.h>
 
 #include "engine/core/error.h"
 #include "engine/core/rng.h"
 #include "engine/render/batch_renderer.h"
-#include "engine/render/context.h"
 #include "scenes/scene.h"
+#include "scenes/terms.h"
 #include "tools/simlab/commands.h"
+#include "tools/simlab/view_window.h"
 
 namespace simlab::tools {
 namespace {
+
+constexpr int kPanelWidth = 380;
+constexpr int kMinHeight = 600;
+constexpr std::size_t kPlotSteps = 300;
 
 struct Options {
   std::string scene = "cartpole-balance";
   int envs = 16;
   std::string res = "160x120";  // per env
   std::uint64_t seed = 0;
+  std::string policy = "random";
+  int select = 0;
+  int first_variant = 0;
   int frames = 0;  // 0: until the window closes
   std::string screenshot;
-};
-
-void vk(VkResult r, const char* what) {
-  if (r != VK_SUCCESS)
-    throw Error(SourceLocation{.field = "viewer"},
-                std::string(what) + " failed (VkResult " + std::to_string(r) + ")");
-}
-
-// The window, its surface and swapchain on a presentation-only Vulkan device.
-class Window {
- public:
-  Window(int width, int height, const std::string& title) : width_(width), height_(height) {
-    if (!glfwInit())
-      throw Error(SourceLocation{.field = "viewer"},
-                  "cannot open a window: no display (set DISPLAY, or run under xvfb-run for "
-                  "scripted captures; `simlab render` needs no display)");
-    if (!glfwVulkanSupported())
-      throw Error(SourceLocation{.field = "viewer"},
-                  "GLFW finds no Vulkan loader or driver: install mesa-vulkan-drivers");
-    glfwWindowHint(GLFW_CLIENT_API, GLFW_NO_API);
-    glfwWindowHint(GLFW_RESIZABLE, GLFW_FALSE);
-    window_ = glfwCreateWindow(width, height, title.c_str(), nullptr, nullptr);
-    if (!window_) throw Error(SourceLocation{.field = "viewer"}, "cannot create the window");
-
-    std::uint32_t n = 0;
-    const char** extensions = glfwGetRequiredInstanceExtensions(&n);
-    VkApplicationInfo app{.sType = VK_STRUCTURE_TYPE_APPLICATION_INFO,
-                          .pApplicationName = "simlab view",
-                          .apiVersion = VK_API_VERSION_1_1};
-    VkInstanceCreateInfo info{.sType = VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO,
-                              .pApplicationInfo = &app,
-                              .enabledExtensionCount = n,
-                              .ppEnabledExtensionNames = extensions};
-    vk(vkCreateInstance(&info, nullptr, &instance_), "vkCreateInstance");
-    vk(glfwCreateWindowSurface(instance_, window_, nullptr, &surface_), "glfwCreateWindowSurface");
-
-    // The first device with a queue that draws and presents to this surface.
-    std::uint32_t count = 0;
-    vkEnumeratePhysicalDevices(instance_, &count, nullptr);
-    std::vector<VkPhysicalDevice> devices(count);
-    vkEnumeratePhysicalDevices(instance_, &count, devices.data());
-    for (VkPhysicalDevice d : devices) {
-      std::uint32_t nq = 0;
-      vkGetPhysicalDeviceQueueFamilyProperties(d, &nq, nullptr);
-      for (std::uint32_t q = 0; q < nq && !physical_; ++q) {
-        VkBool32 present = VK_FALSE;
-        vkGetPhysicalDeviceSurfaceSupportKHR(d, q, surface_, &present);
-        if (present) physical_ = d, family_ = q;
-      }
-    }
-    if (!physical_)
-      throw Error(SourceLocation{.field = "viewer"}, "no Vulkan device can present to the window");
-    const float priority = 1;
-    VkDeviceQueueCreateInfo queue{.sType = VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO,
-                                  .queueFamilyIndex = family_,
-                                  .queueCount = 1,
-                                  .pQueuePriorities = &priority};
-    const char* swapchain_ext = VK_KHR_SWAPCHAIN_EXTENSION_NAME;
-    VkDeviceCreateInfo device{.sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO,
-                              .queueCreateInfoCount = 1,
-                              .pQueueCreateInfos = &queue,
-                              .enabledExtensionCount = 1,
-                              .ppEnabledExtensionNames = &swapchain_ext};
-    vk(vkCreateDevice(physical_, &device, nullptr, &device_), "vkCreateDevice");
-    vkGetDeviceQueue(device_, family_, 0, &queue_);
-    make_swapchain();
-
-    VkCommandPoolCreateInfo pool{.sType = VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO,
-                                 .flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT,
-                                 .queueFamilyIndex = family_};
-    vk(vkCreateCommandPool(device_, &pool, nullptr, &pool_), "vkCreateCommandPool");
-    VkCommandBufferAllocateInfo alloc{.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO,
-                                      .commandPool = pool_,
-                                      .level = VK_COMMAND_BUFFER_LEVEL_PRIMARY,
-                                      .commandBufferCount = 1};
-    vk(vkAllocateCommandBuffers(device_, &alloc, &cmd_), "vkAllocateCommandBuffers");
-    VkSemaphoreCreateInfo sem{.sType = VK_STRUCTURE_TYPE_SEMAPHORE_CREATE_INFO};
-    vk(vkCreateSemaphore(device_, &sem, nullptr, &acquired_), "vkCreateSemaphore");
-    vk(vkCreateSemaphore(device_, &sem, nullptr, &copied_), "vkCreateSemaphore");
-    VkFenceCreateInfo fence{.sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
-    vk(vkCreateFence(device_, &fence, nullptr, &fence_), "vkCreateFence");
-
-    // A host-visible staging buffer the composed grid is written into every frame.
-    const VkDeviceSize bytes = static_cast<VkDeviceSize>(width) * height * 4;
-    VkBufferCreateInfo buffer{.sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO,
-                              .size = bytes,
-                              .usage = VK_BUFFER_USAGE_TRANSFER_SRC_BIT};
-    vk(vkCreateBuffer(device_, &buffer, nullptr, &staging_), "vkCreateBuffer");
-    VkMemoryRequirements req;
-    vkGetBufferMemoryRequirements(device_, staging_, &req);
-    VkMemoryAllocateInfo mem{
-        .sType = VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO,
-        .allocationSize = req.size,
-        .memoryTypeIndex = engine::render::find_memory_type(
-            physical_, req.memoryTypeBits,
-            VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT)};
-    vk(vkAllocateMemory(device_, &mem, nullptr, &staging_memory_), "vkAllocateMemory");
-    vk(vkBindBufferMemory(device_, staging_, staging_memory_, 0), "vkBindBufferMemory");
-    vk(vkMapMemory(device_, staging_memory_, 0, bytes, 0, &mapped_), "vkMapMemory");
-  }
-
-  ~Window() {
-    if (device_) {
-      vkDeviceWaitIdle(device_);
-      vkUnmapMemory(device_, staging_memory_);
-      vkDestroyBuffer(device_, staging_, nullptr);
-      vkFreeMemory(device_, staging_memory_, nullptr);
-      vkDestroyFence(device_, fence_, nullptr);
-      vkDestroySemaphore(device_, acquired_, nullptr);
-      vkDestroySemaphore(device_, copied_, nullptr);
-      vkDestroyCommandPool(device_, pool_, nullptr);
-      vkDestroySwapchainKHR(device_, swapchain_, nullptr);
-      vkDestroyDevice(device_, nullptr);
-    }
-    if (surface_) vkDestroySurfaceKHR(instance_, surface_, nullptr);
-    if (instance_) vkDestroyInstance(instance_, nullptr);
-    if (window_) glfwDestroyWindow(window_);
-    glfwTerminate();
-  }
-
-  GLFWwindow* glfw() const { return window_; }
-  bool bgra() const { return bgra_; }
-
-  // Show an [height, width, 3] RGB image.
-  void present(const std::vector<std::uint8_t>& rgb) {
-    auto* out = static_cast<std::uint8_t*>(mapped_);
-    for (std::size_t i = 0; i < static_cast<std::size_t>(width_) * height_; ++i) {
-      out[4 * i + 0] = rgb[3 * i + (bgra_ ? 2 : 0)];
-      out[4 * i + 1] = rgb[3 * i + 1];
-      out[4 * i + 2] = rgb[3 * i + (bgra_ ? 0 : 2)];
-      out[4 * i + 3] = 255;
-    }
-    std::uint32_t index = 0;
-    vk(vkAcquireNextImageKHR(device_, swapchain_, UINT64_MAX, acquired_, VK_NULL_HANDLE, &index),
-       "vkAcquireNextImageKHR");
-    VkImage image = images_[index];
-    vkResetCommandBuffer(cmd_, 0);
-    VkCommandBufferBeginInfo begin{.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO,
-                                   .flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT};
-    vkBeginCommandBuffer(cmd_, &begin);
-    auto barrier = [&](VkImageLayout from, VkImageLayout to, VkAccessFlags src, VkAccessFlags dst,
-                       VkPipelineStageFlags src_stage, VkPipelineStageFlags dst_stage) {
-      VkImageMemoryBarrier b{.sType = VK_STRUCTURE_TYPE_IMAGE_MEMORY_BARRIER,
-                             .srcAccessMask = src,
-                             .dstAccessMask = dst,
-                             .oldLayout = from,
-                             .newLayout = to,
-                             .srcQueueFamilyIndex = VK_QUEUE_FAMILY_IGNORED,
-                             .dstQueueFamilyIndex = VK_QUEUE_FAMILY_IGNORED,
-                             .image = image,
-                             .subresourceRange = {VK_IMAGE_ASPECT_COLOR_BIT, 0, 1, 0, 1}};
-      vkCmdPipelineBarrier(cmd_, src_stage, dst_stage, 0, 0, nullptr, 0, nullptr, 1, &b);
-    };
-    barrier(VK_IMAGE_LAYOUT_UNDEFINED, VK_IMAGE_LAYOUT_TRANSFER_DST_OPTIMAL, 0,
-            VK_ACCESS_TRANSFER_WRITE_BIT, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT,
-            VK_PIPELINE_STAGE_TRANSFER_BIT);
-    VkBufferImageCopy copy{.imageSubresource = {VK_IMAGE_ASPECT_COLOR_BIT, 0, 0, 1},
-                           .imageExtent = {static_cast<std::uint32_t>(width_),
-                                           static_cast<std::uint32_t>(height_), 1}};
-    vkCmdCopyBufferToImage(cmd_, staging_, image, VK_IMAGE_LAYOUT_TRANSFER_DST_OPTIMAL, 1, &copy);
-    barrier(VK_IMAGE_LAYOUT_TRANSFER_DST_OPTIMAL, VK_IMAGE_LAYOUT_PRESENT_SRC_KHR,
-            VK_ACCESS_TRANSFER_WRITE_BIT, 0, VK_PIPELINE_STAGE_TRANSFER_BIT,
-            VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT);
-    vkEndCommandBuffer(cmd_);
-    const VkPipelineStageFlags wait = VK_PIPELINE_STAGE_TRANSFER_BIT;
-    VkSubmitInfo submit{.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO,
-                        .waitSemaphoreCount = 1,
-                        .pWaitSemaphores = &acquired_,
-                        .pWaitDstStageMask = &wait,
-                        .commandBufferCount = 1,
-                        .pCommandBuffers = &cmd_,
-                        .signalSemaphoreCount = 1,
-                        .pSignalSemaphores = &copied_};
-    vk(vkQueueSubmit(queue_, 1, &submit, fence_), "vkQueueSubmit");
-    VkPresentInfoKHR present{.sType = VK_STRUCTURE_TYPE_PRESENT_INFO_KHR,
-                             .waitSemaphoreCount = 1,
-                             .pWaitSemaphores = &copied_,
-                             .swapchainCount = 1,
-                             .pSwapchains = &swapchain_,
-                             .pImageIndices = &index};
-    vkQueuePresentKHR(queue_, &present);
-    vk(vkWaitForFences(device_, 1, &fence_, VK_TRUE, UINT64_MAX), "vkWaitForFences");
-    vkResetFences(device_, 1, &fence_);
-  }
-
- private:
-  void make_swapchain() {
-    VkSurfaceCapabilitiesKHR caps;
-    vkGetPhysicalDeviceSurfaceCapabilitiesKHR(physical_, surface_, &caps);
-    std::uint32_t n = 0;
-    vkGetPhysicalDeviceSurfaceFormatsKHR(physical_, surface_, &n, nullptr);
-    std::vector<VkSurfaceFormatKHR> formats(n);
-    vkGetPhysicalDeviceSurfaceFormatsKHR(physical_, surface_, &n, formats.data());
-    VkSurfaceFormatKHR format = formats.at(0);
-    for (const auto& f : formats)
-      if (f.format == VK_FORMAT_B8G8R8A8_UNORM || f.format == VK_FORMAT_R8G8B8A8_UNORM) format = f;
-    bgra_ = format.format == VK_FORMAT_B8G8R8A8_UNORM || format.format == VK_FORMAT_B8G8R8A8_SRGB;
-    if (!(caps.supportedUsageFlags & VK_IMAGE_USAGE_TRANSFER_DST_BIT))
-      throw Error(SourceLocation{.field = "viewer"}, "the window's images cannot be copied into");
-    VkSwapchainCreateInfoKHR info{
-        .sType = VK_STRUCTURE_TYPE_SWAPCHAIN_CREATE_INFO_KHR,
-        .surface = surface_,
-        .minImageCount = std::max(2u, caps.minImageCount),
-        .imageFormat = format.format,
-        .imageColorSpace = format.colorSpace,
-        .imageExtent = {static_cast<std::uint32_t>(width_), static_cast<std::uint32_t>(height_)},
-        .imageArrayLayers = 1,
-        .imageUsage = VK_IMAGE_USAGE_TRANSFER_DST_BIT,
-        .imageSharingMode = VK_SHARING_MODE_EXCLUSIVE,
-        .preTransform = caps.currentTransform,
-        .compositeAlpha = VK_COMPOSITE_ALPHA_OPAQUE_BIT_KHR,
-        .presentMode = VK_PRESENT_MODE_FIFO_KHR,
-        .clipped = VK_TRUE};
-    if (caps.maxImageCount > 0)
-      info.minImageCount = std::min(info.minImageCount, caps.maxImageCount);
-    vk(vkCreateSwapchainKHR(device_, &info, nullptr, &swapchain_), "vkCreateSwapchainKHR");
-    vkGetSwapchainImagesKHR(device_, swapchain_, &n, nullptr);
-    images_.resize(n);
-    vkGetSwapchainImagesKHR(device_, swapchain_, &n, images_.data());
-  }
-
-  int width_, height_;
-  GLFWwindow* window_ = nullptr;
-  VkInstance instance_ = VK_NULL_HANDLE;
-  VkSurfaceKHR surface_ = VK_NULL_HANDLE;
-  VkPhysicalDevice physical_ = VK_NULL_HANDLE;
-  std::uint32_t family_ = 0;
-  VkDevice device_ = VK_NULL_HANDLE;
-  VkQueue queue_ = VK_NULL_HANDLE;
-  VkSwapchainKHR swapchain_ = VK_NULL_HANDLE;
-  std::vector<VkImage> images_;
-  VkCommandPool pool_ = VK_NULL_HANDLE;
-  VkCommandBuffer cmd_ = VK_NULL_HANDLE;
-  VkSemaphore acquired_ = VK_NULL_HANDLE, copied_ = VK_NULL_HANDLE;
-  VkFence fence_ = VK_NULL_HANDLE;
-  VkBuffer staging_ = VK_NULL_HANDLE;
-  VkDeviceMemory staging_memory_ = VK_NULL_HANDLE;
-  void* mapped_ = nullptr;
-  bool bgra_ = true;
 };
 
 // Orbit camera shared by every env, around each env's own model centre.
@@ -291,11 +63,82 @@ struct Orbit {
   }
 };
 
-struct Input {
-  Orbit orbit;
-  bool paused = false, step_once = false, reset = false;
-  double last_x = 0, last_y = 0;
+// Actions for every env: uniform within the actuators' ranges ([-1, 1] where unbounded), or zero.
+class Policy {
+ public:
+  Policy(const std::string& kind, const engine::Space& action, std::uint64_t seed)
+      : zero_(kind == "zero"), action_(action), rng_(seed, 0, 0, 12) {
+    if (kind != "random" && kind != "zero")
+      throw Error(SourceLocation{.field = "--policy"},
+                  "'" + kind +
+                      "': the viewer drives envs with 'random' or 'zero' actions; policy files "
+                      "will load once `simlab export` exists");
+  }
+  void act(std::vector<float>& actions) {
+    const int dim = action_.dim();
+    for (std::size_t i = 0; i < actions.size(); ++i) {
+      if (zero_) {
+        actions[i] = 0;
+        continue;
+      }
+      const int k = static_cast<int>(i % static_cast<std::size_t>(dim));
+      const double lo = std::isfinite(action_.low()[k]) ? action_.low()[k] : -1.0;
+      const double hi = std::isfinite(action_.high()[k]) ? action_.high()[k] : 1.0;
+      actions[i] = static_cast<float>(rng_.uniform(lo, hi));
+    }
+  }
+
+ private:
+  bool zero_;
+  const engine::Space& action_;
+  engine::Rng rng_;
 };
+
+// The envs on screen: the scene's variants from `first` on (env i runs variant (first + i) % V).
+struct Shown {
+  int first = 0;
+  std::unique_ptr<engine::VectorEnv> env;
+  std::vector<const engine::physics::World*> worlds;
+  std::vector<int> variants;  // into the scene's variants (and the renderer's models)
+
+  Shown(const scenes::Scene& scene, int first_variant, int envs, std::uint64_t seed)
+      : first(first_variant) {
+    scenes::Scene rotated = scene;
+    const auto v = static_cast<std::ptrdiff_t>(first);
+    std::rotate(rotated.variants.begin(), rotated.variants.begin() + v, rotated.variants.end());
+    std::rotate(rotated.variant_summary.begin(), rotated.variant_summary.begin() + v,
+                rotated.variant_summary.end());
+    env = scenes::make_env(rotated, envs, 0, seed);
+    env->reset();
+    for (int i = 0; i < envs; ++i) {
+      worlds.push_back(&env->world(i));
+      variants.push_back((first + env->variant_of(i)) % static_cast<int>(scene.variants.size()));
+    }
+  }
+};
+
+// What the panel shows about the selected env, followed step by step.
+struct Selected {
+  int env = 0;
+  std::deque<float> rewards;  // the last kPlotSteps rewards
+  double episode_return = 0, last_return = 0;
+  int episodes = 0;
+  std::vector<float> terms;
+  void clear() { rewards.clear(), episode_return = last_return = 0, episodes = 0; }
+};
+
+void frame_tile(engine::render::ImageGrid& grid, int tile) {
+  const int x0 = grid.gap + (tile % grid.columns) * (grid.tile_width + grid.gap);
+  const int y0 = grid.gap + (tile / grid.columns) * (grid.tile_height + grid.gap);
+  for (int y = y0; y < y0 + grid.tile_height; ++y)
+    for (int x = x0; x < x0 + grid.tile_width; ++x) {
+      const int edge =
+          std::min({x - x0, y - y0, x0 + grid.tile_width - 1 - x, y0 + grid.tile_height - 1 - y});
+      if (edge > 2) continue;
+      std::uint8_t* p = grid.rgb.data() + (static_cast<std::size_t>(y) * grid.width + x) * 3;
+      p[0] = 255, p[1] = 200, p[2] = 0;
+    }
+}
 
 void run_view(const Options& o) {
   int w = 0, h = 0;
@@ -303,73 +146,195 @@ void run_view(const Options& o) {
   if (std::sscanf(o.res.c_str(), "%d%c%d", &w, &x, &h) != 3 || x != 'x' || w < 16 || h < 16)
     throw Error(SourceLocation{.field = "--res"}, "expected WIDTHxHEIGHT per env, e.g. 160x120");
   if (o.envs < 1 || o.envs > 64) throw Error(SourceLocation{.field = "--envs"}, "must be 1 to 64");
-  auto scene =
-      scenes::compile_scene(scenes::load_scene(scenes::resolve_scene(o.scene)), o.seed, o.envs);
-  auto env = scenes::make_env(scene, o.envs, 0, o.seed);
+  if (o.select < 0 || o.select >= o.envs)
+    throw Error(SourceLocation{.field = "--select"}, "env " + std::to_string(o.select) +
+                                                         " is not on screen (0 to " +
+                                                         std::to_string(o.envs - 1) + ")");
+  const auto scene =
+      scenes::compile_scene(scenes::load_scene(scenes::resolve_scene(o.scene)), o.seed);
+  const int num_variants = static_cast<int>(scene.variants.size());
   std::vector<std::shared_ptr<const engine::physics::Model>> models;
   for (const auto& v : scene.variants)
     models.push_back(v.model);
   engine::render::BatchRenderer renderer(models, {.width = w, .height = h});
+  if (o.first_variant < 0 || o.first_variant >= num_variants)
+    throw Error(SourceLocation{.field = "--first-variant"},
+                scene.spec.name + " has variants 0 to " + std::to_string(num_variants - 1));
+  auto shown = std::make_unique<Shown>(scene, o.first_variant, o.envs, o.seed);
+  Policy policy(o.policy, shown->env->action_space(), o.seed);
+  // Each variant's reward terms, compiled when an env of it is first selected.
+  std::vector<std::optional<scenes::RewardBreakdown>> breakdowns(scene.variants.size());
 
   engine::render::ImageGrid grid(o.envs, w, h, 0);
-  Window window(grid.width, grid.height, "simlab view: " + scene.spec.name);
-  Input input;
-  glfwSetWindowUserPointer(window.glfw(), &input);
-  glfwSetKeyCallback(window.glfw(), [](GLFWwindow* win, int key, int, int action, int) {
-    auto* in = static_cast<Input*>(glfwGetWindowUserPointer(win));
-    if (action != GLFW_PRESS) return;
-    if (key == GLFW_KEY_SPACE) in->paused = !in->paused;
-    if (key == GLFW_KEY_N) in->step_once = true;
-    if (key == GLFW_KEY_R) in->reset = true;
-    if (key == GLFW_KEY_ESCAPE) glfwSetWindowShouldClose(win, GLFW_TRUE);
-  });
-  glfwSetScrollCallback(window.glfw(), [](GLFWwindow* win, double, double dy) {
-    auto* in = static_cast<Input*>(glfwGetWindowUserPointer(win));
-    in->orbit.distance_scale =
-        std::clamp(in->orbit.distance_scale * std::pow(0.9f, static_cast<float>(dy)), 0.2f, 10.0f);
-  });
+  Orbit orbit;
+  bool paused = false, step_once = false, reset = false, next_variants = false;
+  Selected sel{.env = o.select};
+  double press_x = -1, press_y = -1;
+  ViewerWindow::Handlers handlers;
+  handlers.key = [&](int key) {
+    if (key == GLFW_KEY_SPACE) paused = !paused;
+    if (key == GLFW_KEY_N) step_once = true;
+    if (key == GLFW_KEY_R) reset = true;
+    if (key == GLFW_KEY_V) next_variants = true;
+  };
+  handlers.scroll = [&](double dy) {
+    orbit.distance_scale =
+        std::clamp(orbit.distance_scale * std::pow(0.9f, static_cast<float>(dy)), 0.2f, 10.0f);
+  };
+  handlers.button = [&](int button, bool pressed, double mx, double my) {
+    if (button != GLFW_MOUSE_BUTTON_LEFT) return;
+    if (pressed) {
+      press_x = mx, press_y = my;
+      return;
+    }
+    // A click (not a drag) on a tile selects its env.
+    if (std::abs(mx - press_x) + std::abs(my - press_y) > 4) return;
+    const int col = static_cast<int>(mx) / grid.tile_width;
+    const int row = static_cast<int>(my) / grid.tile_height;
+    const int tile = row * grid.columns + col;
+    if (col < grid.columns && tile < o.envs && tile != sel.env) sel.env = tile, sel.clear();
+  };
+  ViewerWindow window(grid.width + kPanelWidth, std::max(grid.height, kMinHeight),
+                      "simlab view: " + scene.spec.name, std::move(handlers));
 
-  std::vector<const engine::physics::World*> worlds;
-  std::vector<int> variants;
-  for (int i = 0; i < o.envs; ++i)
-    worlds.push_back(&env->world(i)), variants.push_back(env->variant_of(i));
-  const int act = env->action_space().dim();
+  const int act = shown->env->action_space().dim();
   std::vector<float> actions(static_cast<std::size_t>(o.envs) * act);
-  engine::Rng rng(o.seed, 0, 0, 12);
   std::vector<engine::render::Camera> cameras(static_cast<std::size_t>(o.envs));
+  std::vector<std::uint8_t> capture;
+  double last_x = 0, last_y = 0;
   for (int frame = 0; !glfwWindowShouldClose(window.glfw()); ++frame) {
     glfwPollEvents();
-    // Mouse: left-drag orbits, right-drag pans.
+    window.begin_ui();
+    // Mouse drags outside the panel: left orbits, right pans.
     double mx, my;
     glfwGetCursorPos(window.glfw(), &mx, &my);
-    const double dx = mx - input.last_x, dy = my - input.last_y;
-    input.last_x = mx, input.last_y = my;
-    if (glfwGetMouseButton(window.glfw(), GLFW_MOUSE_BUTTON_LEFT) == GLFW_PRESS) {
-      input.orbit.azimuth -= static_cast<float>(dx) * 0.4f;
-      input.orbit.elevation =
-          std::clamp(input.orbit.elevation + static_cast<float>(dy) * 0.3f, -89.0f, 89.0f);
+    const double dx = mx - last_x, dy = my - last_y;
+    last_x = mx, last_y = my;
+    if (!ImGui::GetIO().WantCaptureMouse) {
+      if (glfwGetMouseButton(window.glfw(), GLFW_MOUSE_BUTTON_LEFT) == GLFW_PRESS) {
+        orbit.azimuth -= static_cast<float>(dx) * 0.4f;
+        orbit.elevation =
+            std::clamp(orbit.elevation + static_cast<float>(dy) * 0.3f, -89.0f, 89.0f);
+      }
+      if (glfwGetMouseButton(window.glfw(), GLFW_MOUSE_BUTTON_RIGHT) == GLFW_PRESS) {
+        orbit.pan[0] -= static_cast<float>(dx) * 0.005f;
+        orbit.pan[2] += static_cast<float>(dy) * 0.005f;
+      }
     }
-    if (glfwGetMouseButton(window.glfw(), GLFW_MOUSE_BUTTON_RIGHT) == GLFW_PRESS) {
-      input.orbit.pan[0] -= static_cast<float>(dx) * 0.005f;
-      input.orbit.pan[2] += static_cast<float>(dy) * 0.005f;
+    if (glfwGetKey(window.glfw(), GLFW_KEY_ESCAPE) == GLFW_PRESS)
+      glfwSetWindowShouldClose(window.glfw(), GLFW_TRUE);
+
+    if (next_variants) {
+      next_variants = false;
+      shown = std::make_unique<Shown>(
+          scene, (shown->first + std::min(o.envs, num_variants)) % num_variants, o.envs, o.seed);
+      sel.clear();
     }
-    if (input.reset) env->reset(), input.reset = false;
-    if (!input.paused || input.step_once) {
-      for (auto& a : actions)
-        a = static_cast<float>(rng.uniform(-1.0, 1.0));
-      env->step(actions);
-      input.step_once = false;
+    if (reset) shown->env->reset(), sel.clear(), reset = false;
+    auto& env = *shown->env;
+    const int variant = shown->variants[sel.env];
+    auto& breakdown = breakdowns[variant];
+    if (!breakdown)
+      breakdown = scenes::compile_reward_breakdown(scene.spec, *scene.variants[variant].model);
+    if (!paused || step_once) {
+      policy.act(actions);
+      const auto& batch = env.step(actions);
+      step_once = false;
+      const float r = batch.reward(sel.env, 0);
+      sel.rewards.push_back(r);
+      if (sel.rewards.size() > kPlotSteps) sel.rewards.pop_front();
+      sel.episode_return += r;
+      if (batch.terminated(sel.env, 0) || batch.truncated(sel.env, 0))
+        sel.last_return = sel.episode_return, sel.episode_return = 0, ++sel.episodes;
+      // The terms of the step just taken (after an auto-reset they describe the new episode).
+      sel.terms.resize(breakdown->labels.size());
+      breakdown->evaluate(env.world(sel.env), batch.action.row(sel.env), sel.terms);
     }
+
+    // The panel.
+    const engine::physics::World& world = env.world(sel.env);
+    ImGui::SetNextWindowPos(ImVec2(static_cast<float>(grid.width), 0));
+    ImGui::SetNextWindowSize(
+        ImVec2(static_cast<float>(kPanelWidth), static_cast<float>(window.height())));
+    ImGui::Begin("simlab", nullptr,
+                 ImGuiWindowFlags_NoMove | ImGuiWindowFlags_NoResize | ImGuiWindowFlags_NoCollapse);
+    ImGui::Text("%s: %d envs, %d variants", scene.spec.name.c_str(), o.envs, num_variants);
+    ImGui::Text("seed %llu, policy %s, %.0f frames/s", static_cast<unsigned long long>(o.seed),
+                o.policy.c_str(), ImGui::GetIO().Framerate);
+    if (ImGui::Button(paused ? "Run (space)" : "Pause (space)")) paused = !paused;
+    ImGui::SameLine();
+    if (ImGui::Button("Step (n)")) step_once = true;
+    ImGui::SameLine();
+    if (ImGui::Button("Reset (r)")) reset = true;
+    ImGui::SameLine();
+    ImGui::BeginDisabled(num_variants <= o.envs);
+    if (ImGui::Button("Next variants (v)")) next_variants = true;
+    ImGui::EndDisabled();
+    int selected = sel.env;
+    if (ImGui::SliderInt("env", &selected, 0, o.envs - 1) && selected != sel.env)
+      sel.env = selected, sel.clear();
+    ImGui::Separator();
+    ImGui::Text("env %d: variant %d, step %d", sel.env, variant,
+                env.batch().episode_step(sel.env, 0));
+    if (!scene.spec.procedural.empty())
+      ImGui::TextWrapped("%s", scene.variant_summary[variant].c_str());
+    ImGui::Text("return %.2f (last episode %.2f, %d done)", sel.episode_return, sel.last_return,
+                sel.episodes);
+
+    const auto changes = scenes::randomized_params(*scene.variants[variant].model, world);
+    if (ImGui::CollapsingHeader("Randomized parameters", ImGuiTreeNodeFlags_DefaultOpen)) {
+      if (changes.empty()) ImGui::TextDisabled("none: this env runs the compiled model");
+      if (!changes.empty() && ImGui::BeginTable("params", 3,
+                                                ImGuiTableFlags_ScrollY | ImGuiTableFlags_RowBg |
+                                                    ImGuiTableFlags_SizingStretchProp,
+                                                ImVec2(0, 180))) {
+        ImGui::TableSetupScrollFreeze(0, 1);
+        ImGui::TableSetupColumn("parameter");
+        ImGui::TableSetupColumn("element");
+        ImGui::TableSetupColumn("value (model)");
+        ImGui::TableHeadersRow();
+        for (const auto& c : changes) {
+          ImGui::TableNextRow();
+          ImGui::TableNextColumn();
+          ImGui::TextUnformatted(scenes::param_label(c.param).c_str());
+          ImGui::TableNextColumn();
+          ImGui::TextUnformatted(c.element.c_str());
+          ImGui::TableNextColumn();
+          ImGui::Text("%.4g (%.4g)", c.value, c.model_value);
+        }
+        ImGui::EndTable();
+      }
+    }
+    if (ImGui::CollapsingHeader("Reward terms", ImGuiTreeNodeFlags_DefaultOpen)) {
+      for (std::size_t i = 0; i < breakdown->labels.size() && i < sel.terms.size(); ++i)
+        ImGui::Text("%+9.4f  %s", sel.terms[i], breakdown->labels[i].c_str());
+      if (breakdown->labels.empty()) ImGui::TextDisabled("the scene declares no reward terms");
+    }
+    if (ImGui::CollapsingHeader("Reward", ImGuiTreeNodeFlags_DefaultOpen)) {
+      std::vector<float> plot(sel.rewards.begin(), sel.rewards.end());
+      ImGui::PlotLines("##reward", plot.data(), static_cast<int>(plot.size()), 0,
+                       "reward per step (last 300)", FLT_MAX, FLT_MAX,
+                       ImVec2(kPanelWidth - 20.0f, 120));
+    }
+    ImGui::TextDisabled("click: select; drag: orbit/pan; wheel: zoom; Esc: quit");
+    ImGui::End();
+
     for (int i = 0; i < o.envs; ++i)
-      cameras[i] = input.orbit.camera(scene.variants[variants[i]].model->visual());
-    renderer.render(worlds, variants, cameras);
+      cameras[i] = orbit.camera(scene.variants[shown->variants[i]].model->visual());
+    renderer.render(shown->worlds, shown->variants, cameras);
     grid.fill(renderer.rgb().data());
-    window.present(grid.rgb);
-    if (o.frames > 0 && frame + 1 >= o.frames) {
+    frame_tile(grid, sel.env);
+    const bool last = o.frames > 0 && frame + 1 >= o.frames;
+    window.present(grid.rgb.data(), grid.width, grid.height,
+                   last && !o.screenshot.empty() ? &capture : nullptr);
+    if (last) {
       if (!o.screenshot.empty()) {
-        engine::render::write_png(o.screenshot, grid.width, grid.height, grid.rgb.data());
-        std::printf("wrote %s after %d frames (%d envs of %s)\n", o.screenshot.c_str(), o.frames,
-                    o.envs, scene.spec.name.c_str());
+        engine::render::write_png(o.screenshot, window.width(), window.height(), capture.data());
+        std::printf(
+            "wrote %s after %d frames (%d envs of %s; panel on env %d, variant %d: %zu "
+            "randomized parameters, %zu reward terms)\n",
+            o.screenshot.c_str(), o.frames, o.envs, scene.spec.name.c_str(), sel.env, variant,
+            changes.size(), breakdown->labels.size());
       }
       break;
     }
@@ -382,15 +347,25 @@ void add_view_command(CLI::App& app) {
   auto o = std::make_shared<Options>();
   auto* cmd = app.add_subcommand(
       "view",
-      "A window with a grid of envs running with random actions. Space: pause; n: one step;\n"
-      "r: reset; left-drag: orbit; right-drag: pan; wheel: zoom; Esc: quit.");
+      "A window with a grid of envs and a panel on the selected one (its variant, randomized\n"
+      "parameters, reward terms and a live reward plot). Space: pause; n: one step; r: reset;\n"
+      "v: next variants; click: select an env; left-drag: orbit; right-drag: pan; wheel: zoom;\n"
+      "Esc: quit. Needs a display; for scripted captures: xvfb-run simlab view --frames 30\n"
+      "--screenshot view.png");
   cmd->add_option("--scene", o->scene, "Built-in scene name or spec file")->capture_default_str();
   cmd->add_option("--envs", o->envs, "Envs in the grid (1-64)")->capture_default_str();
   cmd->add_option("--res", o->res, "Resolution of each env WIDTHxHEIGHT")->capture_default_str();
   cmd->add_option("--seed", o->seed, "Seed")->capture_default_str();
+  cmd->add_option("--policy", o->policy, "Actions: random (uniform in the actuator ranges) or zero")
+      ->capture_default_str();
+  cmd->add_option("--select", o->select, "The env the panel shows first")->capture_default_str();
+  cmd->add_option("--first-variant", o->first_variant,
+                  "The structural variant the first env runs (env i runs first + i); v pages on")
+      ->capture_default_str();
   cmd->add_option("--frames", o->frames, "Quit after this many frames (0: when closed)")
       ->capture_default_str();
-  cmd->add_option("--screenshot", o->screenshot, "With --frames: write the last frame here (PNG)");
+  cmd->add_option("--screenshot", o->screenshot,
+                  "With --frames: write the last frame, panel included, here (PNG)");
   cmd->callback([o] { run_view(*o); });
 }
 
