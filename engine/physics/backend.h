@@ -140,9 +140,19 @@ enum class GeomShape {
 };
 struct VisualGeom {
   GeomShape shape = GeomShape::kSphere;
-  float size[3] = {0, 0, 0};  // MuJoCo's geom_size: half sizes, radii, half lengths
-  int group = 0;              // visibility group; groups 0-2 are drawn
-  int data = -1;              // kMesh: index into meshes; kHeightField: into heightfields
+  float size[3] = {0, 0, 0};    // MuJoCo's geom_size: half sizes, radii, half lengths
+  int group = 0;                // visibility group; groups 0-2 are drawn
+  int data = -1;                // kMesh: index into meshes; kHeightField: into heightfields
+  int texture = -1;             // index into textures, from the geom's material; -1: none
+  float texrepeat[2] = {1, 1};  // 2D textures: repetitions, per metre (texuniform) or per geom
+  bool texuniform = false;
+};
+// A texture's texels, RGB, rows top to bottom. A cube texture holds its six faces stacked
+// (height == 6 * width) in the order +x, -x, +y, -y, +z, -z.
+struct VisualTexture {
+  int width = 0, height = 0;
+  bool cube = false;
+  std::vector<std::uint8_t> rgb;
 };
 struct VisualMesh {
   std::vector<float> vertices;  // (n x 3), in the geom's frame
@@ -162,6 +172,8 @@ struct VisualModel {
   std::vector<VisualMesh> meshes;
   std::vector<VisualHeightField> heightfields;
   std::vector<VisualCamera> cameras;
+  std::vector<VisualTexture> textures;
+  int lights = 0;               // lights World::lights() reports
   float center[3] = {0, 0, 0};  // the model's centre and size (at qpos0), for default cameras
   float extent = 1;
 };
@@ -215,6 +227,10 @@ class World {
   virtual void geom_poses(std::span<float> out) const = 0;
   virtual void geom_colors(std::span<float> out) const = 0;
   virtual void camera_pose(int camera, float pos[3], float mat[9]) const = 0;
+  // Every light ([visual().lights x 10]): world position, world direction, diffuse rgb (this
+  // world's parameters: randomized lights included), and 1 for a directional light, else 0. A
+  // light that is off has a black diffuse.
+  virtual void lights(std::span<float> out) const = 0;
 };
 
 class Model : public std::enable_shared_from_this<Model> {

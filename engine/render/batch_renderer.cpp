@@ -4,6 +4,7 @@
 #include <array>
 #include <cmath>
 #include <cstring>
+#include <map>
 
 #include "engine/core/error.h"
 #include "engine/render/context.h"
@@ -102,14 +103,30 @@ struct DrawRange {
   std::int32_t vertex_offset = 0;
 };
 
-// One per-draw record, as geom.vert reads it (std430).
+// One per-draw record, as geom.vert and geom.frag read it (std430).
 struct Instance {
   Mat4 mvp;
   Mat4 model;
   float color[4];
-  std::int32_t ids[4];
+  std::int32_t ids[4];  // geom (segmentation id), texture (-1: none), the env's light slot
+  float tex[4];         // 2D repetitions, texuniform
+  float size[4];        // the geom's size
 };
-static_assert(sizeof(Instance) == 160);
+static_assert(sizeof(Instance) == 192);
+
+// An env's lights, as geom.frag reads them (std430); the shader draws the first kMaxLights.
+constexpr int kMaxLights = 4;
+struct EnvLights {
+  float pos[kMaxLights][4];  // w: 1 directional
+  float dir[kMaxLights][4];
+  float diffuse[kMaxLights][4];
+  std::int32_t count[4];
+};
+static_assert(sizeof(EnvLights) == 208);
+
+struct TextureEntry {
+  std::int32_t offset, width, height, cube;
+};
 
 constexpr int kMaxAtlas = 4096;  // atlas side in pixels: well within every device's limit
 
@@ -156,7 +173,8 @@ struct BatchRenderer::Impl {
   GeomPipeline pipeline{context};
   std::vector<std::shared_ptr<const physics::Model>> models;
   std::vector<std::vector<DrawRange>> ranges;  // [model][geom]
-  Buffer vertices, indices, instances;
+  std::vector<std::vector<int>> texture_ids;   // [model][texture]: into the texture table
+  Buffer vertices, indices, instances, lights, texture_table, texels;
   std::array<Image, 4> targets;  // colour, depth out, segmentation, depth buffer
   std::array<Buffer, 3> readback;
   VkFramebuffer framebuffer = VK_NULL_HANDLE;
@@ -185,6 +203,7 @@ struct BatchRenderer::Impl {
         all.indices.insert(all.indices.end(), mesh.indices.begin(), mesh.indices.end());
       }
     }
+    upload_textures();
     all.vertices.resize(std::max<std::size_t>(all.vertices.size(), 1));
     all.indices.resize(std::max<std::size_t>(all.indices.size(), 3));
     vertices = Buffer(context, all.vertices.size() * sizeof(Vertex),
@@ -195,12 +214,44 @@ struct BatchRenderer::Impl {
     std::memcpy(indices.mapped, all.indices.data(), all.indices.size() * sizeof(std::uint32_t));
   }
 
-  void ensure_instances(std::size_t count) {
+  // Every model's textures in one table and one texel buffer (RGBA8); structural variants that
+  // share a texture (the same texels) share its storage.
+  void upload_textures() {
+    std::vector<TextureEntry> table;
+    std::vector<std::uint32_t> all;
+    std::map<std::vector<std::uint8_t>, int> seen;
+    for (const auto& model : models) {
+      auto& ids = texture_ids.emplace_back();
+      for (const auto& t : model->visual().textures) {
+        auto [it, added] = seen.try_emplace(t.rgb, static_cast<int>(table.size()));
+        ids.push_back(it->second);
+        if (!added) continue;
+        table.push_back({static_cast<std::int32_t>(all.size()), t.width, t.height, t.cube ? 1 : 0});
+        for (std::size_t i = 0; i + 2 < t.rgb.size(); i += 3)
+          all.push_back(t.rgb[i] | t.rgb[i + 1] << 8 | t.rgb[i + 2] << 16 | 0xFFu << 24);
+      }
+    }
+    table.resize(std::max<std::size_t>(table.size(), 1));
+    all.resize(std::max<std::size_t>(all.size(), 1));
+    texture_table = Buffer(context, table.size() * sizeof(TextureEntry),
+                           VK_BUFFER_USAGE_STORAGE_BUFFER_BIT, true);
+    std::memcpy(texture_table.mapped, table.data(), table.size() * sizeof(TextureEntry));
+    texels = Buffer(context, all.size() * sizeof(std::uint32_t), VK_BUFFER_USAGE_STORAGE_BUFFER_BIT,
+                    true);
+    std::memcpy(texels.mapped, all.data(), all.size() * sizeof(std::uint32_t));
+  }
+
+  // Room for `count` instance records and `envs` light slots; the descriptor set follows.
+  void ensure_buffers(std::size_t count, std::size_t envs) {
     const VkDeviceSize bytes = std::max<std::size_t>(count, 1) * sizeof(Instance);
-    if (instances.size >= bytes) return;
-    instances = Buffer(context, bytes * 2, VK_BUFFER_USAGE_STORAGE_BUFFER_BIT, true);
+    const VkDeviceSize light_bytes = std::max<std::size_t>(envs, 1) * sizeof(EnvLights);
+    if (instances.size >= bytes && lights.size >= light_bytes) return;
+    if (instances.size < bytes)
+      instances = Buffer(context, bytes * 2, VK_BUFFER_USAGE_STORAGE_BUFFER_BIT, true);
+    if (lights.size < light_bytes)
+      lights = Buffer(context, light_bytes * 2, VK_BUFFER_USAGE_STORAGE_BUFFER_BIT, true);
     if (!descriptor_pool) {
-      VkDescriptorPoolSize size{VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, 1};
+      VkDescriptorPoolSize size{VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, kGeomBindings};
       VkDescriptorPoolCreateInfo pool{.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO,
                                       .maxSets = 1,
                                       .poolSizeCount = 1,
@@ -215,14 +266,20 @@ struct BatchRenderer::Impl {
       check(vkAllocateDescriptorSets(context.device(), &alloc, &descriptor_set),
             "vkAllocateDescriptorSets");
     }
-    VkDescriptorBufferInfo info{instances.buffer, 0, VK_WHOLE_SIZE};
-    VkWriteDescriptorSet write{.sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET,
-                               .dstSet = descriptor_set,
-                               .dstBinding = 0,
-                               .descriptorCount = 1,
-                               .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
-                               .pBufferInfo = &info};
-    vkUpdateDescriptorSets(context.device(), 1, &write, 0, nullptr);
+    const std::array<const Buffer*, kGeomBindings> buffers = {&instances, &lights, &texture_table,
+                                                              &texels};
+    std::array<VkDescriptorBufferInfo, kGeomBindings> infos;
+    std::array<VkWriteDescriptorSet, kGeomBindings> writes;
+    for (std::uint32_t b = 0; b < kGeomBindings; ++b) {
+      infos[b] = {buffers[b]->buffer, 0, VK_WHOLE_SIZE};
+      writes[b] = {.sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET,
+                   .dstSet = descriptor_set,
+                   .dstBinding = b,
+                   .descriptorCount = 1,
+                   .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
+                   .pBufferInfo = &infos[b]};
+    }
+    vkUpdateDescriptorSets(context.device(), kGeomBindings, writes.data(), 0, nullptr);
   }
 
   void ensure_targets(int w, int h) {
@@ -278,7 +335,8 @@ bool BatchRenderer::on_cpu() const {
 }
 
 std::size_t BatchRenderer::device_bytes() const {
-  std::size_t n = impl_->vertices.size + impl_->indices.size + impl_->instances.size;
+  std::size_t n = impl_->vertices.size + impl_->indices.size + impl_->instances.size +
+                  impl_->lights.size + impl_->texture_table.size + impl_->texels.size;
   for (const auto& b : impl_->readback)
     n += b.size;
   n += static_cast<std::size_t>(impl_->atlas_w) * impl_->atlas_h * 16;  // the four targets
@@ -301,7 +359,7 @@ void BatchRenderer::render(std::span<const physics::World* const> worlds,
   // Envs are drawn in chunks that fit one atlas of tiles.
   const int cols_max = kMaxAtlas / w, rows_max = kMaxAtlas / h;
   const int chunk = cols_max * rows_max;
-  std::vector<float> poses, colors;
+  std::vector<float> poses, colors, light_data;
   for (int start = 0; start < n; start += chunk) {
     const int m = std::min(chunk, n - start);
     const int cols = std::min(cols_max, static_cast<int>(std::ceil(std::sqrt(m))));
@@ -312,8 +370,9 @@ void BatchRenderer::render(std::span<const physics::World* const> worlds,
     std::size_t draws = 0;
     for (int i = 0; i < m; ++i)
       draws += s.models.at(static_cast<std::size_t>(variants[start + i]))->visual().geoms.size();
-    s.ensure_instances(draws);
+    s.ensure_buffers(draws, static_cast<std::size_t>(m));
     auto* records = static_cast<Instance*>(s.instances.mapped);
+    auto* env_lights = static_cast<EnvLights*>(s.lights.mapped);
 
     s.context.run([&](VkCommandBuffer cmd) {
       std::array<VkClearValue, 4> clear{};
@@ -346,6 +405,19 @@ void BatchRenderer::render(std::span<const physics::World* const> worlds,
         colors.resize(ngeom * 4);
         world.geom_poses(poses);
         world.geom_colors(colors);
+        const auto& visual = s.models[static_cast<std::size_t>(variant)]->visual();
+        const auto& texture_ids = s.texture_ids[static_cast<std::size_t>(variant)];
+        EnvLights& el = env_lights[i];
+        el = EnvLights{};
+        light_data.resize(static_cast<std::size_t>(visual.lights) * 10);
+        world.lights(light_data);
+        el.count[0] = std::min(visual.lights, kMaxLights);
+        for (int l = 0; l < el.count[0]; ++l) {
+          const float* src = &light_data[10 * static_cast<std::size_t>(l)];
+          for (int k = 0; k < 3; ++k)
+            el.pos[l][k] = src[k], el.dir[l][k] = src[3 + k], el.diffuse[l][k] = src[6 + k];
+          el.pos[l][3] = src[9];
+        }
         const Camera& cam = cameras[start + i];
         const Mat4 view_proj = multiply(
             projection(cam.fovy_deg, static_cast<float>(w) / h, config_.znear, config_.zfar),
@@ -362,7 +434,14 @@ void BatchRenderer::render(std::span<const physics::World* const> worlds,
           inst.model = model_matrix(&poses[12 * g]);
           inst.mvp = multiply(view_proj, inst.model);
           std::copy_n(&colors[4 * g], 4, inst.color);
+          const physics::VisualGeom& geom = visual.geoms[g];
           inst.ids[0] = static_cast<std::int32_t>(g);
+          inst.ids[1] =
+              geom.texture >= 0 ? texture_ids[static_cast<std::size_t>(geom.texture)] : -1;
+          inst.ids[2] = i;
+          inst.tex[0] = geom.texrepeat[0], inst.tex[1] = geom.texrepeat[1];
+          inst.tex[2] = geom.texuniform ? 1.0f : 0.0f;
+          std::copy_n(geom.size, 3, inst.size);
           vkCmdDrawIndexed(cmd, ranges[g].index_count, 1, ranges[g].first_index,
                            ranges[g].vertex_offset, record);
           ++record;

@@ -60,14 +60,17 @@ GeomPipeline::GeomPipeline(const Context& context) : device_(context.device()) {
                               .pDependencies = &after};
   check(vkCreateRenderPass(device_, &pass, nullptr, &pass_), "vkCreateRenderPass");
 
-  // One storage buffer of per-draw instance records.
-  VkDescriptorSetLayoutBinding binding{.binding = 0,
-                                       .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
-                                       .descriptorCount = 1,
-                                       .stageFlags = VK_SHADER_STAGE_VERTEX_BIT};
+  // Storage buffers: per-draw instance records, per-env lights, the texture table, the texels.
+  std::array<VkDescriptorSetLayoutBinding, kGeomBindings> bindings{};
+  for (std::uint32_t b = 0; b < kGeomBindings; ++b)
+    bindings[b] = {.binding = b,
+                   .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
+                   .descriptorCount = 1,
+                   .stageFlags = b == 0 ? VK_SHADER_STAGE_VERTEX_BIT | VK_SHADER_STAGE_FRAGMENT_BIT
+                                        : VK_SHADER_STAGE_FRAGMENT_BIT};
   VkDescriptorSetLayoutCreateInfo set{.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_LAYOUT_CREATE_INFO,
-                                      .bindingCount = 1,
-                                      .pBindings = &binding};
+                                      .bindingCount = kGeomBindings,
+                                      .pBindings = bindings.data()};
   check(vkCreateDescriptorSetLayout(device_, &set, nullptr, &set_layout_),
         "vkCreateDescriptorSetLayout");
   VkPipelineLayoutCreateInfo layout{.sType = VK_STRUCTURE_TYPE_PIPELINE_LAYOUT_CREATE_INFO,

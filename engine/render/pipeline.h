@@ -13,6 +13,9 @@ constexpr VkFormat kColorFormat = VK_FORMAT_R8G8B8A8_UNORM;
 constexpr VkFormat kDepthOutFormat = VK_FORMAT_R32_SFLOAT;
 constexpr VkFormat kSegFormat = VK_FORMAT_R32_SINT;
 constexpr VkFormat kDepthFormat = VK_FORMAT_D32_SFLOAT;
+// The descriptor set's storage buffers, as geom.vert/geom.frag bind them: 0 instance records,
+// 1 per-env lights, 2 the texture table, 3 the texels.
+constexpr std::uint32_t kGeomBindings = 4;
 
 class GeomPipeline {
  public:

@@ -126,8 +126,24 @@ void describe_visual(const mjModel* m, VisualModel& v) {
       geom.size[k] = static_cast<float>(m->geom_size[3 * g + k]);
     geom.group = m->geom_group[g];
     geom.data = m->geom_dataid[g];
+    if (const int mat = m->geom_matid[g]; mat >= 0 && m->mat_texid[mat] >= 0) {
+      geom.texture = m->mat_texid[mat];
+      geom.texrepeat[0] = m->mat_texrepeat[2 * mat];
+      geom.texrepeat[1] = m->mat_texrepeat[2 * mat + 1];
+      geom.texuniform = m->mat_texuniform[mat] != 0;
+    }
     v.geoms.push_back(geom);
   }
+  for (int t = 0; t < m->ntex; ++t) {
+    VisualTexture tex;
+    tex.width = m->tex_width[t];
+    tex.height = m->tex_height[t];
+    tex.cube = m->tex_type[t] != mjTEXTURE_2D;  // cube and skybox: six square faces
+    const mjtByte* rgb = m->tex_rgb + m->tex_adr[t];
+    tex.rgb.assign(rgb, rgb + 3 * static_cast<std::size_t>(tex.width) * tex.height);
+    v.textures.push_back(std::move(tex));
+  }
+  v.lights = m->nlight;
   for (int i = 0; i < m->nmesh; ++i) {
     VisualMesh mesh;
     mesh.vertices.assign(m->mesh_vert + 3 * m->mesh_vertadr[i],
@@ -496,6 +512,20 @@ void MjWorld::camera_pose(int camera, float pos[3], float mat[9]) const {
     pos[k] = static_cast<float>(d->cam_xpos[3 * camera + k]);
   for (int k = 0; k < 9; ++k)
     mat[k] = static_cast<float>(d->cam_xmat[9 * camera + k]);
+}
+
+void MjWorld::lights(std::span<float> out) const {
+  const mjModel* m = model();
+  const mjData* d = data_.get();
+  for (int l = 0; l < m->nlight; ++l) {
+    float* o = out.data() + 10 * l;
+    for (int k = 0; k < 3; ++k) {
+      o[k] = static_cast<float>(d->light_xpos[3 * l + k]);
+      o[3 + k] = static_cast<float>(d->light_xdir[3 * l + k]);
+      o[6 + k] = m->light_active[l] ? m->light_diffuse[3 * l + k] : 0.0f;
+    }
+    o[9] = m->light_directional[l] ? 1.0f : 0.0f;
+  }
 }
 
 std::size_t MjWorld::bytes() const {

@@ -64,6 +64,7 @@ class MjWorld final : public World {
   void geom_poses(std::span<float> out) const override;
   void geom_colors(std::span<float> out) const override;
   void camera_pose(int camera, float pos[3], float mat[9]) const override;
+  void lights(std::span<float> out) const override;
 
   // The parameters this world steps with: the shared model until own_parameters() is called.
   const mjModel* model() const { return own_ ? own_.get() : shared_->raw(); }

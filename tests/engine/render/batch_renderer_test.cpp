@@ -161,5 +161,80 @@ TEST(BatchRenderer, PerEnvColoursShow) {
   EXPECT_EQ(red_pixels, blue_pixels);  // same shape, other colour
 }
 
+// A floor with a red/blue 2D checker under a camera looking straight down. MuJoCo's builtin checker
+// is 2 x 2 squares, repeated twice per metre (texuniform): squares of 0.25 m.
+constexpr const char* kCheckerXml = R"(
+<mujoco>
+  <asset>
+    <texture name="grid" type="2d" builtin="checker" width="64" height="64" rgb1="1 0 0"
+             rgb2="0 0 1"/>
+    <material name="grid" texture="grid" texrepeat="2 2" texuniform="true"/>
+  </asset>
+  <worldbody>
+    <geom name="floor" type="plane" size="5 5 0.1" material="grid"/>
+  </worldbody>
+</mujoco>)";
+
+TEST(BatchRenderer, TexturesMapOntoTheirGeoms) {
+  auto model = load_model(ModelSource::string(kCheckerXml));
+  ASSERT_EQ(model->visual().textures.size(), 1u);
+  EXPECT_EQ(model->visual().geoms[0].texture, 0);
+  auto world = model->make_world();
+  const int n = 64;
+  BatchRenderer renderer({model}, {.width = n, .height = n});
+  // 2 m wide at the floor: 8 squares of 0.25 m (8 pixels) across.
+  const float eye[3] = {0.01f, 0.01f, 1.0f / std::tan(22.5f * 3.14159265f / 180)},
+              target[3] = {0.01f, 0.01f, 0};
+  const Camera cam = look_at(eye, target, 45);
+  const physics::World* worlds[] = {world.get()};
+  const int variants[] = {0};
+  renderer.render(worlds, variants, std::span(&cam, 1));
+  int red = 0, blue = 0, flips = 0;
+  bool last_red = false;
+  for (int x = 0; x < n; ++x) {  // along the middle row
+    const auto* px = &renderer.rgb()[(n / 2 * n + x) * 3];
+    const bool is_red = px[0] > 3 * std::max<int>(px[2], 1);
+    const bool is_blue = px[2] > 3 * std::max<int>(px[0], 1);
+    red += is_red, blue += is_blue;
+    if (x > 0 && is_red != last_red) ++flips;
+    last_red = is_red;
+  }
+  EXPECT_EQ(red + blue, n);  // every pixel is one of the two colours
+  EXPECT_NEAR(red, n / 2, 4);
+  EXPECT_GE(flips, 7);  // eight squares across: seven edges, eight if one lands on the border
+  EXPECT_LE(flips, 8);
+}
+
+// A ball lit only by the model's own light, which randomization may move, dim or recolour.
+constexpr const char* kLitXml = R"(
+<mujoco>
+  <worldbody>
+    <light name="sun" pos="0 0 3" dir="0 0 -1" directional="true" diffuse="0.7 0.7 0.7"/>
+    <geom name="ball" type="sphere" size="0.3" rgba="1 1 1 1"/>
+  </worldbody>
+</mujoco>)";
+
+TEST(BatchRenderer, TheModelsLightsLightEachEnv) {
+  auto model = load_model(ModelSource::string(kLitXml));
+  EXPECT_EQ(model->visual().lights, 1);
+  auto lit = model->make_world(), dark = model->make_world();
+  dark->set_param(physics::Param::kLightDiffuse, 0, 0.0);
+  const float eye[3] = {0, -0.5f, 2}, target[3] = {0, 0, 0};
+  const Camera cam = look_at(eye, target, 45);
+  const physics::World* worlds[] = {lit.get(), dark.get()};
+  const int variants[] = {0, 0};
+  const Camera cams[] = {cam, cam};
+  BatchRenderer renderer({model}, {.width = 32, .height = 32});
+  renderer.render(worlds, variants, cams);
+  // The ball's top faces the light: 0.3 ambient + 0.7 diffuse on white; without the light's
+  // diffuse only the ambient part is left.
+  const int centre = 16 * 32 + 16;
+  ASSERT_EQ(renderer.segmentation()[centre], 0);
+  const int lit_value = renderer.rgb()[3 * centre],
+            dark_value = renderer.rgb()[(32 * 32 + centre) * 3];
+  EXPECT_GT(lit_value, 220);
+  EXPECT_NEAR(dark_value, 0.3 * 255, 3);
+}
+
 }  // namespace
 }  // namespace simlab::engine::render
