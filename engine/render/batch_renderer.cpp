@@ -206,12 +206,30 @@ struct BatchRenderer::Impl {
     upload_textures();
     all.vertices.resize(std::max<std::size_t>(all.vertices.size(), 1));
     all.indices.resize(std::max<std::size_t>(all.indices.size(), 3));
-    vertices = Buffer(context, all.vertices.size() * sizeof(Vertex),
-                      VK_BUFFER_USAGE_VERTEX_BUFFER_BIT, true);
-    std::memcpy(vertices.mapped, all.vertices.data(), all.vertices.size() * sizeof(Vertex));
-    indices = Buffer(context, all.indices.size() * sizeof(std::uint32_t),
-                     VK_BUFFER_USAGE_INDEX_BUFFER_BIT, true);
-    std::memcpy(indices.mapped, all.indices.data(), all.indices.size() * sizeof(std::uint32_t));
+    vertices = upload(all.vertices.data(), all.vertices.size() * sizeof(Vertex),
+                      VK_BUFFER_USAGE_VERTEX_BUFFER_BIT);
+    indices = upload(all.indices.data(), all.indices.size() * sizeof(std::uint32_t),
+                     VK_BUFFER_USAGE_INDEX_BUFFER_BIT);
+  }
+
+  // A buffer of static data the device only reads: host-visible on CPU devices (no copy is
+  // cheaper), device-local behind one staging copy on GPUs, whose shaders read it at full speed.
+  bool host_static = true;  // RenderConfig::static_memory, resolved for this device
+
+  Buffer upload(const void* data, std::size_t bytes, VkBufferUsageFlags usage) {
+    if (host_static) {
+      Buffer b(context, bytes, usage, true);
+      std::memcpy(b.mapped, data, bytes);
+      return b;
+    }
+    Buffer staging(context, bytes, VK_BUFFER_USAGE_TRANSFER_SRC_BIT, true);
+    std::memcpy(staging.mapped, data, bytes);
+    Buffer b(context, bytes, usage | VK_BUFFER_USAGE_TRANSFER_DST_BIT, false);
+    context.run([&](VkCommandBuffer cmd) {
+      const VkBufferCopy region{0, 0, bytes};
+      vkCmdCopyBuffer(cmd, staging.buffer, b.buffer, 1, &region);
+    });
+    return b;
   }
 
   // Every model's textures in one table and one texel buffer (RGBA8); structural variants that
@@ -233,12 +251,10 @@ struct BatchRenderer::Impl {
     }
     table.resize(std::max<std::size_t>(table.size(), 1));
     all.resize(std::max<std::size_t>(all.size(), 1));
-    texture_table = Buffer(context, table.size() * sizeof(TextureEntry),
-                           VK_BUFFER_USAGE_STORAGE_BUFFER_BIT, true);
-    std::memcpy(texture_table.mapped, table.data(), table.size() * sizeof(TextureEntry));
-    texels = Buffer(context, all.size() * sizeof(std::uint32_t), VK_BUFFER_USAGE_STORAGE_BUFFER_BIT,
-                    true);
-    std::memcpy(texels.mapped, all.data(), all.size() * sizeof(std::uint32_t));
+    texture_table = upload(table.data(), table.size() * sizeof(TextureEntry),
+                           VK_BUFFER_USAGE_STORAGE_BUFFER_BIT);
+    texels =
+        upload(all.data(), all.size() * sizeof(std::uint32_t), VK_BUFFER_USAGE_STORAGE_BUFFER_BIT);
   }
 
   // Room for `count` instance records and `envs` light slots; the descriptor set follows.
@@ -322,6 +338,9 @@ BatchRenderer::BatchRenderer(std::vector<std::shared_ptr<const physics::Model>> 
                 "expected 1 to " + std::to_string(kMaxAtlas) + " pixels per side, got " +
                     std::to_string(config_.width) + "x" + std::to_string(config_.height));
   impl_->models = std::move(models);
+  using Memory = RenderConfig::StaticMemory;
+  impl_->host_static = config_.static_memory == Memory::kHost ||
+                       (config_.static_memory == Memory::kAuto && impl_->context.is_cpu());
   impl_->upload_geometry();
 }
 

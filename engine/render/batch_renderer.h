@@ -37,6 +37,9 @@ struct RenderConfig {
   int width = 64, height = 64;
   float znear = 0.01f, zfar = 50.0f;  // metres; depth reads zfar where nothing was hit
   float background[3] = {0.55f, 0.65f, 0.8f};
+  // Where geometry and textures live: kAuto puts them in device-local memory (behind one staging
+  // copy) on GPUs and leaves them host-visible on CPU devices, where a copy buys nothing.
+  enum class StaticMemory { kAuto, kHost, kDevice } static_memory = StaticMemory::kAuto;
 };
 
 class BatchRenderer {

@@ -205,6 +205,24 @@ TEST(BatchRenderer, TexturesMapOntoTheirGeoms) {
   EXPECT_LE(flips, 8);
 }
 
+TEST(BatchRenderer, DeviceLocalGeometryRendersTheSameImages) {
+  // The GPU path (geometry and textures copied to device-local memory), forced on any device.
+  auto model = load_model(ModelSource::string(kCheckerXml));
+  auto world = model->make_world();
+  const float eye[3] = {0.5f, -1.5f, 1.0f}, target[3] = {0, 0, 0};
+  const Camera cam = look_at(eye, target, 45);
+  const physics::World* worlds[] = {world.get()};
+  const int variants[] = {0};
+  using Memory = RenderConfig::StaticMemory;
+  BatchRenderer host({model}, {.width = 48, .height = 32, .static_memory = Memory::kHost});
+  BatchRenderer device({model}, {.width = 48, .height = 32, .static_memory = Memory::kDevice});
+  host.render(worlds, variants, std::span(&cam, 1));
+  device.render(worlds, variants, std::span(&cam, 1));
+  EXPECT_EQ(host.rgb(), device.rgb());
+  EXPECT_EQ(host.segmentation(), device.segmentation());
+  EXPECT_EQ(host.depth(), device.depth());
+}
+
 // A ball lit only by the model's own light, which randomization may move, dim or recolour.
 constexpr const char* kLitXml = R"(
 <mujoco>
