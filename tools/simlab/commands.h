@@ -15,6 +15,9 @@ void add_scenes_command(CLI::App& app);
 void add_render_command(CLI::App& app);
 void add_bench_render_command(CLI::App& bench);
 #endif
+#ifdef SIMLAB_HAS_LEARNERS
+void add_train_command(CLI::App& app);
+#endif
 #ifdef SIMLAB_HAS_VIEWER
 void add_view_command(CLI::App& app);
 #endif

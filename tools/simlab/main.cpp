@@ -29,6 +29,9 @@ int main(int argc, char** argv) {
 #ifdef SIMLAB_HAS_VIEWER
   simlab::tools::add_view_command(app);
 #endif
+#ifdef SIMLAB_HAS_LEARNERS
+  simlab::tools::add_train_command(app);
+#endif
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

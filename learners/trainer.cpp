@@ -1,0 +1,389 @@
+#include "learners/trainer.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <ATen/Parallel.h>
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <deque>
+#include <fstream>
+#include <thread>
+
+#include "engine/core/error.h"
+#include "scenes/scene.h"
+
+namespace simlab::learners {
+namespace fs = std::filesystem;
+namespace {
+
+Error train_error(const std::string& field, const std::string& message) {
+  return Error(SourceLocation{.field = field}, message);
+}
+
+// The columns of metrics.csv, in order; metrics.jsonl rows carry the same keys.
+const std::vector<std::string> kColumns = {
+    "update",          "env_steps", "episodes",  "mean_return",   "policy_loss",
+    "value_loss",      "entropy",   "approx_kl", "clip_fraction", "explained_variance",
+    "env_steps_per_s", "sim_s",     "learn_s",   "wall_s"};
+
+std::uint64_t mix(std::uint64_t x) {  // splitmix64's finalizer
+  x += 0x9E3779B97F4A7C15ull;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+  return x ^ (x >> 31);
+}
+
+torch::Tensor from_rows(const engine::Buffer2D<float>& field, std::int64_t rows) {
+  return torch::from_blob(const_cast<float*>(field.data()), {rows, field.cols()}, torch::kFloat32)
+      .clone();
+}
+
+struct Counters {
+  std::int64_t update = 0, env_steps = 0, episodes = 0;
+  double wall_s = 0;
+  std::deque<double> recent;  // returns of the last finished episodes
+};
+
+constexpr std::size_t kRecentEpisodes = 20;
+
+void save_checkpoint(const fs::path& file, Ppo& ppo, const ObsNormalizer& norm,
+                     const ObsNormalizer& return_stats, const Counters& c) {
+  torch::serialize::OutputArchive archive, model, optimizer;
+  ppo.model()->save(model);
+  ppo.optimizer().save(optimizer);
+  archive.write("model", model);
+  archive.write("optimizer", optimizer);
+  archive.write("norm_mean", norm.mean());
+  archive.write("norm_var", norm.var());
+  archive.write("norm_count", torch::tensor(norm.count(), torch::kFloat64));
+  archive.write("return_mean", return_stats.mean());
+  archive.write("return_var", return_stats.var());
+  archive.write("return_count", torch::tensor(return_stats.count(), torch::kFloat64));
+  archive.write("rng", at::detail::getDefaultCPUGenerator().get_state());
+  archive.write("counters", torch::tensor({c.update, c.env_steps, c.episodes}, torch::kInt64));
+  archive.write("wall_s", torch::tensor(c.wall_s, torch::kFloat64));
+  archive.write("recent", torch::tensor(std::vector<double>(c.recent.begin(), c.recent.end()),
+                                        torch::kFloat64));
+  const fs::path tmp = file.string() + ".tmp";
+  archive.save_to(tmp.string());
+  fs::rename(tmp, file);
+}
+
+void load_checkpoint(const fs::path& file, Ppo& ppo, ObsNormalizer& norm,
+                     ObsNormalizer& return_stats, Counters& c) {
+  torch::serialize::InputArchive archive, model, optimizer;
+  try {
+    archive.load_from(file.string());
+  } catch (const c10::Error& e) {
+    throw Error(SourceLocation{.file = file.string()}, "not a readable checkpoint");
+  }
+  archive.read("model", model);
+  archive.read("optimizer", optimizer);
+  ppo.model()->load(model);
+  ppo.optimizer().load(optimizer);
+  torch::Tensor mean, var, count, rng, counters, wall, recent;
+  archive.read("norm_mean", mean);
+  archive.read("norm_var", var);
+  archive.read("norm_count", count);
+  norm.set(mean, var, count.item<double>());
+  // Fresh tensors per key: reading into a defined tensor re-points its storage.
+  torch::Tensor return_mean, return_var, return_count;
+  archive.read("return_mean", return_mean);
+  archive.read("return_var", return_var);
+  archive.read("return_count", return_count);
+  return_stats.set(return_mean, return_var, return_count.item<double>());
+  archive.read("rng", rng);
+  auto generator = at::detail::getDefaultCPUGenerator();
+  generator.set_state(rng);
+  archive.read("counters", counters);
+  c.update = counters[0].item<std::int64_t>();
+  c.env_steps = counters[1].item<std::int64_t>();
+  c.episodes = counters[2].item<std::int64_t>();
+  archive.read("wall_s", wall);
+  c.wall_s = wall.item<double>();
+  archive.read("recent", recent);
+  c.recent.clear();
+  for (std::int64_t i = 0; i < recent.size(0); ++i)
+    c.recent.push_back(recent[i].item<double>());
+}
+
+// Keep the metrics rows up to `update` (a resumed run rewrites what came after its checkpoint).
+void truncate_metrics(const fs::path& dir, std::int64_t update) {
+  std::vector<std::string> kept;
+  std::ifstream in(dir / "metrics.jsonl");
+  for (std::string line; std::getline(in, line);) {
+    if (line.empty()) continue;
+    if (nlohmann::json::parse(line).at("update").get<std::int64_t>() > update) break;
+    kept.push_back(line);
+  }
+  in.close();
+  std::ofstream jsonl(dir / "metrics.jsonl", std::ios::trunc);
+  std::ofstream csv(dir / "metrics.csv", std::ios::trunc);
+  for (std::size_t i = 0; i < kColumns.size(); ++i)
+    csv << (i ? "," : "") << kColumns[i];
+  csv << "\n";
+  for (const auto& line : kept) {
+    jsonl << line << "\n";
+    const auto row = nlohmann::json::parse(line);
+    for (std::size_t i = 0; i < kColumns.size(); ++i)
+      csv << (i ? "," : "") << row.at(kColumns[i]).dump();
+    csv << "\n";
+  }
+}
+
+void append_metrics(const fs::path& dir, const nlohmann::json& row) {
+  std::ofstream jsonl(dir / "metrics.jsonl", std::ios::app);
+  jsonl << row.dump() << "\n";
+  std::ofstream csv(dir / "metrics.csv", std::ios::app);
+  for (std::size_t i = 0; i < kColumns.size(); ++i)
+    csv << (i ? "," : "") << row.at(kColumns[i]).dump();
+  csv << "\n";
+  if (!jsonl || !csv) throw train_error("--out", "cannot write metrics in " + dir.string());
+}
+
+// The first key whose value differs between two configurations ("" when they match), ignoring
+// the total step count, which a resume may extend.
+std::string first_difference(const nlohmann::json& a, const nlohmann::json& b) {
+  for (const auto& [key, value] : a.items()) {
+    if (key == "steps") continue;
+    if (!b.contains(key)) return key;
+    if (value.is_object()) {
+      const auto inner = first_difference(value, b.at(key));
+      if (!inner.empty()) return key + "." + inner;
+    } else if (value != b.at(key)) {
+      return key;
+    }
+  }
+  for (const auto& [key, value] : b.items())
+    if (key != "steps" && !a.contains(key)) return key;
+  return "";
+}
+
+}  // namespace
+
+nlohmann::json TrainConfig::to_json() const {
+  return {{"scene", scene},
+          {"algo", algo},
+          {"steps", steps},
+          {"envs", envs},
+          {"seed", seed},
+          {"checkpoint_every", checkpoint_every},
+          {"ppo",
+           {{"horizon", ppo.horizon},
+            {"epochs", ppo.epochs},
+            {"minibatches", ppo.minibatches},
+            {"lr", ppo.lr},
+            {"gamma", ppo.gamma},
+            {"lambda", ppo.lambda},
+            {"clip", ppo.clip},
+            {"value_coef", ppo.value_coef},
+            {"entropy_coef", ppo.entropy_coef},
+            {"max_grad_norm", ppo.max_grad_norm},
+            {"hidden", ppo.hidden},
+            {"init_log_std", ppo.init_log_std},
+            {"scale_rewards", ppo.scale_rewards}}}};
+}
+
+torch::Device resolve_device(const std::string& name) {
+  if (name == "cpu") return torch::kCPU;
+  if (name == "cuda") {
+    if (!torch::cuda::is_available())
+      throw train_error("--device",
+                        "cuda: this LibTorch has no CUDA or sees no GPU (Debian's libtorch is "
+                        "CPU-only; build against an official CUDA LibTorch, see README)");
+    return torch::kCUDA;
+  }
+  if (name == "auto") return torch::cuda::is_available() ? torch::kCUDA : torch::kCPU;
+  throw train_error("--device", "'" + name + "': expected auto, cpu or cuda");
+}
+
+void run_training(const TrainConfig& config,
+                  const std::function<void(const nlohmann::json& row)>& on_update) {
+  if (config.algo == "dreamer")
+    throw train_error("--algo",
+                      "dreamer: the world-model learner is not built yet; use --algo ppo");
+  if (config.algo != "ppo")
+    throw train_error("--algo", "'" + config.algo + "': expected ppo (or dreamer, once built)");
+  if (config.envs < 1) throw train_error("--envs", "must be >= 1");
+  if (config.steps < 1) throw train_error("--steps", "must be >= 1");
+  if (config.checkpoint_every < 1) throw train_error("--checkpoint-every", "must be >= 1");
+  const torch::Device device = resolve_device(config.device);
+
+  // The scene first: a bad one leaves no run folder behind.
+  const auto scene =
+      scenes::compile_scene(scenes::load_scene(scenes::resolve_scene(config.scene)), config.seed);
+  const int threads = config.threads > 0
+                          ? config.threads
+                          : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  at::set_num_threads(threads);
+  torch::manual_seed(config.seed);
+
+  // One env to read the spaces; each segment makes its own.
+  auto probe = scenes::make_env(scene, 1, 1, config.seed);
+  const int obs_dim = probe->observation_space().dim();
+  const int act_dim = probe->action_space().dim();
+  auto low = torch::full({act_dim}, -1.0f), high = torch::full({act_dim}, 1.0f);
+  for (int k = 0; k < act_dim; ++k) {
+    const float lo = probe->action_space().low()[k], hi = probe->action_space().high()[k];
+    if (std::isfinite(lo)) low[k] = lo;
+    if (std::isfinite(hi)) high[k] = hi;
+  }
+  probe.reset();
+
+  // The run folder: new, overwritten on request, or resumed with the same configuration.
+  const fs::path dir = config.out;
+  const fs::path checkpoint = dir / "checkpoint.pt";
+  const auto wanted = config.to_json();
+  if (fs::exists(dir / "config.json") && !config.resume && !config.overwrite)
+    throw train_error("--out", dir.string() +
+                                   " holds a run already: --resume continues it, --overwrite "
+                                   "starts over");
+  if (config.resume) {
+    if (!fs::exists(checkpoint))
+      throw train_error("--resume", "no checkpoint in " + dir.string() + " to resume from");
+    std::ifstream in(dir / "config.json");
+    nlohmann::json saved;
+    try {
+      in >> saved;
+    } catch (const nlohmann::json::exception&) {
+      throw Error(SourceLocation{.file = (dir / "config.json").string()}, "not valid JSON");
+    }
+    if (const auto key = first_difference(saved, wanted); !key.empty()) {
+      std::string pointer = "/" + key;
+      std::replace(pointer.begin(), pointer.end(), '.', '/');
+      const nlohmann::json::json_pointer at(pointer);
+      throw train_error("--resume",
+                        dir.string() + " was trained with another configuration: '" + key +
+                            "' differs (" + (saved.contains(at) ? saved[at].dump() : "absent") +
+                            " there, " + (wanted.contains(at) ? wanted[at].dump() : "absent") +
+                            " here)");
+    }
+  } else {
+    if (config.overwrite) {
+      fs::remove(dir / "metrics.jsonl");
+      fs::remove(dir / "metrics.csv");
+      fs::remove(checkpoint);
+    }
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    std::ofstream out(dir / "config.json");
+    out << wanted.dump(2) << "\n";
+    if (!out) throw train_error("--out", "cannot write " + (dir / "config.json").string());
+  }
+
+  Ppo ppo(obs_dim, act_dim, config.ppo, device);
+  ObsNormalizer norm(obs_dim);
+  ObsNormalizer return_stats(1);  // of the discounted return, for reward scaling
+  Counters c;
+  if (config.resume) {
+    load_checkpoint(checkpoint, ppo, norm, return_stats, c);
+    truncate_metrics(dir, c.update);
+  } else {
+    truncate_metrics(dir, -1);  // headers only
+  }
+
+  const int n = config.envs, horizon = config.ppo.horizon;
+  Rollout rollout(horizon, n, obs_dim, act_dim);
+  std::unique_ptr<engine::VectorEnv> env;
+  std::int64_t env_segment = -1;
+  std::vector<double> episode_return(static_cast<std::size_t>(n), 0.0);
+  torch::Tensor discounted;  // [N] running discounted return, for reward scaling
+  torch::Tensor obs;         // raw observations of the current step [N, obs]
+  const auto start = std::chrono::steady_clock::now();
+  const double wall_before = c.wall_s;
+  while (c.env_steps < config.steps) {
+    const std::int64_t segment = c.update / config.checkpoint_every;
+    if (segment != env_segment) {
+      env = scenes::make_env(scene, n, threads, mix(config.seed ^ mix(segment)));
+      obs = from_rows(env->reset().obs, n);
+      std::fill(episode_return.begin(), episode_return.end(), 0.0);
+      discounted = torch::zeros({n}, torch::kFloat64);
+      env_segment = segment;
+    }
+
+    const auto t0 = std::chrono::steady_clock::now();
+    double learn_s = 0;
+    for (int t = 0; t < horizon; ++t) {
+      norm.update(obs);
+      const auto o = norm.normalize(obs);
+      torch::Tensor log_prob, value;
+      const auto action = ppo.act(o, &log_prob, &value);
+      const auto applied = torch::max(torch::min(action, high), low).contiguous();
+      const engine::Batch& batch =
+          env->step(std::span<const float>(applied.data_ptr<float>(), applied.numel()));
+      auto reward = from_rows(batch.reward, n).squeeze(1);
+      auto done = torch::zeros({n});
+      std::vector<std::int64_t> cut;  // truncated rows: bootstrap from the last observation
+      for (int i = 0; i < n; ++i) {
+        episode_return[i] += batch.reward(i, 0);
+        if (batch.terminated(i, 0) || batch.truncated(i, 0)) {
+          done[i] = 1;
+          c.recent.push_back(episode_return[i]);
+          if (c.recent.size() > kRecentEpisodes) c.recent.pop_front();
+          episode_return[i] = 0;
+          ++c.episodes;
+          if (!batch.terminated(i, 0)) cut.push_back(i);
+        }
+      }
+      if (config.ppo.scale_rewards) {
+        discounted = discounted * config.ppo.gamma + reward.to(torch::kFloat64);
+        return_stats.update(discounted.unsqueeze(1));
+        discounted = discounted * (1 - done.to(torch::kFloat64));
+        reward = (reward / std::sqrt(return_stats.var()[0].item<double>() + 1e-8)).clamp(-10, 10);
+      }
+      if (!cut.empty()) {
+        const auto rows = torch::tensor(cut, torch::kInt64);
+        const auto final_obs = from_rows(batch.final_obs, n).index_select(0, rows);
+        reward.index_add_(0, rows, config.ppo.gamma * ppo.value(norm.normalize(final_obs)));
+      }
+      rollout.obs[t] = o;
+      rollout.actions[t] = action;
+      rollout.log_probs[t] = log_prob;
+      rollout.values[t] = value;
+      rollout.rewards[t] = reward;
+      rollout.dones[t] = done;
+      obs = from_rows(batch.obs, n);
+    }
+    rollout.values[horizon] = ppo.value(norm.normalize(obs));
+    const auto t1 = std::chrono::steady_clock::now();
+    const PpoStats stats = ppo.update(rollout);
+    const auto t2 = std::chrono::steady_clock::now();
+    learn_s += std::chrono::duration<double>(t2 - t1).count();
+    for (const auto& [name, value] :
+         {std::pair{"policy_loss", stats.policy_loss}, std::pair{"value_loss", stats.value_loss},
+          std::pair{"entropy", stats.entropy}})
+      if (!std::isfinite(value))
+        throw train_error("training", std::string(name) + " became " + std::to_string(value) +
+                                          " at update " + std::to_string(c.update + 1) +
+                                          "; the last good checkpoint is " + checkpoint.string());
+
+    ++c.update;
+    c.env_steps += static_cast<std::int64_t>(horizon) * n;
+    c.wall_s = wall_before + std::chrono::duration<double>(t2 - start).count();
+    const double sim_s = std::chrono::duration<double>(t1 - t0).count();
+    double mean_return = 0;
+    for (double r : c.recent)
+      mean_return += r / static_cast<double>(c.recent.size());
+    const nlohmann::json row = {
+        {"update", c.update},
+        {"env_steps", c.env_steps},
+        {"episodes", c.episodes},
+        {"mean_return", c.recent.empty() ? nlohmann::json(nullptr) : nlohmann::json(mean_return)},
+        {"policy_loss", stats.policy_loss},
+        {"value_loss", stats.value_loss},
+        {"entropy", stats.entropy},
+        {"approx_kl", stats.approx_kl},
+        {"clip_fraction", stats.clip_fraction},
+        {"explained_variance", stats.explained_variance},
+        {"env_steps_per_s", static_cast<double>(horizon) * n / (sim_s + learn_s)},
+        {"sim_s", sim_s},
+        {"learn_s", learn_s},
+        {"wall_s", c.wall_s}};
+    append_metrics(dir, row);
+    if (c.update % config.checkpoint_every == 0 || c.env_steps >= config.steps)
+      save_checkpoint(checkpoint, ppo, norm, return_stats, c);
+    if (on_update) on_update(row);
+  }
+}
+
+}  // namespace simlab::learners
