@@ -1,4 +1,6 @@
 // Runs the simlab binary as a user would and checks output and exit codes.
+#include "tests/support/cli.h"
+
 #include <array>
 #include <cstdio>
 #include <filesystem>
@@ -13,26 +15,9 @@
 
 namespace {
 
-struct Result {
-  int code;
-  std::string out;  // stdout and stderr together
-};
-
-Result run(const std::string& args, const std::string& env = "") {
-  const std::string cmd = env + std::string(SIMLAB_BIN) + " " + args + " 2>&1";
-  FILE* pipe = popen(cmd.c_str(), "r");
-  if (!pipe) return {-1, "popen failed"};
-  std::string out;
-  std::array<char, 4096> buf;
-  while (std::size_t n = fread(buf.data(), 1, buf.size(), pipe))
-    out.append(buf.data(), n);
-  const int status = pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
-
-bool contains(const std::string& haystack, const std::string& needle) {
-  return haystack.find(needle) != std::string::npos;
-}
+using simlab::test::contains;
+using simlab::test::Result;
+using simlab::test::run;
 
 std::filesystem::path temp_file(const std::string& name, const std::string& text) {
   auto path = std::filesystem::temp_directory_path() / name;
@@ -276,19 +261,12 @@ TEST(Cli, ViewerCapturesTheSceneUnderXvfbAndNeedsADisplay) {
   const auto shot = std::filesystem::temp_directory_path() / "simlab_view.png";
   std::filesystem::remove(shot);
   // A real window on a virtual X server, presented through a Vulkan swapchain.
-  const std::string cmd =
-      "xvfb-run -a -s '-screen 0 1024x768x24' " + std::string(SIMLAB_BIN) +
-      " view --scene push --envs 4 --res 96x72 --frames 5 --select 1 --first-variant 62 "
-      "--screenshot " +
-      shot.string() + " 2>&1";
-  FILE* pipe = popen(cmd.c_str(), "r");
-  ASSERT_NE(pipe, nullptr);
-  std::string out;
-  std::array<char, 4096> buf;
-  while (std::size_t n = fread(buf.data(), 1, buf.size(), pipe))
-    out.append(buf.data(), n);
-  const int status = pclose(pipe);
-  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << out;
+  const auto [code, out] =
+      run("view --scene push --envs 4 --res 96x72 --frames 5 --select 1 "
+          "--first-variant 62 --screenshot " +
+              shot.string(),
+          "xvfb-run -a -s '-screen 0 1024x768x24' ");
+  ASSERT_EQ(code, 0) << out;
   // Four envs with objects, arm and table: far from a blank image, which compresses to ~1 KB.
   ASSERT_TRUE(std::filesystem::exists(shot)) << out;
   EXPECT_GT(std::filesystem::file_size(shot), 4000u);

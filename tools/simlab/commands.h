@@ -11,6 +11,9 @@ void add_bench_command(CLI::App& app);
 void add_bench_physics_command(CLI::App& bench);
 void add_bench_spinup_command(CLI::App& bench);
 void add_scenes_command(CLI::App& app);
+void add_gen_command(CLI::App& app);
+void add_inspect_command(CLI::App& app);
+void add_bench_gen_command(CLI::App& bench);
 #ifdef SIMLAB_HAS_RENDER
 void add_render_command(CLI::App& app);
 void add_bench_render_command(CLI::App& bench);

@@ -19,10 +19,15 @@ int main(int argc, char** argv) {
       "  simlab scenes show push --seed 1 --env 17 --emit-mjcf env17.xml\n"
       "  simlab bench physics --model humanoid --envs 256 --steps 200 --threads 2\n"
       "  simlab bench physics --scene quadruped --envs 256\n"
-      "  simlab bench spinup --scene push --envs 4096");
+      "  simlab bench spinup --scene push --envs 4096\n"
+      "  simlab gen --scene push --episodes 100 --obs state,rgb --out data/push\n"
+      "  simlab inspect data/push --sheet sheet.png");
   simlab::tools::add_version_command(app);
   simlab::tools::add_bench_command(app);
   simlab::tools::add_scenes_command(app);
+  simlab::tools::add_gen_command(app);
+  simlab::tools::add_inspect_command(app);
+  simlab::tools::add_bench_gen_command(*app.get_subcommand("bench"));
 #ifdef SIMLAB_HAS_RENDER
   simlab::tools::add_render_command(app);
 #endif

@@ -1,0 +1,636 @@
+#include "engine/io/dataset.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <hdf5.h>
+#include <libdeflate.h>
+#include <mutex>
+#include <sys/resource.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include "engine/core/error.h"
+#include "engine/io/hash.h"
+
+namespace simlab::engine::io {
+
+namespace fs = std::filesystem;
+
+std::vector<std::string> DatasetLayout::obs_keys() const {
+  std::vector<std::string> keys;
+  if (state) keys.push_back("state");
+  if (rgb) keys.push_back("rgb");
+  if (depth) keys.push_back("depth");
+  if (seg) keys.push_back("seg");
+  return keys;
+}
+
+std::size_t Episode::bytes() const {
+  return obs.size() * sizeof(float) + actions.size() * sizeof(float) +
+         rewards.size() * sizeof(float) + dones.size() + states.size() * sizeof(double) +
+         rgb.size() + depth.size() * sizeof(float) + seg.size() * sizeof(std::int32_t) +
+         env_args.size() + sizeof(Episode);
+}
+
+std::string episode_hash(const Episode& e) {
+  Fnv1a64 h;
+  h.add(e.actions);
+  h.add(e.rewards);
+  h.add(e.dones);
+  h.add(e.states);
+  h.add(e.obs);
+  h.add(e.rgb);
+  h.add(e.depth);
+  h.add(e.seg);
+  return h.hex();
+}
+
+namespace {
+
+// HDF5 prints its error stack to stderr by default; simlab turns failures into simlab::Error.
+// Nor does HDF5 close files at exit: simlab closes every file it opens, and a file whose close
+// failed (a full disk) would make HDF5's exit handler crash.
+void quiet_hdf5() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    H5dont_atexit();
+    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+  });
+}
+
+// The innermost message of HDF5's error stack, with the system's reason when there is one
+// ("errno = 28, error message = 'No space left on device'").
+std::string hdf5_reason() {
+  std::vector<std::string> messages;
+  H5Ewalk2(
+      H5E_DEFAULT, H5E_WALK_DOWNWARD,
+      [](unsigned, const H5E_error2_t* err, void* data) -> herr_t {
+        if (err->desc) static_cast<std::vector<std::string>*>(data)->push_back(err->desc);
+        return 0;
+      },
+      &messages);
+  H5Eclear2(H5E_DEFAULT);
+  for (const auto& m : messages) {
+    const auto at = m.find("error message = '");
+    if (at == std::string::npos) continue;
+    const auto start = at + 17, end = m.find('\'', start);
+    std::string reason = m.substr(start, end == std::string::npos ? end : end - start);
+    if (m.find("errno = 28,") != std::string::npos || m.find("errno = 27,") != std::string::npos)
+      reason += " (the disk is full, or a file size limit such as `ulimit -f` was reached)";
+    return reason;
+  }
+  return messages.empty() ? "HDF5 error" : messages.back();
+}
+
+// The names of a group's links, in name order (HDF5 1.10's H5Literate).
+std::vector<std::string> link_names(hid_t group, const char* prefix = "") {
+  struct Ctx {
+    const char* prefix;
+    std::vector<std::string> names;
+  } ctx{prefix, {}};
+  H5Literate(
+      group, H5_INDEX_NAME, H5_ITER_INC, nullptr,
+      [](hid_t, const char* name, const H5L_info_t*, void* data) -> herr_t {
+        auto* c = static_cast<Ctx*>(data);
+        if (std::strncmp(name, c->prefix, std::strlen(c->prefix)) == 0) c->names.push_back(name);
+        return 0;
+      },
+      &ctx);
+  return ctx.names;
+}
+
+[[noreturn]] void fail(const fs::path& file, const std::string& what) {
+  throw Error(SourceLocation{.file = file.string()}, what + ": " + hdf5_reason());
+}
+
+// An HDF5 identifier closed by its own close function.
+class Id {
+ public:
+  Id() = default;
+  Id(hid_t id, herr_t (*close)(hid_t)) : id_(id), close_(close) {}
+  Id(Id&& o) noexcept : id_(o.id_), close_(o.close_) { o.id_ = -1; }
+  Id& operator=(Id&& o) noexcept {
+    reset();
+    id_ = o.id_;
+    close_ = o.close_;
+    o.id_ = -1;
+    return *this;
+  }
+  ~Id() { reset(); }
+  void reset() {
+    if (id_ >= 0 && close_) close_(id_);
+    id_ = -1;
+  }
+  hid_t get() const { return id_; }
+  bool ok() const { return id_ >= 0; }
+  // Hand the identifier to a call that closes it (H5Fclose), success or not.
+  hid_t release() {
+    const hid_t id = id_;
+    id_ = -1;
+    return id;
+  }
+
+ private:
+  hid_t id_ = -1;
+  herr_t (*close_)(hid_t) = nullptr;
+};
+
+Id checked(hid_t id, herr_t (*close)(hid_t), const fs::path& file, const std::string& what) {
+  if (id < 0) fail(file, what);
+  return Id(id, close);
+}
+
+void check(herr_t status, const fs::path& file, const std::string& what) {
+  if (status < 0) fail(file, what);
+}
+
+Id make_group(hid_t loc, const std::string& name, const fs::path& file) {
+  return checked(H5Gcreate2(loc, name.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose,
+                 file, "cannot create group " + name);
+}
+
+void write_attr(hid_t loc, const char* name, std::int64_t value, const fs::path& file) {
+  Id space = checked(H5Screate(H5S_SCALAR), H5Sclose, file, "dataspace");
+  Id attr = checked(H5Acreate2(loc, name, H5T_STD_I64LE, space.get(), H5P_DEFAULT, H5P_DEFAULT),
+                    H5Aclose, file, std::string("cannot create attribute ") + name);
+  check(H5Awrite(attr.get(), H5T_NATIVE_INT64, &value), file, "attribute");
+}
+
+// A variable-length UTF-8 string: h5py reads it as a Python str.
+Id string_type(const fs::path& file) {
+  Id type = checked(H5Tcopy(H5T_C_S1), H5Tclose, file, "string type");
+  H5Tset_size(type.get(), H5T_VARIABLE);
+  H5Tset_cset(type.get(), H5T_CSET_UTF8);
+  return type;
+}
+
+void write_attr(hid_t loc, const char* name, const std::string& value, const fs::path& file) {
+  Id type = string_type(file);
+  Id space = checked(H5Screate(H5S_SCALAR), H5Sclose, file, "dataspace");
+  Id attr = checked(H5Acreate2(loc, name, type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT),
+                    H5Aclose, file, std::string("cannot create attribute ") + name);
+  const char* text = value.c_str();
+  check(H5Awrite(attr.get(), type.get(), &text), file, "attribute");
+}
+
+bool has_attr(hid_t loc, const char* name) {
+  return H5Aexists(loc, name) > 0;
+}
+
+std::int64_t read_int_attr(hid_t loc, const char* name, std::int64_t fallback) {
+  if (!has_attr(loc, name)) return fallback;
+  Id attr(H5Aopen(loc, name, H5P_DEFAULT), H5Aclose);
+  std::int64_t v = fallback;
+  if (!attr.ok() || H5Aread(attr.get(), H5T_NATIVE_INT64, &v) < 0) return fallback;
+  return v;
+}
+
+// Variable- or fixed-length string attributes (other writers use both).
+std::string read_string_attr(hid_t loc, const char* name) {
+  if (!has_attr(loc, name)) return "";
+  Id attr(H5Aopen(loc, name, H5P_DEFAULT), H5Aclose);
+  if (!attr.ok()) return "";
+  Id type(H5Aget_type(attr.get()), H5Tclose);
+  if (H5Tget_class(type.get()) != H5T_STRING) return "";
+  if (H5Tis_variable_str(type.get()) > 0) {
+    Id mem(H5Tcopy(H5T_C_S1), H5Tclose);
+    H5Tset_size(mem.get(), H5T_VARIABLE);
+    H5Tset_cset(mem.get(), H5Tget_cset(type.get()));
+    char* text = nullptr;
+    if (H5Aread(attr.get(), mem.get(), &text) < 0 || !text) return "";
+    std::string out(text);
+    H5free_memory(text);
+    return out;
+  }
+  std::string out(H5Tget_size(type.get()), '\0');
+  Id mem(H5Tcopy(H5T_C_S1), H5Tclose);
+  H5Tset_size(mem.get(), out.size());
+  if (H5Aread(attr.get(), mem.get(), out.data()) < 0) return "";
+  out.resize(std::strlen(out.c_str()));
+  return out;
+}
+
+// Dataset creation properties: chunks of `chunk` and shuffle + deflate at `level` (none at 0).
+Id chunked(const std::vector<hsize_t>& chunk, int level, bool shuffle, const fs::path& file) {
+  Id dcpl = checked(H5Pcreate(H5P_DATASET_CREATE), H5Pclose, file, "dataset properties");
+  check(H5Pset_chunk(dcpl.get(), static_cast<int>(chunk.size()), chunk.data()), file, "chunks");
+  if (level > 0) {
+    if (shuffle) check(H5Pset_shuffle(dcpl.get()), file, "shuffle filter");
+    check(H5Pset_deflate(dcpl.get(), static_cast<unsigned>(level)), file, "deflate filter");
+  }
+  return dcpl;
+}
+
+// Chunks as HDF5's filter pipeline would store them (byte shuffle for elements wider than a byte,
+// then the zlib format that the deflate filter writes), encoded here with libdeflate and written
+// with H5Dwrite_chunk: faster than the pipeline, and an image frame shared by obs and next_obs is
+// encoded once.
+class Encoder {
+ public:
+  explicit Encoder(int level)
+      : level_(level), compressor_(level > 0 ? libdeflate_alloc_compressor(level) : nullptr) {
+    if (level > 0 && !compressor_) throw std::bad_alloc();
+  }
+  ~Encoder() {
+    if (compressor_) libdeflate_free_compressor(compressor_);
+  }
+  Encoder(const Encoder&) = delete;
+  Encoder& operator=(const Encoder&) = delete;
+
+  int level() const { return level_; }
+
+  // Encode `bytes` of elements `elem` bytes wide into `out`.
+  void encode(const std::uint8_t* data, std::size_t bytes, std::size_t elem,
+              std::vector<std::uint8_t>& out) {
+    if (!compressor_) {
+      out.assign(data, data + bytes);
+      return;
+    }
+    const std::uint8_t* src = data;
+    if (elem > 1) {
+      shuffled_.resize(bytes);
+      const std::size_t n = bytes / elem;
+      for (std::size_t b = 0; b < elem; ++b) {
+        std::uint8_t* plane = shuffled_.data() + b * n;
+        for (std::size_t i = 0; i < n; ++i)
+          plane[i] = data[i * elem + b];
+      }
+      src = shuffled_.data();
+    }
+    out.resize(libdeflate_zlib_compress_bound(compressor_, bytes));
+    const std::size_t size =
+        libdeflate_zlib_compress(compressor_, src, bytes, out.data(), out.size());
+    SIMLAB_CHECK(size > 0) << "libdeflate: output larger than its own bound";
+    out.resize(size);
+  }
+
+ private:
+  int level_;
+  libdeflate_compressor* compressor_;
+  std::vector<std::uint8_t> shuffled_;
+};
+
+// A [rows] array (cols < 0) or a [rows, cols] one, in chunks of whole rows of at most 1 MB.
+void write_rows(hid_t loc, const std::string& name, hid_t file_type, std::size_t elem,
+                const void* data, hsize_t rows, int cols, Encoder& encoder,
+                std::vector<std::uint8_t>& pad, std::vector<std::uint8_t>& out,
+                const fs::path& file) {
+  std::vector<hsize_t> dims = {rows}, chunk = {1};
+  const hsize_t width = cols > 0 ? static_cast<hsize_t>(cols) : 1;
+  const hsize_t row_bytes = width * elem;
+  chunk[0] = std::clamp<hsize_t>((1 << 20) / row_bytes, 1, std::max<hsize_t>(rows, 1));
+  if (cols >= 0) {
+    dims.push_back(static_cast<hsize_t>(cols));
+    chunk.push_back(width);
+  }
+  Id space = checked(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr),
+                     H5Sclose, file, "dataspace");
+  const bool empty = rows == 0 || cols == 0;  // (a model without joints has no state)
+  Id dcpl = empty ? checked(H5Pcreate(H5P_DATASET_CREATE), H5Pclose, file, "dataset properties")
+                  : chunked(chunk, encoder.level(), elem > 1, file);
+  Id set = checked(
+      H5Dcreate2(loc, name.c_str(), file_type, space.get(), H5P_DEFAULT, dcpl.get(), H5P_DEFAULT),
+      H5Dclose, file, "cannot create dataset " + name);
+  if (empty) return;
+  const auto* bytes = static_cast<const std::uint8_t*>(data);
+  const std::size_t chunk_bytes = chunk[0] * row_bytes;
+  std::vector<hsize_t> offset(dims.size(), 0);
+  for (hsize_t r0 = 0; r0 < rows; r0 += chunk[0]) {
+    const std::size_t have = std::min<hsize_t>(chunk[0], rows - r0) * row_bytes;
+    const std::uint8_t* src = bytes + r0 * row_bytes;
+    if (have < chunk_bytes) {  // the last chunk is stored whole: pad it
+      pad.assign(chunk_bytes, 0);
+      std::copy_n(src, have, pad.data());
+      src = pad.data();
+    }
+    encoder.encode(src, chunk_bytes, elem, out);
+    offset[0] = r0;
+    check(H5Dwrite_chunk(set.get(), H5P_DEFAULT, 0, offset.data(), out.size(), out.data()), file,
+          "cannot write dataset " + name);
+  }
+}
+
+}  // namespace
+
+struct DatasetWriter::Impl {
+  explicit Impl(int level) : encoder(level) {}
+  fs::path path;
+  Id file, data;
+  Encoder encoder;
+  std::vector<std::uint8_t> pad, out;
+  std::vector<std::vector<std::uint8_t>> frames;  // encoded frames of the key being written
+};
+
+DatasetWriter::DatasetWriter(const fs::path& file, DatasetLayout layout, std::string env_args,
+                             std::string job)
+    : impl_(std::make_unique<Impl>(layout.compression)), layout_(std::move(layout)) {
+  quiet_hdf5();
+  impl_->path = file;
+  Id fapl = checked(H5Pcreate(H5P_FILE_ACCESS), H5Pclose, file, "file properties");
+  // Objects in the 1.8 format or newer: attributes larger than 64 KB, readable by HDF5 >= 1.10.
+  H5Pset_libver_bounds(fapl.get(), H5F_LIBVER_V18, H5F_LIBVER_V110);
+  impl_->file = checked(H5Fcreate(file.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.get()), H5Fclose,
+                        file, "cannot create the file");
+  impl_->data = make_group(impl_->file.get(), "data", file);
+  write_attr(impl_->data.get(), "env_args", env_args, file);
+  write_attr(impl_->data.get(), "simlab_job", job, file);
+}
+
+DatasetWriter::~DatasetWriter() = default;
+
+void DatasetWriter::write(const Episode& e, const std::string& hash) {
+  const auto& L = layout_;
+  const fs::path& file = impl_->path;
+  const int level = L.compression;
+  const hsize_t T = static_cast<hsize_t>(e.steps);
+  SIMLAB_CHECK(e.steps > 0) << "episode " << e.index << " has no steps";
+  SIMLAB_CHECK(e.obs.size() == (T + 1) * L.obs_dim) << "obs of episode " << e.index;
+  SIMLAB_CHECK(e.actions.size() == T * L.act_dim) << "actions of episode " << e.index;
+  const std::string name = "demo_" + std::to_string(e.index);
+  Id demo = make_group(impl_->data.get(), name, file);
+  write_attr(demo.get(), "num_samples", static_cast<std::int64_t>(T), file);
+  write_attr(demo.get(), "episode", e.index, file);
+  write_attr(demo.get(), "variant", static_cast<std::int64_t>(e.variant), file);
+  write_attr(demo.get(), "terminated", static_cast<std::int64_t>(e.terminated), file);
+  write_attr(demo.get(), "hash", hash, file);
+  write_attr(demo.get(), "env_args", e.env_args, file);
+
+  auto& enc = impl_->encoder;
+  auto rows = [&](hid_t loc, const char* key, hid_t type, std::size_t elem, const void* values,
+                  int cols) {
+    write_rows(loc, key, type, elem, values, T, cols, enc, impl_->pad, impl_->out, file);
+  };
+  rows(demo.get(), "actions", H5T_IEEE_F32LE, 4, e.actions.data(), L.act_dim);
+  rows(demo.get(), "rewards", H5T_IEEE_F32LE, 4, e.rewards.data(), -1);
+  rows(demo.get(), "dones", H5T_STD_U8LE, 1, e.dones.data(), -1);
+  rows(demo.get(), "states", H5T_IEEE_F64LE, 8, e.states.data(), e.state_dim);
+
+  Id obs = make_group(demo.get(), "obs", file);
+  Id next = make_group(demo.get(), "next_obs", file);
+  if (L.state) {
+    const std::size_t row = static_cast<std::size_t>(L.obs_dim);
+    rows(obs.get(), "state", H5T_IEEE_F32LE, 4, e.obs.data(), L.obs_dim);
+    rows(next.get(), "state", H5T_IEEE_F32LE, 4, e.obs.data() + row, L.obs_dim);
+  }
+  // Frames: encode T + 1 once, write frames 0..T-1 as obs and 1..T as next_obs.
+  auto frames = [&](const char* key, const void* pixels, std::size_t elem, int channels,
+                    hid_t file_type) {
+    const std::size_t frame_bytes = static_cast<std::size_t>(L.width) * L.height * channels * elem;
+    auto& encoded = impl_->frames;
+    encoded.resize(T + 1);
+    for (hsize_t t = 0; t <= T; ++t)
+      enc.encode(static_cast<const std::uint8_t*>(pixels) + t * frame_bytes, frame_bytes, elem,
+                 encoded[t]);
+    std::vector<hsize_t> dims = {T, static_cast<hsize_t>(L.height), static_cast<hsize_t>(L.width)};
+    if (channels > 1) dims.push_back(static_cast<hsize_t>(channels));
+    std::vector<hsize_t> chunk = dims;
+    chunk[0] = 1;
+    for (int which = 0; which < 2; ++which) {
+      Id space = checked(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr),
+                         H5Sclose, file, "dataspace");
+      Id dcpl = chunked(chunk, level, elem > 1, file);
+      Id set = checked(H5Dcreate2(which == 0 ? obs.get() : next.get(), key, file_type, space.get(),
+                                  H5P_DEFAULT, dcpl.get(), H5P_DEFAULT),
+                       H5Dclose, file, std::string("cannot create dataset ") + key);
+      std::vector<hsize_t> offset(dims.size(), 0);
+      for (hsize_t t = 0; t < T; ++t) {
+        offset[0] = t;
+        const auto& bytes = encoded[t + which];
+        check(H5Dwrite_chunk(set.get(), H5P_DEFAULT, 0, offset.data(), bytes.size(), bytes.data()),
+              file, std::string("cannot write dataset ") + key);
+      }
+    }
+  };
+  const std::size_t px = static_cast<std::size_t>(L.width) * L.height;
+  if (L.rgb) {
+    SIMLAB_CHECK(e.rgb.size() == (T + 1) * px * 3) << "rgb of episode " << e.index;
+    frames("rgb", e.rgb.data(), 1, 3, H5T_STD_U8LE);
+  }
+  if (L.depth) {
+    SIMLAB_CHECK(e.depth.size() == (T + 1) * px) << "depth of episode " << e.index;
+    frames("depth", e.depth.data(), 4, 1, H5T_IEEE_F32LE);
+  }
+  if (L.seg) {
+    SIMLAB_CHECK(e.seg.size() == (T + 1) * px) << "seg of episode " << e.index;
+    frames("seg", e.seg.data(), 4, 1, H5T_STD_I32LE);
+  }
+  ++episodes_;
+  steps_ += e.steps;
+}
+
+void DatasetWriter::close() {
+  if (!impl_->file.ok()) return;
+  write_attr(impl_->data.get(), "total", steps_, impl_->path);
+  impl_->data.reset();
+  check(H5Fflush(impl_->file.get(), H5F_SCOPE_GLOBAL), impl_->path, "cannot flush the file");
+  check(H5Fclose(impl_->file.release()), impl_->path, "cannot close the file");
+  sync_file(impl_->path);
+}
+
+struct DatasetReader::Impl {
+  Id file, data;
+};
+
+DatasetReader::DatasetReader(const fs::path& file) : impl_(std::make_unique<Impl>()), file_(file) {
+  quiet_hdf5();
+  std::error_code ec;
+  if (!fs::is_regular_file(file, ec))
+    throw Error(SourceLocation{.file = file.string()}, "no such file");
+  impl_->file = checked(H5Fopen(file.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose, file,
+                        "not a readable HDF5 file");
+  if (H5Lexists(impl_->file.get(), "data", H5P_DEFAULT) <= 0)
+    throw Error(SourceLocation{.file = file.string()},
+                "no 'data' group: not a dataset in robomimic's layout");
+  impl_->data = checked(H5Gopen2(impl_->file.get(), "data", H5P_DEFAULT), H5Gclose, file,
+                        "cannot open group data");
+  const auto names = link_names(impl_->data.get(), "demo_");
+  for (const auto& name : names) {
+    Id g = checked(H5Gopen2(impl_->data.get(), name.c_str(), H5P_DEFAULT), H5Gclose, file,
+                   "cannot open " + name);
+    DemoInfo d{.name = name};
+    d.index = read_int_attr(g.get(), "episode", std::atoll(name.c_str() + 5));
+    d.num_samples = read_int_attr(g.get(), "num_samples", 0);
+    d.variant = static_cast<int>(read_int_attr(g.get(), "variant", -1));
+    d.terminated = read_int_attr(g.get(), "terminated", 0) != 0;
+    d.hash = read_string_attr(g.get(), "hash");
+    d.env_args = read_string_attr(g.get(), "env_args");
+    demos_.push_back(std::move(d));
+  }
+  std::sort(demos_.begin(), demos_.end(),
+            [](const DemoInfo& a, const DemoInfo& b) { return a.index < b.index; });
+}
+
+DatasetReader::~DatasetReader() = default;
+
+std::int64_t DatasetReader::total() const {
+  return read_int_attr(impl_->data.get(), "total", 0);
+}
+std::string DatasetReader::env_args() const {
+  return read_string_attr(impl_->data.get(), "env_args");
+}
+std::string DatasetReader::job() const {
+  return read_string_attr(impl_->data.get(), "simlab_job");
+}
+
+namespace {
+
+std::string dtype_name(hid_t type) {
+  const auto cls = H5Tget_class(type);
+  const std::size_t size = H5Tget_size(type);
+  if (cls == H5T_FLOAT) return "float" + std::to_string(size * 8);
+  if (cls == H5T_INTEGER)
+    return std::string(H5Tget_sign(type) == H5T_SGN_NONE ? "uint" : "int") +
+           std::to_string(size * 8);
+  if (cls == H5T_STRING) return "string";
+  return "other";
+}
+
+void collect_arrays(hid_t group, const std::string& prefix, std::vector<ArrayInfo>& out) {
+  for (const auto& name : link_names(group)) {
+    Id obj(H5Oopen(group, name.c_str(), H5P_DEFAULT), H5Oclose);
+    if (!obj.ok()) continue;
+    const auto kind = H5Iget_type(obj.get());
+    if (kind == H5I_GROUP) {
+      collect_arrays(obj.get(), prefix + name + "/", out);
+    } else if (kind == H5I_DATASET) {
+      ArrayInfo a{.key = prefix + name};
+      Id type(H5Dget_type(obj.get()), H5Tclose);
+      a.dtype = dtype_name(type.get());
+      Id space(H5Dget_space(obj.get()), H5Sclose);
+      const int rank = H5Sget_simple_extent_ndims(space.get());
+      std::vector<hsize_t> dims(static_cast<std::size_t>(std::max(rank, 0)));
+      H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr);
+      for (auto d : dims)
+        a.shape.push_back(static_cast<std::int64_t>(d));
+      out.push_back(std::move(a));
+    }
+  }
+}
+
+template <class T>
+std::vector<T> read_dataset(hid_t data, const fs::path& file, const std::string& demo,
+                            const std::string& key, hid_t mem_type) {
+  const std::string path = demo + "/" + key;
+  Id set =
+      checked(H5Dopen2(data, path.c_str(), H5P_DEFAULT), H5Dclose, file, "no dataset data/" + path);
+  Id space(H5Dget_space(set.get()), H5Sclose);
+  const auto n = H5Sget_simple_extent_npoints(space.get());
+  std::vector<T> out(static_cast<std::size_t>(std::max<hssize_t>(n, 0)));
+  if (!out.empty())
+    check(H5Dread(set.get(), mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()), file,
+          "cannot read data/" + path);
+  return out;
+}
+
+}  // namespace
+
+std::vector<ArrayInfo> DatasetReader::arrays(const std::string& demo) const {
+  Id g = checked(H5Gopen2(impl_->data.get(), demo.c_str(), H5P_DEFAULT), H5Gclose, file_,
+                 "no group data/" + demo);
+  std::vector<ArrayInfo> out;
+  collect_arrays(g.get(), "", out);
+  return out;
+}
+
+std::vector<double> DatasetReader::read(const std::string& demo, const std::string& key) const {
+  return read_dataset<double>(impl_->data.get(), file_, demo, key, H5T_NATIVE_DOUBLE);
+}
+
+std::vector<std::uint8_t> DatasetReader::read_u8(const std::string& demo,
+                                                 const std::string& key) const {
+  return read_dataset<std::uint8_t>(impl_->data.get(), file_, demo, key, H5T_NATIVE_UINT8);
+}
+
+namespace {
+
+// Room for `bytes` more in `file`'s folder, by the file size limit and the disk's free space:
+// asked before a copy, because HDF5 1.10's H5Ocopy crashes when a write fails inside it.
+void check_room(const fs::path& file, std::uintmax_t bytes) {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_FSIZE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY &&
+      bytes > limit.rlim_cur)
+    throw Error(SourceLocation{.file = file.string()},
+                "would take about " + std::to_string(bytes) +
+                    " bytes, more than the file size limit (`ulimit -f`) of " +
+                    std::to_string(limit.rlim_cur) + " bytes");
+  struct statvfs fsinfo {};
+  const fs::path dir = file.parent_path().empty() ? fs::path(".") : file.parent_path();
+  if (statvfs(dir.c_str(), &fsinfo) == 0) {
+    const std::uintmax_t free = static_cast<std::uintmax_t>(fsinfo.f_bavail) * fsinfo.f_frsize;
+    if (bytes > free)
+      throw Error(SourceLocation{.file = file.string()},
+                  "would take about " + std::to_string(bytes / 1000000 + 1) +
+                      " MB and the disk has " + std::to_string(free / 1000000) +
+                      " MB free (No space left on device)");
+  }
+}
+
+}  // namespace
+
+void merge_files(const std::vector<fs::path>& parts, const fs::path& out) {
+  quiet_hdf5();
+  SIMLAB_CHECK(!parts.empty()) << "nothing to merge into " << out;
+  std::uintmax_t bytes = 0;
+  for (const auto& part : parts) {
+    std::error_code ec;
+    bytes += fs::file_size(part, ec);
+  }
+  check_room(out, bytes);
+  std::string env_args, job;
+  {
+    DatasetReader first(parts[0]);
+    env_args = first.env_args();
+    job = first.job();
+  }
+  Id fapl = checked(H5Pcreate(H5P_FILE_ACCESS), H5Pclose, out, "file properties");
+  H5Pset_libver_bounds(fapl.get(), H5F_LIBVER_V18, H5F_LIBVER_V110);
+  Id file = checked(H5Fcreate(out.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.get()), H5Fclose, out,
+                    "cannot create the file");
+  Id data = make_group(file.get(), "data", out);
+  write_attr(data.get(), "env_args", env_args, out);
+  write_attr(data.get(), "simlab_job", job, out);
+  std::int64_t total = 0;
+  for (const auto& part : parts) {
+    Id src = checked(H5Fopen(part.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose, part,
+                     "not a readable HDF5 file");
+    Id src_data =
+        checked(H5Gopen2(src.get(), "data", H5P_DEFAULT), H5Gclose, part, "no group data");
+    for (const auto& name : link_names(src_data.get(), "demo_")) {
+      if (H5Lexists(data.get(), name.c_str(), H5P_DEFAULT) > 0)
+        throw Error(SourceLocation{.file = part.string()},
+                    name + " is in more than one file being merged");
+      check(
+          H5Ocopy(src_data.get(), name.c_str(), data.get(), name.c_str(), H5P_DEFAULT, H5P_DEFAULT),
+          out, "cannot copy " + name + " from " + part.string());
+      Id g(H5Gopen2(src_data.get(), name.c_str(), H5P_DEFAULT), H5Gclose);
+      total += read_int_attr(g.get(), "num_samples", 0);
+    }
+  }
+  write_attr(data.get(), "total", total, out);
+  data.reset();
+  check(H5Fflush(file.get(), H5F_SCOPE_GLOBAL), out, "cannot flush the file");
+  check(H5Fclose(file.release()), out, "cannot close the file");
+  sync_file(out);
+}
+
+void sync_file(const fs::path& file) {
+  const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0 || ::fsync(fd) != 0) {
+    const int err = errno;
+    if (fd >= 0) ::close(fd);
+    throw Error(SourceLocation{.file = file.string()},
+                std::string("cannot sync to disk: ") + std::strerror(err));
+  }
+  ::close(fd);
+}
+
+void sync_dir(const fs::path& dir) {
+  const int fd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return;  // best effort: not every file system lets a folder be opened
+  ::fsync(fd);
+  ::close(fd);
+}
+
+}  // namespace simlab::engine::io

@@ -1,0 +1,152 @@
+// Datasets in robomimic's HDF5 layout, one episode per group:
+//
+//   data/                      attrs: total (steps in the file), env_args (JSON: scene spec and
+//                              generation settings), simlab_job (JSON: what must match to resume)
+//   data/demo_K/               K: the episode's index in the whole job; attrs: num_samples (T),
+//                              episode, variant, terminated, hash (16 hex digits), env_args (JSON:
+//                              this episode's randomized parameters)
+//     obs/state      float32 [T, obs_dim]   what the policy saw (noise and dropout included)
+//     obs/rgb        uint8   [T, H, W, 3]   camera colour (optional)
+//     obs/depth      float32 [T, H, W]      metres along the camera axis (optional)
+//     obs/seg        int32   [T, H, W]      geom index, -1 background (optional)
+//     next_obs/...   the same keys, one step later (next_obs[t] = obs[t + 1]; the last row is
+//                    the episode's final observation)
+//     actions        float32 [T, act_dim]
+//     rewards        float32 [T]
+//     dones          uint8   [T]            1 at the last step
+//     states         float64 [T, nq + nv]   the physics state before each action
+//
+// Every dataset is chunked and compressed (shuffle + deflate). Image frames are chunked one frame
+// each and compressed once: obs frame t + 1 and next_obs frame t share the compressed bytes, which
+// are written with HDF5's direct chunk write. HDF5 types stay in dataset.cpp.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace simlab::engine::io {
+
+// What every episode of a dataset holds besides the fixed fields.
+struct DatasetLayout {
+  int obs_dim = 0;
+  int act_dim = 0;
+  std::vector<std::string> obs_names;  // per obs/state element (an attribute of obs/state)
+  std::vector<std::string> act_names;
+  bool state = true, rgb = false, depth = false, seg = false;
+  int width = 0, height = 0;  // image keys
+  int compression = 4;        // deflate level 0-9 (0: stored uncompressed)
+
+  bool has_images() const { return rgb || depth || seg; }
+  // Obs keys in file order: "state", "rgb", "depth", "seg" as enabled.
+  std::vector<std::string> obs_keys() const;
+};
+
+// One finished episode, as the simulation hands it to the writer. Per-step arrays have T rows;
+// observations and frames have T + 1 (the first observation, then one after each step).
+struct Episode {
+  std::int64_t index = 0;  // in the whole job
+  int variant = 0;
+  int steps = 0;  // T
+  bool terminated = false;
+  int state_dim = 0;                // nq + nv of the episode's variant
+  std::vector<float> obs;           // [T + 1, obs_dim]
+  std::vector<float> actions;       // [T, act_dim]
+  std::vector<float> rewards;       // [T]
+  std::vector<std::uint8_t> dones;  // [T]
+  std::vector<double> states;       // [T, state_dim]
+  std::vector<std::uint8_t> rgb;    // [T + 1, H, W, 3]
+  std::vector<float> depth;         // [T + 1, H, W]
+  std::vector<std::int32_t> seg;    // [T + 1, H, W]
+  std::string env_args;             // JSON: this episode's randomized parameters
+
+  std::size_t bytes() const;
+};
+
+// 64-bit FNV-1a over everything an episode records (actions, rewards, dones, states,
+// observations and frames), as 16 hex digits. Equal hashes: equal data, whoever wrote it.
+std::string episode_hash(const Episode& episode);
+
+// Writes one HDF5 file in the layout above. The file is complete once close() returns; errors
+// (a full disk, a missing folder) throw simlab::Error naming the file and the system's reason.
+class DatasetWriter {
+ public:
+  // `env_args` and `job` are JSON texts stored as attributes of data/.
+  DatasetWriter(const std::filesystem::path& file, DatasetLayout layout, std::string env_args,
+                std::string job);
+  ~DatasetWriter();  // closes without flushing to the disk if close() was not called
+  DatasetWriter(const DatasetWriter&) = delete;
+  DatasetWriter& operator=(const DatasetWriter&) = delete;
+
+  void write(const Episode& episode, const std::string& hash);
+  // Write data.attrs total, close the file and fsync it.
+  void close();
+
+  int episodes() const { return episodes_; }
+  std::int64_t steps() const { return steps_; }
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  DatasetLayout layout_;
+  int episodes_ = 0;
+  std::int64_t steps_ = 0;
+};
+
+// One episode group of a file, without its arrays.
+struct DemoInfo {
+  std::string name;  // demo_K
+  std::int64_t index = -1;
+  std::int64_t num_samples = 0;
+  std::string hash;
+  std::string env_args;
+  int variant = -1;
+  bool terminated = false;
+};
+
+// One array of a demo: its path below the demo group, element type and shape.
+struct ArrayInfo {
+  std::string key;    // "obs/state", "actions", ...
+  std::string dtype;  // "float32", "float64", "uint8", "int32", ...
+  std::vector<std::int64_t> shape;
+};
+
+// Reads files written by DatasetWriter (and other robomimic-layout files).
+class DatasetReader {
+ public:
+  explicit DatasetReader(const std::filesystem::path& file);  // throws simlab::Error
+  ~DatasetReader();
+  DatasetReader(const DatasetReader&) = delete;
+  DatasetReader& operator=(const DatasetReader&) = delete;
+
+  const std::filesystem::path& file() const { return file_; }
+  std::int64_t total() const;    // data.attrs total (0 if absent)
+  std::string env_args() const;  // data.attrs env_args ("" if absent)
+  std::string job() const;       // data.attrs simlab_job ("" if absent)
+  // Every data/demo_* group, ordered by episode index.
+  const std::vector<DemoInfo>& demos() const { return demos_; }
+  // Every array of a demo (obs/*, next_obs/*, actions, rewards, dones, states).
+  std::vector<ArrayInfo> arrays(const std::string& demo) const;
+  // An array converted to double (any numeric type), row-major.
+  std::vector<double> read(const std::string& demo, const std::string& key) const;
+  // A uint8 array as stored (images).
+  std::vector<std::uint8_t> read_u8(const std::string& demo, const std::string& key) const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  std::filesystem::path file_;
+  std::vector<DemoInfo> demos_;
+};
+
+// Copy every demo group of `parts` into a new file `out` (raw compressed chunks, no re-encoding),
+// with data attrs total, env_args and simlab_job taken from the first part; close and fsync it.
+void merge_files(const std::vector<std::filesystem::path>& parts, const std::filesystem::path& out);
+
+// fsync a file, and the folder that holds it (so a rename is durable). Throws simlab::Error.
+void sync_file(const std::filesystem::path& file);
+void sync_dir(const std::filesystem::path& dir);
+
+}  // namespace simlab::engine::io

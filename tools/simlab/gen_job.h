@@ -1,0 +1,69 @@
+// The simulation side of `simlab gen` and `simlab bench gen`: a scene's episodes rolled out by a
+// policy in --envs slots stepped in parallel, each finished episode handed to a sink (the writer
+// thread, or nothing when benchmarking the simulation alone).
+//
+//   todo episodes --> slots (one EpisodeRollout each, stepped on oneTBB; a slot whose episode
+//   ended takes the next) --> with images: one batch render of every slot per step --> sink
+//
+// Episode k's data depends on (scene, seed, policy, k) only: see engine/io/rollout.h.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "engine/io/dataset.h"
+#include "scenes/scene.h"
+
+namespace simlab::tools {
+
+struct GenOptions {
+  std::string scene;
+  int envs = 16;
+  std::int64_t episodes = 100;
+  std::string policy = "random";
+  std::string obs = "state";
+  std::string res = "64x64";
+  std::string camera;  // a scene camera by name; "": the scene's first, else a framing camera
+  std::uint64_t seed = 0;
+  int threads = 0;
+  int max_steps = 0;  // > 0: cap the scene's episode length
+  int compression = 4;
+};
+
+// A validated job: the compiled scene, the env configuration, the dataset layout and the JSON
+// that goes into the files. Bad options throw simlab::Error naming the flag.
+struct GenSpec {
+  GenOptions options;
+  scenes::Scene scene;
+  engine::VectorEnvConfig config;  // seed and episode length as the job runs them
+  engine::io::DatasetLayout layout;
+  enum class Policy { kRandom, kZero } policy = Policy::kRandom;
+  int camera = -1;       // scene camera index, -1: default framing camera
+  nlohmann::json job;    // what determines the data (compared on --resume and merge)
+  std::string env_args;  // data.attrs env_args (robomimic's env metadata, JSON)
+};
+GenSpec prepare_gen(const GenOptions& options);
+
+struct GenStats {
+  std::int64_t episodes = 0;   // handed to the sink
+  std::int64_t env_steps = 0;  // stepped (episodes abandoned on interruption included)
+  double seconds = 0;
+  bool interrupted = false;
+};
+
+using EpisodeSink = std::function<void(std::unique_ptr<engine::io::Episode>)>;
+
+// Roll out `todo` (episode indices) and give each finished episode to `sink`, on this thread.
+// Stops early, abandoning episodes in flight, once `stop` reads true. `progress_label` non-empty:
+// draw a progress bar (env-steps/s and ETA) on a terminal.
+GenStats simulate(const GenSpec& spec, std::span<const std::int64_t> todo, const EpisodeSink& sink,
+                  const std::atomic<bool>* stop, const std::string& progress_label);
+
+}  // namespace simlab::tools
