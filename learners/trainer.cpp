@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "engine/core/error.h"
+#include "engine/io/image.h"
 #include "scenes/scene.h"
 
 namespace simlab::learners {
@@ -107,8 +108,22 @@ void load_checkpoint(const fs::path& file, Ppo& ppo, ObsNormalizer& norm,
     c.recent.push_back(recent[i].item<double>());
 }
 
+// The learning curve: mean return of the last episodes against env steps.
+struct Curve {
+  std::vector<double> steps, mean_return;
+  void add(const nlohmann::json& row) {
+    steps.push_back(row.at("env_steps").get<double>());
+    mean_return.push_back(row.at("mean_return").is_null() ? NAN
+                                                          : row.at("mean_return").get<double>());
+  }
+  void write(const fs::path& file, const std::string& title) const {
+    engine::io::write_line_plot(file.string(), title, "env steps", steps,
+                                {{.label = "mean return (last 20 episodes)", .y = mean_return}});
+  }
+};
+
 // Keep the metrics rows up to `update` (a resumed run rewrites what came after its checkpoint).
-void truncate_metrics(const fs::path& dir, std::int64_t update) {
+void truncate_metrics(const fs::path& dir, std::int64_t update, Curve& curve) {
   std::vector<std::string> kept;
   std::ifstream in(dir / "metrics.jsonl");
   for (std::string line; std::getline(in, line);) {
@@ -125,6 +140,7 @@ void truncate_metrics(const fs::path& dir, std::int64_t update) {
   for (const auto& line : kept) {
     jsonl << line << "\n";
     const auto row = nlohmann::json::parse(line);
+    curve.add(row);
     for (std::size_t i = 0; i < kColumns.size(); ++i)
       csv << (i ? "," : "") << row.at(kColumns[i]).dump();
     csv << "\n";
@@ -275,11 +291,13 @@ void run_training(const TrainConfig& config,
   ObsNormalizer norm(obs_dim);
   ObsNormalizer return_stats(1);  // of the discounted return, for reward scaling
   Counters c;
+  Curve curve;
+  const std::string title = config.algo + " on " + config.scene;
   if (config.resume) {
     load_checkpoint(checkpoint, ppo, norm, return_stats, c);
-    truncate_metrics(dir, c.update);
+    truncate_metrics(dir, c.update, curve);
   } else {
-    truncate_metrics(dir, -1);  // headers only
+    truncate_metrics(dir, -1, curve);  // headers only
   }
 
   const int n = config.envs, horizon = config.ppo.horizon;
@@ -380,8 +398,11 @@ void run_training(const TrainConfig& config,
         {"learn_s", learn_s},
         {"wall_s", c.wall_s}};
     append_metrics(dir, row);
-    if (c.update % config.checkpoint_every == 0 || c.env_steps >= config.steps)
+    curve.add(row);
+    if (c.update % config.checkpoint_every == 0 || c.env_steps >= config.steps) {
       save_checkpoint(checkpoint, ppo, norm, return_stats, c);
+      curve.write(dir / "learning_curve.png", title);
+    }
     if (on_update) on_update(row);
   }
 }

@@ -3,6 +3,7 @@
 //   runs/NAME/
 //     config.json        what the run was started with; --resume refuses a different one
 //     metrics.jsonl      one JSON object per update (also metrics.csv, same columns)
+//     learning_curve.png mean return against env steps, redrawn at every checkpoint
 //     checkpoint.pt      model, optimizer, observation normalizer, RNG state, counters; written to
 //                        checkpoint.pt.tmp and renamed, so a killed run keeps the last good one
 //

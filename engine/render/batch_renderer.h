@@ -75,19 +75,4 @@ class BatchRenderer {
   std::vector<std::int32_t> seg_;
 };
 
-// Write an [H, W, 3] image as PNG; throws simlab::Error naming the file if it cannot.
-void write_png(const std::string& file, int width, int height, const std::uint8_t* rgb);
-// `count` [tile_height, tile_width, 3] images side by side, ceil(sqrt(count)) per row, `gap`
-// pixels apart on white: contact sheets and the viewer's window. fill() reuses the buffer.
-struct ImageGrid {
-  ImageGrid(int count, int tile_width, int tile_height, int gap);
-  void fill(const std::uint8_t* images);  // the count images, back to back
-  int count, tile_width, tile_height, gap, columns, width, height;
-  std::vector<std::uint8_t> rgb;  // [height, width, 3]
-};
-
-// Colour maps for looking at depth (near bright, far dark) and segmentation (one hue per id).
-std::vector<std::uint8_t> depth_to_rgb(std::span<const float> depth, float max_depth);
-std::vector<std::uint8_t> segmentation_to_rgb(std::span<const std::int32_t> ids);
-
 }  // namespace simlab::engine::render

@@ -126,6 +126,7 @@ TEST(Trainer, AResumedRunReproducesAnUninterruptedOne) {
   for (std::string line; std::getline(csv, line);)
     ++lines;
   EXPECT_EQ(lines, 5);
+  EXPECT_GT(fs::file_size(split / "learning_curve.png"), 2000u);
   fs::remove_all(whole);
   fs::remove_all(split);
 }

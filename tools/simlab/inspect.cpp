@@ -16,10 +16,8 @@
 
 #include "engine/core/error.h"
 #include "engine/io/dataset.h"
+#include "engine/io/image.h"
 #include "engine/io/manifest.h"
-#ifdef SIMLAB_HAS_RENDER
-#include "engine/render/batch_renderer.h"
-#endif
 #include "tools/simlab/commands.h"
 
 namespace simlab::tools {
@@ -92,7 +90,6 @@ std::string shape_text(const std::vector<std::int64_t>& shape) {
   return s + "]";
 }
 
-#ifdef SIMLAB_HAS_RENDER
 // Rows: episodes; columns: frames spread evenly over each episode; 2-pixel white gaps.
 void write_sheet(const std::vector<std::unique_ptr<io::DatasetReader>>& files, const Options& o,
                  json& report) {
@@ -141,10 +138,10 @@ void write_sheet(const std::vector<std::unique_ptr<io::DatasetReader>>& files, c
         float far = 0;
         for (float z : depth)
           if (std::isfinite(z)) far = std::max(far, z);
-        rgb = engine::render::depth_to_rgb(depth, far > 0 ? far : 1.0f);
+        rgb = io::depth_to_rgb(depth, far > 0 ? far : 1.0f);
       } else {
         std::vector<std::int32_t> ids(values.begin(), values.end());
-        rgb = engine::render::segmentation_to_rgb(ids);
+        rgb = io::segmentation_to_rgb(ids);
       }
     }
     const std::int64_t T = static_cast<std::int64_t>(rgb.size() / (px * 3));
@@ -159,10 +156,9 @@ void write_sheet(const std::vector<std::unique_ptr<io::DatasetReader>>& files, c
     }
     shown.push_back(d.index);
   }
-  engine::render::write_png(o.sheet, W, H, sheet.data());
+  io::write_png(o.sheet, W, H, sheet.data());
   report["sheet"] = {{"file", o.sheet}, {"key", key}, {"episodes", shown}, {"frames", cols}};
 }
-#endif
 
 void run_inspect(const Options& o) {
   const auto [files, kind] = dataset_files(o.path);
@@ -258,12 +254,7 @@ void run_inspect(const Options& o) {
                           {"simlab_version", m.value("simlab_version", "")}};
   }
   if (!o.sheet.empty()) {
-#ifdef SIMLAB_HAS_RENDER
     write_sheet(readers, o, report);
-#else
-    throw Error(SourceLocation{.field = "--sheet"},
-                "needs the PNG writer of a build with the Vulkan renderer (SIMLAB_WITH_VULKAN=ON)");
-#endif
   }
   if (o.json) {
     std::printf("%s\n", report.dump(2).c_str());

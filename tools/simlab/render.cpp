@@ -13,6 +13,7 @@
 
 #include "engine/core/error.h"
 #include "engine/core/rng.h"
+#include "engine/io/image.h"
 #include "engine/render/batch_renderer.h"
 #ifdef SIMLAB_HAS_PHYSICS_MJR
 #include "engine/physics/mujoco/mjr_render.h"
@@ -150,23 +151,23 @@ void run_render(const Options& o) {
     char name[32];
     std::snprintf(name, sizeof name, "%04d", i);
     const auto base = fs::path(o.out);
-    engine::render::write_png((base / ("rgb_" + std::string(name) + ".png")).string(), w, h,
-                              renderer.rgb().data() + i * px * 3);
+    engine::io::write_png((base / ("rgb_" + std::string(name) + ".png")).string(), w, h,
+                          renderer.rgb().data() + i * px * 3);
     const auto depth =
-        engine::render::depth_to_rgb(std::span(renderer.depth().data() + i * px, px),
-                                     4.0f * s.scene.variants[s.variants[i]].model->visual().extent);
-    engine::render::write_png((base / ("depth_" + std::string(name) + ".png")).string(), w, h,
-                              depth.data());
+        engine::io::depth_to_rgb(std::span(renderer.depth().data() + i * px, px),
+                                 4.0f * s.scene.variants[s.variants[i]].model->visual().extent);
+    engine::io::write_png((base / ("depth_" + std::string(name) + ".png")).string(), w, h,
+                          depth.data());
     const auto seg =
-        engine::render::segmentation_to_rgb(std::span(renderer.segmentation().data() + i * px, px));
-    engine::render::write_png((base / ("seg_" + std::string(name) + ".png")).string(), w, h,
-                              seg.data());
+        engine::io::segmentation_to_rgb(std::span(renderer.segmentation().data() + i * px, px));
+    engine::io::write_png((base / ("seg_" + std::string(name) + ".png")).string(), w, h,
+                          seg.data());
   }
   // Contact sheet: the same envs in a grid with 2-pixel gaps.
-  engine::render::ImageGrid sheet(written, w, h, 2);
+  engine::io::ImageGrid sheet(written, w, h, 2);
   sheet.fill(renderer.rgb().data());
   const auto sheet_file = (fs::path(o.out) / "contact_sheet.png").string();
-  engine::render::write_png(sheet_file, sheet.width, sheet.height, sheet.rgb.data());
+  engine::io::write_png(sheet_file, sheet.width, sheet.height, sheet.rgb.data());
   std::printf("rendered %d envs of %s (%zu variants) at %dx%d on %s in %.3f s\n", o.envs,
               s.scene.spec.name.c_str(), s.scene.variants.size(), w, h,
               renderer.device_name().c_str(), seconds);

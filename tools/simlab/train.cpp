@@ -48,6 +48,7 @@ void run_train(const learners::TrainConfig& c) {
   }
   std::printf("done in %.1f s: mean return %s over the last episodes\n",
               last.at("wall_s").get<double>(), last.at("mean_return").dump().c_str());
+  std::printf("  %s/learning_curve.png: mean return against env steps\n", c.out.string().c_str());
   std::printf("  %s/metrics.jsonl, metrics.csv: one row per update\n", c.out.string().c_str());
   std::printf("  %s/checkpoint.pt: resume with --resume (same options, more --steps)\n",
               c.out.string().c_str());

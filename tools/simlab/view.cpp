@@ -24,6 +24,7 @@
 
 #include "engine/core/error.h"
 #include "engine/core/rng.h"
+#include "engine/io/image.h"
 #include "engine/render/batch_renderer.h"
 #include "scenes/scene.h"
 #include "scenes/terms.h"
@@ -127,7 +128,7 @@ struct Selected {
   void clear() { rewards.clear(), episode_return = last_return = 0, episodes = 0; }
 };
 
-void frame_tile(engine::render::ImageGrid& grid, int tile) {
+void frame_tile(engine::io::ImageGrid& grid, int tile) {
   const int x0 = grid.gap + (tile % grid.columns) * (grid.tile_width + grid.gap);
   const int y0 = grid.gap + (tile / grid.columns) * (grid.tile_height + grid.gap);
   for (int y = y0; y < y0 + grid.tile_height; ++y)
@@ -165,7 +166,7 @@ void run_view(const Options& o) {
   // Each variant's reward terms, compiled when an env of it is first selected.
   std::vector<std::optional<scenes::RewardBreakdown>> breakdowns(scene.variants.size());
 
-  engine::render::ImageGrid grid(o.envs, w, h, 0);
+  engine::io::ImageGrid grid(o.envs, w, h, 0);
   Orbit orbit;
   bool paused = false, step_once = false, reset = false, next_variants = false;
   Selected sel{.env = o.select};
@@ -329,7 +330,7 @@ void run_view(const Options& o) {
                    last && !o.screenshot.empty() ? &capture : nullptr);
     if (last) {
       if (!o.screenshot.empty()) {
-        engine::render::write_png(o.screenshot, window.width(), window.height(), capture.data());
+        engine::io::write_png(o.screenshot, window.width(), window.height(), capture.data());
         std::printf(
             "wrote %s after %d frames (%d envs of %s; panel on env %d, variant %d: %zu "
             "randomized parameters, %zu reward terms)\n",
