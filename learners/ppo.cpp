@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include "learners/distributed.h"
+
 namespace simlab::learners {
 
 ObsNormalizer::ObsNormalizer(int dim)
@@ -9,10 +11,13 @@ ObsNormalizer::ObsNormalizer(int dim)
 
 void ObsNormalizer::update(const torch::Tensor& batch) {
   const auto x = batch.to(torch::kFloat64);
-  const double n = static_cast<double>(x.size(0));
+  if (x.size(0) == 0) return;
+  update(static_cast<double>(x.size(0)), x.mean(0), x.var(0, /*unbiased=*/false));
+}
+
+void ObsNormalizer::update(double n, const torch::Tensor& batch_mean,
+                           const torch::Tensor& batch_var) {
   if (n == 0) return;
-  const auto batch_mean = x.mean(0);
-  const auto batch_var = x.var(0, /*unbiased=*/false);
   const auto delta = batch_mean - mean_;
   const double total = count_ + n;
   mean_ = mean_ + delta * (n / total);
@@ -149,6 +154,7 @@ PpoStats Ppo::update(const Rollout& r) {
           policy_loss + config_.value_coef * value_loss - config_.entropy_coef * entropy;
       optimizer_.zero_grad();
       loss.backward();
+      if (distributed_) distributed_->average_gradients(model_->parameters());
       // The actor and the critic are clipped apart: one global norm would let the value loss,
       // large early on, shrink the policy's step to nothing.
       auto actor = model_->pi->parameters();

@@ -37,7 +37,9 @@ struct PpoConfig {
 class ObsNormalizer {
  public:
   explicit ObsNormalizer(int dim = 0);
-  void update(const torch::Tensor& batch);                  // [B, dim]
+  void update(const torch::Tensor& batch);  // [B, dim]
+  // The same from a batch's count, mean and (biased) variance, e.g. summed over ranks.
+  void update(double count, const torch::Tensor& mean, const torch::Tensor& var);
   torch::Tensor normalize(const torch::Tensor& obs) const;  // (obs - mean) / std, clipped to +-10
   torch::Tensor mean() const { return mean_; }
   torch::Tensor var() const { return var_; }
@@ -76,6 +78,8 @@ struct PpoStats {
   double explained_variance = 0;
 };
 
+class Distributed;
+
 class Ppo {
  public:
   Ppo(int obs_dim, int act_dim, PpoConfig config, torch::Device device);
@@ -87,6 +91,8 @@ class Ppo {
   torch::Tensor value(const torch::Tensor& obs);
   // GAE advantages and returns for `rollout`, then the clipped-objective update.
   PpoStats update(const Rollout& rollout);
+  // Data-parallel: average gradients over the group's ranks before every optimizer step.
+  void set_distributed(Distributed* group) { distributed_ = group; }
 
   ActorCritic& model() { return model_; }
   torch::optim::Adam& optimizer() { return optimizer_; }
@@ -98,6 +104,7 @@ class Ppo {
   torch::Device device_;
   ActorCritic model_;
   torch::optim::Adam optimizer_;
+  Distributed* distributed_ = nullptr;
 };
 
 // Advantages [T, N] by GAE(gamma, lambda) from rewards, values [T + 1, N] and dones.

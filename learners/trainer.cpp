@@ -11,6 +11,7 @@
 
 #include "engine/core/error.h"
 #include "engine/io/image.h"
+#include "learners/distributed.h"
 #include "scenes/scene.h"
 
 namespace simlab::learners {
@@ -213,8 +214,8 @@ torch::Device resolve_device(const std::string& name) {
   throw train_error("--device", "'" + name + "': expected auto, cpu or cuda");
 }
 
-void run_training(const TrainConfig& config,
-                  const std::function<void(const nlohmann::json& row)>& on_update) {
+TrainResult run_training(const TrainConfig& config,
+                         const std::function<void(const nlohmann::json& row)>& on_update) {
   if (config.algo == "dreamer")
     throw train_error("--algo",
                       "dreamer: the world-model learner is not built yet; use --algo ppo");
@@ -246,11 +247,15 @@ void run_training(const TrainConfig& config,
   }
   probe.reset();
 
+  // Data-parallel over c10d when torchrun's variables say so; rank 0 owns the run folder.
+  const DistributedConfig dist_config = distributed_from_env();
+  const bool writer = dist_config.rank == 0;
+
   // The run folder: new, overwritten on request, or resumed with the same configuration.
   const fs::path dir = config.out;
   const fs::path checkpoint = dir / "checkpoint.pt";
   const auto wanted = config.to_json();
-  if (fs::exists(dir / "config.json") && !config.resume && !config.overwrite)
+  if (writer && fs::exists(dir / "config.json") && !config.resume && !config.overwrite)
     throw train_error("--out", dir.string() +
                                    " holds a run already: --resume continues it, --overwrite "
                                    "starts over");
@@ -274,7 +279,7 @@ void run_training(const TrainConfig& config,
                             " there, " + (wanted.contains(at) ? wanted[at].dump() : "absent") +
                             " here)");
     }
-  } else {
+  } else if (writer) {
     if (config.overwrite) {
       fs::remove(dir / "metrics.jsonl");
       fs::remove(dir / "metrics.csv");
@@ -295,10 +300,32 @@ void run_training(const TrainConfig& config,
   const std::string title = config.algo + " on " + config.scene;
   if (config.resume) {
     load_checkpoint(checkpoint, ppo, norm, return_stats, c);
-    truncate_metrics(dir, c.update, curve);
-  } else {
+    if (writer) truncate_metrics(dir, c.update, curve);
+  } else if (writer) {
     truncate_metrics(dir, -1, curve);  // headers only
   }
+  std::unique_ptr<Distributed> dist;
+  if (dist_config.enabled()) {
+    dist = std::make_unique<Distributed>(dist_config);
+    dist->broadcast(ppo.model()->parameters());  // every rank starts from rank 0's weights
+    ppo.set_distributed(dist.get());
+    // Each rank explores with its own noise (and, below, its own envs).
+    torch::manual_seed(mix(config.seed ^ mix(0x5eed0000u + dist_config.rank)));
+  }
+  // Statistics summed over ranks, so every rank normalizes with the same numbers.
+  auto update_stats = [&](ObsNormalizer& stats, const torch::Tensor& batch) {
+    if (!dist) return stats.update(batch);
+    const auto x = batch.to(torch::kFloat64);
+    auto moments = torch::cat({torch::full({1}, static_cast<double>(x.size(0)), torch::kFloat64),
+                               x.sum(0), x.square().sum(0)});
+    dist->all_reduce_sum(moments);
+    const double count = moments[0].item<double>();
+    const auto dim = x.size(1);
+    const auto mean = moments.slice(0, 1, 1 + dim) / count;
+    const auto var = (moments.slice(0, 1 + dim, 1 + 2 * dim) / count - mean.square()).clamp_min(0);
+    stats.update(count, mean, var);
+  };
+  const std::int64_t world = dist_config.world_size;
 
   const int n = config.envs, horizon = config.ppo.horizon;
   Rollout rollout(horizon, n, obs_dim, act_dim);
@@ -312,7 +339,9 @@ void run_training(const TrainConfig& config,
   while (c.env_steps < config.steps) {
     const std::int64_t segment = c.update / config.checkpoint_every;
     if (segment != env_segment) {
-      env = scenes::make_env(scene, n, threads, mix(config.seed ^ mix(segment)));
+      std::uint64_t env_seed = mix(config.seed ^ mix(segment));
+      if (dist_config.rank > 0) env_seed = mix(env_seed ^ mix(dist_config.rank));
+      env = scenes::make_env(scene, n, threads, env_seed);
       obs = from_rows(env->reset().obs, n);
       std::fill(episode_return.begin(), episode_return.end(), 0.0);
       discounted = torch::zeros({n}, torch::kFloat64);
@@ -322,7 +351,7 @@ void run_training(const TrainConfig& config,
     const auto t0 = std::chrono::steady_clock::now();
     double learn_s = 0;
     for (int t = 0; t < horizon; ++t) {
-      norm.update(obs);
+      update_stats(norm, obs);
       const auto o = norm.normalize(obs);
       torch::Tensor log_prob, value;
       const auto action = ppo.act(o, &log_prob, &value);
@@ -345,7 +374,7 @@ void run_training(const TrainConfig& config,
       }
       if (config.ppo.scale_rewards) {
         discounted = discounted * config.ppo.gamma + reward.to(torch::kFloat64);
-        return_stats.update(discounted.unsqueeze(1));
+        update_stats(return_stats, discounted.unsqueeze(1));
         discounted = discounted * (1 - done.to(torch::kFloat64));
         reward = (reward / std::sqrt(return_stats.var()[0].item<double>() + 1e-8)).clamp(-10, 10);
       }
@@ -376,7 +405,7 @@ void run_training(const TrainConfig& config,
                                           "; the last good checkpoint is " + checkpoint.string());
 
     ++c.update;
-    c.env_steps += static_cast<std::int64_t>(horizon) * n;
+    c.env_steps += static_cast<std::int64_t>(horizon) * n * world;  // over every rank
     c.wall_s = wall_before + std::chrono::duration<double>(t2 - start).count();
     const double sim_s = std::chrono::duration<double>(t1 - t0).count();
     double mean_return = 0;
@@ -397,14 +426,19 @@ void run_training(const TrainConfig& config,
         {"sim_s", sim_s},
         {"learn_s", learn_s},
         {"wall_s", c.wall_s}};
-    append_metrics(dir, row);
-    curve.add(row);
-    if (c.update % config.checkpoint_every == 0 || c.env_steps >= config.steps) {
-      save_checkpoint(checkpoint, ppo, norm, return_stats, c);
-      curve.write(dir / "learning_curve.png", title);
+    if (writer) {
+      append_metrics(dir, row);
+      curve.add(row);
+      if (c.update % config.checkpoint_every == 0 || c.env_steps >= config.steps) {
+        save_checkpoint(checkpoint, ppo, norm, return_stats, c);
+        curve.write(dir / "learning_curve.png", title);
+      }
     }
     if (on_update) on_update(row);
   }
+  return {.rank = dist_config.rank,
+          .world_size = dist_config.world_size,
+          .parameters = parameter_fingerprint(ppo.model()->parameters())};
 }
 
 }  // namespace simlab::learners

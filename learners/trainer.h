@@ -44,10 +44,21 @@ struct TrainConfig {
 // Resolve "auto" to CUDA when LibTorch has it, else the CPU; "cuda" without CUDA is an Error.
 torch::Device resolve_device(const std::string& name);
 
+// What a run ends with: this process's rank, and a fingerprint of its parameters (equal on every
+// rank of a data-parallel run).
+struct TrainResult {
+  int rank = 0, world_size = 1;
+  std::string parameters;
+};
+
 // Train; `on_update` sees each metrics row as it is written (progress bars, tests). Throws
 // simlab::Error on bad input (unknown scene or algorithm, a run folder of another configuration)
 // and on a non-finite loss, which names the loss and leaves the last good checkpoint in place.
-void run_training(const TrainConfig& config,
-                  const std::function<void(const nlohmann::json& row)>& on_update = {});
+//
+// Data-parallel over c10d when torchrun's variables (RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT)
+// name more than one process: every rank runs `envs` envs of its own, gradients and normalizer
+// statistics are averaged, and rank 0 writes the run folder; env steps count every rank's.
+TrainResult run_training(const TrainConfig& config,
+                         const std::function<void(const nlohmann::json& row)>& on_update = {});
 
 }  // namespace simlab::learners

@@ -9,6 +9,7 @@
 #include <stb/stb_image.h>
 #include <string>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -309,6 +310,52 @@ TEST(Cli, ViewerCapturesTheSceneUnderXvfbAndNeedsADisplay) {
   EXPECT_EQ(select.code, 2) << select.out;
   EXPECT_TRUE(contains(select.out, "env 4 is not on screen (0 to 3)")) << select.out;
 }
+
+#if SIMLAB_HAS_LEARNERS
+TEST(Cli, TwoProcessDataParallelTrainingKeepsParametersIdentical) {
+  namespace fs = std::filesystem;
+  const auto dir = fs::temp_directory_path() / "simlab_ddp_test";
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  const std::string port = std::to_string(20000 + getpid() % 30000);
+  // Two ranks on localhost, as torchrun would start them; each runs its own 4 envs.
+  std::string cmd;
+  for (int rank = 0; rank < 2; ++rank)
+    cmd += "RANK=" + std::to_string(rank) + " WORLD_SIZE=2 LOCAL_RANK=" + std::to_string(rank) +
+           " MASTER_ADDR=127.0.0.1 MASTER_PORT=" + port + " " + SIMLAB_BIN +
+           " train --scene cartpole-balance --envs 4 --steps 1024 --horizon 16 --threads 1 --out " +
+           (dir / ("run" + std::to_string(rank))).string() + " > " +
+           (dir / ("rank" + std::to_string(rank) + ".log")).string() + " 2>&1 & ";
+  cmd += "wait";
+  ASSERT_EQ(std::system(cmd.c_str()), 0);
+  auto fingerprint = [&](int rank) {
+    std::ifstream in(dir / ("rank" + std::to_string(rank) + ".log"));
+    const std::string text((std::istreambuf_iterator<char>(in)), {});
+    const std::string key = "rank " + std::to_string(rank) + " of 2: parameters ";
+    const auto at = text.find(key);
+    return at == std::string::npos ? "missing in: " + text : text.substr(at + key.size(), 16);
+  };
+  const std::string a = fingerprint(0), b = fingerprint(1);
+  EXPECT_EQ(a.size(), 16u) << a;
+  EXPECT_EQ(a, b);  // the same averaged gradients on different data: identical parameters
+  // Rank 0 writes the run, counting both ranks' env steps (8 updates of 2 x 4 x 16); rank 1
+  // writes nothing.
+  EXPECT_TRUE(fs::exists(dir / "run0" / "checkpoint.pt"));
+  EXPECT_FALSE(fs::exists(dir / "run1"));
+  std::ifstream metrics(dir / "run0" / "metrics.jsonl");
+  int rows = 0;
+  nlohmann::json last;
+  for (std::string line; std::getline(metrics, line);)
+    last = nlohmann::json::parse(line), ++rows;
+  EXPECT_EQ(rows, 8);
+  EXPECT_EQ(last["env_steps"], 1024);
+  // Bad torchrun variables: named, exit 2.
+  const auto bad = run("train --out " + (dir / "bad").string(), "RANK=2 WORLD_SIZE=2 ");
+  EXPECT_EQ(bad.code, 2) << bad.out;
+  EXPECT_TRUE(contains(bad.out, "RANK: 2 is not below WORLD_SIZE 2")) << bad.out;
+  fs::remove_all(dir);
+}
+#endif
 
 TEST(Cli, BenchRenderComparesWithMujocosRenderer) {
   const auto r =

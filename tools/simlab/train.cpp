@@ -2,6 +2,7 @@
 // line per tenth of the run for logs, and where the results are at the end.
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <string>
 
@@ -14,10 +15,14 @@ namespace simlab::tools {
 namespace {
 
 void run_train(const learners::TrainConfig& c) {
+  // Under torchrun, rank 0 reports; the others only say they finished.
+  const char* rank_var = std::getenv("RANK");
+  const bool quiet = rank_var && std::string(rank_var) != "0";
   std::unique_ptr<Progress> progress;
   std::int64_t start_steps = -1, last_report = 0;
   nlohmann::json last;
-  learners::run_training(c, [&](const nlohmann::json& row) {
+  const auto result = learners::run_training(c, [&](const nlohmann::json& row) {
+    if (quiet) return;
     const auto steps = row.at("env_steps").get<std::int64_t>();
     if (start_steps < 0) {
       start_steps = steps - static_cast<std::int64_t>(c.ppo.horizon) * c.envs;
@@ -41,6 +46,10 @@ void run_train(const learners::TrainConfig& c) {
     last = row;
   });
   if (progress) progress->finish();
+  if (result.world_size > 1)
+    std::printf("rank %d of %d: parameters %s\n", result.rank, result.world_size,
+                result.parameters.c_str());
+  if (result.rank > 0) return;  // rank 0 reports the run
   if (last.is_null()) {
     std::printf("nothing to do: %s has %lld env steps already (raise --steps to go on)\n",
                 c.out.string().c_str(), static_cast<long long>(c.steps));
