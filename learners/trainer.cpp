@@ -349,7 +349,6 @@ TrainResult run_training(const TrainConfig& config,
     }
 
     const auto t0 = std::chrono::steady_clock::now();
-    double learn_s = 0;
     for (int t = 0; t < horizon; ++t) {
       update_stats(norm, obs);
       const auto o = norm.normalize(obs);
@@ -395,7 +394,7 @@ TrainResult run_training(const TrainConfig& config,
     const auto t1 = std::chrono::steady_clock::now();
     const PpoStats stats = ppo.update(rollout);
     const auto t2 = std::chrono::steady_clock::now();
-    learn_s += std::chrono::duration<double>(t2 - t1).count();
+    const double learn_s = std::chrono::duration<double>(t2 - t1).count();
     for (const auto& [name, value] :
          {std::pair{"policy_loss", stats.policy_loss}, std::pair{"value_loss", stats.value_loss},
           std::pair{"entropy", stats.entropy}})

@@ -67,31 +67,29 @@ struct Orbit {
 // Actions for every env: uniform within the actuators' ranges ([-1, 1] where unbounded), or zero.
 class Policy {
  public:
+  // The bounds are copied: the envs (and their spaces) are remade when the variants page on.
   Policy(const std::string& kind, const engine::Space& action, std::uint64_t seed)
-      : zero_(kind == "zero"), action_(action), rng_(seed, 0, 0, 12) {
+      : zero_(kind == "zero"), rng_(seed, 0, 0, 12) {
     if (kind != "random" && kind != "zero")
       throw Error(SourceLocation{.field = "--policy"},
                   "'" + kind +
                       "': the viewer drives envs with 'random' or 'zero' actions; policy files "
                       "will load once `simlab export` exists");
+    for (int k = 0; k < action.dim(); ++k) {
+      low_.push_back(std::isfinite(action.low()[k]) ? action.low()[k] : -1.0);
+      high_.push_back(std::isfinite(action.high()[k]) ? action.high()[k] : 1.0);
+    }
   }
   void act(std::vector<float>& actions) {
-    const int dim = action_.dim();
     for (std::size_t i = 0; i < actions.size(); ++i) {
-      if (zero_) {
-        actions[i] = 0;
-        continue;
-      }
-      const int k = static_cast<int>(i % static_cast<std::size_t>(dim));
-      const double lo = std::isfinite(action_.low()[k]) ? action_.low()[k] : -1.0;
-      const double hi = std::isfinite(action_.high()[k]) ? action_.high()[k] : 1.0;
-      actions[i] = static_cast<float>(rng_.uniform(lo, hi));
+      const std::size_t k = i % low_.size();
+      actions[i] = zero_ ? 0.0f : static_cast<float>(rng_.uniform(low_[k], high_[k]));
     }
   }
 
  private:
   bool zero_;
-  const engine::Space& action_;
+  std::vector<double> low_, high_;
   engine::Rng rng_;
 };
 
@@ -104,12 +102,13 @@ struct Shown {
 
   Shown(const scenes::Scene& scene, int first_variant, int envs, std::uint64_t seed)
       : first(first_variant) {
-    scenes::Scene rotated = scene;
-    const auto v = static_cast<std::ptrdiff_t>(first);
-    std::rotate(rotated.variants.begin(), rotated.variants.begin() + v, rotated.variants.end());
-    std::rotate(rotated.variant_summary.begin(), rotated.variant_summary.begin() + v,
-                rotated.variant_summary.end());
-    env = scenes::make_env(rotated, envs, 0, seed);
+    auto rotated = scene.variants;
+    std::rotate(rotated.begin(), rotated.begin() + first, rotated.end());
+    auto config = scene.config;
+    config.num_envs = envs;
+    config.num_threads = 0;
+    config.seed = seed;
+    env = std::make_unique<engine::VectorEnv>(std::move(rotated), std::move(config));
     env->reset();
     for (int i = 0; i < envs; ++i) {
       worlds.push_back(&env->world(i));
@@ -125,7 +124,9 @@ struct Selected {
   double episode_return = 0, last_return = 0;
   int episodes = 0;
   std::vector<float> terms;
-  void clear() { rewards.clear(), episode_return = last_return = 0, episodes = 0; }
+  std::vector<scenes::ParamChange> changes;  // randomized parameters, refreshed after each step
+  bool stale = true;
+  void clear() { rewards.clear(), episode_return = last_return = 0, episodes = 0, stale = true; }
 };
 
 void frame_tile(engine::io::ImageGrid& grid, int tile) {
@@ -247,6 +248,7 @@ void run_view(const Options& o) {
       sel.episode_return += r;
       if (batch.terminated(sel.env, 0) || batch.truncated(sel.env, 0))
         sel.last_return = sel.episode_return, sel.episode_return = 0, ++sel.episodes;
+      sel.stale = true;  // a reset inside the step may have drawn new parameters
       // The terms of the step just taken (after an auto-reset they describe the new episode).
       sel.terms.resize(breakdown->labels.size());
       breakdown->evaluate(env.world(sel.env), batch.action.row(sel.env), sel.terms);
@@ -282,7 +284,10 @@ void run_view(const Options& o) {
     ImGui::Text("return %.2f (last episode %.2f, %d done)", sel.episode_return, sel.last_return,
                 sel.episodes);
 
-    const auto changes = scenes::randomized_params(*scene.variants[variant].model, world);
+    if (sel.stale)
+      sel.changes = scenes::randomized_params(*scene.variants[variant].model, world),
+      sel.stale = false;
+    const auto& changes = sel.changes;
     if (ImGui::CollapsingHeader("Randomized parameters", ImGuiTreeNodeFlags_DefaultOpen)) {
       if (changes.empty()) ImGui::TextDisabled("none: this env runs the compiled model");
       if (!changes.empty() && ImGui::BeginTable("params", 3,
