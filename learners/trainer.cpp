@@ -12,33 +12,22 @@
 #include "engine/core/error.h"
 #include "engine/io/image.h"
 #include "learners/distributed.h"
+#include "learners/dreamer.h"
+#include "learners/run_folder.h"
 #include "scenes/scene.h"
 
 namespace simlab::learners {
 namespace fs = std::filesystem;
+using detail::from_rows;
+using detail::mix;
+using detail::train_error;
 namespace {
-
-Error train_error(const std::string& field, const std::string& message) {
-  return Error(SourceLocation{.field = field}, message);
-}
 
 // The columns of metrics.csv, in order; metrics.jsonl rows carry the same keys.
 const std::vector<std::string> kColumns = {
     "update",          "env_steps", "episodes",  "mean_return",   "policy_loss",
     "value_loss",      "entropy",   "approx_kl", "clip_fraction", "explained_variance",
     "env_steps_per_s", "sim_s",     "learn_s",   "wall_s"};
-
-std::uint64_t mix(std::uint64_t x) {  // splitmix64's finalizer
-  x += 0x9E3779B97F4A7C15ull;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-  return x ^ (x >> 31);
-}
-
-torch::Tensor from_rows(const engine::Buffer2D<float>& field, std::int64_t rows) {
-  return torch::from_blob(const_cast<float*>(field.data()), {rows, field.cols()}, torch::kFloat32)
-      .clone();
-}
 
 struct Counters {
   std::int64_t update = 0, env_steps = 0, episodes = 0;
@@ -109,96 +98,55 @@ void load_checkpoint(const fs::path& file, Ppo& ppo, ObsNormalizer& norm,
     c.recent.push_back(recent[i].item<double>());
 }
 
-// The learning curve: mean return of the last episodes against env steps.
-struct Curve {
-  std::vector<double> steps, mean_return;
-  void add(const nlohmann::json& row) {
-    steps.push_back(row.at("env_steps").get<double>());
-    mean_return.push_back(row.at("mean_return").is_null() ? NAN
-                                                          : row.at("mean_return").get<double>());
-  }
-  void write(const fs::path& file, const std::string& title) const {
-    engine::io::write_line_plot(file.string(), title, "env steps", steps,
-                                {{.label = "mean return (last 20 episodes)", .y = mean_return}});
-  }
-};
-
-// Keep the metrics rows up to `update` (a resumed run rewrites what came after its checkpoint).
-void truncate_metrics(const fs::path& dir, std::int64_t update, Curve& curve) {
-  std::vector<std::string> kept;
-  std::ifstream in(dir / "metrics.jsonl");
-  for (std::string line; std::getline(in, line);) {
-    if (line.empty()) continue;
-    if (nlohmann::json::parse(line).at("update").get<std::int64_t>() > update) break;
-    kept.push_back(line);
-  }
-  in.close();
-  std::ofstream jsonl(dir / "metrics.jsonl", std::ios::trunc);
-  std::ofstream csv(dir / "metrics.csv", std::ios::trunc);
-  for (std::size_t i = 0; i < kColumns.size(); ++i)
-    csv << (i ? "," : "") << kColumns[i];
-  csv << "\n";
-  for (const auto& line : kept) {
-    jsonl << line << "\n";
-    const auto row = nlohmann::json::parse(line);
-    curve.add(row);
-    for (std::size_t i = 0; i < kColumns.size(); ++i)
-      csv << (i ? "," : "") << row.at(kColumns[i]).dump();
-    csv << "\n";
-  }
-}
-
-void append_metrics(const fs::path& dir, const nlohmann::json& row) {
-  std::ofstream jsonl(dir / "metrics.jsonl", std::ios::app);
-  jsonl << row.dump() << "\n";
-  std::ofstream csv(dir / "metrics.csv", std::ios::app);
-  for (std::size_t i = 0; i < kColumns.size(); ++i)
-    csv << (i ? "," : "") << row.at(kColumns[i]).dump();
-  csv << "\n";
-  if (!jsonl || !csv) throw train_error("--out", "cannot write metrics in " + dir.string());
-}
-
-// The first key whose value differs between two configurations ("" when they match), ignoring
-// the total step count, which a resume may extend.
-std::string first_difference(const nlohmann::json& a, const nlohmann::json& b) {
-  for (const auto& [key, value] : a.items()) {
-    if (key == "steps") continue;
-    if (!b.contains(key)) return key;
-    if (value.is_object()) {
-      const auto inner = first_difference(value, b.at(key));
-      if (!inner.empty()) return key + "." + inner;
-    } else if (value != b.at(key)) {
-      return key;
-    }
-  }
-  for (const auto& [key, value] : b.items())
-    if (key != "steps" && !a.contains(key)) return key;
-  return "";
-}
-
 }  // namespace
 
 nlohmann::json TrainConfig::to_json() const {
-  return {{"scene", scene},
-          {"algo", algo},
-          {"steps", steps},
-          {"envs", envs},
-          {"seed", seed},
-          {"checkpoint_every", checkpoint_every},
-          {"ppo",
-           {{"horizon", ppo.horizon},
-            {"epochs", ppo.epochs},
-            {"minibatches", ppo.minibatches},
-            {"lr", ppo.lr},
-            {"gamma", ppo.gamma},
-            {"lambda", ppo.lambda},
-            {"clip", ppo.clip},
-            {"value_coef", ppo.value_coef},
-            {"entropy_coef", ppo.entropy_coef},
-            {"max_grad_norm", ppo.max_grad_norm},
-            {"hidden", ppo.hidden},
-            {"init_log_std", ppo.init_log_std},
-            {"scale_rewards", ppo.scale_rewards}}}};
+  nlohmann::json j = {{"scene", scene}, {"algo", algo}, {"steps", steps},
+                      {"envs", envs},   {"seed", seed}, {"checkpoint_every", checkpoint_every}};
+  if (algo == "dreamer") {
+    const auto& d = dreamer;
+    j["dreamer"] = {{"chunk", d.chunk},
+                    {"lag", d.lag},
+                    {"batch", d.batch},
+                    {"seq_len", d.seq_len},
+                    {"train_ratio", d.train_ratio},
+                    {"prefill", d.prefill},
+                    {"replay", d.replay},
+                    {"deter", d.deter},
+                    {"stoch", d.stoch},
+                    {"classes", d.classes},
+                    {"hidden", d.hidden},
+                    {"horizon", d.horizon},
+                    {"imag_starts", d.imag_starts},
+                    {"gamma", d.gamma},
+                    {"lambda", d.lambda},
+                    {"model_lr", d.model_lr},
+                    {"actor_lr", d.actor_lr},
+                    {"critic_lr", d.critic_lr},
+                    {"free_bits", d.free_bits},
+                    {"kl_dyn", d.kl_dyn},
+                    {"kl_rep", d.kl_rep},
+                    {"unimix", d.unimix},
+                    {"entropy", d.entropy},
+                    {"model_clip", d.model_clip},
+                    {"ac_clip", d.ac_clip},
+                    {"slow_critic", d.slow_critic}};
+    return j;
+  }
+  j["ppo"] = {{"horizon", ppo.horizon},
+              {"epochs", ppo.epochs},
+              {"minibatches", ppo.minibatches},
+              {"lr", ppo.lr},
+              {"gamma", ppo.gamma},
+              {"lambda", ppo.lambda},
+              {"clip", ppo.clip},
+              {"value_coef", ppo.value_coef},
+              {"entropy_coef", ppo.entropy_coef},
+              {"max_grad_norm", ppo.max_grad_norm},
+              {"hidden", ppo.hidden},
+              {"init_log_std", ppo.init_log_std},
+              {"scale_rewards", ppo.scale_rewards}};
+  return j;
 }
 
 torch::Device resolve_device(const std::string& name) {
@@ -214,96 +162,25 @@ torch::Device resolve_device(const std::string& name) {
   throw train_error("--device", "'" + name + "': expected auto, cpu or cuda");
 }
 
-TrainResult run_training(const TrainConfig& config,
-                         const std::function<void(const nlohmann::json& row)>& on_update) {
-  if (config.algo == "dreamer")
-    throw train_error("--algo",
-                      "dreamer: the world-model learner is not built yet; use --algo ppo");
-  if (config.algo != "ppo")
-    throw train_error("--algo", "'" + config.algo + "': expected ppo (or dreamer, once built)");
-  if (config.envs < 1) throw train_error("--envs", "must be >= 1");
-  if (config.steps < 1) throw train_error("--steps", "must be >= 1");
-  if (config.checkpoint_every < 1) throw train_error("--checkpoint-every", "must be >= 1");
-  const torch::Device device = resolve_device(config.device);
+namespace {
 
-  // The scene first: a bad one leaves no run folder behind.
-  const auto scene =
-      scenes::compile_scene(scenes::load_scene(scenes::resolve_scene(config.scene)), config.seed);
-  const int threads = config.threads > 0
-                          ? config.threads
-                          : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  at::set_num_threads(threads);
-  torch::manual_seed(config.seed);
-
-  // One env to read the spaces; each segment makes its own.
-  auto probe = scenes::make_env(scene, 1, 1, config.seed);
-  const int obs_dim = probe->observation_space().dim();
-  const int act_dim = probe->action_space().dim();
-  auto low = torch::full({act_dim}, -1.0f), high = torch::full({act_dim}, 1.0f);
-  for (int k = 0; k < act_dim; ++k) {
-    const float lo = probe->action_space().low()[k], hi = probe->action_space().high()[k];
-    if (std::isfinite(lo)) low[k] = lo;
-    if (std::isfinite(hi)) high[k] = hi;
-  }
-  probe.reset();
-
+TrainResult run_ppo(const TrainConfig& config, const scenes::Scene& scene,
+                    const detail::Spaces& spaces, int threads, torch::Device device,
+                    const std::function<void(const nlohmann::json& row)>& on_update) {
+  const int obs_dim = spaces.obs_dim, act_dim = spaces.act_dim;
+  const auto low = spaces.low, high = spaces.high;
   // Data-parallel over c10d when torchrun's variables say so; rank 0 owns the run folder.
   const DistributedConfig dist_config = distributed_from_env();
-  const bool writer = dist_config.rank == 0;
-
-  // The run folder: new, overwritten on request, or resumed with the same configuration.
-  const fs::path dir = config.out;
-  const fs::path checkpoint = dir / "checkpoint.pt";
-  const auto wanted = config.to_json();
-  if (writer && fs::exists(dir / "config.json") && !config.resume && !config.overwrite)
-    throw train_error("--out", dir.string() +
-                                   " holds a run already: --resume continues it, --overwrite "
-                                   "starts over");
-  if (config.resume) {
-    if (!fs::exists(checkpoint))
-      throw train_error("--resume", "no checkpoint in " + dir.string() + " to resume from");
-    std::ifstream in(dir / "config.json");
-    nlohmann::json saved;
-    try {
-      in >> saved;
-    } catch (const nlohmann::json::exception&) {
-      throw Error(SourceLocation{.file = (dir / "config.json").string()}, "not valid JSON");
-    }
-    if (const auto key = first_difference(saved, wanted); !key.empty()) {
-      std::string pointer = "/" + key;
-      std::replace(pointer.begin(), pointer.end(), '.', '/');
-      const nlohmann::json::json_pointer at(pointer);
-      throw train_error("--resume",
-                        dir.string() + " was trained with another configuration: '" + key +
-                            "' differs (" + (saved.contains(at) ? saved[at].dump() : "absent") +
-                            " there, " + (wanted.contains(at) ? wanted[at].dump() : "absent") +
-                            " here)");
-    }
-  } else if (writer) {
-    if (config.overwrite) {
-      fs::remove(dir / "metrics.jsonl");
-      fs::remove(dir / "metrics.csv");
-      fs::remove(checkpoint);
-    }
-    std::error_code ec;
-    fs::create_directories(dir, ec);
-    std::ofstream out(dir / "config.json");
-    out << wanted.dump(2) << "\n";
-    if (!out) throw train_error("--out", "cannot write " + (dir / "config.json").string());
-  }
+  detail::RunFolder run(config, kColumns, dist_config.rank == 0);
+  const bool writer = run.writer();
+  const fs::path checkpoint = run.checkpoint();
 
   Ppo ppo(obs_dim, act_dim, config.ppo, device);
   ObsNormalizer norm(obs_dim);
   ObsNormalizer return_stats(1);  // of the discounted return, for reward scaling
   Counters c;
-  Curve curve;
-  const std::string title = config.algo + " on " + config.scene;
-  if (config.resume) {
-    load_checkpoint(checkpoint, ppo, norm, return_stats, c);
-    if (writer) truncate_metrics(dir, c.update, curve);
-  } else if (writer) {
-    truncate_metrics(dir, -1, curve);  // headers only
-  }
+  if (config.resume) load_checkpoint(checkpoint, ppo, norm, return_stats, c);
+  run.start(config.resume ? c.update : -1);
   std::unique_ptr<Distributed> dist;
   if (dist_config.enabled()) {
     dist = std::make_unique<Distributed>(dist_config);
@@ -425,19 +302,55 @@ TrainResult run_training(const TrainConfig& config,
         {"sim_s", sim_s},
         {"learn_s", learn_s},
         {"wall_s", c.wall_s}};
-    if (writer) {
-      append_metrics(dir, row);
-      curve.add(row);
-      if (c.update % config.checkpoint_every == 0 || c.env_steps >= config.steps) {
-        save_checkpoint(checkpoint, ppo, norm, return_stats, c);
-        curve.write(dir / "learning_curve.png", title);
-      }
+    run.append(row);
+    if (writer && (c.update % config.checkpoint_every == 0 || c.env_steps >= config.steps)) {
+      save_checkpoint(checkpoint, ppo, norm, return_stats, c);
+      run.draw_curve();
     }
     if (on_update) on_update(row);
   }
   return {.rank = dist_config.rank,
           .world_size = dist_config.world_size,
           .parameters = parameter_fingerprint(ppo.model()->parameters())};
+}
+
+}  // namespace
+
+TrainResult run_training(const TrainConfig& config,
+                         const std::function<void(const nlohmann::json& row)>& on_update) {
+  if (config.algo != "ppo" && config.algo != "dreamer")
+    throw train_error("--algo", "'" + config.algo + "': expected dreamer or ppo");
+  if (config.envs < 1) throw train_error("--envs", "must be >= 1");
+  if (config.steps < 1) throw train_error("--steps", "must be >= 1");
+  if (config.checkpoint_every < 1) throw train_error("--checkpoint-every", "must be >= 1");
+  const torch::Device device = resolve_device(config.device);
+
+  // The scene first: a bad one leaves no run folder behind.
+  const auto scene =
+      scenes::compile_scene(scenes::load_scene(scenes::resolve_scene(config.scene)), config.seed);
+  const int threads = config.threads > 0
+                          ? config.threads
+                          : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  at::set_num_threads(threads);
+  torch::manual_seed(config.seed);
+
+  // One env to read the spaces; the loops make their own.
+  detail::Spaces spaces;
+  {
+    auto probe = scenes::make_env(scene, 1, 1, config.seed);
+    spaces.obs_dim = probe->observation_space().dim();
+    spaces.act_dim = probe->action_space().dim();
+    spaces.low = torch::full({spaces.act_dim}, -1.0f);
+    spaces.high = torch::full({spaces.act_dim}, 1.0f);
+    for (int k = 0; k < spaces.act_dim; ++k) {
+      const float lo = probe->action_space().low()[k], hi = probe->action_space().high()[k];
+      if (std::isfinite(lo)) spaces.low[k] = lo;
+      if (std::isfinite(hi)) spaces.high[k] = hi;
+    }
+  }
+  if (config.algo == "dreamer")
+    return detail::run_dreamer(config, scene, spaces, threads, device, on_update);
+  return run_ppo(config, scene, spaces, threads, device, on_update);
 }
 
 }  // namespace simlab::learners

@@ -19,14 +19,15 @@
 
 #include <nlohmann/json.hpp>
 
+#include "learners/dreamer.h"
 #include "learners/ppo.h"
 
 namespace simlab::learners {
 
 struct TrainConfig {
   std::string scene = "cartpole-balance";  // a built-in name or a spec file
-  std::string algo = "ppo";
-  std::int64_t steps = 200000;  // env steps in total (over all envs)
+  std::string algo = "ppo";                // ppo or dreamer
+  std::int64_t steps = 200000;             // env steps in total (over all envs)
   int envs = 64;
   int threads = 0;  // simulation and LibTorch threads; 0: every core
   std::uint64_t seed = 0;
@@ -36,6 +37,7 @@ struct TrainConfig {
   bool overwrite = false;
   int checkpoint_every = 50;  // updates per segment (and per checkpoint)
   PpoConfig ppo;
+  DreamerConfig dreamer;
 
   // The parts that define the run (a resume must match them).
   nlohmann::json to_json() const;

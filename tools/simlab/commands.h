@@ -20,6 +20,7 @@ void add_bench_render_command(CLI::App& bench);
 #endif
 #ifdef SIMLAB_HAS_LEARNERS
 void add_train_command(CLI::App& app);
+void add_bench_dreamer_command(CLI::App& bench);
 #endif
 #ifdef SIMLAB_HAS_VIEWER
 void add_view_command(CLI::App& app);

@@ -36,6 +36,7 @@ int main(int argc, char** argv) {
 #endif
 #ifdef SIMLAB_HAS_LEARNERS
   simlab::tools::add_train_command(app);
+  simlab::tools::add_bench_dreamer_command(*app.get_subcommand("bench"));
 #endif
   try {
     app.parse(argc, argv);

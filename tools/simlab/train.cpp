@@ -25,7 +25,8 @@ void run_train(const learners::TrainConfig& c) {
     if (quiet) return;
     const auto steps = row.at("env_steps").get<std::int64_t>();
     if (start_steps < 0) {
-      start_steps = steps - static_cast<std::int64_t>(c.ppo.horizon) * c.envs;
+      const int per_env = c.algo == "dreamer" ? c.dreamer.chunk : c.ppo.horizon;
+      start_steps = steps - static_cast<std::int64_t>(per_env) * c.envs;
       progress =
           std::make_unique<Progress>(c.algo + " on " + c.scene, c.steps - start_steps, "env-steps");
       std::printf("training %s with %s: %d envs, %lld env steps, seed %llu -> %s\n",
@@ -35,12 +36,23 @@ void run_train(const learners::TrainConfig& c) {
     progress->update(steps - start_steps);
     if (steps - last_report >= c.steps / 10 || steps >= c.steps) {
       last_report = steps;
-      std::printf("  update %5d  env steps %9lld  mean return %9s  %7.0f env-steps/s\n",
-                  row.at("update").get<int>(), static_cast<long long>(steps),
+      std::printf("  %s %5d  env steps %9lld  mean return %9s  %7.0f env-steps/s",
+                  c.algo == "dreamer" ? "iteration" : "update",
+                  row.at(c.algo == "dreamer" ? "iteration" : "update").get<int>(),
+                  static_cast<long long>(steps),
                   row.at("mean_return").is_null()
                       ? "-"
                       : std::to_string(row.at("mean_return").get<double>()).substr(0, 9).c_str(),
                   row.at("env_steps_per_s").get<double>());
+      if (c.algo == "dreamer")
+        std::printf(
+            "  %lld updates  open-loop nmse %s  starvation %.0f%%",
+            static_cast<long long>(row.at("updates").get<std::int64_t>()),
+            row.at("openloop_nmse").is_null()
+                ? "-"
+                : std::to_string(row.at("openloop_nmse").get<double>()).substr(0, 6).c_str(),
+            100 * row.at("starvation").get<double>());
+      std::printf("\n");
       std::fflush(stdout);
     }
     last = row;
@@ -59,6 +71,9 @@ void run_train(const learners::TrainConfig& c) {
               last.at("wall_s").get<double>(), last.at("mean_return").dump().c_str());
   std::printf("  %s/learning_curve.png: mean return against env steps\n", c.out.string().c_str());
   std::printf("  %s/metrics.jsonl, metrics.csv: one row per update\n", c.out.string().c_str());
+  if (c.algo == "dreamer")
+    std::printf("  %s/world_model.png: the world model's open-loop predictions against real data\n",
+                c.out.string().c_str());
   std::printf("  %s/checkpoint.pt: resume with --resume (same options, more --steps)\n",
               c.out.string().c_str());
 }
@@ -68,14 +83,23 @@ void run_train(const learners::TrainConfig& c) {
 void add_train_command(CLI::App& app) {
   auto c = std::make_shared<learners::TrainConfig>();
   auto out = std::make_shared<std::string>(c->out.string());
+  auto horizon = std::make_shared<int>(0);
+  auto hidden = std::make_shared<int>(0);
   auto* cmd = app.add_subcommand(
       "train",
-      "Train a policy on a scene, headless. PPO (--algo ppo) trains thousands of envs in "
-      "parallel;\nthe world-model learner (--algo dreamer) is not built yet.");
+      "Train a policy on a scene, headless.\n"
+      "  --algo dreamer: a world model (recurrent state-space model) learns the scene from "
+      "streamed\n"
+      "    rollouts and the actor-critic trains inside it; sample-efficient, few envs (default "
+      "4).\n"
+      "  --algo ppo: model-free, thousands of envs in parallel (default 64); data-parallel over\n"
+      "    c10d under torchrun.");
   cmd->add_option("--scene", c->scene, "Built-in scene name or spec file")->capture_default_str();
-  cmd->add_option("--algo", c->algo, "ppo (dreamer: not built yet)")->capture_default_str();
+  cmd->add_option("--algo", c->algo, "ppo or dreamer")
+      ->check(CLI::IsMember({"ppo", "dreamer"}))
+      ->capture_default_str();
   cmd->add_option("--steps", c->steps, "Env steps in total, over all envs")->capture_default_str();
-  cmd->add_option("--envs", c->envs, "Parallel envs")->capture_default_str();
+  cmd->add_option("--envs", c->envs, "Parallel envs (default: ppo 64, dreamer 4)");
   cmd->add_option("--threads", c->threads, "Simulation and LibTorch threads (0: all cores)")
       ->capture_default_str();
   cmd->add_option("--seed", c->seed, "Seed of envs, weights and sampling")->capture_default_str();
@@ -83,24 +107,67 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--out", *out, "Run folder (metrics, checkpoint)")->capture_default_str();
   cmd->add_flag("--resume", c->resume, "Continue the run in --out from its checkpoint");
   cmd->add_flag("--overwrite", c->overwrite, "Start over in an --out that holds a run");
-  cmd->add_option("--checkpoint-every", c->checkpoint_every, "Updates between checkpoints")
+  cmd->add_option("--checkpoint-every", c->checkpoint_every,
+                  "Updates (ppo) or iterations (dreamer) between checkpoints")
       ->capture_default_str();
-  cmd->add_option("--horizon", c->ppo.horizon, "PPO: steps per env per update")
-      ->capture_default_str();
+  cmd->add_option("--horizon", *horizon,
+                  "Steps per env per update (ppo, default 64) or per iteration (dreamer, 50)");
+  cmd->add_option("--hidden", *hidden, "Units per hidden layer (ppo 64, dreamer 128)");
+  const std::string ppo = "PPO", dreamer = "Dreamer";
   cmd->add_option("--epochs", c->ppo.epochs, "PPO: passes over each rollout")
+      ->group(ppo)
       ->capture_default_str();
   cmd->add_option("--minibatches", c->ppo.minibatches, "PPO: minibatches per epoch")
+      ->group(ppo)
       ->capture_default_str();
-  cmd->add_option("--lr", c->ppo.lr, "PPO: Adam learning rate")->capture_default_str();
-  cmd->add_option("--gamma", c->ppo.gamma, "PPO: discount")->capture_default_str();
-  cmd->add_option("--entropy", c->ppo.entropy_coef, "PPO: entropy bonus")->capture_default_str();
-  cmd->add_option("--hidden", c->ppo.hidden, "PPO: units per hidden layer")->capture_default_str();
+  cmd->add_option("--lr", c->ppo.lr, "PPO: Adam learning rate")->group(ppo)->capture_default_str();
+  cmd->add_option("--gamma", c->ppo.gamma, "PPO: discount")->group(ppo)->capture_default_str();
+  cmd->add_option("--entropy", c->ppo.entropy_coef, "PPO: entropy bonus")
+      ->group(ppo)
+      ->capture_default_str();
+  cmd->add_option("--train-ratio", c->dreamer.train_ratio, "Dreamer: replayed steps per env step")
+      ->group(dreamer)
+      ->capture_default_str();
+  cmd->add_option("--batch", c->dreamer.batch, "Dreamer: sequences per update")
+      ->group(dreamer)
+      ->capture_default_str();
+  cmd->add_option("--seq-len", c->dreamer.seq_len, "Dreamer: steps per sequence")
+      ->group(dreamer)
+      ->capture_default_str();
+  cmd->add_option("--prefill", c->dreamer.prefill,
+                  "Dreamer: env steps of random actions before training")
+      ->group(dreamer)
+      ->capture_default_str();
+  cmd->add_option("--deter", c->dreamer.deter, "Dreamer: GRU state size")
+      ->group(dreamer)
+      ->capture_default_str();
+  cmd->add_option("--imagine", c->dreamer.horizon, "Dreamer: imagination horizon")
+      ->group(dreamer)
+      ->capture_default_str();
+  cmd->add_option("--model-lr", c->dreamer.model_lr, "Dreamer: world-model learning rate")
+      ->group(dreamer)
+      ->capture_default_str();
+  cmd->add_option("--actor-lr", c->dreamer.actor_lr, "Dreamer: actor and critic learning rate")
+      ->group(dreamer)
+      ->capture_default_str();
+  cmd->add_option("--lag", c->dreamer.lag,
+                  "Dreamer: 1 overlaps simulation with learning (actors one iteration behind), "
+                  "0 alternates")
+      ->check(CLI::Range(0, 1))
+      ->group(dreamer)
+      ->capture_default_str();
   cmd->get_option("--resume")->excludes(cmd->get_option("--overwrite"));
   cmd->footer(
       "Examples:\n  simlab train --scene cartpole-balance --algo ppo --steps 300000 --envs 64\n"
+      "  simlab train --scene cartpole-swingup --algo dreamer --steps 100000 --train-ratio 32\n"
       "  simlab train --scene cartpole-balance --steps 600000 --envs 64 --resume");
-  cmd->callback([c, out] {
+  cmd->callback([c, out, horizon, hidden, cmd] {
     c->out = *out;
+    const bool dreamer = c->algo == "dreamer";
+    if (cmd->count("--envs") == 0) c->envs = dreamer ? 4 : 64;
+    if (*horizon > 0) (dreamer ? c->dreamer.chunk : c->ppo.horizon) = *horizon;
+    if (*hidden > 0) (dreamer ? c->dreamer.hidden : c->ppo.hidden) = *hidden;
+    c->dreamer.critic_lr = c->dreamer.actor_lr;
     run_train(*c);
   });
 }

@@ -1,0 +1,159 @@
+// The world-model learner, after DreamerV3 (Hafner et al. 2023), sized for CPUs.
+//
+//   replay windows [B, L] --encoder(symlog obs)--> RSSM: deterministic GRU state h and a stochastic
+//   categorical latent z (S groups of C classes, 1% uniform mix, straight-through samples)
+//     prior p(z | h) from h alone, posterior q(z | h, embed) with the observation
+//     heads on (h, z): decoder (symlog obs, MSE), reward (symlog, MSE), continuation (Bernoulli)
+//     KL balancing with free bits: 0.5 KL[sg(q) || p] + 0.1 KL[q || sg(p)], each at least 1 nat
+//   imagination from posterior states: the actor (tanh-squashed Gaussian, reparameterized) rolls
+//   the prior forward H steps -> rewards, continuations, values of a slow critic ->
+//   lambda-returns -> actor: maximize returns / max(1, EMA of their 5-95% range) + entropy
+//   (gradients through the learned dynamics); critic: symlog regression onto the returns
+//
+// Acting (DreamerPolicy, the actor thread of a RolloutStream): per env, the posterior is filtered
+// step by step from the observations, and the actor samples from (h, z).
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "learners/replay.h"
+#include "learners/stream.h"
+
+namespace simlab::learners {
+
+struct DreamerConfig {
+  int chunk = 50;                 // env steps per env per iteration (one stream chunk)
+  int lag = 1;                    // 1: the actors collect the next chunk while the learner trains
+  int batch = 16;                 // sequences per update
+  int seq_len = 64;               // steps per sequence
+  double train_ratio = 32;        // replayed steps per env step
+  std::int64_t prefill = 5000;    // env steps of uniform random actions before training starts
+  std::int64_t replay = 1000000;  // replay capacity, in steps
+  int deter = 128;                // GRU state
+  int stoch = 16, classes = 16;   // categorical latent: groups x classes
+  int hidden = 128;               // units of every MLP layer
+  int horizon = 15;               // imagination steps
+  int imag_starts = 256;          // imagination start states per update (of batch x seq_len)
+  double gamma = 0.985, lambda = 0.95;
+  double model_lr = 3e-4, actor_lr = 1e-4, critic_lr = 1e-4;
+  double free_bits = 1.0, kl_dyn = 0.5, kl_rep = 0.1, unimix = 0.01;
+  double entropy = 3e-4;
+  double model_clip = 1000, ac_clip = 100;  // gradient-norm clips
+  double slow_critic = 0.02;                // EMA rate of the critic that targets use
+};
+
+torch::Tensor symlog(const torch::Tensor& x);
+torch::Tensor symexp(const torch::Tensor& x);
+
+// The RSSM's state: h [B, deter] and the one-hot latent z [B, stoch * classes].
+struct Latent {
+  torch::Tensor deter, stoch;
+  torch::Tensor feat() const { return torch::cat({deter, stoch}, -1); }
+};
+
+struct WorldModelImpl : torch::nn::Module {
+  WorldModelImpl(int obs_dim, int act_dim, const DreamerConfig& config);
+
+  Latent initial(std::int64_t batch, torch::Device device) const;
+  torch::Tensor embed(const torch::Tensor& obs) { return encoder->forward(symlog(obs)); }
+  // h' = GRU(h, [z, a]) (state and action zeroed where first is 1) and the prior's logits.
+  torch::Tensor step_deter(const Latent& prev, const torch::Tensor& action,
+                           const torch::Tensor& first = {});
+  torch::Tensor prior_logits(const torch::Tensor& deter);  // [B, stoch, classes]
+  torch::Tensor posterior_logits(const torch::Tensor& deter, const torch::Tensor& embed);
+  // A straight-through one-hot sample [B, stoch * classes] of the mixed distribution; the mode
+  // when `mode`; from `generator` when given.
+  torch::Tensor sample(const torch::Tensor& logits, at::Generator* generator = nullptr,
+                       bool mode = false);
+  // Log-probabilities with the uniform mix.
+  torch::Tensor log_probs(const torch::Tensor& logits) const;
+
+  int obs_dim, act_dim, stoch, classes;
+  double unimix;
+  torch::nn::Sequential encoder{nullptr}, img_in{nullptr}, prior{nullptr}, post{nullptr};
+  torch::nn::GRUCell gru{nullptr};
+  torch::nn::Sequential decoder{nullptr}, reward{nullptr}, cont{nullptr};
+};
+TORCH_MODULE(WorldModel);
+
+// Tanh-squashed Gaussian over actions in [-1, 1].
+struct DreamerActorImpl : torch::nn::Module {
+  DreamerActorImpl(int feat_dim, int act_dim, int hidden);
+  // Mean and std before squashing.
+  std::pair<torch::Tensor, torch::Tensor> forward(const torch::Tensor& feat);
+  torch::nn::Sequential net{nullptr};
+  int act_dim;
+};
+TORCH_MODULE(DreamerActor);
+
+struct DreamerStats {
+  double model_loss = 0, decoder_loss = 0, reward_loss = 0, cont_loss = 0, kl = 0;
+  double actor_loss = 0, critic_loss = 0, entropy = 0, imag_return = 0, return_scale = 1;
+  double model_s = 0, behaviour_s = 0;  // time in the world-model and actor-critic parts
+};
+
+// Open-loop prediction: the posterior filters `context` steps, then the prior alone predicts the
+// rest from the real actions.
+struct OpenLoop {
+  torch::Tensor predicted, real;  // [B, H, obs] (raw units)
+  torch::Tensor valid;            // [B, H] 0 after an episode boundary
+  torch::Tensor nmse;             // [H] mean squared error / the observations' variance
+};
+
+class Dreamer {
+ public:
+  Dreamer(int obs_dim, int act_dim, DreamerConfig config, torch::Device device);
+
+  // One update: the world model on `batch` (on any device: it moves once), then the actor and
+  // critic in imagination. Throws simlab::Error naming a loss that is not finite.
+  DreamerStats train(const SequenceBatch& batch);
+  OpenLoop open_loop(const SequenceBatch& batch, int context);
+  // What acting needs (world model and actor), as CPU clones for a DreamerPolicy.
+  std::vector<torch::Tensor> policy_weights() const;
+
+  void save(torch::serialize::OutputArchive& archive) const;
+  void load(torch::serialize::InputArchive& archive);
+
+  WorldModel& world_model() { return model_; }
+  DreamerActor& actor() { return actor_; }
+  const DreamerConfig& config() const { return config_; }
+
+ private:
+  DreamerConfig config_;
+  torch::Device device_;
+  WorldModel model_;
+  DreamerActor actor_;
+  torch::nn::Sequential critic_{nullptr}, slow_critic_{nullptr};
+  torch::optim::Adam model_opt_, actor_opt_, critic_opt_;
+  double return_scale_ = 0;  // EMA of the returns' 5-95% range (0 before the first update)
+};
+
+// Acting in the actor thread: the posterior per env, then the actor's sample, scaled to the
+// action bounds. Before `prefill` env steps (counted from `steps_before`) it acts uniformly.
+class DreamerPolicy : public StreamPolicy {
+ public:
+  DreamerPolicy(int obs_dim, int act_dim, const DreamerConfig& config, torch::Tensor low,
+                torch::Tensor high);
+  // Before each segment: the env steps taken so far (for the prefill) and the env count.
+  void start(std::int64_t steps_before, int envs);
+  void load(const std::vector<torch::Tensor>& weights) override;
+  torch::Tensor act(const torch::Tensor& obs, const torch::Tensor& first,
+                    at::Generator& generator) override;
+  // Env actions back to the actor's [-1, 1].
+  torch::Tensor normalize(const torch::Tensor& action) const;
+
+ private:
+  DreamerConfig config_;
+  WorldModel model_;
+  DreamerActor actor_;
+  torch::Tensor low_, high_;
+  std::int64_t steps_ = 0;
+  int envs_ = 0;
+  Latent state_;
+  torch::Tensor prev_action_;  // [N, act] in [-1, 1]
+};
+
+}  // namespace simlab::learners

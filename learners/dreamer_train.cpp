@@ -1,0 +1,274 @@
+// The world-model learner's loop behind `simlab train --algo dreamer`:
+//
+//   segment s (checkpoint_every iterations): envs made from (seed, s) -> RolloutStream (actor
+//   thread: DreamerPolicy) -> per iteration: chunk -> replay -> train_ratio x chunk steps replayed
+//   in updates of batch x seq_len -> weights published for the chunk after next -> metrics row
+//   (with the open-loop prediction error and starvation) -> checkpoint at the segment's end
+//
+// Checkpoints fall on segment boundaries and hold the replay, so --resume continues exactly.
+#include <ATen/CPUGeneratorImpl.h>
+#include <chrono>
+#include <cmath>
+#include <deque>
+
+#include "engine/io/image.h"
+#include "learners/distributed.h"
+#include "learners/dreamer.h"
+#include "learners/run_folder.h"
+#include "scenes/scene.h"
+
+namespace simlab::learners::detail {
+namespace fs = std::filesystem;
+namespace {
+
+const std::vector<std::string> kColumns = {
+    "iteration",     "env_steps",    "episodes",        "mean_return",   "updates",
+    "model_loss",    "decoder_loss", "reward_loss",     "cont_loss",     "kl",
+    "actor_loss",    "critic_loss",  "entropy",         "imag_return",   "return_scale",
+    "openloop_nmse", "starvation",   "env_steps_per_s", "updates_per_s", "sim_s",
+    "learn_s",       "wait_s",       "wall_s"};
+
+constexpr std::size_t kRecentEpisodes = 20;
+constexpr int kOpenLoopBatch = 8, kOpenLoopContext = 5;
+
+struct Counters {
+  std::int64_t iteration = 0, env_steps = 0, episodes = 0, updates = 0;
+  double credit = 0;  // replayed steps owed to the train ratio
+  double wall_s = 0;
+  std::deque<double> recent;
+};
+
+void save(const fs::path& file, const Dreamer& dreamer, const SequenceReplay& replay,
+          const Counters& c) {
+  torch::serialize::OutputArchive archive;
+  dreamer.save(archive);
+  replay.save(archive);
+  archive.write("rng", at::detail::getDefaultCPUGenerator().get_state());
+  archive.write("counters",
+                torch::tensor({c.iteration, c.env_steps, c.episodes, c.updates}, torch::kInt64));
+  archive.write("credit", torch::tensor(c.credit, torch::kFloat64));
+  archive.write("wall_s", torch::tensor(c.wall_s, torch::kFloat64));
+  archive.write("recent", torch::tensor(std::vector<double>(c.recent.begin(), c.recent.end()),
+                                        torch::kFloat64));
+  const fs::path tmp = file.string() + ".tmp";
+  archive.save_to(tmp.string());
+  fs::rename(tmp, file);
+}
+
+void load(const fs::path& file, Dreamer& dreamer, SequenceReplay& replay, Counters& c) {
+  torch::serialize::InputArchive archive;
+  try {
+    archive.load_from(file.string());
+    dreamer.load(archive);
+  } catch (const c10::Error&) {
+    throw Error(SourceLocation{.file = file.string()}, "not a readable dreamer checkpoint");
+  }
+  replay.load(archive);
+  torch::Tensor rng, counters, credit, wall, recent;
+  archive.read("rng", rng);
+  auto generator = at::detail::getDefaultCPUGenerator();
+  generator.set_state(rng);
+  archive.read("counters", counters);
+  c.iteration = counters[0].item<std::int64_t>();
+  c.env_steps = counters[1].item<std::int64_t>();
+  c.episodes = counters[2].item<std::int64_t>();
+  c.updates = counters[3].item<std::int64_t>();
+  archive.read("credit", credit);
+  c.credit = credit.item<double>();
+  archive.read("wall_s", wall);
+  c.wall_s = wall.item<double>();
+  archive.read("recent", recent);
+  c.recent.clear();
+  for (std::int64_t i = 0; i < recent.size(0); ++i)
+    c.recent.push_back(recent[i].item<double>());
+}
+
+// Predicted against real observations of one replayed sequence, a panel per dimension shown.
+void draw_open_loop(const fs::path& file, const OpenLoop& o,
+                    const std::vector<std::string>& names) {
+  const auto h = o.real.size(1);
+  std::vector<double> x;
+  for (std::int64_t k = 1; k <= h; ++k)
+    x.push_back(static_cast<double>(k));
+  std::vector<engine::io::PlotSeries> series;
+  const std::uint8_t colours[4][3] = {
+      {31, 119, 180}, {214, 39, 40}, {44, 160, 44}, {148, 103, 189}};
+  const auto dims = std::min<std::int64_t>(4, o.real.size(2));
+  for (std::int64_t d = 0; d < dims; ++d) {
+    engine::io::PlotSeries real{.label = names[d] + " real"},
+        pred{.label = names[d] + " predicted"};
+    for (std::int64_t k = 0; k < h; ++k) {
+      const bool valid = o.valid[0][k].item<float>() > 0;
+      real.y.push_back(valid ? o.real[0][k][d].item<double>() : NAN);
+      pred.y.push_back(valid ? o.predicted[0][k][d].item<double>() : NAN);
+    }
+    std::copy(colours[d], colours[d] + 3, real.rgb);
+    // Predictions in a lighter shade of the same colour.
+    for (int i = 0; i < 3; ++i)
+      pred.rgb[i] = static_cast<std::uint8_t>((colours[d][i] + 255) / 2);
+    series.push_back(real);
+    series.push_back(pred);
+  }
+  engine::io::write_line_plot(file.string(),
+                              "world model: open-loop prediction after " +
+                                  std::to_string(kOpenLoopContext) + " observed steps",
+                              "imagined step", x, series);
+}
+
+}  // namespace
+
+TrainResult run_dreamer(const TrainConfig& config, const scenes::Scene& scene, const Spaces& spaces,
+                        int threads, torch::Device device,
+                        const std::function<void(const nlohmann::json& row)>& on_update) {
+  const DreamerConfig& dc = config.dreamer;
+  if (distributed_from_env().enabled())
+    throw train_error("--algo", "dreamer trains in one process; data-parallel runs are PPO's");
+  if (dc.chunk < 1 || dc.batch < 1 || dc.seq_len < kOpenLoopContext + 2 || dc.train_ratio <= 0)
+    throw train_error("dreamer", "chunk, batch and train ratio must be positive, seq_len > 6");
+  RunFolder run(config, kColumns, /*writer=*/true);
+  const int n = config.envs;
+
+  Dreamer dreamer(spaces.obs_dim, spaces.act_dim, dc, device);
+  DreamerPolicy policy(spaces.obs_dim, spaces.act_dim, dc, spaces.low, spaces.high);
+  SequenceReplay replay(n, dc.replay, spaces.obs_dim, spaces.act_dim);
+  Counters c;
+  if (config.resume) load(run.checkpoint(), dreamer, replay, c);
+  run.start(config.resume ? c.iteration : -1);
+
+  std::vector<std::string> names;
+  {
+    auto probe = scenes::make_env(scene, 1, 1, config.seed);
+    names = probe->observation_space().names();
+  }
+  const std::int64_t per_chunk = static_cast<std::int64_t>(dc.chunk) * n;
+  const double per_update = static_cast<double>(dc.batch) * dc.seq_len;
+  const auto start = std::chrono::steady_clock::now();
+  const double wall_before = c.wall_s;
+  DreamerStats stats;
+  double openloop = NAN;
+  OpenLoop last_open_loop;
+  while (c.env_steps < config.steps) {
+    // A segment: fresh envs from (seed, segment), streamed until its last iteration.
+    const std::int64_t segment = c.iteration / config.checkpoint_every;
+    const std::int64_t left = (config.steps - c.env_steps + per_chunk - 1) / per_chunk;
+    const std::int64_t chunks =
+        std::min(config.checkpoint_every - c.iteration % config.checkpoint_every, left);
+    auto env = scenes::make_env(scene, n, threads, mix(config.seed ^ mix(segment)));
+    policy.start(c.env_steps, n);
+    RolloutStream stream(*env, policy,
+                         {.steps = dc.chunk,
+                          .lag = dc.lag,
+                          .chunks = chunks,
+                          .seed = mix(config.seed ^ mix(0xac7000 + segment))});
+    stream.publish(dreamer.policy_weights());
+    // Per env: the action and reward that led to the next observation, the running return.
+    auto prev_action = torch::zeros({n, spaces.act_dim});
+    std::vector<float> prev_reward(static_cast<std::size_t>(n), 0.0f);
+    std::vector<double> episode_return(static_cast<std::size_t>(n), 0.0);
+    for (std::int64_t k = 0; k < chunks; ++k) {
+      const double waited_before = stream.learner_wait_s();
+      const auto t0 = std::chrono::steady_clock::now();
+      const Chunk chunk = stream.next();
+      const double wait_s = stream.learner_wait_s() - waited_before;
+      const auto actions = policy.normalize(chunk.action).contiguous();
+      const auto obs = chunk.obs.contiguous(), final_obs = chunk.final_obs.contiguous();
+      const auto first = chunk.first.accessor<float, 2>(),
+                 reward = chunk.reward.accessor<float, 2>();
+      const auto terminated = chunk.terminated.accessor<float, 2>();
+      const auto truncated = chunk.truncated.accessor<float, 2>();
+      const int obs_dim = spaces.obs_dim, act_dim = spaces.act_dim;
+      for (int t = 0; t < dc.chunk; ++t) {
+        for (int i = 0; i < n; ++i) {
+          const bool starts = first[t][i] > 0;
+          const float* o = obs.data_ptr<float>() + (static_cast<std::int64_t>(t) * n + i) * obs_dim;
+          const float* a =
+              actions.data_ptr<float>() + (static_cast<std::int64_t>(t) * n + i) * act_dim;
+          replay.add(i, o, starts ? nullptr : prev_action[i].data_ptr<float>(),
+                     starts ? 0.0f : prev_reward[i], starts, false);
+          std::copy(a, a + act_dim, prev_action[i].data_ptr<float>());
+          prev_reward[i] = reward[t][i];
+          episode_return[i] += reward[t][i];
+          if (terminated[t][i] > 0 || truncated[t][i] > 0) {
+            // The episode's last observation, reached by this step.
+            replay.add(
+                i, final_obs.data_ptr<float>() + (static_cast<std::int64_t>(t) * n + i) * obs_dim,
+                a, reward[t][i], false, terminated[t][i] > 0);
+            c.recent.push_back(episode_return[i]);
+            if (c.recent.size() > kRecentEpisodes) c.recent.pop_front();
+            episode_return[i] = 0;
+            ++c.episodes;
+          }
+        }
+      }
+      c.env_steps += per_chunk;
+      const auto t1 = std::chrono::steady_clock::now();
+      int updates = 0;
+      if (c.env_steps >= dc.prefill) {
+        c.credit += static_cast<double>(per_chunk) * dc.train_ratio;
+        while (c.credit >= per_update && replay.can_sample(dc.seq_len)) {
+          stats = dreamer.train(replay.sample(dc.batch, dc.seq_len));
+          c.credit -= per_update;
+          ++updates;
+        }
+        if (updates > 0) {
+          last_open_loop =
+              dreamer.open_loop(replay.sample(kOpenLoopBatch, dc.seq_len), kOpenLoopContext);
+          openloop = last_open_loop.nmse.mean().item<double>();
+        }
+      }
+      c.updates += updates;
+      // The weights for the chunk after next (lag 1) or the next one (lag 0).
+      if (k + 1 < chunks) stream.publish(dreamer.policy_weights());
+      const auto t2 = std::chrono::steady_clock::now();
+      const double learn_s = std::chrono::duration<double>(t2 - t1).count();
+      const double iteration_s = std::chrono::duration<double>(t2 - t0).count();
+      ++c.iteration;
+      c.wall_s = wall_before + std::chrono::duration<double>(t2 - start).count();
+      double mean_return = 0;
+      for (double r : c.recent)
+        mean_return += r / static_cast<double>(c.recent.size());
+      auto num = [](double v) {
+        return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr);
+      };
+      const bool trained = c.updates > 0;
+      const nlohmann::json row = {
+          {"iteration", c.iteration},
+          {"env_steps", c.env_steps},
+          {"episodes", c.episodes},
+          {"mean_return", c.recent.empty() ? nlohmann::json(nullptr) : nlohmann::json(mean_return)},
+          {"updates", c.updates},
+          {"model_loss", trained ? num(stats.model_loss) : nullptr},
+          {"decoder_loss", trained ? num(stats.decoder_loss) : nullptr},
+          {"reward_loss", trained ? num(stats.reward_loss) : nullptr},
+          {"cont_loss", trained ? num(stats.cont_loss) : nullptr},
+          {"kl", trained ? num(stats.kl) : nullptr},
+          {"actor_loss", trained ? num(stats.actor_loss) : nullptr},
+          {"critic_loss", trained ? num(stats.critic_loss) : nullptr},
+          {"entropy", trained ? num(stats.entropy) : nullptr},
+          {"imag_return", trained ? num(stats.imag_return) : nullptr},
+          {"return_scale", trained ? num(stats.return_scale) : nullptr},
+          {"openloop_nmse", num(openloop)},
+          {"starvation", iteration_s > 0 ? wait_s / iteration_s : 0.0},
+          {"env_steps_per_s", static_cast<double>(per_chunk) / iteration_s},
+          {"updates_per_s", updates / std::max(learn_s, 1e-9)},
+          {"sim_s", chunk.sim_s},
+          {"learn_s", learn_s},
+          {"wait_s", wait_s},
+          {"wall_s", c.wall_s}};
+      run.append(row);
+      if (c.iteration % config.checkpoint_every == 0 || c.env_steps >= config.steps) {
+        save(run.checkpoint(), dreamer, replay, c);
+        run.draw_curve();
+        if (last_open_loop.real.defined())
+          draw_open_loop(run.dir() / "world_model.png", last_open_loop, names);
+      }
+      if (on_update) on_update(row);
+    }
+  }
+  std::vector<torch::Tensor> params = dreamer.world_model()->parameters();
+  for (const auto& p : dreamer.actor()->parameters())
+    params.push_back(p);
+  return {.rank = 0, .world_size = 1, .parameters = parameter_fingerprint(params)};
+}
+
+}  // namespace simlab::learners::detail

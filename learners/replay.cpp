@@ -1,0 +1,111 @@
+#include "learners/replay.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "engine/core/error.h"
+
+namespace simlab::learners {
+
+SequenceBatch SequenceBatch::to(torch::Device device) const {
+  return {obs.to(device), action.to(device), reward.to(device), first.to(device),
+          terminal.to(device)};
+}
+
+SequenceReplay::SequenceReplay(int envs, std::int64_t capacity, int obs_dim, int act_dim)
+    : envs_(envs),
+      per_env_(std::max<std::int64_t>(1, capacity / std::max(1, envs))),
+      obs_dim_(obs_dim),
+      act_dim_(act_dim),
+      obs_(torch::zeros({envs * per_env_, obs_dim})),
+      action_(torch::zeros({envs * per_env_, act_dim})),
+      reward_(torch::zeros({envs * per_env_})),
+      first_(torch::zeros({envs * per_env_})),
+      terminal_(torch::zeros({envs * per_env_})),
+      count_(static_cast<std::size_t>(envs), 0),
+      next_(static_cast<std::size_t>(envs), 0) {}
+
+void SequenceReplay::add(int env, const float* obs, const float* action, float reward, bool first,
+                         bool terminal) {
+  const std::int64_t row = env * per_env_ + next_[env];
+  std::memcpy(obs_.data_ptr<float>() + row * obs_dim_, obs, sizeof(float) * obs_dim_);
+  if (action)
+    std::memcpy(action_.data_ptr<float>() + row * act_dim_, action, sizeof(float) * act_dim_);
+  else
+    std::fill_n(action_.data_ptr<float>() + row * act_dim_, act_dim_, 0.0f);
+  reward_.data_ptr<float>()[row] = reward;
+  first_.data_ptr<float>()[row] = first ? 1.0f : 0.0f;
+  terminal_.data_ptr<float>()[row] = terminal ? 1.0f : 0.0f;
+  next_[env] = (next_[env] + 1) % per_env_;
+  count_[env] = std::min(per_env_, count_[env] + 1);
+}
+
+std::int64_t SequenceReplay::size() const {
+  std::int64_t total = 0;
+  for (auto c : count_)
+    total += c;
+  return total;
+}
+
+bool SequenceReplay::can_sample(int length) const {
+  return std::any_of(count_.begin(), count_.end(), [&](auto c) { return c >= length; });
+}
+
+SequenceBatch SequenceReplay::sample(int batch, int length) const {
+  if (!can_sample(length))
+    throw Error(SourceLocation{.field = "replay"},
+                "no env holds " + std::to_string(length) + " steps yet");
+  std::vector<double> windows(static_cast<std::size_t>(envs_));
+  for (int e = 0; e < envs_; ++e)
+    windows[e] = static_cast<double>(std::max<std::int64_t>(0, count_[e] - length + 1));
+  const auto env = torch::multinomial(torch::tensor(windows, torch::kFloat64), batch, true);
+  const auto u = torch::rand({batch}, torch::kFloat64);
+  auto index = torch::empty({batch, length}, torch::kInt64);
+  auto* idx = index.data_ptr<std::int64_t>();
+  for (int b = 0; b < batch; ++b) {
+    const auto e = env[b].item<std::int64_t>();
+    const auto n = count_[e] - length + 1;
+    const auto s =
+        std::min<std::int64_t>(n - 1, static_cast<std::int64_t>(u[b].item<double>() * n));
+    const std::int64_t oldest = count_[e] == per_env_ ? next_[e] : 0;
+    for (int j = 0; j < length; ++j)
+      idx[b * length + j] = e * per_env_ + (oldest + s + j) % per_env_;
+  }
+  const auto flat = index.reshape({-1});
+  return {obs_.index_select(0, flat).reshape({batch, length, obs_dim_}),
+          action_.index_select(0, flat).reshape({batch, length, act_dim_}),
+          reward_.index_select(0, flat).reshape({batch, length}),
+          first_.index_select(0, flat).reshape({batch, length}),
+          terminal_.index_select(0, flat).reshape({batch, length})};
+}
+
+void SequenceReplay::save(torch::serialize::OutputArchive& archive) const {
+  archive.write("replay_obs", obs_);
+  archive.write("replay_action", action_);
+  archive.write("replay_reward", reward_);
+  archive.write("replay_first", first_);
+  archive.write("replay_terminal", terminal_);
+  archive.write("replay_count", torch::tensor(count_, torch::kInt64));
+  archive.write("replay_next", torch::tensor(next_, torch::kInt64));
+}
+
+void SequenceReplay::load(torch::serialize::InputArchive& archive) {
+  torch::Tensor obs, action, reward, first, terminal, count, next;
+  archive.read("replay_obs", obs);
+  archive.read("replay_action", action);
+  archive.read("replay_reward", reward);
+  archive.read("replay_first", first);
+  archive.read("replay_terminal", terminal);
+  archive.read("replay_count", count);
+  archive.read("replay_next", next);
+  if (!obs.sizes().equals(obs_.sizes()) || count.numel() != envs_)
+    throw Error(SourceLocation{.field = "replay"}, "the checkpoint's replay has another shape");
+  obs_ = obs.clone(), action_ = action.clone(), reward_ = reward.clone();
+  first_ = first.clone(), terminal_ = terminal.clone();
+  for (int e = 0; e < envs_; ++e) {
+    count_[e] = count[e].item<std::int64_t>();
+    next_[e] = next[e].item<std::int64_t>();
+  }
+}
+
+}  // namespace simlab::learners

@@ -1,0 +1,137 @@
+#include "learners/run_folder.h"
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+
+#include "engine/io/image.h"
+
+namespace simlab::learners::detail {
+namespace fs = std::filesystem;
+
+Error train_error(const std::string& field, const std::string& message) {
+  return Error(SourceLocation{.field = field}, message);
+}
+
+std::uint64_t mix(std::uint64_t x) {
+  x += 0x9E3779B97F4A7C15ull;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+  return x ^ (x >> 31);
+}
+
+torch::Tensor from_rows(const engine::Buffer2D<float>& field, std::int64_t rows) {
+  return torch::from_blob(const_cast<float*>(field.data()), {rows, field.cols()}, torch::kFloat32)
+      .clone();
+}
+
+namespace {
+
+// The first key whose value differs between two configurations ("" when they match), ignoring
+// the total step count, which a resume may extend.
+std::string first_difference(const nlohmann::json& a, const nlohmann::json& b) {
+  for (const auto& [key, value] : a.items()) {
+    if (key == "steps") continue;
+    if (!b.contains(key)) return key;
+    if (value.is_object()) {
+      const auto inner = first_difference(value, b.at(key));
+      if (!inner.empty()) return key + "." + inner;
+    } else if (value != b.at(key)) {
+      return key;
+    }
+  }
+  for (const auto& [key, value] : b.items())
+    if (key != "steps" && !a.contains(key)) return key;
+  return "";
+}
+
+}  // namespace
+
+RunFolder::RunFolder(const TrainConfig& config, std::vector<std::string> columns, bool writer)
+    : dir_(config.out),
+      columns_(std::move(columns)),
+      writer_(writer),
+      title_(config.algo + " on " + config.scene) {
+  const auto wanted = config.to_json();
+  if (writer_ && fs::exists(dir_ / "config.json") && !config.resume && !config.overwrite)
+    throw train_error("--out", dir_.string() +
+                                   " holds a run already: --resume continues it, --overwrite "
+                                   "starts over");
+  if (config.resume) {
+    if (!fs::exists(checkpoint()))
+      throw train_error("--resume", "no checkpoint in " + dir_.string() + " to resume from");
+    std::ifstream in(dir_ / "config.json");
+    nlohmann::json saved;
+    try {
+      in >> saved;
+    } catch (const nlohmann::json::exception&) {
+      throw Error(SourceLocation{.file = (dir_ / "config.json").string()}, "not valid JSON");
+    }
+    if (const auto key = first_difference(saved, wanted); !key.empty()) {
+      std::string pointer = "/" + key;
+      std::replace(pointer.begin(), pointer.end(), '.', '/');
+      const nlohmann::json::json_pointer at(pointer);
+      throw train_error("--resume",
+                        dir_.string() + " was trained with another configuration: '" + key +
+                            "' differs (" + (saved.contains(at) ? saved[at].dump() : "absent") +
+                            " there, " + (wanted.contains(at) ? wanted[at].dump() : "absent") +
+                            " here)");
+    }
+  } else if (writer_) {
+    if (config.overwrite) {
+      for (const char* name : {"metrics.jsonl", "metrics.csv", "checkpoint.pt"})
+        fs::remove(dir_ / name);
+    }
+    std::error_code ec;
+    fs::create_directories(dir_, ec);
+    std::ofstream out(dir_ / "config.json");
+    out << wanted.dump(2) << "\n";
+    if (!out) throw train_error("--out", "cannot write " + (dir_ / "config.json").string());
+  }
+}
+
+void RunFolder::start(std::int64_t iteration) {
+  if (!writer_) return;
+  const std::string& key = columns_.front();
+  std::vector<std::string> kept;
+  std::ifstream in(dir_ / "metrics.jsonl");
+  for (std::string line; std::getline(in, line);) {
+    if (line.empty()) continue;
+    if (nlohmann::json::parse(line).at(key).get<std::int64_t>() > iteration) break;
+    kept.push_back(line);
+  }
+  in.close();
+  std::ofstream jsonl(dir_ / "metrics.jsonl", std::ios::trunc);
+  std::ofstream csv(dir_ / "metrics.csv", std::ios::trunc);
+  for (std::size_t i = 0; i < columns_.size(); ++i)
+    csv << (i ? "," : "") << columns_[i];
+  csv << "\n";
+  jsonl.close();
+  csv.close();
+  steps_.clear();
+  mean_return_.clear();
+  for (const auto& line : kept)
+    append(nlohmann::json::parse(line));
+}
+
+void RunFolder::append(const nlohmann::json& row) {
+  steps_.push_back(row.at("env_steps").get<double>());
+  mean_return_.push_back(row.at("mean_return").is_null() ? NAN
+                                                         : row.at("mean_return").get<double>());
+  if (!writer_) return;
+  std::ofstream jsonl(dir_ / "metrics.jsonl", std::ios::app);
+  jsonl << row.dump() << "\n";
+  std::ofstream csv(dir_ / "metrics.csv", std::ios::app);
+  for (std::size_t i = 0; i < columns_.size(); ++i)
+    csv << (i ? "," : "") << row.at(columns_[i]).dump();
+  csv << "\n";
+  if (!jsonl || !csv) throw train_error("--out", "cannot write metrics in " + dir_.string());
+}
+
+void RunFolder::draw_curve() const {
+  if (!writer_) return;
+  engine::io::write_line_plot((dir_ / "learning_curve.png").string(), title_, "env steps", steps_,
+                              {{.label = "mean return (last 20 episodes)", .y = mean_return_}});
+}
+
+}  // namespace simlab::learners::detail

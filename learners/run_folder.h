@@ -1,0 +1,72 @@
+// What every training loop shares (internal to learners/): the run folder and its files, the
+// scene's spaces, and small helpers.
+//
+//   RunFolder: --out checked before anything is written (a run there needs --resume or
+//   --overwrite; --resume needs the same configuration, named key by key) -> config.json ->
+//   metrics.jsonl + metrics.csv (one row per iteration, the algorithm's columns) ->
+//   learning_curve.png redrawn at each checkpoint
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+#include "engine/core/buffer.h"
+#include "engine/core/error.h"
+#include "learners/trainer.h"
+
+namespace simlab::scenes {
+struct Scene;
+}
+
+namespace simlab::learners::detail {
+
+Error train_error(const std::string& field, const std::string& message);
+
+std::uint64_t mix(std::uint64_t x);  // splitmix64's finalizer
+
+// The first `rows` rows of a batch field, copied into a [rows, cols] float tensor.
+torch::Tensor from_rows(const engine::Buffer2D<float>& field, std::int64_t rows);
+
+// The observation and action sizes of a scene, and the action bounds (infinite ones as +-1).
+struct Spaces {
+  int obs_dim = 0, act_dim = 0;
+  torch::Tensor low, high;  // [act_dim]
+};
+
+class RunFolder {
+ public:
+  // Checks --out against the configuration and, for the writer (rank 0), creates it and writes
+  // config.json (a resume keeps the one there). Throws simlab::Error.
+  RunFolder(const TrainConfig& config, std::vector<std::string> columns, bool writer);
+
+  const std::filesystem::path& dir() const { return dir_; }
+  std::filesystem::path checkpoint() const { return dir_ / "checkpoint.pt"; }
+  bool writer() const { return writer_; }
+  // Keep the metrics rows up to `iteration` (-1: none), e.g. what a resumed checkpoint saw.
+  void start(std::int64_t iteration);
+  // Append a row (every column must be there) and add it to the curve.
+  void append(const nlohmann::json& row);
+  // learning_curve.png: mean return against env steps.
+  void draw_curve() const;
+
+ private:
+  std::filesystem::path dir_;
+  std::vector<std::string> columns_;
+  bool writer_;
+  std::string title_;
+  std::vector<double> steps_, mean_return_;
+};
+
+// The world-model learner's loop (learners/dreamer_train.cpp), called by run_training once the
+// scene and its spaces are known.
+TrainResult run_dreamer(const TrainConfig& config, const scenes::Scene& scene, const Spaces& spaces,
+                        int threads, torch::Device device,
+                        const std::function<void(const nlohmann::json& row)>& on_update);
+
+}  // namespace simlab::learners::detail

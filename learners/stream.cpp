@@ -1,0 +1,155 @@
+#include "learners/stream.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <chrono>
+
+#include "engine/core/error.h"
+
+namespace simlab::learners {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+std::uint64_t chunk_seed(std::uint64_t seed, std::int64_t k) {
+  std::uint64_t x = seed ^ (0x9E3779B97F4A7C15ull * static_cast<std::uint64_t>(k + 1));
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+  return x ^ (x >> 31);
+}
+
+torch::Tensor rows_of(const engine::Buffer2D<float>& field, std::int64_t rows) {
+  return torch::from_blob(const_cast<float*>(field.data()), {rows, field.cols()}, torch::kFloat32)
+      .clone();
+}
+
+torch::Tensor flags_of(const engine::Buffer2D<std::uint8_t>& field, std::int64_t rows) {
+  auto out = torch::empty({rows});
+  for (std::int64_t i = 0; i < rows; ++i)
+    out[i] = static_cast<float>(field(i, 0));
+  return out;
+}
+
+}  // namespace
+
+RolloutStream::RolloutStream(engine::VectorEnv& env, StreamPolicy& policy, StreamConfig config)
+    : env_(env), policy_(policy), config_(config) {
+  if (config_.steps < 1) throw Error(SourceLocation{.field = "stream.steps"}, "must be >= 1");
+  if (config_.lag < 0 || config_.lag > 1)
+    throw Error(SourceLocation{.field = "stream.lag"}, "must be 0 or 1");
+  actor_ = std::thread([this] { actor_loop(); });
+}
+
+RolloutStream::~RolloutStream() {
+  {
+    std::lock_guard lock(mutex_);
+    stop_ = true;
+  }
+  changed_.notify_all();
+  actor_.join();
+}
+
+void RolloutStream::publish(std::vector<torch::Tensor> weights) {
+  {
+    std::lock_guard lock(mutex_);
+    weights_[published_++] = std::move(weights);
+  }
+  changed_.notify_all();
+}
+
+Chunk RolloutStream::next() {
+  const auto start = Clock::now();
+  std::unique_lock lock(mutex_);
+  changed_.wait(lock, [&] { return !ready_.empty() || error_ || taken_ >= config_.chunks; });
+  learner_wait_s_ += seconds_since(start);
+  if (!ready_.empty()) {
+    Chunk chunk = std::move(ready_.front());
+    ready_.pop_front();
+    ++taken_;
+    lock.unlock();
+    changed_.notify_all();
+    return chunk;
+  }
+  if (error_) std::rethrow_exception(error_);
+  throw Error(SourceLocation{.field = "stream"}, "asked for chunk " + std::to_string(taken_) +
+                                                     " of " + std::to_string(config_.chunks));
+}
+
+void RolloutStream::actor_loop() {
+  try {
+    const std::int64_t n = env_.num_envs();
+    const int obs_dim = env_.observation_space().dim(), act_dim = env_.action_space().dim();
+    const int steps = config_.steps;
+    auto obs = rows_of(env_.reset().obs, n);
+    auto first = torch::ones({n});
+    std::int64_t loaded = -1;
+    for (std::int64_t k = 0; k < config_.chunks; ++k) {
+      Chunk c;
+      c.index = k;
+      c.version = std::max<std::int64_t>(0, k - config_.lag);
+      const auto waited = Clock::now();
+      std::vector<torch::Tensor> weights;
+      {
+        std::unique_lock lock(mutex_);
+        // Wait for this chunk's weights, and for room: at most lag + 1 chunks ahead.
+        changed_.wait(
+            lock, [&] { return stop_ || (published_ > c.version && k - taken_ <= config_.lag); });
+        if (stop_) return;
+        if (loaded != c.version) weights = weights_.at(c.version);
+        // Versions before this one are never needed again.
+        weights_.erase(weights_.begin(), weights_.lower_bound(c.version));
+      }
+      c.wait_s = seconds_since(waited);
+      if (loaded != c.version) {
+        policy_.load(weights);
+        loaded = c.version;
+      }
+      at::Generator generator =
+          at::make_generator<at::CPUGeneratorImpl>(chunk_seed(config_.seed, k));
+      c.obs = torch::empty({steps, n, obs_dim});
+      c.first = torch::empty({steps, n});
+      c.action = torch::empty({steps, n, act_dim});
+      c.reward = torch::empty({steps, n});
+      c.terminated = torch::empty({steps, n});
+      c.truncated = torch::empty({steps, n});
+      c.final_obs = torch::zeros({steps, n, obs_dim});
+      for (int t = 0; t < steps; ++t) {
+        auto t0 = Clock::now();
+        const auto action = policy_.act(obs, first, generator).to(torch::kFloat32).contiguous();
+        c.policy_s += seconds_since(t0);
+        if (action.size(0) != n || action.size(1) != act_dim)
+          throw Error(SourceLocation{.field = "stream"},
+                      "the policy returned actions of the wrong shape");
+        t0 = Clock::now();
+        const engine::Batch& batch =
+            env_.step(std::span<const float>(action.data_ptr<float>(), action.numel()));
+        c.sim_s += seconds_since(t0);
+        c.obs[t] = obs;
+        c.first[t] = first;
+        c.action[t] = action;
+        c.reward[t] = rows_of(batch.reward, n).squeeze(1);
+        c.terminated[t] = flags_of(batch.terminated, n);
+        c.truncated[t] = flags_of(batch.truncated, n);
+        first = (c.terminated[t] + c.truncated[t]).clamp_max(1);
+        if (first.any().item<bool>()) c.final_obs[t] = rows_of(batch.final_obs, n);
+        obs = rows_of(batch.obs, n);
+      }
+      c.next_obs = obs;
+      {
+        std::lock_guard lock(mutex_);
+        ready_.push_back(std::move(c));
+      }
+      changed_.notify_all();
+    }
+  } catch (...) {
+    {
+      std::lock_guard lock(mutex_);
+      error_ = std::current_exception();
+    }
+    changed_.notify_all();
+  }
+}
+
+}  // namespace simlab::learners

@@ -1,0 +1,97 @@
+// Rollout streaming: simulation overlaps learning, and the schedule (not the timing) decides which
+// weights collect which data.
+//
+//   learner thread:  publish(v0) -> next() = chunk 0 -> train -> publish(v1) -> next() = chunk 1
+//   ... actor thread:    chunk k: wait for weights version max(0, k - lag) -> policy.load(weights)
+//   ->
+//                    T steps of the VectorEnv (policy.act on each observation) -> bounded queue
+//
+// With lag 1 the actor collects chunk k while the learner trains on chunk k - 1 (its weights are
+// one iteration old, as in any asynchronous actor-learner); with lag 0 the two alternate. Chunk k
+// always uses version max(0, k - lag) and samples with its own generator seeded from (seed, k), so
+// a run is the same however the threads interleave. At most lag + 1 chunks wait in the queue.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <exception>
+#include <map>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "engine/vector_env.h"
+
+namespace simlab::learners {
+
+// What the actor thread runs. Implementations own their copy of the weights.
+class StreamPolicy {
+ public:
+  virtual ~StreamPolicy() = default;
+  // The weights the learner published, as it published them.
+  virtual void load(const std::vector<torch::Tensor>& weights) = 0;
+  // Actions [N, act] for observations [N, obs]; first [N] is 1 where an env starts an episode
+  // (recurrent state resets there). Sample only from `generator`.
+  virtual torch::Tensor act(const torch::Tensor& obs, const torch::Tensor& first,
+                            at::Generator& generator) = 0;
+};
+
+// T steps of N envs, as the actor saw them.
+struct Chunk {
+  std::int64_t index = 0;    // in this stream, from 0
+  std::int64_t version = 0;  // the weights that collected it
+  torch::Tensor obs;         // [T, N, obs] what the policy acted on
+  torch::Tensor first;       // [T, N] 1 where obs starts an episode
+  torch::Tensor action;      // [T, N, act] what the policy returned
+  torch::Tensor reward;      // [T, N] for the step
+  torch::Tensor terminated;  // [T, N] 1 where the step ended the episode in a terminal state
+  torch::Tensor truncated;   // [T, N] 1 where it was cut short (time limit, divergence)
+  torch::Tensor final_obs;   // [T, N, obs] the episode's last observation where it ended
+  torch::Tensor next_obs;    // [N, obs] after the last step (the next chunk's first obs)
+  double sim_s = 0, policy_s = 0, wait_s = 0;  // the actor's time stepping, acting and waiting
+};
+
+struct StreamConfig {
+  int steps = 50;           // T: env steps per env per chunk
+  int lag = 1;              // 0 or 1, see above
+  std::int64_t chunks = 1;  // the actor stops after this many
+  std::uint64_t seed = 0;   // chunk k samples with a generator seeded from (seed, k)
+};
+
+class RolloutStream {
+ public:
+  // Resets `env` and starts the actor thread; both must outlive the stream.
+  RolloutStream(engine::VectorEnv& env, StreamPolicy& policy, StreamConfig config);
+  ~RolloutStream();  // stops the actor and joins it
+  RolloutStream(const RolloutStream&) = delete;
+  RolloutStream& operator=(const RolloutStream&) = delete;
+
+  // The next weights version (0, 1, ...). The tensors must not change afterwards: pass clones.
+  void publish(std::vector<torch::Tensor> weights);
+  // The next chunk, in order; blocks until the actor has it and rethrows what the actor threw.
+  Chunk next();
+  // Learner time spent blocked in next(): starvation.
+  double learner_wait_s() const { return learner_wait_s_; }
+
+ private:
+  void actor_loop();
+
+  engine::VectorEnv& env_;
+  StreamPolicy& policy_;
+  StreamConfig config_;
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::map<std::int64_t, std::vector<torch::Tensor>> weights_;  // version -> weights
+  std::int64_t published_ = 0;                                  // versions published so far
+  std::deque<Chunk> ready_;
+  std::int64_t taken_ = 0;  // chunks handed to the learner
+  bool stop_ = false;
+  std::exception_ptr error_;
+  double learner_wait_s_ = 0;
+  std::thread actor_;
+};
+
+}  // namespace simlab::learners

@@ -1,0 +1,290 @@
+// The world-model learner and rollout streaming: symlog, sequence replay, a stream that delivers
+// every transition as the sampling policy and schedule say, world-model losses that fall, a
+// checkpoint round trip, a resumed run equal to an uninterrupted one, a NaN loss named.
+#include "learners/dreamer.h"
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+
+#include <gtest/gtest.h>
+
+#include "engine/core/error.h"
+#include "learners/replay.h"
+#include "learners/stream.h"
+#include "learners/trainer.h"
+#include "scenes/scene.h"
+
+namespace simlab::learners {
+namespace {
+
+namespace fs = std::filesystem;
+
+TEST(Dreamer, SymlogAndSymexpAreInverse) {
+  const auto x = torch::tensor({-1000.0f, -3.0f, -0.5f, 0.0f, 0.25f, 7.0f, 12345.0f});
+  EXPECT_TRUE(torch::allclose(symexp(symlog(x)), x, 1e-4, 1e-4));
+  EXPECT_NEAR(symlog(torch::tensor(std::exp(2.0f) - 1)).item<float>(), 2.0f, 1e-5);
+  EXPECT_EQ(symlog(torch::tensor(-3.0f)).item<float>(), -symlog(torch::tensor(3.0f)).item<float>());
+}
+
+TEST(Replay, SamplesConsecutiveStepsOfOneEnvAcrossTheRing) {
+  // 2 envs, 10 steps each; env e's step k stores obs = 100 e + k. 25 steps wrap the ring.
+  SequenceReplay replay(2, 20, 1, 1);
+  EXPECT_FALSE(replay.can_sample(4));
+  for (int k = 0; k < 25; ++k)
+    for (int e = 0; e < 2; ++e) {
+      const float obs = 100.0f * e + k, action = static_cast<float>(k);
+      replay.add(e, &obs, &action, 0.5f, k % 7 == 0, false);
+    }
+  EXPECT_EQ(replay.size(), 20);
+  torch::manual_seed(0);
+  const auto b = replay.sample(64, 4);
+  ASSERT_EQ(b.obs.sizes(), (std::vector<std::int64_t>{64, 4, 1}));
+  for (int i = 0; i < 64; ++i) {
+    const float start = b.obs[i][0][0].item<float>();
+    const int env = start >= 100 ? 1 : 0, k0 = static_cast<int>(start) - 100 * env;
+    EXPECT_GE(k0, 15);  // only the last 10 steps are held
+    EXPECT_LE(k0, 21);
+    for (int j = 0; j < 4; ++j) {
+      EXPECT_EQ(b.obs[i][j][0].item<float>(), start + j);
+      EXPECT_EQ(b.first[i][j].item<float>(), (k0 + j) % 7 == 0 ? 1.0f : 0.0f);
+    }
+  }
+}
+
+// Acts with a deterministic function of the observation and the weights version it was given.
+class VersionPolicy : public StreamPolicy {
+ public:
+  void load(const std::vector<torch::Tensor>& weights) override {
+    version_ = weights.at(0).item<float>();
+    loads.push_back(version_);
+  }
+  torch::Tensor act(const torch::Tensor& obs, const torch::Tensor&, at::Generator&) override {
+    return torch::tanh(obs.slice(1, 0, 1) * 0.1f * (1 + version_));
+  }
+  std::vector<float> loads;
+
+ private:
+  float version_ = 0;
+};
+
+TEST(Stream, DeliversEveryTransitionAsThePolicyAndScheduleSay) {
+  const auto scene =
+      scenes::compile_scene(scenes::load_scene(scenes::resolve_scene("cartpole-balance")), 1);
+  for (int lag : {0, 1}) {
+    const int n = 3, steps = 40, chunks = 6;
+    auto env = scenes::make_env(scene, n, 2, 9);
+    VersionPolicy policy;
+    std::vector<Chunk> got;
+    {
+      RolloutStream stream(*env, policy, {.steps = steps, .lag = lag, .chunks = chunks, .seed = 1});
+      stream.publish({torch::tensor(0.0f)});
+      for (int k = 0; k < chunks; ++k) {
+        got.push_back(stream.next());
+        stream.publish({torch::tensor(static_cast<float>(k + 1))});
+      }
+      EXPECT_THROW(stream.next(), Error);  // no seventh chunk
+    }
+    // Chunk k was collected with version max(0, k - lag), and its actions are that version's.
+    auto replay_env = scenes::make_env(scene, n, 1, 9);
+    auto obs = torch::from_blob(const_cast<float*>(replay_env->reset().obs.data()), {n, 4}).clone();
+    int episodes_ended = 0;
+    for (int k = 0; k < chunks; ++k) {
+      const Chunk& c = got[k];
+      EXPECT_EQ(c.index, k);
+      EXPECT_EQ(c.version, std::max(0, k - lag)) << "lag " << lag;
+      for (int t = 0; t < steps; ++t) {
+        // The same observation the reference env sees, and the version's action for it.
+        ASSERT_TRUE(torch::equal(c.obs[t], obs)) << "chunk " << k << " step " << t;
+        const auto expected = torch::tanh(obs.slice(1, 0, 1) * 0.1f * (1 + c.version));
+        ASSERT_TRUE(torch::equal(c.action[t], expected));
+        const auto a = c.action[t].contiguous();
+        const engine::Batch& b =
+            replay_env->step(std::span<const float>(a.data_ptr<float>(), a.numel()));
+        for (int i = 0; i < n; ++i) {
+          ASSERT_EQ(c.reward[t][i].item<float>(), b.reward(i, 0));
+          ASSERT_EQ(c.terminated[t][i].item<float>(), b.terminated(i, 0));
+          ASSERT_EQ(c.truncated[t][i].item<float>(), b.truncated(i, 0));
+          const bool ended = b.terminated(i, 0) || b.truncated(i, 0);
+          if (t + 1 < steps) ASSERT_EQ(c.first[t + 1][i].item<float>(), ended ? 1.0f : 0.0f);
+          if (ended) {
+            ++episodes_ended;
+            for (int d = 0; d < 4; ++d)
+              ASSERT_EQ(c.final_obs[t][i][d].item<float>(), b.final_obs(i, d));
+          }
+        }
+        obs = torch::from_blob(const_cast<float*>(b.obs.data()), {n, 4}).clone();
+      }
+      EXPECT_TRUE(torch::equal(c.next_obs, obs));
+    }
+    EXPECT_GT(episodes_ended, 0);  // the check above saw episode boundaries
+    // Each version was loaded once, in order.
+    std::vector<float> expected;
+    for (int v = 0; v <= chunks - 1 - lag; ++v)
+      expected.push_back(static_cast<float>(v));
+    EXPECT_EQ(policy.loads, expected);
+  }
+}
+
+DreamerConfig tiny_dreamer() {
+  DreamerConfig c;
+  c.deter = 32;
+  c.hidden = 32;
+  c.stoch = 4;
+  c.classes = 4;
+  c.batch = 8;
+  c.seq_len = 16;
+  c.horizon = 5;
+  c.imag_starts = 32;
+  c.chunk = 20;
+  c.prefill = 80;
+  c.train_ratio = 16;
+  c.model_lr = 1e-3;
+  return c;
+}
+
+// Random-action data from cartpole-balance.
+SequenceReplay random_replay(int envs, int steps) {
+  const auto scene =
+      scenes::compile_scene(scenes::load_scene(scenes::resolve_scene("cartpole-balance")), 0);
+  auto env = scenes::make_env(scene, envs, 1, 4);
+  SequenceReplay replay(envs, envs * steps, 4, 1);
+  const engine::Batch* b = &env->reset();
+  auto action = torch::zeros({envs, 1});
+  for (int t = 0; t < steps; ++t) {
+    for (int i = 0; i < envs; ++i)
+      replay.add(i, b->obs.data() + i * 4, t ? action[i].data_ptr<float>() : nullptr,
+                 t ? b->reward(i, 0) : 0.0f, t == 0, false);
+    action = torch::rand({envs, 1}) * 2 - 1;
+    b = &env->step(std::span<const float>(action.data_ptr<float>(), envs));
+  }
+  return replay;
+}
+
+TEST(Dreamer, WorldModelLossesFallOnCartpoleData) {
+  at::set_num_threads(1);
+  torch::manual_seed(0);
+  auto replay = random_replay(4, 100);
+  Dreamer dreamer(4, 1, tiny_dreamer(), torch::kCPU);
+  const auto probe = replay.sample(16, 16);
+  const double before = dreamer.open_loop(probe, 5).nmse.mean().item<double>();
+  DreamerStats first, last;
+  for (int u = 0; u < 150; ++u)
+    (u == 0 ? first : last) = dreamer.train(replay.sample(8, 16));
+  EXPECT_LT(last.decoder_loss, 0.3 * first.decoder_loss);
+  EXPECT_LT(last.reward_loss, 0.3 * first.reward_loss);
+  EXPECT_LT(last.model_loss, first.model_loss);
+  EXPECT_TRUE(std::isfinite(last.actor_loss) && std::isfinite(last.critic_loss));
+  // Open-loop predictions beat the untrained model.
+  const double after = dreamer.open_loop(probe, 5).nmse.mean().item<double>();
+  EXPECT_LT(after, 0.5 * before) << before << " -> " << after;
+}
+
+TEST(Dreamer, CheckpointRoundTripRestoresEveryPart) {
+  torch::manual_seed(2);
+  auto replay = random_replay(2, 40);
+  Dreamer a(4, 1, tiny_dreamer(), torch::kCPU);
+  for (int u = 0; u < 3; ++u)
+    a.train(replay.sample(4, 16));
+  const auto file = fs::temp_directory_path() / "simlab_dreamer_ckpt.pt";
+  {
+    torch::serialize::OutputArchive out;
+    a.save(out);
+    out.save_to(file.string());
+  }
+  torch::manual_seed(7);
+  Dreamer b(4, 1, tiny_dreamer(), torch::kCPU);
+  torch::serialize::InputArchive in;
+  in.load_from(file.string());
+  b.load(in);
+  const auto wa = a.policy_weights(), wb = b.policy_weights();
+  ASSERT_EQ(wa.size(), wb.size());
+  for (std::size_t i = 0; i < wa.size(); ++i)
+    ASSERT_TRUE(torch::equal(wa[i], wb[i]));
+  // Optimizers and critics too: the next update is the same.
+  const auto batch = replay.sample(4, 16);
+  torch::manual_seed(11);
+  const auto sa = a.train(batch);
+  torch::manual_seed(11);
+  const auto sb = b.train(batch);
+  EXPECT_EQ(sa.model_loss, sb.model_loss);
+  EXPECT_EQ(sa.critic_loss, sb.critic_loss);
+  EXPECT_EQ(sa.actor_loss, sb.actor_loss);
+  fs::remove(file);
+}
+
+TEST(Dreamer, ANonFiniteLossIsNamed) {
+  auto replay = random_replay(2, 40);
+  Dreamer dreamer(4, 1, tiny_dreamer(), torch::kCPU);
+  auto batch = replay.sample(4, 16);
+  batch.obs[1][3][2] = NAN;
+  try {
+    dreamer.train(batch);
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("model_loss"), std::string::npos) << e.what();
+  }
+}
+
+std::vector<nlohmann::json> rows(const fs::path& dir) {
+  std::vector<nlohmann::json> out;
+  std::ifstream in(dir / "metrics.jsonl");
+  for (std::string line; std::getline(in, line);)
+    if (!line.empty()) out.push_back(nlohmann::json::parse(line));
+  return out;
+}
+
+TrainConfig tiny_run(const fs::path& out) {
+  TrainConfig c;
+  c.scene = "cartpole-balance";
+  c.algo = "dreamer";
+  c.envs = 2;
+  c.threads = 1;
+  c.seed = 5;
+  c.dreamer = tiny_dreamer();
+  c.checkpoint_every = 3;
+  c.steps = 6 * 20 * 2;  // 6 iterations: 2 segments
+  c.out = out;
+  c.device = "cpu";
+  return c;
+}
+
+TEST(DreamerTraining, AResumedRunReproducesAnUninterruptedOne) {
+  const auto whole = fs::temp_directory_path() / "simlab_dreamer_whole";
+  const auto split = fs::temp_directory_path() / "simlab_dreamer_split";
+  fs::remove_all(whole);
+  fs::remove_all(split);
+  run_training(tiny_run(whole));
+  auto first = tiny_run(split);
+  first.steps /= 2;
+  run_training(first);
+  ASSERT_EQ(rows(split).size(), 3u);
+  auto second = tiny_run(split);
+  second.resume = true;
+  run_training(second);
+  const auto a = rows(whole), b = rows(split);
+  ASSERT_EQ(a.size(), 6u);
+  ASSERT_EQ(b.size(), 6u);
+  EXPECT_GT(a.back()["updates"].get<int>(), 0);  // it trained after the prefill
+  for (std::size_t i = 0; i < a.size(); ++i)
+    for (const char* key : {"iteration", "env_steps", "episodes", "mean_return", "updates",
+                            "model_loss", "actor_loss", "critic_loss", "openloop_nmse"})
+      EXPECT_EQ(a[i][key], b[i][key]) << key << " at iteration " << i + 1;
+  EXPECT_TRUE(fs::exists(split / "world_model.png"));
+  EXPECT_TRUE(fs::exists(split / "learning_curve.png"));
+  // A different world-model size is another configuration.
+  auto other = tiny_run(split);
+  other.resume = true;
+  other.dreamer.deter = 64;
+  try {
+    run_training(other);
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("'dreamer.deter' differs"), std::string::npos) << e.what();
+  }
+  fs::remove_all(whole);
+  fs::remove_all(split);
+}
+
+}  // namespace
+}  // namespace simlab::learners
