@@ -21,6 +21,8 @@ void add_bench_render_command(CLI::App& bench);
 #ifdef SIMLAB_HAS_LEARNERS
 void add_train_command(CLI::App& app);
 void add_bench_dreamer_command(CLI::App& bench);
+void add_export_command(CLI::App& app);
+void add_eval_command(CLI::App& app);
 #endif
 #ifdef SIMLAB_HAS_VIEWER
 void add_view_command(CLI::App& app);

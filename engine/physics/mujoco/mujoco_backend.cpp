@@ -102,6 +102,13 @@ void describe_spaces(const mjModel* m, ModelInfo& info) {
   info.observation.add_group("qpos", m->nq, qpos_names);
   info.observation.add_group("qvel", m->nv, qvel_names);
   info.observation.add_group("sensor", m->nsensordata, sensor_names);
+  // A limited hinge or slide joint's range bounds its qpos element (evaluation counts a policy
+  // that drives a joint into its limit).
+  for (int j = 0; j < m->njnt; ++j)
+    if (m->jnt_limited[j] && (m->jnt_type[j] == mjJNT_HINGE || m->jnt_type[j] == mjJNT_SLIDE)) {
+      info.observation.low(m->jnt_qposadr[j]) = static_cast<float>(m->jnt_range[2 * j]);
+      info.observation.high(m->jnt_qposadr[j]) = static_cast<float>(m->jnt_range[2 * j + 1]);
+    }
 
   std::vector<std::string> act_names(m->nu);
   for (int a = 0; a < m->nu; ++a)

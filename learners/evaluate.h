@@ -1,0 +1,74 @@
+// Evaluation of an exported policy (policy.pt) on a scene, behind `simlab eval`:
+//
+//   policy.pt + policy_card.json --load_exported_policy--> ExportedPolicy
+//   scene (train | none randomization) --> K episodes, episode k = EpisodeRollout k of the seed
+//   (engine/io/rollout.h: deterministic, no auto-reset), all stepped together: one forward call
+//   per control step for every running episode, with each episode's previous action
+//   --> returns, success, safety figures --> JSON + a markdown table (+ a sweep plot)
+//
+// Safety figures, per control step of every episode:
+//   joint_limit_share     steps in which a limited hinge or slide joint sits at or beyond its range
+//   saturation_share      action elements at their limit (within 1e-6 of the range)
+//   unwanted_contacts     contacts touching a body that is not allowed to touch (the world, bodies
+//                         whose names contain an allowed word: foot, shin, hand, finger..., and
+//                         procedural objects are allowed), per step
+//   action_rate, jerk     mean |a_t - a_t-1| and |a_t - 2 a_t-1 + a_t-2| over elements and steps
+//   guard_flags           steps in which the policy raised its NaN/Inf flag
+// Success: for scenes with a `near` term (termination first, else reward), the share of episodes
+// whose last step satisfies every such term; scenes without one report null (n/a).
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+#include <torch/script.h>
+
+#include "engine/core/spec.h"
+
+namespace simlab::learners {
+
+struct ExportedPolicy {
+  std::filesystem::path file;
+  std::filesystem::path card_file;  // the policy_card.json beside it ("" if read from the module)
+  torch::jit::Module module;
+  nlohmann::json card;
+  // (action [B, act_dim], flag [B]) for obs [B, obs_dim] and prev_action [B, act_dim].
+  std::pair<torch::Tensor, torch::Tensor> forward(const torch::Tensor& obs,
+                                                  const torch::Tensor& prev_action);
+};
+
+// Load a policy.pt written by `simlab export`, and its card: policy_card.json beside it, else the
+// card the module carries. Throws simlab::Error naming the file.
+ExportedPolicy load_exported_policy(const std::filesystem::path& file);
+
+// Throw simlab::Error naming the first field where the card's observation or action layout
+// differs from the scene's spaces (dimension, then element names).
+void check_layout(const nlohmann::json& card, const std::string& card_file,
+                  const engine::Space& observation, const engine::Space& action);
+
+struct EvalOptions {
+  std::string scene;                    // built-in name or spec file; "": the card's scene
+  std::string randomization = "train";  // train | none (heldout: not declared by any scene yet)
+  int episodes = 20;
+  std::uint64_t seed = 1000;
+  std::string backend = "mujoco";
+  std::string sweep;                // a randomized parameter: "body_mass" or "body_mass:pole"
+  std::filesystem::path sweep_png;  // where its plot goes (required with sweep)
+  std::vector<std::string> allowed_contacts = {"foot",   "feet", "toe",   "shin", "hand",
+                                               "finger", "grip", "wheel", "tip"};
+};
+
+struct EvalResult {
+  nlohmann::json json;
+  std::string markdown;
+};
+
+// Evaluate; throws simlab::Error on bad input (unknown scene, randomization, backend or sweep
+// parameter; a card that does not match the scene).
+EvalResult evaluate_policy(ExportedPolicy& policy, const EvalOptions& options);
+
+}  // namespace simlab::learners

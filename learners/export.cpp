@@ -1,0 +1,320 @@
+#include "learners/export.h"
+
+#include <chrono>
+#include <cmath>
+#include <fstream>
+
+#include "engine/core/error.h"
+#include "learners/evaluate.h"
+#include "learners/version.h"
+#include "scenes/scene.h"
+
+namespace simlab::learners {
+namespace fs = std::filesystem;
+namespace {
+
+// guarded_action() of learners/policy.h, in TorchScript. addmm(b, x, w.t()) is what
+// torch::nn::Linear computes for a batch, so the module matches the in-process policy bit for bit.
+constexpr const char* kForward = R"(
+def forward(self, obs: Tensor, prev_action: Tensor) -> Tuple[Tensor, Tensor]:
+    bad_obs = torch.isnan(obs) | torch.isinf(obs)
+    bad_prev = torch.isnan(prev_action) | torch.isinf(prev_action)
+    flag = torch.any(bad_obs, 1) | torch.any(bad_prev, 1)
+    x = torch.where(bad_obs, torch.zeros_like(obs), obs)
+    safe = self.safe_action.expand_as(prev_action)
+    prev = torch.where(bad_prev, safe, prev_action)
+    z = torch.clamp((x - self.obs_mean) / self.obs_std, -10.0, 10.0)
+    h = torch.tanh(torch.addmm(self.b0, z, self.w0.t()))
+    h = torch.tanh(torch.addmm(self.b1, h, self.w1.t()))
+    a = torch.addmm(self.b2, h, self.w2.t())
+    a = torch.max(torch.min(a, self.act_high), self.act_low)
+    a = torch.where(flag.unsqueeze(1), safe, a)
+    a = torch.max(torch.min(a, prev + self.max_delta), prev - self.max_delta)
+    a = torch.max(torch.min(a, self.act_high), self.act_low)
+    return a, flag
+)";
+
+nlohmann::json finite_or_null(double x) {
+  return std::isfinite(x) ? nlohmann::json(x) : nlohmann::json(nullptr);
+}
+
+// Units of an observation element, from its term ("joint_vel/hinge" -> rad/s or m/s).
+std::string obs_unit(const std::string& name) {
+  const std::string term = name.substr(0, name.find('/'));
+  if (term == "joint_pos" || term == "qpos") return "rad (hinge) or m (slide)";
+  if (term == "joint_vel" || term == "qvel") return "rad/s (hinge) or m/s (slide)";
+  if (term == "body_pos" || term == "site_pos" || term == "offset") return "m";
+  if (term == "bodies_pos")
+    return name.size() > 2 && name.substr(name.size() - 2) == "/p" ? "1 (present)" : "m";
+  if (term == "body_quat" || term == "body_z_axis") return "1";
+  if (term == "body_lin_vel") return "m/s";
+  if (term == "body_ang_vel") return "rad/s";
+  if (term == "sensor") return "the sensor's (MuJoCo: SI)";
+  return "";
+}
+
+const char* mode_name(scenes::RandomizeSpec::Mode m) {
+  switch (m) {
+    case scenes::RandomizeSpec::Mode::kStartup:
+      return "startup";
+    case scenes::RandomizeSpec::Mode::kReset:
+      return "reset";
+    case scenes::RandomizeSpec::Mode::kInterval:
+      return "interval";
+  }
+  return "";
+}
+
+const char* distribution_name(scenes::RandomizeSpec::Distribution d) {
+  switch (d) {
+    case scenes::RandomizeSpec::Distribution::kUniform:
+      return "uniform";
+    case scenes::RandomizeSpec::Distribution::kLogUniform:
+      return "log_uniform";
+    case scenes::RandomizeSpec::Distribution::kGaussian:
+      return "gaussian";
+  }
+  return "";
+}
+
+const char* operation_name(scenes::RandomizeSpec::Operation o) {
+  switch (o) {
+    case scenes::RandomizeSpec::Operation::kScale:
+      return "scale";
+    case scenes::RandomizeSpec::Operation::kAdd:
+      return "add";
+    case scenes::RandomizeSpec::Operation::kAbsolute:
+      return "absolute";
+  }
+  return "";
+}
+
+nlohmann::json scene_json(const TrainedPolicy& policy) {
+  const auto spec = scenes::load_scene(scenes::resolve_scene(policy.scene));
+  nlohmann::json randomize = nlohmann::json::array();
+  for (const auto& r : spec.randomize) {
+    nlohmann::json j = {{"param", r.param_name},
+                        {"targets", r.targets},
+                        {"mode", mode_name(r.mode)},
+                        {"distribution", distribution_name(r.distribution)},
+                        {"operation", operation_name(r.operation)}};
+    if (r.distribution == scenes::RandomizeSpec::Distribution::kGaussian)
+      j["mean_stddev"] = {r.a, r.b};
+    else
+      j["range"] = {r.a, r.b};
+    if (r.mode == scenes::RandomizeSpec::Mode::kInterval)
+      j["interval_seconds"] = r.interval_seconds;
+    randomize.push_back(j);
+  }
+  nlohmann::json noise = nlohmann::json::object();
+  for (const auto& t : spec.observations)
+    if (t.noise > 0) {
+      std::string what = t.term;
+      for (const auto& j : t.joints)
+        what += "/" + j;
+      for (const auto* s : {&t.body, &t.site, &t.sensor})
+        if (!s->empty()) what += "/" + *s;
+      noise[what] = t.noise;
+    }
+  return {{"name", spec.name},
+          {"spec", policy.scene},
+          {"control_hz", spec.control_hz},
+          {"episode_seconds", spec.episode_seconds},
+          {"variants", spec.procedural.variants},
+          {"randomization", randomize},
+          {"corruption",
+           {{"observation_noise_stddev", noise},
+            {"observation_dropout", spec.obs_dropout},
+            {"action_delay_steps", {spec.action_delay_min, spec.action_delay_max}}}}};
+}
+
+}  // namespace
+
+torch::jit::Module build_torchscript(const TrainedPolicy& policy, const Guardrails& g,
+                                     const std::string& card_json) {
+  torch::NoGradGuard no_grad;
+  torch::jit::Module m("SimlabPolicy");
+  const auto params = policy.model->pi->named_parameters();
+  for (int layer = 0; layer < 3; ++layer) {
+    const std::string i = std::to_string(2 * layer);  // Linear, Tanh, Linear, Tanh, Linear
+    m.register_buffer("w" + std::to_string(layer), params[i + ".weight"].detach().clone());
+    m.register_buffer("b" + std::to_string(layer), params[i + ".bias"].detach().clone());
+  }
+  m.register_buffer("obs_mean", policy.norm_mean());
+  m.register_buffer("obs_std", policy.norm_std());
+  m.register_buffer("act_low", g.low.clone());
+  m.register_buffer("act_high", g.high.clone());
+  m.register_buffer("max_delta", g.max_delta.clone());
+  m.register_buffer("safe_action", g.safe_action.clone());
+  m.register_attribute("policy_card", c10::StringType::get(), card_json);
+  m.define(kForward);
+  m.eval();
+  return m;
+}
+
+nlohmann::json policy_card(const TrainedPolicy& policy, const Guardrails& g,
+                           double max_delta_fraction, const std::string& simlab_version) {
+  const auto mean = policy.norm_mean(), std = policy.norm_std();
+  nlohmann::json obs = nlohmann::json::array();
+  for (int k = 0; k < policy.obs_dim(); ++k)
+    obs.push_back({{"index", k},
+                   {"name", policy.observation.names()[k]},
+                   {"unit", obs_unit(policy.observation.names()[k])},
+                   {"mean", mean[k].item<double>()},
+                   {"std", std[k].item<double>()},
+                   {"low", finite_or_null(policy.observation.low()[k])},
+                   {"high", finite_or_null(policy.observation.high()[k])}});
+  nlohmann::json act = nlohmann::json::array();
+  for (int k = 0; k < policy.act_dim(); ++k)
+    act.push_back({{"index", k},
+                   {"name", policy.action.names()[k]},
+                   {"unit", "actuator control (force or torque = gear x control)"},
+                   {"low", g.low[k].item<double>()},
+                   {"high", g.high[k].item<double>()},
+                   {"max_delta", finite_or_null(g.max_delta[k].item<double>())},
+                   {"safe", g.safe_action[k].item<double>()}});
+  const double hz = policy.control_hz;
+  return {
+      {"format", "simlab-policy-card/1"},
+      {"simlab_version", simlab_version},
+      {"libtorch_version", torch_version()},
+      {"interface",
+       {{"inputs",
+         {{{"name", "obs"}, {"dtype", "float32"}, {"shape", {"B", policy.obs_dim()}}},
+          {{"name", "prev_action"}, {"dtype", "float32"}, {"shape", {"B", policy.act_dim()}}}}},
+        {"outputs",
+         {{{"name", "action"}, {"dtype", "float32"}, {"shape", {"B", policy.act_dim()}}},
+          {{"name", "flag"}, {"dtype", "bool"}, {"shape", {"B"}}}}},
+        {"prev_action",
+         "the action applied at the previous control step; at the first step, the safe action "
+         "(or the robot's current command)"},
+        {"guardrails",
+         {{"clamp", "every action element is clamped to [low, high]"},
+          {"rate",
+           "|action - prev_action| <= max_delta per element and control step; the limits "
+           "win where they disagree"},
+          {"max_delta_fraction",
+           max_delta_fraction > 0 ? nlohmann::json(max_delta_fraction) : nlohmann::json(nullptr)},
+          {"non_finite",
+           "a NaN or Inf in a row of obs or prev_action sets that row's flag and its action is "
+           "the safe action (zero clamped into [low, high]), still rate-bounded from "
+           "prev_action; a non-finite prev_action reads as the safe action"}}}}},
+      {"observation",
+       {{"dim", policy.obs_dim()},
+        {"normalization",
+         "clamp((obs - mean) / std, -10, 10), std = sqrt(var + 1e-8), inside the "
+         "model: feed raw observations"},
+        {"normalizer_count", policy.obs_count},
+        {"elements", obs}}},
+      {"action",
+       {{"dim", policy.act_dim()},
+        {"scaling",
+         "none: the model outputs actuator controls directly (scale 1, offset 0), "
+         "clamped to [low, high]; unbounded actuators get [-1, 1]"},
+        {"control_hz", hz},
+        {"control_timestep_s", hz > 0 ? 1.0 / hz : 0.0},
+        {"elements", act}}},
+      {"scene", scene_json(policy)},
+      {"training",
+       {{"run", policy.run.string()},
+        {"algo", "ppo"},
+        {"seed", policy.seed},
+        {"steps", policy.steps},
+        {"env_steps", policy.env_steps},
+        {"updates", policy.updates},
+        {"episodes", policy.episodes},
+        {"finished", policy.finished},
+        {"final_mean_return", policy.final_mean_return ? nlohmann::json(*policy.final_mean_return)
+                                                       : nlohmann::json(nullptr)},
+        {"hidden", policy.hidden},
+        {"config", policy.config}}},
+      {"evaluation", nullptr}};
+}
+
+#ifndef SIMLAB_HAS_ONNX
+bool onnx_available() {
+  return false;
+}
+void write_onnx(const TrainedPolicy&, const Guardrails&, const std::string&, const fs::path&) {
+  throw Error(SourceLocation{.field = "--format"},
+              "onnx: this simlab was built without ONNX (install libonnx-dev, see "
+              "third_party/debian-packages.txt, and rebuild)");
+}
+#endif
+
+ExportResult export_policy(const fs::path& run, const ExportOptions& options) {
+  const auto t0 = std::chrono::steady_clock::now();
+  if (options.formats.empty())
+    throw Error(SourceLocation{.field = "--format"}, "name at least one of torchscript, onnx");
+  bool torchscript = false, onnx = false;
+  for (const auto& f : options.formats) {
+    if (f == "torchscript")
+      torchscript = true;
+    else if (f == "onnx")
+      onnx = true;
+    else
+      throw Error(SourceLocation{.field = "--format"},
+                  "'" + f + "': expected torchscript and/or onnx (comma-separated)");
+  }
+  if (onnx && !onnx_available()) write_onnx({}, {}, "", {});  // throws the reason
+  if (!std::isfinite(options.max_delta))
+    throw Error(SourceLocation{.field = "--max-delta"}, "must be a finite fraction");
+
+  auto policy = load_trained_policy(run, options.allow_unfinished);
+  const auto guard = make_guardrails(policy, options.max_delta);
+  ExportResult result;
+  result.card = policy_card(policy, guard, options.max_delta, options.simlab_version);
+
+  std::error_code ec;
+  fs::create_directories(options.out, ec);
+  if (!fs::is_directory(options.out))
+    throw Error(SourceLocation{.field = "--out"}, "cannot create " + options.out.string());
+  const fs::path pt = options.out / "policy.pt", onnx_file = options.out / "policy.onnx",
+                 card_file = options.out / "policy_card.json";
+  result.card["files"] = nlohmann::json::object();
+  if (torchscript) result.card["files"]["torchscript"] = pt.filename().string();
+  if (onnx) result.card["files"]["onnx"] = onnx_file.filename().string();
+
+  auto write_card = [&] {
+    std::ofstream out(card_file);
+    out << result.card.dump(2) << "\n";
+    if (!out) throw Error(SourceLocation{.field = "--out"}, "cannot write " + card_file.string());
+  };
+  auto write_models = [&] {
+    const std::string card = result.card.dump();
+    result.files.clear();
+    if (torchscript) {
+      build_torchscript(policy, guard, card).save(pt.string());
+      result.files.push_back(pt);
+    }
+    if (onnx) {
+      write_onnx(policy, guard, card, onnx_file);
+      result.files.push_back(onnx_file);
+    }
+    write_card();
+    result.files.push_back(card_file);
+  };
+  write_models();
+  result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+
+  // A first evaluation on the training randomization goes into the card (and the models' copies).
+  if (options.eval_episodes > 0) {
+    const auto t1 = std::chrono::steady_clock::now();
+    ExportedPolicy exported;
+    exported.module = build_torchscript(policy, guard, "");
+    exported.card = result.card;
+    EvalOptions eval;
+    eval.episodes = options.eval_episodes;
+    eval.seed = options.eval_seed;
+    auto evaluation = evaluate_policy(exported, eval).json;
+    evaluation.erase("per_episode");  // simlab eval --out has them
+    evaluation.erase("policy");
+    result.card["evaluation"] = evaluation;
+    result.eval_seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
+    write_models();
+  }
+  return result;
+}
+
+}  // namespace simlab::learners

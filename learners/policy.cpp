@@ -1,0 +1,163 @@
+#include "learners/policy.h"
+
+#include <cmath>
+#include <fstream>
+#include <limits>
+
+#include "engine/core/error.h"
+#include "scenes/scene.h"
+
+namespace simlab::learners {
+namespace fs = std::filesystem;
+namespace {
+
+Error run_error(const fs::path& file, const std::string& message) {
+  return Error(SourceLocation{.file = file.string()}, message);
+}
+
+torch::Tensor read_tensor(torch::serialize::InputArchive& archive, const fs::path& file,
+                          const std::string& key) {
+  torch::Tensor t;
+  try {
+    archive.read(key, t);
+  } catch (const c10::Error&) {
+    throw run_error(file, "the checkpoint has no '" + key + "': not a PPO checkpoint");
+  }
+  return t;
+}
+
+}  // namespace
+
+torch::Tensor TrainedPolicy::act(const torch::Tensor& obs) {
+  torch::NoGradGuard no_grad;
+  ObsNormalizer norm(obs_dim());
+  norm.set(obs_mean, obs_var, obs_count);
+  const auto a = model->mean(norm.normalize(obs.to(torch::kFloat32)));
+  return torch::max(torch::min(a, high), low);
+}
+
+TrainedPolicy load_trained_policy(const fs::path& run, bool allow_unfinished) {
+  TrainedPolicy p;
+  p.run = run;
+  const fs::path config_file = run / "config.json", checkpoint = run / "checkpoint.pt";
+  if (!fs::is_directory(run)) throw run_error(run, "no such run folder");
+  if (!fs::exists(config_file))
+    throw run_error(run, "no config.json: not a run folder of `simlab train`");
+  try {
+    std::ifstream in(config_file);
+    in >> p.config;
+  } catch (const nlohmann::json::exception&) {
+    throw run_error(config_file, "not valid JSON");
+  }
+  const std::string algo = p.config.value("algo", "");
+  if (algo != "ppo")
+    throw Error(SourceLocation{.file = config_file.string(), .field = "algo"},
+                "'" + algo + "': export and evaluation handle PPO runs only");
+  if (!fs::exists(checkpoint))
+    throw run_error(run,
+                    "has no finished policy: no checkpoint.pt (the run has not written one "
+                    "yet; train it with `simlab train --out " +
+                        run.string() + "`)");
+  try {
+    p.scene = p.config.at("scene").get<std::string>();
+    p.seed = p.config.at("seed").get<std::uint64_t>();
+    p.steps = p.config.at("steps").get<std::int64_t>();
+    p.hidden = p.config.at("ppo").at("hidden").get<int>();
+  } catch (const nlohmann::json::exception& e) {
+    throw run_error(config_file, std::string("missing or bad key: ") + e.what());
+  }
+  const double init_log_std = p.config.at("ppo").value("init_log_std", -0.5);
+
+  torch::serialize::InputArchive archive;
+  try {
+    archive.load_from(checkpoint.string());
+  } catch (const c10::Error&) {
+    throw run_error(checkpoint, "not a readable checkpoint");
+  }
+  const auto counters = read_tensor(archive, checkpoint, "counters");
+  p.updates = counters[0].item<std::int64_t>();
+  p.env_steps = counters[1].item<std::int64_t>();
+  p.episodes = counters[2].item<std::int64_t>();
+  p.finished = p.env_steps >= p.steps;
+  if (!p.finished && !allow_unfinished)
+    throw run_error(run, "has no finished policy: its checkpoint is at " +
+                             std::to_string(p.env_steps) + " of " + std::to_string(p.steps) +
+                             " env steps (finish it with `simlab train ... --resume`, or pass "
+                             "--allow-unfinished)");
+
+  // The scene gives the spaces, as training read them.
+  const auto scene =
+      scenes::compile_scene(scenes::load_scene(scenes::resolve_scene(p.scene)), p.seed, 1);
+  const auto& v0 = scene.variants.at(0);
+  p.observation = v0.task.observe ? v0.task.observation : v0.model->info().observation;
+  p.action = v0.model->info().action;
+  p.control_hz = scene.spec.control_hz;
+  const int obs_dim = p.obs_dim(), act_dim = p.act_dim();
+  p.low = torch::full({act_dim}, -1.0f);
+  p.high = torch::full({act_dim}, 1.0f);
+  for (int k = 0; k < act_dim; ++k) {
+    if (std::isfinite(p.action.low()[k])) p.low[k] = p.action.low()[k];
+    if (std::isfinite(p.action.high()[k])) p.high[k] = p.action.high()[k];
+  }
+
+  p.model = ActorCritic(obs_dim, act_dim, p.hidden, init_log_std);
+  torch::serialize::InputArchive model;
+  try {
+    archive.read("model", model);
+    p.model->load(model);
+  } catch (const c10::Error& e) {
+    throw run_error(checkpoint, "its model does not fit scene '" + p.scene + "' (" +
+                                    std::to_string(obs_dim) + " observations, " +
+                                    std::to_string(act_dim) + " actions, " +
+                                    std::to_string(p.hidden) + " hidden units)");
+  }
+  p.model->eval();
+  p.obs_mean = read_tensor(archive, checkpoint, "norm_mean").to(torch::kFloat64).clone();
+  p.obs_var = read_tensor(archive, checkpoint, "norm_var").to(torch::kFloat64).clone();
+  p.obs_count = read_tensor(archive, checkpoint, "norm_count").item<double>();
+  if (p.obs_mean.numel() != obs_dim)
+    throw run_error(checkpoint, "its normalizer has " + std::to_string(p.obs_mean.numel()) +
+                                    " observations; scene '" + p.scene + "' has " +
+                                    std::to_string(obs_dim));
+
+  std::ifstream metrics(run / "metrics.jsonl");
+  std::string line, last;
+  while (std::getline(metrics, line))
+    if (!line.empty()) last = line;
+  if (!last.empty()) {
+    const auto row = nlohmann::json::parse(last, nullptr, false);
+    if (row.is_object() && row.contains("mean_return") && row["mean_return"].is_number())
+      p.final_mean_return = row["mean_return"].get<double>();
+  }
+  return p;
+}
+
+Guardrails make_guardrails(const TrainedPolicy& policy, double max_delta_fraction) {
+  Guardrails g;
+  g.low = policy.low.clone();
+  g.high = policy.high.clone();
+  g.max_delta = max_delta_fraction > 0
+                    ? ((g.high - g.low) * max_delta_fraction).to(torch::kFloat32)
+                    : torch::full({policy.act_dim()}, std::numeric_limits<float>::infinity());
+  g.safe_action = torch::max(torch::min(torch::zeros({policy.act_dim()}), g.high), g.low);
+  return g;
+}
+
+std::pair<torch::Tensor, torch::Tensor> guarded_action(TrainedPolicy& policy, const Guardrails& g,
+                                                       const torch::Tensor& obs,
+                                                       const torch::Tensor& prev_action) {
+  torch::NoGradGuard no_grad;
+  const auto bad_obs = torch::isnan(obs) | torch::isinf(obs);
+  const auto bad_prev = torch::isnan(prev_action) | torch::isinf(prev_action);
+  const auto flag = bad_obs.any(1) | bad_prev.any(1);
+  const auto x = torch::where(bad_obs, torch::zeros_like(obs), obs);
+  const auto safe = g.safe_action.expand_as(prev_action);
+  const auto prev = torch::where(bad_prev, safe, prev_action);
+  auto a = policy.act(x);
+  a = torch::where(flag.unsqueeze(1), safe, a);
+  a = torch::max(torch::min(a, prev + g.max_delta), prev - g.max_delta);
+  a = torch::max(torch::min(a, g.high), g.low);
+  return {a, flag};
+}
+
+}  // namespace simlab::learners

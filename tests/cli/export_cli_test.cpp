@@ -1,0 +1,76 @@
+// simlab export and simlab eval as a user runs them: a tiny PPO run exported and evaluated, the
+// JSON fields, the sweep plot, and bad input exiting 2 with the field named.
+#include <filesystem>
+#include <fstream>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "tests/support/cli.h"
+
+namespace simlab::test {
+namespace {
+
+namespace fs = std::filesystem;
+
+TEST(ExportCli, TrainExportEvaluate) {
+  const fs::path dir =
+      fs::temp_directory_path() / ("simlab_export_cli_" + std::to_string(getpid()));
+  fs::remove_all(dir);
+  const std::string run_dir = (dir / "run").string(), out = (dir / "policy").string();
+  auto r =
+      run("train --scene cartpole-balance --envs 4 --steps 512 --horizon 32 --threads 1 "
+          "--seed 2 --out " +
+          run_dir);
+  ASSERT_EQ(r.code, 0) << r.out;
+
+  r = run("export --run " + run_dir + " --format torchscript,onnx --eval-episodes 2 --out " + out);
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_TRUE(contains(r.out, "policy.pt")) << r.out;
+  EXPECT_TRUE(fs::exists(fs::path(out) / "policy_card.json"));
+  EXPECT_TRUE(fs::exists(fs::path(out) / "policy.pt"));
+
+  const std::string policy = out + "/policy.pt", json = (dir / "eval.json").string();
+  r = run("eval --policy " + policy +
+          " --scene cartpole-balance --randomization none --episodes 3 "
+          "--out " +
+          json + " --sweep body_mass");
+  ASSERT_EQ(r.code, 2) << r.out;  // nothing is randomized without randomization
+  EXPECT_TRUE(contains(r.out, "--sweep: 'body_mass' is not randomized")) << r.out;
+
+  r = run("eval --policy " + policy + " --randomization train --episodes 3 --out " + json +
+          " --sweep body_mass:pole");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_TRUE(contains(r.out, "| mean return (95% interval) |")) << r.out;
+  EXPECT_TRUE(contains(r.out, "| success rate | n/a |")) << r.out;
+  const auto j = nlohmann::json::parse(std::ifstream(json));
+  EXPECT_EQ(j["episodes"], 3);
+  EXPECT_EQ(j["randomization"], "train");
+  for (const char* key :
+       {"joint_limit_share", "saturation_share", "unwanted_contacts_per_step", "jerk"})
+    EXPECT_TRUE(j["safety"].contains(key)) << key;
+  EXPECT_TRUE(fs::exists(dir / "sweep_body_mass_pole.png"));
+
+  // Bad input: exit 2, naming what is wrong.
+  r = run("eval --policy " + policy + " --scene reacher --episodes 1");
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_TRUE(contains(r.out, "policy_card.json: observation.dim")) << r.out;
+  r = run("eval --policy " + policy + " --randomization heldout");
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_TRUE(contains(r.out, "no held-out ranges")) << r.out;
+  r = run("eval --policy " + policy + " --backend bullet");
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_TRUE(contains(r.out, "--backend: bullet")) << r.out;
+  r = run("eval --policy " + (dir / "nothing.pt").string());
+  EXPECT_EQ(r.code, 2) << r.out;
+  fs::create_directories(dir / "empty");
+  std::ofstream(dir / "empty" / "config.json") << "{\"algo\": \"ppo\"}";
+  r = run("export --run " + (dir / "empty").string());
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_TRUE(contains(r.out, "has no finished policy")) << r.out;
+  fs::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace simlab::test
