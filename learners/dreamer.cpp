@@ -292,9 +292,9 @@ OpenLoop Dreamer::open_loop(const SequenceBatch& host_batch, int context) {
   std::vector<torch::Tensor> predicted;
   for (std::int64_t t = 0; t < length; ++t) {
     s.deter = model_->step_deter(s, b.action.select(1, t), b.first.select(1, t));
-    s.stoch = t < context ? model_->sample(model_->posterior_logits(s.deter, embed.select(1, t)),
-                                           nullptr, true)
-                          : model_->sample(model_->prior_logits(s.deter), nullptr, true);
+    // Samples, as in training: the mode of a broad latent is a state the model never saw.
+    s.stoch = model_->sample(t < context ? model_->posterior_logits(s.deter, embed.select(1, t))
+                                         : model_->prior_logits(s.deter));
     if (t >= context) predicted.push_back(symexp(model_->decoder->forward(s.feat())));
   }
   OpenLoop out;
@@ -302,8 +302,10 @@ OpenLoop Dreamer::open_loop(const SequenceBatch& host_batch, int context) {
   out.real = b.obs.slice(1, context).cpu();
   // A prediction is judged until the sequence crosses into another episode.
   out.valid = (1 - b.first.slice(1, context).cpu()).cumprod(1);
-  const auto var = out.real.reshape({-1, out.real.size(-1)}).var(0).clamp_min(1e-6);
-  const auto err = ((out.predicted - out.real).square() / var).mean(-1);  // [B, H]
+  // Squared error over the observations' total variance (a ratio of sums over dimensions, so a
+  // constant dimension such as a planar robot's out-of-plane coordinate cannot blow it up).
+  const auto var = out.real.reshape({-1, out.real.size(-1)}).var(0).mean().clamp_min(1e-8);
+  const auto err = (out.predicted - out.real).square().mean(-1) / var;  // [B, H]
   out.nmse = (err * out.valid).sum(0) / out.valid.sum(0).clamp_min(1);
   return out;
 }

@@ -96,7 +96,7 @@ struct DreamerStats {
 };
 
 // Open-loop prediction: the posterior filters `context` steps, then the prior alone predicts the
-// rest from the real actions.
+// rest from the real actions (latents sampled, as in training).
 struct OpenLoop {
   torch::Tensor predicted, real;  // [B, H, obs] (raw units)
   torch::Tensor valid;            // [B, H] 0 after an episode boundary

@@ -248,7 +248,9 @@ TrainResult run_dreamer(const TrainConfig& config, const scenes::Scene& scene, c
           {"imag_return", trained ? num(stats.imag_return) : nullptr},
           {"return_scale", trained ? num(stats.return_scale) : nullptr},
           {"openloop_nmse", num(openloop)},
-          {"starvation", iteration_s > 0 ? wait_s / iteration_s : 0.0},
+          // Starvation counts iterations that trained (during the prefill the learner only waits).
+          {"starvation",
+           updates > 0 ? nlohmann::json(wait_s / iteration_s) : nlohmann::json(nullptr)},
           {"env_steps_per_s", static_cast<double>(per_chunk) / iteration_s},
           {"updates_per_s", updates / std::max(learn_s, 1e-9)},
           {"sim_s", chunk.sim_s},

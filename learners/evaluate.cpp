@@ -117,10 +117,59 @@ std::string fmt(double x, int digits = 3) {
 
 }  // namespace
 
+int ExportedPolicy::state_dim() const {
+  const auto where = SourceLocation{.file = card_file.empty() ? file.string() : card_file.string(),
+                                    .field = "interface.recurrent.state_dim"};
+  const bool module_recurrent = module.hasattr("state_dim");
+  const nlohmann::json* recurrent = nullptr;
+  if (card.contains("interface") && card["interface"].contains("recurrent") &&
+      !card["interface"]["recurrent"].is_null())
+    recurrent = &card["interface"]["recurrent"];
+  if (!recurrent && !module_recurrent) return 0;
+  if (!recurrent)
+    throw Error(where, "the policy is recurrent (state_dim " +
+                           std::to_string(module.attr("state_dim").toInt()) +
+                           ") but its card has no interface.recurrent");
+  if (!recurrent->contains("state_dim") || !(*recurrent)["state_dim"].is_number_integer())
+    throw Error(where, "missing or not an integer");
+  const int dim = (*recurrent)["state_dim"].get<int>();
+  if (!module_recurrent)
+    throw Error(where, "the card says recurrent (state_dim " + std::to_string(dim) +
+                           ") but the policy is feed-forward");
+  if (module.attr("state_dim").toInt() != dim)
+    throw Error(where, "the card says " + std::to_string(dim) + "; the policy's is " +
+                           std::to_string(module.attr("state_dim").toInt()));
+  return dim;
+}
+
+void ExportedPolicy::reset(std::int64_t episodes) {
+  const int dim = state_dim();
+  state = dim > 0 ? torch::zeros({episodes, dim}) : torch::Tensor();
+}
+
 std::pair<torch::Tensor, torch::Tensor> ExportedPolicy::forward(const torch::Tensor& obs,
-                                                                const torch::Tensor& prev_action) {
+                                                                const torch::Tensor& prev_action,
+                                                                const std::vector<int>& episodes) {
   torch::NoGradGuard no_grad;
-  const auto out = module.forward({obs, prev_action}).toTuple();
+  if (!state.defined() && state_dim() > 0)
+    throw Error(SourceLocation{.file = file.string(), .field = "--policy"},
+                "a recurrent policy (state_dim " + std::to_string(state_dim()) +
+                    "): this command does not keep per-episode states for it yet (simlab eval "
+                    "does)");
+  if (!state.defined()) {
+    const auto out = module.forward({obs, prev_action}).toTuple();
+    return {out->elements()[0].toTensor(), out->elements()[1].toTensor()};
+  }
+  torch::Tensor rows;
+  if (episodes.empty()) {
+    rows = torch::arange(obs.size(0), torch::kInt64);
+  } else {
+    rows =
+        torch::tensor(std::vector<std::int64_t>(episodes.begin(), episodes.end()), torch::kInt64);
+  }
+  SIMLAB_CHECK(rows.size(0) == obs.size(0)) << "one episode index per observation row";
+  const auto out = module.forward({obs, prev_action, state.index_select(0, rows)}).toTuple();
+  state.index_copy_(0, rows, out->elements()[2].toTensor().to(torch::kFloat32));
   return {out->elements()[0].toTensor(), out->elements()[1].toTensor()};
 }
 
@@ -155,6 +204,7 @@ ExportedPolicy load_exported_policy(const fs::path& file) {
     throw Error(SourceLocation{.file = fs::exists(card) ? card.string() : file.string()},
                 "the policy card is not valid JSON");
   }
+  p.state_dim();  // the card and the module agree on recurrence
   return p;
 }
 
@@ -193,22 +243,11 @@ EvalResult evaluate_policy(ExportedPolicy& policy, const EvalOptions& o) {
   if (o.episodes < 1) throw option_error("--episodes", "must be >= 1");
   const std::string scene_name =
       !o.scene.empty() ? o.scene : policy.card.at("scene").at("spec").get<std::string>();
-  auto spec = scenes::load_scene(scenes::resolve_scene(scene_name));
-  if (o.randomization == "heldout")
-    throw option_error("--randomization",
-                       "heldout: scene '" + spec.name +
-                           "' declares no held-out ranges yet (only training ranges); use train "
-                           "or none");
-  if (o.randomization == "none") {
-    // Physical and visual randomization and pushes go; where episodes start stays (the task).
-    std::erase_if(spec.randomize, [](const scenes::RandomizeSpec& r) {
-      return r.state == scenes::RandomizeSpec::State::kNone ||
-             r.state == scenes::RandomizeSpec::State::kPush;
-    });
-  } else if (o.randomization != "train") {
-    throw option_error("--randomization",
-                       "'" + o.randomization + "': expected train, heldout or none");
-  }
+  // train: the spec's ranges; heldout: its held-out ranges (an Error if it declares none);
+  // none: no parameter randomization or pushes (see scenes::with_randomization).
+  const auto spec =
+      scenes::with_randomization(scenes::load_scene(scenes::resolve_scene(scene_name)),
+                                 scenes::parse_randomization(o.randomization, "--randomization"));
   const auto scene = scenes::compile_scene(spec, o.seed);
   const auto& v0 = scene.variants.at(0);
   check_layout(policy.card, policy.card_file.string(),
@@ -285,6 +324,7 @@ EvalResult evaluate_policy(ExportedPolicy& policy, const EvalOptions& o) {
     active.push_back(k);
   auto obs = torch::empty({o.episodes, obs_dim});
   auto prev = torch::empty({o.episodes, act_dim});
+  policy.reset(o.episodes);  // recurrent policies: every episode starts from the initial state
   while (!active.empty()) {
     const int n = static_cast<int>(active.size());
     for (int i = 0; i < n; ++i) {
@@ -294,7 +334,7 @@ EvalResult evaluate_policy(ExportedPolicy& policy, const EvalOptions& o) {
       std::copy(e.prev.begin(), e.prev.end(),
                 prev.data_ptr<float>() + static_cast<std::ptrdiff_t>(i) * act_dim);
     }
-    const auto [action_t, flag_t] = policy.forward(obs.slice(0, 0, n), prev.slice(0, 0, n));
+    const auto [action_t, flag_t] = policy.forward(obs.slice(0, 0, n), prev.slice(0, 0, n), active);
     const auto actions = action_t.to(torch::kFloat32).contiguous();
     const auto flags = flag_t.to(torch::kBool).reshape({n}).contiguous();
     std::vector<int> still;

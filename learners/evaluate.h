@@ -1,9 +1,9 @@
 // Evaluation of an exported policy (policy.pt) on a scene, behind `simlab eval`:
 //
 //   policy.pt + policy_card.json --load_exported_policy--> ExportedPolicy
-//   scene (train | none randomization) --> K episodes, episode k = EpisodeRollout k of the seed
-//   (engine/io/rollout.h: deterministic, no auto-reset), all stepped together: one forward call
-//   per control step for every running episode, with each episode's previous action
+//   scene (train | heldout | none randomization) --> K episodes, episode k = EpisodeRollout k of
+//   the seed (engine/io/rollout.h: deterministic, no auto-reset), all stepped together: one
+//   forward call per control step for every running episode, with each episode's previous action
 //   --> returns, success, safety figures --> JSON + a markdown table (+ a sweep plot)
 //
 // Safety figures, per control step of every episode:
@@ -36,9 +36,21 @@ struct ExportedPolicy {
   std::filesystem::path card_file;  // the policy_card.json beside it ("" if read from the module)
   torch::jit::Module module;
   nlohmann::json card;
-  // (action [B, act_dim], flag [B]) for obs [B, obs_dim] and prev_action [B, act_dim].
+  // Recurrent policies (dreamer): each episode's state [episodes, state_dim], set by reset().
+  torch::Tensor state;
+
+  // The recurrent state's width: 0 for a feed-forward policy. Throws simlab::Error where the
+  // card's interface.recurrent and the module disagree.
+  int state_dim() const;
+  // Start `episodes` episodes: each one's state is the initial state (zeros).
+  void reset(std::int64_t episodes);
+  // (action [B, act_dim], flag [B]) for obs [B, obs_dim] and prev_action [B, act_dim]. A
+  // recurrent policy reads and advances the states of `episodes` (one index per row, into
+  // reset()'s episodes; empty: 0..B-1), so rows may be any subset of the running episodes; it
+  // throws simlab::Error without reset().
   std::pair<torch::Tensor, torch::Tensor> forward(const torch::Tensor& obs,
-                                                  const torch::Tensor& prev_action);
+                                                  const torch::Tensor& prev_action,
+                                                  const std::vector<int>& episodes = {});
 };
 
 // Load a policy.pt written by `simlab export`, and its card: policy_card.json beside it, else the
@@ -52,7 +64,7 @@ void check_layout(const nlohmann::json& card, const std::string& card_file,
 
 struct EvalOptions {
   std::string scene;                    // built-in name or spec file; "": the card's scene
-  std::string randomization = "train";  // train | none (heldout: not declared by any scene yet)
+  std::string randomization = "train";  // train | heldout | none (scenes::Randomization)
   int episodes = 20;
   std::uint64_t seed = 1000;
   std::string backend = "mujoco";

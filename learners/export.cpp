@@ -1,8 +1,10 @@
 #include "learners/export.h"
 
+#include <cctype>
 #include <chrono>
 #include <cmath>
 #include <fstream>
+#include <map>
 
 #include "engine/core/error.h"
 #include "learners/evaluate.h"
@@ -33,6 +35,78 @@ def forward(self, obs: Tensor, prev_action: Tensor) -> Tuple[Tensor, Tensor]:
     a = torch.max(torch.min(a, self.act_high), self.act_low)
     return a, flag
 )";
+
+// guarded_recurrent_action() of learners/policy.h, in TorchScript: the guards, then one step of
+// the world model's posterior filter and the actor's mean (see the top of learners/policy.h).
+// Layers are written out with the ops torch::nn uses (layer_norm, silu, gru_cell), so the module
+// follows the in-process policy to float rounding. D, Z, A, G, C, H, S: deter, stoch * classes,
+// act_dim, stoch, classes, hidden, state_dim.
+constexpr const char* kRecurrentForward = R"(
+def layer(self, x: Tensor, w: Tensor, g: Tensor, b: Tensor) -> Tensor:
+    return torch.silu(torch.layer_norm(torch.matmul(x, w.t()), [H], g, b, 0.001))
+
+def initial_state(self, batch: int) -> Tensor:
+    return torch.zeros([batch, S])
+
+def forward(self, obs: Tensor, prev_action: Tensor, state: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+    bad_obs = torch.isnan(obs) | torch.isinf(obs)
+    bad_prev = torch.isnan(prev_action) | torch.isinf(prev_action)
+    bad_state = torch.any(torch.isnan(state) | torch.isinf(state), 1, True)
+    flag = torch.any(bad_obs, 1) | torch.any(bad_prev, 1) | bad_state.squeeze(1)
+    x = torch.where(bad_obs, torch.zeros_like(obs), obs)
+    safe = self.safe_action.expand_as(prev_action)
+    prev = torch.where(bad_prev, safe, prev_action)
+    s = torch.where(bad_state, torch.zeros_like(state), state)
+    started = s[:, D + Z:S]
+    deter = s[:, 0:D] * started
+    stoch = s[:, D:D + Z] * started
+    a_prev = torch.clamp(2.0 * (prev - self.act_low) / (self.act_high - self.act_low) - 1.0, -1.0, 1.0)
+    a_prev = a_prev * started
+    e = torch.sign(x) * torch.log1p(torch.abs(x))
+    e = self.layer(e, self.enc_w0, self.enc_g0, self.enc_b0)
+    e = self.layer(e, self.enc_w1, self.enc_g1, self.enc_b1)
+    i = self.layer(torch.cat([stoch, a_prev], 1), self.img_w, self.img_g, self.img_b)
+    h = torch.gru_cell(i, deter, self.gru_w_ih, self.gru_w_hh, self.gru_b_ih, self.gru_b_hh)
+    p = self.layer(torch.cat([h, e], 1), self.post_w0, self.post_g0, self.post_b0)
+    logits = torch.addmm(self.post_b1, p, self.post_w1.t()).reshape([-1, G, C])
+    z = (logits == torch.amax(logits, [2], True)).float().reshape([-1, Z])
+    f = self.layer(torch.cat([h, z], 1), self.pi_w0, self.pi_g0, self.pi_b0)
+    f = self.layer(f, self.pi_w1, self.pi_g1, self.pi_b1)
+    out = torch.addmm(self.pi_b2, f, self.pi_w2.t())
+    mean = 5.0 * torch.tanh(out[:, 0:A] / 5.0)
+    a = self.act_low + (torch.tanh(mean) + 1.0) * 0.5 * (self.act_high - self.act_low)
+    a = torch.max(torch.min(a, self.act_high), self.act_low)
+    a = torch.where(flag.unsqueeze(1), safe, a)
+    a = torch.max(torch.min(a, prev + self.max_delta), prev - self.max_delta)
+    a = torch.max(torch.min(a, self.act_high), self.act_low)
+    next_state = torch.cat([h, z, torch.ones_like(started)], 1)
+    next_state = torch.where(flag.unsqueeze(1), s, next_state)
+    return a, flag, next_state
+)";
+
+// kRecurrentForward with its size letters replaced by numbers.
+std::string recurrent_source(const TrainedPolicy& p) {
+  const std::map<char, int> sizes = {{'D', p.deter_dim()},     {'Z', p.stoch_dim()},
+                                     {'A', p.act_dim()},       {'G', p.dreamer.stoch},
+                                     {'C', p.dreamer.classes}, {'H', p.dreamer.hidden},
+                                     {'S', p.state_dim()}};
+  std::string out;
+  const std::string src = kRecurrentForward;
+  for (std::size_t i = 0; i < src.size(); ++i) {
+    const char c = src[i];
+    const bool word_before = i > 0 && (std::isalnum(static_cast<unsigned char>(src[i - 1])) ||
+                                       src[i - 1] == '_' || src[i - 1] == '.');
+    const bool word_after =
+        i + 1 < src.size() &&
+        (std::isalnum(static_cast<unsigned char>(src[i + 1])) || src[i + 1] == '_');
+    const auto it = sizes.find(c);
+    if (it != sizes.end() && !word_before && !word_after)
+      out += std::to_string(it->second);
+    else
+      out += c;
+  }
+  return out;
+}
 
 nlohmann::json finite_or_null(double x) {
   return std::isfinite(x) ? nlohmann::json(x) : nlohmann::json(nullptr);
@@ -130,10 +204,47 @@ nlohmann::json scene_json(const TrainedPolicy& policy) {
 
 }  // namespace
 
+std::vector<std::pair<std::string, torch::Tensor>> dreamer_tensors(const TrainedPolicy& policy) {
+  SIMLAB_CHECK(policy.recurrent()) << "dreamer_tensors needs a dreamer policy";
+  const auto wm = policy.world_model->named_parameters();
+  const auto pi = policy.dreamer_actor->named_parameters();
+  // Sequential indices: Linear, LayerNorm, SiLU per layer, then the output Linear.
+  const std::vector<std::pair<std::string, std::string>> from_model = {
+      {"enc_w0", "encoder.0.weight"}, {"enc_g0", "encoder.1.weight"}, {"enc_b0", "encoder.1.bias"},
+      {"enc_w1", "encoder.3.weight"}, {"enc_g1", "encoder.4.weight"}, {"enc_b1", "encoder.4.bias"},
+      {"img_w", "img_in.0.weight"},   {"img_g", "img_in.1.weight"},   {"img_b", "img_in.1.bias"},
+      {"gru_w_ih", "gru.weight_ih"},  {"gru_w_hh", "gru.weight_hh"},  {"gru_b_ih", "gru.bias_ih"},
+      {"gru_b_hh", "gru.bias_hh"},    {"post_w0", "post.0.weight"},   {"post_g0", "post.1.weight"},
+      {"post_b0", "post.1.bias"},     {"post_w1", "post.3.weight"},   {"post_b1", "post.3.bias"}};
+  const std::vector<std::pair<std::string, std::string>> from_actor = {
+      {"pi_w0", "net.0.weight"}, {"pi_g0", "net.1.weight"}, {"pi_b0", "net.1.bias"},
+      {"pi_w1", "net.3.weight"}, {"pi_g1", "net.4.weight"}, {"pi_b1", "net.4.bias"},
+      {"pi_w2", "net.6.weight"}, {"pi_b2", "net.6.bias"}};
+  std::vector<std::pair<std::string, torch::Tensor>> out;
+  for (const auto& [name, key] : from_model)
+    out.emplace_back(name, wm[key].detach().to(torch::kFloat32).clone());
+  for (const auto& [name, key] : from_actor)
+    out.emplace_back(name, pi[key].detach().to(torch::kFloat32).clone());
+  return out;
+}
+
 torch::jit::Module build_torchscript(const TrainedPolicy& policy, const Guardrails& g,
                                      const std::string& card_json) {
   torch::NoGradGuard no_grad;
   torch::jit::Module m("SimlabPolicy");
+  if (policy.recurrent()) {
+    for (const auto& [name, t] : dreamer_tensors(policy))
+      m.register_buffer(name, t);
+    m.register_buffer("act_low", g.low.clone());
+    m.register_buffer("act_high", g.high.clone());
+    m.register_buffer("max_delta", g.max_delta.clone());
+    m.register_buffer("safe_action", g.safe_action.clone());
+    m.register_attribute("policy_card", c10::StringType::get(), card_json);
+    m.register_attribute("state_dim", c10::IntType::get(), policy.state_dim());
+    m.define(recurrent_source(policy));
+    m.eval();
+    return m;
+  }
   const auto params = policy.model->pi->named_parameters();
   for (int layer = 0; layer < 3; ++layer) {
     const std::string i = std::to_string(2 * layer);  // Linear, Tanh, Linear, Tanh, Linear
@@ -154,16 +265,20 @@ torch::jit::Module build_torchscript(const TrainedPolicy& policy, const Guardrai
 
 nlohmann::json policy_card(const TrainedPolicy& policy, const Guardrails& g,
                            double max_delta_fraction, const std::string& simlab_version) {
-  const auto mean = policy.norm_mean(), std = policy.norm_std();
+  const bool recurrent = policy.recurrent();
   nlohmann::json obs = nlohmann::json::array();
-  for (int k = 0; k < policy.obs_dim(); ++k)
-    obs.push_back({{"index", k},
-                   {"name", policy.observation.names()[k]},
-                   {"unit", obs_unit(policy.observation.names()[k])},
-                   {"mean", mean[k].item<double>()},
-                   {"std", std[k].item<double>()},
-                   {"low", finite_or_null(policy.observation.low()[k])},
-                   {"high", finite_or_null(policy.observation.high()[k])}});
+  for (int k = 0; k < policy.obs_dim(); ++k) {
+    nlohmann::json e = {{"index", k},
+                        {"name", policy.observation.names()[k]},
+                        {"unit", obs_unit(policy.observation.names()[k])}};
+    if (!recurrent) {
+      e["mean"] = policy.norm_mean()[k].item<double>();
+      e["std"] = policy.norm_std()[k].item<double>();
+    }
+    e["low"] = finite_or_null(policy.observation.low()[k]);
+    e["high"] = finite_or_null(policy.observation.high()[k]);
+    obs.push_back(e);
+  }
   nlohmann::json act = nlohmann::json::array();
   for (int k = 0; k < policy.act_dim(); ++k)
     act.push_back({{"index", k},
@@ -174,7 +289,7 @@ nlohmann::json policy_card(const TrainedPolicy& policy, const Guardrails& g,
                    {"max_delta", finite_or_null(g.max_delta[k].item<double>())},
                    {"safe", g.safe_action[k].item<double>()}});
   const double hz = policy.control_hz;
-  return {
+  nlohmann::json card = {
       {"format", "simlab-policy-card/1"},
       {"simlab_version", simlab_version},
       {"libtorch_version", torch_version()},
@@ -204,7 +319,6 @@ nlohmann::json policy_card(const TrainedPolicy& policy, const Guardrails& g,
         {"normalization",
          "clamp((obs - mean) / std, -10, 10), std = sqrt(var + 1e-8), inside the "
          "model: feed raw observations"},
-        {"normalizer_count", policy.obs_count},
         {"elements", obs}}},
       {"action",
        {{"dim", policy.act_dim()},
@@ -217,7 +331,7 @@ nlohmann::json policy_card(const TrainedPolicy& policy, const Guardrails& g,
       {"scene", scene_json(policy)},
       {"training",
        {{"run", policy.run.string()},
-        {"algo", "ppo"},
+        {"algo", policy.algo},
         {"seed", policy.seed},
         {"steps", policy.steps},
         {"env_steps", policy.env_steps},
@@ -229,6 +343,48 @@ nlohmann::json policy_card(const TrainedPolicy& policy, const Guardrails& g,
         {"hidden", policy.hidden},
         {"config", policy.config}}},
       {"evaluation", nullptr}};
+  if (!recurrent) {
+    card["observation"]["normalizer_count"] = policy.obs_count;
+    return card;
+  }
+
+  // Dreamer: the recurrent interface, symlog inside, tanh-squashed actions.
+  const int s = policy.state_dim(), d = policy.deter_dim(), z = policy.stoch_dim();
+  auto& io = card["interface"];
+  io["inputs"].push_back({{"name", "state"}, {"dtype", "float32"}, {"shape", {"B", s}}});
+  io["outputs"].push_back({{"name", "next_state"}, {"dtype", "float32"}, {"shape", {"B", s}}});
+  io["recurrent"] = {
+      {"state_dim", s},
+      {"initial", "zeros"},
+      {"initial_method", "initial_state(batch) in policy.pt; zeros [B, state_dim] in ONNX"},
+      {"layout",
+       {{"deter", {0, d}},
+        {"stoch", {d, d + z}},
+        {"stoch_groups", policy.dreamer.stoch},
+        {"stoch_classes", policy.dreamer.classes},
+        {"started", d + z}}},
+      {"usage",
+       "feed zeros at an episode's start, then each step's next_state as the next step's state; "
+       "with started = 0 (the initial state) the world model ignores prev_action, as training "
+       "did on an episode's first step"},
+      {"latent", "the posterior's mode (deterministic); training acted on samples"},
+      {"non_finite",
+       "a flagged row (NaN or Inf in obs, prev_action or state) returns its state unchanged as "
+       "next_state (the initial state where the state itself was not finite)"}};
+  io["guardrails"]["non_finite"] =
+      "a NaN or Inf in a row of obs, prev_action or state sets that row's flag and its action "
+      "is the safe action (zero clamped into [low, high]), still rate-bounded from prev_action; "
+      "a non-finite prev_action reads as the safe action";
+  card["observation"]["normalization"] =
+      "symlog(obs) = sign(obs) * log(1 + |obs|) inside the model: feed raw observations";
+  card["action"]["scaling"] =
+      "low + (tanh(mean) + 1) / 2 * (high - low) of the actor's mean, clamped to [low, high]; "
+      "unbounded actuators get [-1, 1]";
+  card["training"]["dreamer"] = {{"deter", policy.dreamer.deter},
+                                 {"stoch", policy.dreamer.stoch},
+                                 {"classes", policy.dreamer.classes},
+                                 {"hidden", policy.dreamer.hidden}};
+  return card;
 }
 
 #ifndef SIMLAB_HAS_ONNX

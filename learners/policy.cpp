@@ -26,80 +26,9 @@ torch::Tensor read_tensor(torch::serialize::InputArchive& archive, const fs::pat
   return t;
 }
 
-}  // namespace
-
-torch::Tensor TrainedPolicy::act(const torch::Tensor& obs) {
-  torch::NoGradGuard no_grad;
-  ObsNormalizer norm(obs_dim());
-  norm.set(obs_mean, obs_var, obs_count);
-  const auto a = model->mean(norm.normalize(obs.to(torch::kFloat32)));
-  return torch::max(torch::min(a, high), low);
-}
-
-TrainedPolicy load_trained_policy(const fs::path& run, bool allow_unfinished) {
-  TrainedPolicy p;
-  p.run = run;
-  const fs::path config_file = run / "config.json", checkpoint = run / "checkpoint.pt";
-  if (!fs::is_directory(run)) throw run_error(run, "no such run folder");
-  if (!fs::exists(config_file))
-    throw run_error(run, "no config.json: not a run folder of `simlab train`");
-  try {
-    std::ifstream in(config_file);
-    in >> p.config;
-  } catch (const nlohmann::json::exception&) {
-    throw run_error(config_file, "not valid JSON");
-  }
-  const std::string algo = p.config.value("algo", "");
-  if (algo != "ppo")
-    throw Error(SourceLocation{.file = config_file.string(), .field = "algo"},
-                "'" + algo + "': export and evaluation handle PPO runs only");
-  if (!fs::exists(checkpoint))
-    throw run_error(run,
-                    "has no finished policy: no checkpoint.pt (the run has not written one "
-                    "yet; train it with `simlab train --out " +
-                        run.string() + "`)");
-  try {
-    p.scene = p.config.at("scene").get<std::string>();
-    p.seed = p.config.at("seed").get<std::uint64_t>();
-    p.steps = p.config.at("steps").get<std::int64_t>();
-    p.hidden = p.config.at("ppo").at("hidden").get<int>();
-  } catch (const nlohmann::json::exception& e) {
-    throw run_error(config_file, std::string("missing or bad key: ") + e.what());
-  }
-  const double init_log_std = p.config.at("ppo").value("init_log_std", -0.5);
-
-  torch::serialize::InputArchive archive;
-  try {
-    archive.load_from(checkpoint.string());
-  } catch (const c10::Error&) {
-    throw run_error(checkpoint, "not a readable checkpoint");
-  }
-  const auto counters = read_tensor(archive, checkpoint, "counters");
-  p.updates = counters[0].item<std::int64_t>();
-  p.env_steps = counters[1].item<std::int64_t>();
-  p.episodes = counters[2].item<std::int64_t>();
-  p.finished = p.env_steps >= p.steps;
-  if (!p.finished && !allow_unfinished)
-    throw run_error(run, "has no finished policy: its checkpoint is at " +
-                             std::to_string(p.env_steps) + " of " + std::to_string(p.steps) +
-                             " env steps (finish it with `simlab train ... --resume`, or pass "
-                             "--allow-unfinished)");
-
-  // The scene gives the spaces, as training read them.
-  const auto scene =
-      scenes::compile_scene(scenes::load_scene(scenes::resolve_scene(p.scene)), p.seed, 1);
-  const auto& v0 = scene.variants.at(0);
-  p.observation = v0.task.observe ? v0.task.observation : v0.model->info().observation;
-  p.action = v0.model->info().action;
-  p.control_hz = scene.spec.control_hz;
+void load_ppo(TrainedPolicy& p, torch::serialize::InputArchive& archive, const fs::path& checkpoint,
+              double init_log_std) {
   const int obs_dim = p.obs_dim(), act_dim = p.act_dim();
-  p.low = torch::full({act_dim}, -1.0f);
-  p.high = torch::full({act_dim}, 1.0f);
-  for (int k = 0; k < act_dim; ++k) {
-    if (std::isfinite(p.action.low()[k])) p.low[k] = p.action.low()[k];
-    if (std::isfinite(p.action.high()[k])) p.high[k] = p.action.high()[k];
-  }
-
   p.model = ActorCritic(obs_dim, act_dim, p.hidden, init_log_std);
   torch::serialize::InputArchive model;
   try {
@@ -119,8 +48,40 @@ TrainedPolicy load_trained_policy(const fs::path& run, bool allow_unfinished) {
     throw run_error(checkpoint, "its normalizer has " + std::to_string(p.obs_mean.numel()) +
                                     " observations; scene '" + p.scene + "' has " +
                                     std::to_string(obs_dim));
+}
 
-  std::ifstream metrics(run / "metrics.jsonl");
+void load_dreamer(TrainedPolicy& p, torch::serialize::InputArchive& archive,
+                  const fs::path& checkpoint) {
+  const int obs_dim = p.obs_dim(), act_dim = p.act_dim();
+  p.world_model = WorldModel(obs_dim, act_dim, p.dreamer);
+  p.dreamer_actor = DreamerActor(p.deter_dim() + p.stoch_dim(), act_dim, p.dreamer.hidden);
+  torch::serialize::InputArchive model, actor;
+  try {
+    archive.read("world_model", model);
+    archive.read("actor", actor);
+  } catch (const c10::Error&) {
+    throw run_error(checkpoint,
+                    "the checkpoint has no 'world_model' and 'actor': not a dreamer "
+                    "checkpoint");
+  }
+  try {
+    p.world_model->load(model);
+    p.dreamer_actor->load(actor);
+  } catch (const c10::Error&) {
+    throw run_error(checkpoint, "its world model does not fit scene '" + p.scene + "' (" +
+                                    std::to_string(obs_dim) + " observations, " +
+                                    std::to_string(act_dim) + " actions, deter " +
+                                    std::to_string(p.dreamer.deter) + ", stoch " +
+                                    std::to_string(p.dreamer.stoch) + " x " +
+                                    std::to_string(p.dreamer.classes) + ", hidden " +
+                                    std::to_string(p.dreamer.hidden) + ")");
+  }
+  p.world_model->eval();
+  p.dreamer_actor->eval();
+}
+
+void read_final_return(TrainedPolicy& p) {
+  std::ifstream metrics(p.run / "metrics.jsonl");
   std::string line, last;
   while (std::getline(metrics, line))
     if (!line.empty()) last = line;
@@ -129,6 +90,118 @@ TrainedPolicy load_trained_policy(const fs::path& run, bool allow_unfinished) {
     if (row.is_object() && row.contains("mean_return") && row["mean_return"].is_number())
       p.final_mean_return = row["mean_return"].get<double>();
   }
+}
+
+}  // namespace
+
+torch::Tensor TrainedPolicy::act(const torch::Tensor& obs) {
+  torch::NoGradGuard no_grad;
+  SIMLAB_CHECK(!recurrent()) << "act is for PPO policies; dreamer's is act_recurrent";
+  ObsNormalizer norm(obs_dim());
+  norm.set(obs_mean, obs_var, obs_count);
+  const auto a = model->mean(norm.normalize(obs.to(torch::kFloat32)));
+  return torch::max(torch::min(a, high), low);
+}
+
+std::pair<torch::Tensor, torch::Tensor> TrainedPolicy::act_recurrent(
+    const torch::Tensor& obs, const torch::Tensor& prev_action, const torch::Tensor& state) {
+  torch::NoGradGuard no_grad;
+  SIMLAB_CHECK(recurrent()) << "act_recurrent is for dreamer policies";
+  const int d = deter_dim(), z = stoch_dim();
+  const Latent prev{state.slice(1, 0, d), state.slice(1, d, d + z)};
+  const auto first = 1 - state.select(1, d + z);
+  const auto a_prev = (2 * (prev_action - low) / (high - low) - 1).clamp(-1, 1);
+  const auto deter = world_model->step_deter(prev, a_prev, first);
+  const auto embed = world_model->embed(obs.to(torch::kFloat32));
+  const auto stoch =
+      world_model->sample(world_model->posterior_logits(deter, embed), nullptr, /*mode=*/true);
+  const auto mean = dreamer_actor->forward(torch::cat({deter, stoch}, -1)).first;
+  auto a = low + (torch::tanh(mean) + 1) * 0.5 * (high - low);
+  a = torch::max(torch::min(a, high), low);
+  return {a, torch::cat({deter, stoch, torch::ones({obs.size(0), 1})}, 1)};
+}
+
+TrainedPolicy load_trained_policy(const fs::path& run, bool allow_unfinished) {
+  TrainedPolicy p;
+  p.run = run;
+  const fs::path config_file = run / "config.json", checkpoint = run / "checkpoint.pt";
+  if (!fs::is_directory(run)) throw run_error(run, "no such run folder");
+  if (!fs::exists(config_file))
+    throw run_error(run, "no config.json: not a run folder of `simlab train`");
+  try {
+    std::ifstream in(config_file);
+    in >> p.config;
+  } catch (const nlohmann::json::exception&) {
+    throw run_error(config_file, "not valid JSON");
+  }
+  p.algo = p.config.value("algo", "ppo");
+  if (p.algo != "ppo" && p.algo != "dreamer")
+    throw Error(SourceLocation{.file = config_file.string(), .field = "algo"},
+                "'" + p.algo + "': export and evaluation handle ppo and dreamer runs");
+  if (!fs::exists(checkpoint))
+    throw run_error(run,
+                    "has no finished policy: no checkpoint.pt (the run has not written one "
+                    "yet; train it with `simlab train --out " +
+                        run.string() + "`)");
+  try {
+    p.scene = p.config.at("scene").get<std::string>();
+    p.seed = p.config.at("seed").get<std::uint64_t>();
+    p.steps = p.config.at("steps").get<std::int64_t>();
+    if (p.recurrent()) {
+      const auto& d = p.config.at("dreamer");
+      p.dreamer.deter = d.at("deter").get<int>();
+      p.dreamer.stoch = d.at("stoch").get<int>();
+      p.dreamer.classes = d.at("classes").get<int>();
+      p.dreamer.hidden = d.at("hidden").get<int>();
+      p.dreamer.unimix = d.value("unimix", p.dreamer.unimix);
+      p.hidden = p.dreamer.hidden;
+    } else {
+      p.hidden = p.config.at("ppo").at("hidden").get<int>();
+    }
+  } catch (const nlohmann::json::exception& e) {
+    throw run_error(config_file, std::string("missing or bad key: ") + e.what());
+  }
+  const double init_log_std = p.recurrent() ? 0.0 : p.config.at("ppo").value("init_log_std", -0.5);
+
+  torch::serialize::InputArchive archive;
+  try {
+    archive.load_from(checkpoint.string());
+  } catch (const c10::Error&) {
+    throw run_error(checkpoint, "not a readable checkpoint");
+  }
+  const auto counters = read_tensor(archive, checkpoint, "counters");
+  // PPO: [updates, env steps, episodes]; dreamer: [iterations, env steps, episodes, updates].
+  p.updates = counters[p.recurrent() ? 3 : 0].item<std::int64_t>();
+  p.env_steps = counters[1].item<std::int64_t>();
+  p.episodes = counters[2].item<std::int64_t>();
+  p.finished = p.env_steps >= p.steps;
+  if (!p.finished && !allow_unfinished)
+    throw run_error(run, "has no finished policy: its checkpoint is at " +
+                             std::to_string(p.env_steps) + " of " + std::to_string(p.steps) +
+                             " env steps (finish it with `simlab train ... --resume`, or pass "
+                             "--allow-unfinished)");
+
+  // The scene gives the spaces, as training read them.
+  const auto scene =
+      scenes::compile_scene(scenes::load_scene(scenes::resolve_scene(p.scene)), p.seed, 1);
+  const auto& v0 = scene.variants.at(0);
+  p.observation = v0.task.observe ? v0.task.observation : v0.model->info().observation;
+  p.action = v0.model->info().action;
+  p.control_hz = scene.spec.control_hz;
+  const int act_dim = p.act_dim();
+  p.low = torch::full({act_dim}, -1.0f);
+  p.high = torch::full({act_dim}, 1.0f);
+  for (int k = 0; k < act_dim; ++k) {
+    if (std::isfinite(p.action.low()[k])) p.low[k] = p.action.low()[k];
+    if (std::isfinite(p.action.high()[k])) p.high[k] = p.action.high()[k];
+  }
+
+  if (p.recurrent()) {
+    load_dreamer(p, archive, checkpoint);
+  } else {
+    load_ppo(p, archive, checkpoint, init_log_std);
+  }
+  read_final_return(p);
   return p;
 }
 
@@ -158,6 +231,25 @@ std::pair<torch::Tensor, torch::Tensor> guarded_action(TrainedPolicy& policy, co
   a = torch::max(torch::min(a, prev + g.max_delta), prev - g.max_delta);
   a = torch::max(torch::min(a, g.high), g.low);
   return {a, flag};
+}
+
+GuardedStep guarded_recurrent_action(TrainedPolicy& policy, const Guardrails& g,
+                                     const torch::Tensor& obs, const torch::Tensor& prev_action,
+                                     const torch::Tensor& state) {
+  torch::NoGradGuard no_grad;
+  const auto bad_obs = torch::isnan(obs) | torch::isinf(obs);
+  const auto bad_prev = torch::isnan(prev_action) | torch::isinf(prev_action);
+  const auto bad_state = (torch::isnan(state) | torch::isinf(state)).any(1, /*keepdim=*/true);
+  const auto flag = bad_obs.any(1) | bad_prev.any(1) | bad_state.squeeze(1);
+  const auto x = torch::where(bad_obs, torch::zeros_like(obs), obs);
+  const auto safe = g.safe_action.expand_as(prev_action);
+  const auto prev = torch::where(bad_prev, safe, prev_action);
+  const auto s = torch::where(bad_state, torch::zeros_like(state), state);
+  auto [a, next] = policy.act_recurrent(x, prev, s);
+  a = torch::where(flag.unsqueeze(1), safe, a);
+  a = torch::max(torch::min(a, prev + g.max_delta), prev - g.max_delta);
+  a = torch::max(torch::min(a, g.high), g.low);
+  return {a, flag, torch::where(flag.unsqueeze(1), s, next)};
 }
 
 }  // namespace simlab::learners

@@ -103,6 +103,8 @@ void load_checkpoint(const fs::path& file, Ppo& ppo, ObsNormalizer& norm,
 nlohmann::json TrainConfig::to_json() const {
   nlohmann::json j = {{"scene", scene}, {"algo", algo}, {"steps", steps},
                       {"envs", envs},   {"seed", seed}, {"checkpoint_every", checkpoint_every}};
+  // Only when not the default, so that run folders from before the option still resume.
+  if (randomization != "train") j["randomization"] = randomization;
   if (algo == "dreamer") {
     const auto& d = dreamer;
     j["dreamer"] = {{"chunk", d.chunk},
@@ -326,8 +328,15 @@ TrainResult run_training(const TrainConfig& config,
   const torch::Device device = resolve_device(config.device);
 
   // The scene first: a bad one leaves no run folder behind.
-  const auto scene =
-      scenes::compile_scene(scenes::load_scene(scenes::resolve_scene(config.scene)), config.seed);
+  const auto randomization = scenes::parse_randomization(config.randomization, "--randomization");
+  if (randomization == scenes::Randomization::kHeldout)
+    throw train_error("--randomization",
+                      "heldout: held-out ranges are for evaluation (simlab eval); train with "
+                      "train or none");
+  const auto scene = scenes::compile_scene(
+      scenes::with_randomization(scenes::load_scene(scenes::resolve_scene(config.scene)),
+                                 randomization),
+      config.seed);
   const int threads = config.threads > 0
                           ? config.threads
                           : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));

@@ -36,6 +36,9 @@ struct TrainConfig {
   bool resume = false;
   bool overwrite = false;
   int checkpoint_every = 50;  // updates per segment (and per checkpoint)
+  // The scene's domain randomization: "train" (its ranges) or "none" (no parameter randomization
+  // or pushes; see scenes::with_randomization). Held-out ranges are for evaluation only.
+  std::string randomization = "train";
   PpoConfig ppo;
   DreamerConfig dreamer;
 

@@ -49,8 +49,28 @@ double clamp_param(Param p, double value, double fallback) {
   }
 }
 
+// A held-out draw: from [heldout_a, heldout_b] minus [a, b], the two bands chosen by width (in
+// log space for log_uniform), with one uniform number as a training draw takes; from the wider
+// gaussian; from the training range when the held-out range adds nothing.
+double draw_heldout(const RandomizeSpec& s, engine::Rng& rng) {
+  using D = RandomizeSpec::Distribution;
+  if (s.distribution == D::kGaussian) return rng.normal(s.heldout_a, s.heldout_b);
+  const bool log = s.distribution == D::kLogUniform;
+  auto map = [log](double x) { return log ? std::log(x) : x; };
+  const double lo = map(s.heldout_a), a = map(s.a), b = map(s.b), hi = map(s.heldout_b);
+  const double below = a - lo, above = hi - b;
+  if (!(below + above > 0)) {
+    const double x = rng.uniform(a, b);
+    return log ? std::exp(x) : x;
+  }
+  const double u = rng.uniform(0.0, below + above);
+  const double x = u < below ? lo + u : b + (u - below);
+  return log ? std::exp(x) : x;
+}
+
 double draw(const RandomizeSpec& s, engine::Rng& rng) {
   using D = RandomizeSpec::Distribution;
+  if (s.draw_heldout) return draw_heldout(s, rng);
   switch (s.distribution) {
     case D::kUniform:
       return rng.uniform(s.a, s.b);

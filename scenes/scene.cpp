@@ -283,7 +283,8 @@ std::vector<RandomizeSpec> read_randomize(const Reader& root) {
   using D = RandomizeSpec::Distribution;
   using Op = RandomizeSpec::Operation;
   root.each("randomize", [&](const Reader& r, std::size_t) {
-    r.only({"param", "targets", "mode", "interval_seconds", "distribution", "range", "operation"});
+    r.only({"param", "targets", "mode", "interval_seconds", "distribution", "range", "heldout",
+            "operation"});
     RandomizeSpec t;
     t.param_name = r.required_text("param");
     t.where = r.where("param");
@@ -334,6 +335,37 @@ std::vector<RandomizeSpec> read_randomize(const Reader& root) {
     if (entry.positive && t.operation != Op::kAdd && lowest < 0)
       throw Error(range_where, "a negative " + t.param_name + " is impossible (range reaches " +
                                    num(lowest) + ")");
+    if (r.has("heldout")) {
+      // The held-out range: the same shape as `range`, containing it.
+      const SourceLocation& w = t.heldout_where = r.where("heldout");
+      const toml::array* held = r.array("heldout");
+      if (!held || held->size() != 2 || !(*held)[0].value<double>() || !(*held)[1].value<double>())
+        throw Error(w, t.distribution == D::kGaussian
+                           ? "expected heldout = [mean, stddev]"
+                           : "expected heldout = [low, high] (two numbers)");
+      t.has_heldout = true;
+      t.heldout_a = *(*held)[0].value<double>();
+      t.heldout_b = *(*held)[1].value<double>();
+      const std::string train = "[" + num(t.a) + ", " + num(t.b) + "]";
+      const std::string given = "[" + num(t.heldout_a) + ", " + num(t.heldout_b) + "]";
+      if (t.distribution == D::kGaussian) {
+        if (t.heldout_a != t.a || t.heldout_b < t.b)
+          throw Error(w, "held-out " + given + " must keep the mean of range " + train +
+                             " and a stddev >= " + num(t.b));
+      } else {
+        if (t.heldout_a > t.heldout_b)
+          throw Error(w, "low (" + num(t.heldout_a) + ") > high (" + num(t.heldout_b) + ")");
+        if (t.heldout_a > t.a || t.heldout_b < t.b)
+          throw Error(w, "held-out range " + given + " must contain the training range " + train);
+        if (t.distribution == D::kLogUniform && t.heldout_a <= 0)
+          throw Error(w, "log_uniform needs low > 0, got " + num(t.heldout_a));
+      }
+      const double held_lowest =
+          t.distribution == D::kGaussian ? t.heldout_a - 3 * t.heldout_b : t.heldout_a;
+      if (entry.positive && t.operation != Op::kAdd && held_lowest < 0)
+        throw Error(w, "a negative " + t.param_name + " is impossible (held-out range reaches " +
+                           num(held_lowest) + ")");
+    }
     out.push_back(std::move(t));
   });
   return out;
@@ -560,7 +592,7 @@ SceneSpec parse_scene(const std::string& text, const fs::path& name) {
   });
   if (const toml::table* table = r.table("corruption")) {
     Reader c(name, *table, "corruption.");
-    c.only({"obs_dropout", "action_delay"});
+    c.only({"obs_dropout", "action_delay", "action_delay_heldout"});
     spec.obs_dropout = c.number("obs_dropout", 0.0);
     if (spec.obs_dropout < 0 || spec.obs_dropout >= 1)
       throw Error(c.where("obs_dropout"), "must be in [0, 1)");
@@ -570,6 +602,19 @@ SceneSpec parse_scene(const std::string& text, const fs::path& name) {
       throw Error(c.where("action_delay"), "expected whole control steps in [0, 100]");
     spec.action_delay_min = static_cast<int>(delay.first);
     spec.action_delay_max = static_cast<int>(delay.second);
+    if (c.has("action_delay_heldout")) {
+      const auto held = c.range("action_delay_heldout", delay);
+      if (held.first < 0 || held.second > 100 || held.first != std::floor(held.first) ||
+          held.second != std::floor(held.second))
+        throw Error(c.where("action_delay_heldout"), "expected whole control steps in [0, 100]");
+      if (held.first > delay.first || held.second < delay.second)
+        throw Error(c.where("action_delay_heldout"),
+                    "held-out delays [" + num(held.first) + ", " + num(held.second) +
+                        "] must contain action_delay [" + num(delay.first) + ", " +
+                        num(delay.second) + "]");
+      spec.heldout_delay_min = static_cast<int>(held.first);
+      spec.heldout_delay_max = static_cast<int>(held.second);
+    }
   }
   return spec;
 }
@@ -748,6 +793,64 @@ CameraView camera_view(const Scene& scene, int camera, const engine::physics::Wo
     view.target[k] = base[k] + cam.target[k] + jitter(cam.target_noise);
   view.fovy += jitter(cam.fovy_noise);
   return view;
+}
+
+Randomization parse_randomization(const std::string& word, const std::string& field) {
+  if (word == "train") return Randomization::kTrain;
+  if (word == "heldout") return Randomization::kHeldout;
+  if (word == "none") return Randomization::kNone;
+  throw Error(SourceLocation{.field = field}, "'" + word + "': expected train, heldout or none" +
+                                                  suggest(word, {"train", "heldout", "none"}));
+}
+
+const char* randomization_name(Randomization r) {
+  switch (r) {
+    case Randomization::kTrain:
+      return "train";
+    case Randomization::kHeldout:
+      return "heldout";
+    case Randomization::kNone:
+      return "none";
+  }
+  return "?";
+}
+
+bool has_heldout(const SceneSpec& spec) {
+  return spec.heldout_delay_min >= 0 ||
+         std::any_of(spec.randomize.begin(), spec.randomize.end(),
+                     [](const RandomizeSpec& r) { return r.has_heldout; });
+}
+
+SceneSpec with_randomization(SceneSpec spec, Randomization r) {
+  switch (r) {
+    case Randomization::kTrain:
+      break;
+    case Randomization::kNone:
+      // Physical and visual randomization and pushes go; where episodes start stays (the task).
+      std::erase_if(spec.randomize, [](const RandomizeSpec& t) {
+        return t.state == RandomizeSpec::State::kNone || t.state == RandomizeSpec::State::kPush;
+      });
+      break;
+    case Randomization::kHeldout:
+      if (!has_heldout(spec))
+        throw Error(SourceLocation{.file = spec.file.string(), .field = "--randomization"},
+                    "heldout: scene '" + spec.name +
+                        "' declares no held-out ranges (add heldout = [low, high] to a "
+                        "[[randomize]] term, or action_delay_heldout to [corruption])");
+      for (auto& t : spec.randomize)
+        t.draw_heldout = t.has_heldout;
+      if (spec.heldout_delay_min >= 0) {
+        if (spec.heldout_delay_max > spec.action_delay_max) {
+          spec.action_delay_min = spec.action_delay_max + 1;
+          spec.action_delay_max = spec.heldout_delay_max;
+        } else if (spec.heldout_delay_min < spec.action_delay_min) {
+          spec.action_delay_max = spec.action_delay_min - 1;
+          spec.action_delay_min = spec.heldout_delay_min;
+        }
+      }
+      break;
+  }
+  return spec;
 }
 
 std::unique_ptr<engine::VectorEnv> make_env(const Scene& scene, int num_envs, int num_threads,

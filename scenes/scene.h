@@ -59,7 +59,16 @@ struct RandomizeSpec {
   } distribution = Distribution::kUniform;
   double a = 1, b = 1;  // uniform, log_uniform: [a, b]; gaussian: mean a, stddev b
   enum class Operation { kScale, kAdd, kAbsolute } operation = Operation::kScale;
-  SourceLocation where, targets_where;
+  // `heldout = [low, high]`: a wider range, never trained on, for evaluating transfer. It contains
+  // [a, b] (gaussian: [mean, stddev] with the same mean and a stddev >= b). Without the key the
+  // held-out range is the training range.
+  bool has_heldout = false;
+  double heldout_a = 1, heldout_b = 1;
+  // Set by with_randomization(kHeldout): draw from the held-out range minus the training range
+  // (uniform, log_uniform: the bands on either side, by width, in log space for log_uniform), or
+  // from the wider gaussian; one random number per draw, as in training.
+  bool draw_heldout = false;
+  SourceLocation where, targets_where, heldout_where;
 };
 
 // [[camera]]: a free camera for rendering, fixed in the world or following a body, with a
@@ -99,8 +108,28 @@ struct SceneSpec {
   std::vector<CameraSpec> cameras;
   double obs_dropout = 0;  // [corruption]
   int action_delay_min = 0, action_delay_max = 0;
+  // [corruption] action_delay_heldout = [min, max]: contains action_delay; -1: not declared.
+  int heldout_delay_min = -1, heldout_delay_max = -1;
   SourceLocation keyframe_where, control_where;
 };
+
+// Which randomization a scene runs with:
+//   kTrain    the spec's ranges (what training sees)
+//   kHeldout  the held-out ranges: each [[randomize]] term with `heldout` draws from its held-out
+//             range minus its training range (values training never saw), the others from their
+//             training range; an `action_delay_heldout` delay is drawn from the delays above the
+//             training maximum (or its whole range when it only widens downwards)
+//   kNone     no parameter randomization and no pushes; initial-state terms (where episodes start)
+//             and [corruption] stay, because they are the task and the sensor/actuator model
+enum class Randomization { kTrain, kHeldout, kNone };
+// "train", "heldout" or "none"; anything else is an Error naming `field`.
+Randomization parse_randomization(const std::string& word, const std::string& field);
+const char* randomization_name(Randomization r);
+// Whether the spec declares any held-out range.
+bool has_heldout(const SceneSpec& spec);
+// The spec as it runs under `r`. kHeldout on a spec without held-out ranges is an Error naming
+// the spec's file.
+SceneSpec with_randomization(SceneSpec spec, Randomization r);
 
 // Parse a spec file, or a spec text (`name` stands for the file in errors).
 SceneSpec load_scene(const std::filesystem::path& file);

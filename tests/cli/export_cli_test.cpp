@@ -1,5 +1,6 @@
 // simlab export and simlab eval as a user runs them: a tiny PPO run exported and evaluated, the
-// JSON fields, the sweep plot, and bad input exiting 2 with the field named.
+// JSON fields, the sweep plot, and bad input exiting 2 with the field named; a tiny dreamer run
+// exported (recurrent) and evaluated.
 #include <filesystem>
 #include <fstream>
 #include <unistd.h>
@@ -56,9 +57,9 @@ TEST(ExportCli, TrainExportEvaluate) {
   r = run("eval --policy " + policy + " --scene reacher --episodes 1");
   EXPECT_EQ(r.code, 2) << r.out;
   EXPECT_TRUE(contains(r.out, "policy_card.json: observation.dim")) << r.out;
-  r = run("eval --policy " + policy + " --randomization heldout");
+  r = run("eval --policy " + policy + " --scene cartpole-swingup --randomization heldout");
   EXPECT_EQ(r.code, 2) << r.out;
-  EXPECT_TRUE(contains(r.out, "no held-out ranges")) << r.out;
+  EXPECT_TRUE(contains(r.out, "declares no held-out ranges")) << r.out;
   r = run("eval --policy " + policy + " --backend bullet");
   EXPECT_EQ(r.code, 2) << r.out;
   EXPECT_TRUE(contains(r.out, "--backend: bullet")) << r.out;
@@ -69,6 +70,43 @@ TEST(ExportCli, TrainExportEvaluate) {
   r = run("export --run " + (dir / "empty").string());
   EXPECT_EQ(r.code, 2) << r.out;
   EXPECT_TRUE(contains(r.out, "has no finished policy")) << r.out;
+  fs::remove_all(dir);
+}
+
+TEST(ExportCli, DreamerTrainExportEvaluate) {
+  const fs::path dir =
+      fs::temp_directory_path() / ("simlab_export_cli_dreamer_" + std::to_string(getpid()));
+  fs::remove_all(dir);
+  const std::string run_dir = (dir / "run").string(), out = (dir / "policy").string();
+  auto r =
+      run("train --algo dreamer --scene cartpole-balance --envs 2 --steps 240 --horizon 20 "
+          "--hidden 32 --deter 32 --batch 8 --seq-len 16 --prefill 80 --train-ratio 16 --imagine 5 "
+          "--checkpoint-every 3 --threads 1 --seed 2 --out " +
+          run_dir);
+  ASSERT_EQ(r.code, 0) << r.out;
+
+  r = run("export --run " + run_dir + " --format torchscript,onnx --eval-episodes 1 --out " + out);
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_TRUE(contains(r.out, "state [B, 289]")) << r.out;  // 32 + 16 x 16 + 1
+  EXPECT_TRUE(contains(r.out, "initial state: zeros")) << r.out;
+  EXPECT_TRUE(fs::exists(fs::path(out) / "policy.onnx"));
+
+  const std::string json = (dir / "eval.json").string();
+  r = run("eval --policy " + out + "/policy.pt --episodes 2 --out " + json);
+  ASSERT_EQ(r.code, 0) << r.out;
+  const auto j = nlohmann::json::parse(std::ifstream(json));
+  EXPECT_EQ(j["episodes"], 2);
+  EXPECT_TRUE(j["return"]["mean"].is_number());
+  EXPECT_EQ(j["safety"]["guard_flags"], 0.0);
+
+  // A card that says feed-forward for a recurrent policy: exit 2, naming the field.
+  const fs::path card_file = fs::path(out) / "policy_card.json";
+  auto card = nlohmann::json::parse(std::ifstream(card_file));
+  card["interface"].erase("recurrent");
+  std::ofstream(card_file) << card.dump();
+  r = run("eval --policy " + out + "/policy.pt --episodes 1");
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_TRUE(contains(r.out, "interface.recurrent")) << r.out;
   fs::remove_all(dir);
 }
 

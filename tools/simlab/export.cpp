@@ -1,5 +1,5 @@
-// simlab export: a PPO run folder -> policy.pt (TorchScript), policy.onnx and policy_card.json
-// (learners::export_policy), with where the files went and a first evaluation.
+// simlab export: a PPO or dreamer run folder -> policy.pt (TorchScript), policy.onnx and
+// policy_card.json (learners::export_policy), with where the files went and a first evaluation.
 #include "learners/export.h"
 
 #include <cmath>
@@ -35,9 +35,18 @@ void run_export(ExportArgs& a) {
   for (const auto& f : r.files)
     std::printf("  %s (%llu bytes)\n", f.string().c_str(),
                 static_cast<unsigned long long>(std::filesystem::file_size(f)));
-  std::printf("  forward(obs [B, %d], prev_action [B, %d]) -> (action [B, %d], flag [B])\n",
-              r.card["observation"]["dim"].get<int>(), r.card["action"]["dim"].get<int>(),
-              r.card["action"]["dim"].get<int>());
+  const int obs_dim = r.card["observation"]["dim"].get<int>();
+  const int act_dim = r.card["action"]["dim"].get<int>();
+  if (r.card["interface"].contains("recurrent")) {
+    const int s = r.card["interface"]["recurrent"]["state_dim"].get<int>();
+    std::printf(
+        "  forward(obs [B, %d], prev_action [B, %d], state [B, %d]) -> (action [B, %d], flag "
+        "[B], next_state [B, %d]); initial state: zeros [B, %d]\n",
+        obs_dim, act_dim, s, act_dim, s, s);
+  } else {
+    std::printf("  forward(obs [B, %d], prev_action [B, %d]) -> (action [B, %d], flag [B])\n",
+                obs_dim, act_dim, act_dim);
+  }
   const auto& e = r.card["evaluation"];
   if (!e.is_null())
     std::printf(
@@ -54,10 +63,12 @@ void add_export_command(CLI::App& app) {
   auto a = std::make_shared<ExportArgs>();
   auto* cmd = app.add_subcommand(
       "export",
-      "Export a trained PPO policy for robot stacks: TorchScript (policy.pt), ONNX (policy.onnx)\n"
-      "and a policy card (policy_card.json), with normalization, action limits, a rate bound\n"
-      "and a NaN/Inf guard inside the models.");
-  cmd->add_option("--run", a->run, "Run folder of `simlab train --algo ppo`")->required();
+      "Export a trained PPO or dreamer policy for robot stacks: TorchScript (policy.pt), ONNX\n"
+      "(policy.onnx) and a policy card (policy_card.json), with normalization, action limits, a\n"
+      "rate bound and a NaN/Inf guard inside the models. Dreamer policies are recurrent:\n"
+      "forward(obs, prev_action, state) -> (action, flag, next_state), initial state zeros.");
+  cmd->add_option("--run", a->run, "Run folder of `simlab train` (--algo ppo or dreamer)")
+      ->required();
   cmd->add_option("--format", a->formats, "torchscript and/or onnx, comma-separated")
       ->capture_default_str();
   cmd->add_option("--out", a->out, "Output folder (default: RUN/export)");

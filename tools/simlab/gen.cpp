@@ -235,8 +235,8 @@ void add_gen_command(CLI::App& app) {
   cmd->add_option("--episodes", g.episodes, "Episodes in the whole job (all shards)")
       ->capture_default_str();
   cmd->add_option("--policy", g.policy,
-                  "random (uniform over the action space) or zero; policy files arrive with\n"
-                  "`simlab export`")
+                  "random (uniform over the action space), zero, or an exported policy.pt\n"
+                  "(`simlab export`; its card must match the scene's observation and action)")
       ->capture_default_str();
   cmd->add_option("--obs", g.obs, "Observations to record: state,rgb,depth,seg")
       ->capture_default_str();

@@ -14,6 +14,11 @@
 #include "engine/core/rng.h"
 #include "engine/io/hash.h"
 #include "engine/io/rollout.h"
+#ifdef SIMLAB_HAS_LEARNERS
+#include <mutex>
+
+#include "learners/evaluate.h"
+#endif
 #ifdef SIMLAB_HAS_RENDER
 #include "engine/render/batch_renderer.h"
 #endif
@@ -43,6 +48,44 @@ std::string read_text(const std::filesystem::path& file) {
   return s.str();
 }
 
+// --policy FILE: an exported policy.pt whose card matches the scene's observation and action
+// layout (an Error naming the card's field otherwise).
+void load_policy_file(GenSpec& s, const engine::Space& observation, const engine::Space& action) {
+#ifdef SIMLAB_HAS_LEARNERS
+  auto policy =
+      std::make_shared<learners::ExportedPolicy>(learners::load_exported_policy(s.options.policy));
+  learners::check_layout(policy->card,
+                         policy->card_file.empty() ? s.options.policy : policy->card_file.string(),
+                         observation, action);
+  const int act_dim = action.dim();
+  s.safe_action.assign(static_cast<std::size_t>(act_dim), 0.0f);
+  for (int k = 0; k < act_dim; ++k) {
+    const auto& e = policy->card["action"]["elements"][k];
+    const float lo = e.value("low", -1.0f), hi = e.value("high", 1.0f);
+    s.safe_action[k] = e.value("safe", std::clamp(0.0f, lo, hi));
+  }
+  // One observation per call (batch 1): the same arithmetic whatever --envs is. Calls are
+  // serialized: a small MLP is cheap next to the physics, and LibTorch's own threads stay idle.
+  auto lock = std::make_shared<std::mutex>();
+  s.policy_fn = std::make_shared<const PolicyFn>([policy, lock](std::span<const float> obs,
+                                                                std::span<const float> prev,
+                                                                std::span<float> out) {
+    const auto o = torch::from_blob(const_cast<float*>(obs.data()),
+                                    {1, static_cast<std::int64_t>(obs.size())});
+    const auto p = torch::from_blob(const_cast<float*>(prev.data()),
+                                    {1, static_cast<std::int64_t>(prev.size())});
+    std::lock_guard guard(*lock);
+    const auto a = policy->forward(o, p).first.to(torch::kFloat32).contiguous();
+    std::copy(a.data_ptr<float>(), a.data_ptr<float>() + out.size(), out.begin());
+  });
+#else
+  (void)observation, (void)action;
+  throw Error(SourceLocation{.file = s.options.policy, .field = "--policy"},
+              "policy files need LibTorch, and this simlab was built without it; use --policy "
+              "random or --policy zero");
+#endif
+}
+
 }  // namespace
 
 GenSpec prepare_gen(const GenOptions& o) {
@@ -61,10 +104,11 @@ GenSpec prepare_gen(const GenOptions& o) {
     s.policy = GenSpec::Policy::kZero;
   } else if (o.policy != "random") {
     std::error_code ec;
-    throw Error(SourceLocation{.file = o.policy, .field = "--policy"},
-                std::string(std::filesystem::exists(o.policy, ec) ? "" : "no such file; ") +
-                    "policy files are not supported yet: they arrive with `simlab export` "
-                    "(issue 7). Use --policy random or --policy zero");
+    if (!std::filesystem::is_regular_file(o.policy, ec))
+      throw Error(SourceLocation{.file = o.policy, .field = "--policy"},
+                  "no such policy file; expected random, zero, or a policy.pt written by "
+                  "`simlab export`");
+    s.policy = GenSpec::Policy::kFile;  // loaded once the scene is compiled
   }
 
   auto& L = s.layout;
@@ -125,6 +169,14 @@ GenSpec prepare_gen(const GenOptions& o) {
   L.act_dim = act_space.dim();
   L.obs_names = obs_space.names();
   L.act_names = act_space.names();
+  std::string policy_hash;
+  if (s.policy == GenSpec::Policy::kFile) {
+    load_policy_file(s, obs_space, act_space);
+    const std::string bytes = read_text(o.policy);
+    io::Fnv1a64 h;
+    h.add(bytes.data(), bytes.size());
+    policy_hash = h.hex();
+  }
 
   const std::string spec_text = read_text(spec.file);
   io::Fnv1a64 spec_hash;
@@ -141,6 +193,7 @@ GenSpec prepare_gen(const GenOptions& o) {
            {"camera", camera_name},
            {"max_episode_steps", s.config.max_episode_steps},
            {"frame_skip", s.config.frame_skip}};
+  if (!policy_hash.empty()) s.job["policy_hash"] = policy_hash;  // the file's bytes, not its path
   json env_kwargs = {
       {"scene", spec.name},
       {"scene_file", spec.file.string()},
@@ -172,6 +225,7 @@ struct Slot {
   std::unique_ptr<io::Episode> episode;
   engine::Rng policy{0, 0, 0};
   std::vector<float> action;
+  std::vector<float> prev;  // an exported policy's previous action
   std::vector<double> state;
   int frames = 0;  // image frames recorded (with images, a rollout steps only once its current
                    // observation has its frame)
@@ -216,6 +270,7 @@ void start(const GenSpec& spec, Slot& slot, std::int64_t k) {
   slot.episode = std::move(e);
   slot.policy = engine::Rng(spec.options.seed, static_cast<std::uint32_t>(k), 0, kPolicyStream);
   slot.action.assign(static_cast<std::size_t>(L.act_dim), 0.0f);
+  if (spec.policy == GenSpec::Policy::kFile) slot.prev = spec.safe_action;
   slot.state.assign(static_cast<std::size_t>(r.state_dim()), 0.0);
   slot.frames = 0;
 }
@@ -231,6 +286,9 @@ void step(const GenSpec& spec, Slot& slot) {
       if (!std::isfinite(lo) || !std::isfinite(hi)) lo = -1, hi = 1;
       slot.action[j] = static_cast<float>(slot.policy.uniform(lo, hi));
     }
+  } else if (spec.policy == GenSpec::Policy::kFile) {
+    (*spec.policy_fn)(r.obs(), slot.prev, slot.action);
+    slot.prev = slot.action;
   }
   r.read_state(slot.state);
   const auto s = r.step(slot.action);

@@ -5,7 +5,9 @@
 //   todo episodes --> slots (one EpisodeRollout each, stepped on oneTBB; a slot whose episode
 //   ended takes the next) --> with images: one batch render of every slot per step --> sink
 //
-// Episode k's data depends on (scene, seed, policy, k) only: see engine/io/rollout.h.
+// Episode k's data depends on (scene, seed, policy, k) only: see engine/io/rollout.h. An exported
+// policy (--policy FILE, policy.pt) is deterministic and called on one observation at a time, so
+// its actions do not depend on how many episodes run beside it either.
 #pragma once
 
 #include <atomic>
@@ -27,7 +29,7 @@ struct GenOptions {
   std::string scene;
   int envs = 16;
   std::int64_t episodes = 100;
-  std::string policy = "random";
+  std::string policy = "random";  // random, zero, or an exported policy.pt (needs LibTorch)
   std::string obs = "state";
   std::string res = "64x64";
   std::string camera;  // a scene camera by name; "": the scene's first, else a framing camera
@@ -37,6 +39,11 @@ struct GenOptions {
   int compression = 4;
 };
 
+// An exported policy as gen calls it: the action for one observation, given the previous action
+// (the safe action at an episode's first step). Callable from several threads at once.
+using PolicyFn = std::function<void(std::span<const float> obs, std::span<const float> prev,
+                                    std::span<float> action)>;
+
 // A validated job: the compiled scene, the env configuration, the dataset layout and the JSON
 // that goes into the files. Bad options throw simlab::Error naming the flag.
 struct GenSpec {
@@ -44,8 +51,10 @@ struct GenSpec {
   scenes::Scene scene;
   engine::VectorEnvConfig config;  // seed and episode length as the job runs them
   engine::io::DatasetLayout layout;
-  enum class Policy { kRandom, kZero } policy = Policy::kRandom;
-  int camera = -1;       // scene camera index, -1: default framing camera
+  enum class Policy { kRandom, kZero, kFile } policy = Policy::kRandom;
+  std::shared_ptr<const PolicyFn> policy_fn;  // kFile
+  std::vector<float> safe_action;             // kFile: the previous action at the first step
+  int camera = -1;                            // scene camera index, -1: default framing camera
   nlohmann::json job;    // what determines the data (compared on --resume and merge)
   std::string env_args;  // data.attrs env_args (robomimic's env metadata, JSON)
 };

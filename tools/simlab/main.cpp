@@ -37,6 +37,7 @@ int main(int argc, char** argv) {
 #ifdef SIMLAB_HAS_LEARNERS
   simlab::tools::add_train_command(app);
   simlab::tools::add_bench_dreamer_command(*app.get_subcommand("bench"));
+  simlab::tools::add_bench_transfer_command(*app.get_subcommand("bench"));
   simlab::tools::add_export_command(app);
   simlab::tools::add_eval_command(app);
 #endif

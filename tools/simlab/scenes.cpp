@@ -65,14 +65,44 @@ struct ShowOptions {
   std::string scene;
   std::uint64_t seed = 0;
   int env = 0;
+  std::string randomization = "train";
   std::string emit_mjcf;
 };
+
+std::string range_text(double a, double b, bool gaussian) {
+  char buf[96];
+  std::snprintf(buf, sizeof buf, gaussian ? "N(%g, %g)" : "[%g, %g]", a, b);
+  return buf;
+}
+
+// Every [[randomize]] term with its training range and held-out range, and the action delays.
+void print_ranges(const scenes::SceneSpec& spec) {
+  if (spec.randomize.empty() && spec.action_delay_max == 0 && spec.heldout_delay_min < 0) return;
+  std::printf("  randomization (training range -> held-out range):\n");
+  for (const auto& t : spec.randomize) {
+    std::string targets;
+    for (const auto& name : t.targets)
+      targets += (targets.empty() ? "" : ",") + name;
+    const bool gaussian = t.distribution == scenes::RandomizeSpec::Distribution::kGaussian;
+    std::printf("    %-22s %-16s %-18s -> %s\n", t.param_name.c_str(), targets.c_str(),
+                range_text(t.a, t.b, gaussian).c_str(),
+                t.has_heldout ? range_text(t.heldout_a, t.heldout_b, gaussian).c_str() : "(same)");
+  }
+  if (spec.action_delay_max > 0 || spec.heldout_delay_min >= 0)
+    std::printf("    %-22s %-16s %-18s -> %s\n", "action_delay (steps)", "",
+                range_text(spec.action_delay_min, spec.action_delay_max, false).c_str(),
+                spec.heldout_delay_min >= 0
+                    ? range_text(spec.heldout_delay_min, spec.heldout_delay_max, false).c_str()
+                    : "(same)");
+}
 
 // One env as a VectorEnv of any size would run it: its variant, what was generated, the
 // parameters randomization changed at the start of episode 0, and its first observation.
 void show_scene(const ShowOptions& o) {
   if (o.env < 0) throw Error(SourceLocation{.field = "--env"}, "must be >= 0");
-  const auto spec = scenes::load_scene(scenes::resolve_scene(o.scene));
+  const auto declared = scenes::load_scene(scenes::resolve_scene(o.scene));
+  const auto spec = scenes::with_randomization(
+      declared, scenes::parse_randomization(o.randomization, "--randomization"));
   const auto scene = scenes::compile_scene(spec, o.seed);
   const int v = o.env % static_cast<int>(scene.variants.size());
   const auto& variant = scene.variants[v];
@@ -81,8 +111,10 @@ void show_scene(const ShowOptions& o) {
   auto world = engine::make_env_world(variant, config, o.env);
   engine::start_episode(*world, variant, config, o.env, 0);
 
-  std::printf("%s, seed %llu, env %d: variant %d of %zu\n", spec.name.c_str(),
-              static_cast<unsigned long long>(o.seed), o.env, v, scene.variants.size());
+  std::printf("%s, seed %llu, env %d: variant %d of %zu, randomization %s\n", spec.name.c_str(),
+              static_cast<unsigned long long>(o.seed), o.env, v, scene.variants.size(),
+              o.randomization.c_str());
+  print_ranges(declared);
   if (!spec.procedural.empty()) std::printf("  generated  %s\n", scene.variant_summary[v].c_str());
   const auto& model = *variant.model;
   const auto changes = scenes::randomized_params(model, *world);
@@ -129,6 +161,9 @@ void add_scenes_command(CLI::App& app) {
   show->add_option("scene", show_options->scene, "Spec file or built-in scene name")->required();
   show->add_option("--seed", show_options->seed, "Seed of the run")->capture_default_str();
   show->add_option("--env", show_options->env, "Env index (variant = env % variants)")
+      ->capture_default_str();
+  show->add_option("--randomization", show_options->randomization,
+                   "train (the training ranges), heldout (the held-out ranges) or none")
       ->capture_default_str();
   show->add_option("--emit-mjcf", show_options->emit_mjcf,
                    "Write the env's compiled model (MJCF, randomized values) to this file");

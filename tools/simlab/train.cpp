@@ -14,6 +14,14 @@
 namespace simlab::tools {
 namespace {
 
+// A metrics value as text ("-" when absent), scaled by `scale`.
+std::string number(const nlohmann::json& value, const char* format, double scale = 1) {
+  if (value.is_null()) return "-";
+  char text[32];
+  std::snprintf(text, sizeof text, format, scale * value.get<double>());
+  return text;
+}
+
 void run_train(const learners::TrainConfig& c) {
   // Under torchrun, rank 0 reports; the others only say they finished.
   const char* rank_var = std::getenv("RANK");
@@ -21,6 +29,7 @@ void run_train(const learners::TrainConfig& c) {
   std::unique_ptr<Progress> progress;
   std::int64_t start_steps = -1, last_report = 0;
   nlohmann::json last;
+  double waited_s = 0, learned_s = 0;  // dreamer: the learner's time waiting for data and training
   const auto result = learners::run_training(c, [&](const nlohmann::json& row) {
     if (quiet) return;
     const auto steps = row.at("env_steps").get<std::int64_t>();
@@ -29,9 +38,11 @@ void run_train(const learners::TrainConfig& c) {
       start_steps = steps - static_cast<std::int64_t>(per_env) * c.envs;
       progress =
           std::make_unique<Progress>(c.algo + " on " + c.scene, c.steps - start_steps, "env-steps");
-      std::printf("training %s with %s: %d envs, %lld env steps, seed %llu -> %s\n",
+      std::printf("training %s with %s: %d envs, %lld env steps, seed %llu%s -> %s\n",
                   c.scene.c_str(), c.algo.c_str(), c.envs, static_cast<long long>(c.steps),
-                  static_cast<unsigned long long>(c.seed), c.out.string().c_str());
+                  static_cast<unsigned long long>(c.seed),
+                  c.randomization == "train" ? "" : (", randomization " + c.randomization).c_str(),
+                  c.out.string().c_str());
     }
     progress->update(steps - start_steps);
     if (steps - last_report >= c.steps / 10 || steps >= c.steps) {
@@ -39,21 +50,19 @@ void run_train(const learners::TrainConfig& c) {
       std::printf("  %s %5d  env steps %9lld  mean return %9s  %7.0f env-steps/s",
                   c.algo == "dreamer" ? "iteration" : "update",
                   row.at(c.algo == "dreamer" ? "iteration" : "update").get<int>(),
-                  static_cast<long long>(steps),
-                  row.at("mean_return").is_null()
-                      ? "-"
-                      : std::to_string(row.at("mean_return").get<double>()).substr(0, 9).c_str(),
+                  static_cast<long long>(steps), number(row.at("mean_return"), "%.1f").c_str(),
                   row.at("env_steps_per_s").get<double>());
       if (c.algo == "dreamer")
-        std::printf(
-            "  %lld updates  open-loop nmse %s  starvation %.0f%%",
-            static_cast<long long>(row.at("updates").get<std::int64_t>()),
-            row.at("openloop_nmse").is_null()
-                ? "-"
-                : std::to_string(row.at("openloop_nmse").get<double>()).substr(0, 6).c_str(),
-            100 * row.at("starvation").get<double>());
+        std::printf("  %lld updates  open-loop nmse %s  starvation %s",
+                    static_cast<long long>(row.at("updates").get<std::int64_t>()),
+                    number(row.at("openloop_nmse"), "%.3f").c_str(),
+                    number(row.at("starvation"), "%.0f", 100).c_str());
       std::printf("\n");
       std::fflush(stdout);
+    }
+    if (c.algo == "dreamer" && !row.at("starvation").is_null()) {
+      waited_s += row.at("wait_s").get<double>();
+      learned_s += row.at("learn_s").get<double>();
     }
     last = row;
   });
@@ -69,6 +78,9 @@ void run_train(const learners::TrainConfig& c) {
   }
   std::printf("done in %.1f s: mean return %s over the last episodes\n",
               last.at("wall_s").get<double>(), last.at("mean_return").dump().c_str());
+  if (waited_s + learned_s > 0)
+    std::printf("  learner starvation %.1f%% (time waiting for simulated data while training)\n",
+                100 * waited_s / (waited_s + learned_s));
   std::printf("  %s/learning_curve.png: mean return against env steps\n", c.out.string().c_str());
   std::printf("  %s/metrics.jsonl, metrics.csv: one row per update\n", c.out.string().c_str());
   if (c.algo == "dreamer")
@@ -104,6 +116,11 @@ void add_train_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--seed", c->seed, "Seed of envs, weights and sampling")->capture_default_str();
   cmd->add_option("--device", c->device, "auto, cpu or cuda")->capture_default_str();
+  cmd->add_option("--randomization", c->randomization,
+                  "train (the scene's domain randomization) or none (no parameter randomization "
+                  "or pushes; episodes still start where the scene says)")
+      ->check(CLI::IsMember({"train", "none"}))
+      ->capture_default_str();
   cmd->add_option("--out", *out, "Run folder (metrics, checkpoint)")->capture_default_str();
   cmd->add_flag("--resume", c->resume, "Continue the run in --out from its checkpoint");
   cmd->add_flag("--overwrite", c->overwrite, "Start over in an --out that holds a run");

@@ -16,9 +16,11 @@
 #include <cmath>
 #include <cstdio>
 #include <deque>
+#include <filesystem>
 #include <imgui.h>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -26,6 +28,9 @@
 #include "engine/core/rng.h"
 #include "engine/io/image.h"
 #include "engine/render/batch_renderer.h"
+#ifdef SIMLAB_HAS_LEARNERS
+#include "learners/evaluate.h"
+#endif
 #include "scenes/scene.h"
 #include "scenes/terms.h"
 #include "tools/simlab/commands.h"
@@ -64,23 +69,74 @@ struct Orbit {
   }
 };
 
-// Actions for every env: uniform within the actuators' ranges ([-1, 1] where unbounded), or zero.
+// Actions for every env: uniform within the actuators' ranges ([-1, 1] where unbounded), zero, or
+// an exported policy (policy.pt) fed every env's observation and previous action.
 class Policy {
  public:
-  // The bounds are copied: the envs (and their spaces) are remade when the variants page on.
-  Policy(const std::string& kind, const engine::Space& action, std::uint64_t seed)
-      : zero_(kind == "zero"), rng_(seed, 0, 0, 12) {
-    if (kind != "random" && kind != "zero")
+  // A bad --policy fails here, before any window opens.
+  static void check(const std::string& kind) {
+    if (kind == "random" || kind == "zero") return;
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(kind, ec))
       throw Error(SourceLocation{.field = "--policy"},
                   "'" + kind +
-                      "': the viewer drives envs with 'random' or 'zero' actions; policy files "
-                      "will load once `simlab export` exists");
+                      "': no such policy file; the viewer drives envs with 'random' or 'zero' "
+                      "actions, or a policy.pt written by `simlab export`");
+#ifndef SIMLAB_HAS_LEARNERS
+    throw Error(SourceLocation{.file = kind, .field = "--policy"},
+                "policy files need LibTorch, and this simlab was built without it; use random "
+                "or zero");
+#endif
+  }
+
+  // The bounds are copied: the envs (and their spaces) are remade when the variants page on.
+  Policy(const std::string& kind, const engine::Space& observation, const engine::Space& action,
+         std::uint64_t seed)
+      : zero_(kind == "zero"), rng_(seed, 0, 0, 12) {
+    check(kind);
     for (int k = 0; k < action.dim(); ++k) {
       low_.push_back(std::isfinite(action.low()[k]) ? action.low()[k] : -1.0);
       high_.push_back(std::isfinite(action.high()[k]) ? action.high()[k] : 1.0);
     }
+#ifdef SIMLAB_HAS_LEARNERS
+    if (kind != "random" && kind != "zero") {
+      file_ = std::make_unique<learners::ExportedPolicy>(learners::load_exported_policy(kind));
+      learners::check_layout(file_->card,
+                             file_->card_file.empty() ? kind : file_->card_file.string(),
+                             observation, action);
+      for (int k = 0; k < action.dim(); ++k) {
+        const auto& e = file_->card["action"]["elements"][k];
+        safe_.push_back(
+            e.value("safe", std::clamp(0.0f, e.value("low", -1.0f), e.value("high", 1.0f))));
+      }
+    }
+#else
+    (void)observation;
+#endif
   }
-  void act(std::vector<float>& actions) {
+
+  // `obs` is every env's current observation; `reset` marks envs whose episode just started
+  // (their previous action is the policy's safe action again).
+  void act(std::span<const float> obs, const std::vector<bool>& reset,
+           std::vector<float>& actions) {
+#ifdef SIMLAB_HAS_LEARNERS
+    if (file_) {
+      const auto act_dim = static_cast<std::int64_t>(low_.size());
+      const auto envs = static_cast<std::int64_t>(actions.size()) / act_dim;
+      prev_.resize(actions.size());
+      for (std::int64_t e = 0; e < envs; ++e)
+        if (reset[e]) std::copy(safe_.begin(), safe_.end(), prev_.begin() + e * act_dim);
+      const auto o = torch::from_blob(const_cast<float*>(obs.data()),
+                                      {envs, static_cast<std::int64_t>(obs.size()) / envs});
+      const auto p = torch::from_blob(prev_.data(), {envs, act_dim});
+      const auto a = file_->forward(o, p).first.to(torch::kFloat32).contiguous();
+      std::copy(a.data_ptr<float>(), a.data_ptr<float>() + actions.size(), actions.begin());
+      prev_ = actions;
+      return;
+    }
+#else
+    (void)obs, (void)reset;
+#endif
     for (std::size_t i = 0; i < actions.size(); ++i) {
       const std::size_t k = i % low_.size();
       actions[i] = zero_ ? 0.0f : static_cast<float>(rng_.uniform(low_[k], high_[k]));
@@ -91,6 +147,10 @@ class Policy {
   bool zero_;
   std::vector<double> low_, high_;
   engine::Rng rng_;
+#ifdef SIMLAB_HAS_LEARNERS
+  std::unique_ptr<learners::ExportedPolicy> file_;
+  std::vector<float> safe_, prev_;
+#endif
 };
 
 // The envs on screen: the scene's variants from `first` on (env i runs variant (first + i) % V).
@@ -163,7 +223,7 @@ void run_view(const Options& o) {
     throw Error(SourceLocation{.field = "--first-variant"},
                 scene.spec.name + " has variants 0 to " + std::to_string(num_variants - 1));
   auto shown = std::make_unique<Shown>(scene, o.first_variant, o.envs, o.seed);
-  Policy policy(o.policy, shown->env->action_space(), o.seed);
+  Policy policy(o.policy, shown->env->observation_space(), shown->env->action_space(), o.seed);
   // Each variant's reward terms, compiled when an env of it is first selected.
   std::vector<std::optional<scenes::RewardBreakdown>> breakdowns(scene.variants.size());
 
@@ -201,6 +261,7 @@ void run_view(const Options& o) {
 
   const int act = shown->env->action_space().dim();
   std::vector<float> actions(static_cast<std::size_t>(o.envs) * act);
+  std::vector<bool> fresh(static_cast<std::size_t>(o.envs), true);  // episodes just started
   std::vector<engine::render::Camera> cameras(static_cast<std::size_t>(o.envs));
   std::vector<std::uint8_t> capture;
   double last_x = 0, last_y = 0;
@@ -231,16 +292,20 @@ void run_view(const Options& o) {
       shown = std::make_unique<Shown>(
           scene, (shown->first + std::min(o.envs, num_variants)) % num_variants, o.envs, o.seed);
       sel.clear();
+      fresh.assign(fresh.size(), true);
     }
-    if (reset) shown->env->reset(), sel.clear(), reset = false;
+    if (reset) shown->env->reset(), sel.clear(), fresh.assign(fresh.size(), true), reset = false;
     auto& env = *shown->env;
     const int variant = shown->variants[sel.env];
     auto& breakdown = breakdowns[variant];
     if (!breakdown)
       breakdown = scenes::compile_reward_breakdown(scene.spec, *scene.variants[variant].model);
     if (!paused || step_once) {
-      policy.act(actions);
+      const auto& now = env.batch();
+      policy.act(std::span<const float>(now.obs.data(), now.obs.size()), fresh, actions);
       const auto& batch = env.step(actions);
+      for (int e = 0; e < o.envs; ++e)
+        fresh[e] = batch.terminated(e, 0) || batch.truncated(e, 0);
       step_once = false;
       const float r = batch.reward(sel.env, 0);
       sel.rewards.push_back(r);
@@ -362,7 +427,9 @@ void add_view_command(CLI::App& app) {
   cmd->add_option("--envs", o->envs, "Envs in the grid (1-64)")->capture_default_str();
   cmd->add_option("--res", o->res, "Resolution of each env WIDTHxHEIGHT")->capture_default_str();
   cmd->add_option("--seed", o->seed, "Seed")->capture_default_str();
-  cmd->add_option("--policy", o->policy, "Actions: random (uniform in the actuator ranges) or zero")
+  cmd->add_option("--policy", o->policy,
+                  "Actions: random (uniform in the actuator ranges), zero, or an exported "
+                  "policy.pt (`simlab export`)")
       ->capture_default_str();
   cmd->add_option("--select", o->select, "The env the panel shows first")->capture_default_str();
   cmd->add_option("--first-variant", o->first_variant,
