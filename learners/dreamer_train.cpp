@@ -7,6 +7,7 @@
 //
 // Checkpoints fall on segment boundaries and hold the replay, so --resume continues exactly.
 #include <ATen/CPUGeneratorImpl.h>
+#include <ATen/Parallel.h>
 #include <chrono>
 #include <cmath>
 #include <deque>
@@ -126,6 +127,10 @@ TrainResult run_dreamer(const TrainConfig& config, const scenes::Scene& scene, c
   if (dc.chunk < 1 || dc.batch < 1 || dc.seq_len < kOpenLoopContext + 2 || dc.train_ratio <= 0)
     throw train_error("dreamer", "chunk, batch and train ratio must be positive, seq_len > 6");
   RunFolder run(config, kColumns, /*writer=*/true);
+  // LibTorch on one intra-op thread: the learner's small matrices gain little from more, and with two
+  // OpenMP threads contending with the actor thread and the simulation on a busy machine an update
+  // took 35x longer (bench dreamer --threads 2). The other cores step the envs.
+  at::set_num_threads(1);
   const int n = config.envs;
 
   Dreamer dreamer(spaces.obs_dim, spaces.act_dim, dc, device);
