@@ -38,6 +38,40 @@ torch::nn::Sequential mlp(int in, int hidden, int layers, int out, bool zero_out
   return net;
 }
 
+// Conv (kernel 4, stride 2, padding 1: halves the size) -> GroupNorm -> SiLU, 64 -> 4 pixels.
+constexpr int kImageChannels[4] = {16, 32, 64, 128};
+constexpr int kImageFeatures = 128 * 4 * 4;
+
+torch::nn::Sequential image_encoder_net() {
+  torch::nn::Sequential net;
+  int in = 3;
+  for (int out : kImageChannels) {
+    net->push_back(
+        torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, 4).stride(2).padding(1).bias(false)));
+    net->push_back(torch::nn::GroupNorm(torch::nn::GroupNormOptions(1, out).eps(1e-3)));
+    net->push_back(torch::nn::SiLU());
+    in = out;
+  }
+  net->push_back(torch::nn::Flatten());
+  return net;
+}
+
+torch::nn::Sequential image_decoder_net(int feat) {
+  torch::nn::Sequential net;
+  net->push_back(torch::nn::Linear(feat, kImageFeatures));
+  net->push_back(torch::nn::Unflatten(torch::nn::UnflattenOptions(1, {128, 4, 4})));
+  for (int i = 3; i >= 0; --i) {
+    const int in = kImageChannels[i], out = i ? kImageChannels[i - 1] : 3;
+    net->push_back(torch::nn::ConvTranspose2d(
+        torch::nn::ConvTranspose2dOptions(in, out, 4).stride(2).padding(1).bias(i == 0)));
+    if (i) {
+      net->push_back(torch::nn::GroupNorm(torch::nn::GroupNormOptions(1, out).eps(1e-3)));
+      net->push_back(torch::nn::SiLU());
+    }
+  }
+  return net;
+}
+
 Error loss_error(const std::string& name, double value) {
   return Error(SourceLocation{.field = "training"},
                name + " became " + std::to_string(value) + " (not finite)");
@@ -58,16 +92,53 @@ void copy_into(const std::vector<torch::Tensor>& to, const std::vector<torch::Te
 }  // namespace
 
 WorldModelImpl::WorldModelImpl(int obs, int act, const DreamerConfig& c)
-    : obs_dim(obs), act_dim(act), stoch(c.stoch), classes(c.classes), unimix(c.unimix) {
+    : obs_dim(obs),
+      act_dim(act),
+      stoch(c.stoch),
+      classes(c.classes),
+      unimix(c.unimix),
+      use_state(c.state_obs()),
+      use_image(c.image_obs()) {
+  if (!use_state && !use_image)
+    throw Error(SourceLocation{.field = "dreamer.obs"},
+                "'" + c.obs + "': expected state, rgb or state,rgb");
   const int z = c.stoch * c.classes, feat = c.deter + z;
-  encoder = register_module("encoder", mlp(obs, c.hidden, 2, 0));
+  const int embed_dim = (use_state ? c.hidden : 0) + (use_image ? kImageFeatures : 0);
+  if (use_state) encoder = register_module("encoder", mlp(obs, c.hidden, 2, 0));
   img_in = register_module("img_in", mlp(z + act, c.hidden, 1, 0));
   gru = register_module("gru", torch::nn::GRUCell(c.hidden, c.deter));
   prior = register_module("prior", mlp(c.deter, c.hidden, 1, z));
-  post = register_module("post", mlp(c.deter + c.hidden, c.hidden, 1, z));
-  decoder = register_module("decoder", mlp(feat, c.hidden, 2, obs));
+  post = register_module("post", mlp(c.deter + embed_dim, c.hidden, 1, z));
+  if (use_state) decoder = register_module("decoder", mlp(feat, c.hidden, 2, obs));
   reward = register_module("reward", mlp(feat, c.hidden, 2, 1, /*zero_out=*/true));
   cont = register_module("cont", mlp(feat, c.hidden, 2, 1));
+  if (use_image) {
+    image_encoder = register_module("image_encoder", image_encoder_net());
+    image_decoder = register_module("image_decoder", image_decoder_net(feat));
+  }
+}
+
+torch::Tensor WorldModelImpl::embed(const torch::Tensor& obs, const torch::Tensor& image) {
+  std::vector<torch::Tensor> parts;
+  if (use_state) parts.push_back(encoder->forward(symlog(obs)));
+  if (use_image) {
+    if (!image.defined())
+      throw Error(SourceLocation{.field = "dreamer.obs"}, "the model sees images and got none");
+    const auto lead = image.sizes().slice(0, image.dim() - 3).vec();
+    auto e = image_encoder->forward(image.reshape({-1, 3, image.size(-2), image.size(-1)}));
+    auto shape = lead;
+    shape.push_back(e.size(-1));
+    parts.push_back(e.reshape(shape));
+  }
+  return parts.size() == 1 ? parts[0] : torch::cat(parts, -1);
+}
+
+torch::Tensor WorldModelImpl::decode_image(const torch::Tensor& feat) {
+  const auto lead = feat.sizes().slice(0, feat.dim() - 1).vec();
+  const auto out = image_decoder->forward(feat.reshape({-1, feat.size(-1)}));
+  auto shape = lead;
+  shape.insert(shape.end(), {3, out.size(-2), out.size(-1)});
+  return out.reshape(shape);
 }
 
 Latent WorldModelImpl::initial(std::int64_t batch, torch::Device device) const {
@@ -159,7 +230,7 @@ DreamerStats Dreamer::train(const SequenceBatch& host_batch) {
   DreamerStats stats;
 
   // World model: filter the posterior along each sequence.
-  const auto embed = model_->embed(b.obs);
+  const auto embed = model_->embed(b.obs, b.image);
   Latent state = model_->initial(batch, device_);
   std::vector<torch::Tensor> deters, stochs, prior_logits, post_logits;
   for (std::int64_t t = 0; t < length; ++t) {
@@ -173,8 +244,14 @@ DreamerStats Dreamer::train(const SequenceBatch& host_batch) {
   }
   const Latent seq{torch::stack(deters, 1), torch::stack(stochs, 1)};  // [B, L, ..]
   const auto feat = seq.feat();
-  const auto decoder_loss =
-      (model_->decoder->forward(feat) - symlog(b.obs)).square().sum(-1).mean();
+  auto decoder_loss = torch::zeros({}, feat.options());
+  if (model_->use_state)
+    decoder_loss = (model_->decoder->forward(feat) - symlog(b.obs)).square().sum(-1).mean();
+  torch::Tensor image_loss;
+  if (model_->use_image) {
+    image_loss = (model_->decode_image(feat) - b.image).square().sum({-3, -2, -1}).mean();
+    decoder_loss = decoder_loss + image_loss;
+  }
   const auto reward_loss =
       (model_->reward->forward(feat).squeeze(-1) - symlog(b.reward)).square().mean();
   const auto cont_loss =
@@ -193,6 +270,7 @@ DreamerStats Dreamer::train(const SequenceBatch& host_batch) {
   if (!std::isfinite(stats.model_loss)) throw loss_error("model_loss", stats.model_loss);
   model_opt_.step();
   stats.decoder_loss = decoder_loss.item<double>();
+  if (image_loss.defined()) stats.image_loss = image_loss.item<double>();
   stats.reward_loss = reward_loss.item<double>();
   stats.cont_loss = cont_loss.item<double>();
   stats.kl = dyn.mean().item<double>();
@@ -287,25 +365,33 @@ OpenLoop Dreamer::open_loop(const SequenceBatch& host_batch, int context) {
   torch::NoGradGuard guard;
   const SequenceBatch b = host_batch.to(device_);
   const auto batch = b.obs.size(0), length = b.obs.size(1);
-  const auto embed = model_->embed(b.obs);
+  const auto embed = model_->embed(b.obs, b.image);
   Latent s = model_->initial(batch, device_);
-  std::vector<torch::Tensor> predicted;
+  std::vector<torch::Tensor> predicted, predicted_image;
   for (std::int64_t t = 0; t < length; ++t) {
     s.deter = model_->step_deter(s, b.action.select(1, t), b.first.select(1, t));
     // Samples, as in training: the mode of a broad latent is a state the model never saw.
     s.stoch = model_->sample(t < context ? model_->posterior_logits(s.deter, embed.select(1, t))
                                          : model_->prior_logits(s.deter));
-    if (t >= context) predicted.push_back(symexp(model_->decoder->forward(s.feat())));
+    if (t < context) continue;
+    if (model_->use_state) predicted.push_back(symexp(model_->decoder->forward(s.feat())));
+    if (model_->use_image) predicted_image.push_back(model_->decode_image(s.feat()));
   }
   OpenLoop out;
-  out.predicted = torch::stack(predicted, 1).cpu();
   out.real = b.obs.slice(1, context).cpu();
+  if (model_->use_state) out.predicted = torch::stack(predicted, 1).cpu();
+  if (model_->use_image) {
+    out.predicted_image = torch::stack(predicted_image, 1).cpu();
+    out.real_image = b.image.slice(1, context).cpu();
+  }
   // A prediction is judged until the sequence crosses into another episode.
   out.valid = (1 - b.first.slice(1, context).cpu()).cumprod(1);
   // Squared error over the observations' total variance (a ratio of sums over dimensions, so a
   // constant dimension such as a planar robot's out-of-plane coordinate cannot blow it up).
-  const auto var = out.real.reshape({-1, out.real.size(-1)}).var(0).mean().clamp_min(1e-8);
-  const auto err = (out.predicted - out.real).square().mean(-1) / var;  // [B, H]
+  const auto pred = model_->use_state ? out.predicted : out.predicted_image.flatten(2);
+  const auto real = model_->use_state ? out.real : out.real_image.flatten(2);
+  const auto var = real.reshape({-1, real.size(-1)}).var(0).mean().clamp_min(1e-8);
+  const auto err = (pred - real).square().mean(-1) / var;  // [B, H]
   out.nmse = (err * out.valid).sum(0) / out.valid.sum(0).clamp_min(1);
   return out;
 }
@@ -387,15 +473,17 @@ torch::Tensor DreamerPolicy::normalize(const torch::Tensor& action) const {
   return (2 * (action - low_) / (high_ - low_) - 1).clamp(-1, 1);
 }
 
-torch::Tensor DreamerPolicy::act(const torch::Tensor& obs, const torch::Tensor& first,
-                                 at::Generator& generator) {
+torch::Tensor DreamerPolicy::act(const torch::Tensor& obs, const torch::Tensor& image,
+                                 const torch::Tensor& first, at::Generator& generator) {
   torch::NoGradGuard guard;
   const auto n = obs.size(0);
   torch::Tensor action;
   // The posterior is filtered during the prefill too, so its state is right when the actor starts.
   state_.deter = model_->step_deter(state_, prev_action_, first);
-  state_.stoch =
-      model_->sample(model_->posterior_logits(state_.deter, model_->embed(obs)), &generator);
+  state_.stoch = model_->sample(
+      model_->posterior_logits(state_.deter,
+                               model_->embed(obs, image.defined() ? image_to_float(image) : image)),
+      &generator);
   if (steps_ < config_.prefill) {
     action = torch::rand({n, actor_->act_dim}, generator, torch::kFloat32) * 2 - 1;
   } else {

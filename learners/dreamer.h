@@ -1,9 +1,14 @@
 // The world-model learner, after DreamerV3 (Hafner et al. 2023), sized for CPUs.
 //
-//   replay windows [B, L] --encoder(symlog obs)--> RSSM: deterministic GRU state h and a stochastic
-//   categorical latent z (S groups of C classes, 1% uniform mix, straight-through samples)
+//   replay windows [B, L] --encoder(symlog obs) and/or CNN(image)--> RSSM: deterministic GRU state
+//   h and a stochastic categorical latent z (S groups of C classes, 1% uniform mix,
+//   straight-through samples)
 //     prior p(z | h) from h alone, posterior q(z | h, embed) with the observation
 //     heads on (h, z): decoder (symlog obs, MSE), reward (symlog, MSE), continuation (Bernoulli)
+//   images (obs "rgb" or "state,rgb"): 64 x 64 frames in [-0.5, 0.5]; encoder: 4 stride-2 convs
+//   (16-32-64-128 channels, GroupNorm, SiLU) -> 2048 features, concatenated with the state MLP's
+//   embedding; decoder: a linear layer to 128 x 4 x 4 and 4 transposed convs back to 3 x 64 x 64;
+//   loss: squared error summed over the 12288 pixel values (as DreamerV3), mean over B and L
 //     KL balancing with free bits: 0.5 KL[sg(q) || p] + 0.1 KL[q || sg(p)], each at least 1 nat
 //   imagination from posterior states: the actor (tanh-squashed Gaussian, reparameterized) rolls
 //   the prior forward H steps -> rewards, continuations, values of a slow critic ->
@@ -15,6 +20,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include <torch/torch.h>
@@ -43,6 +49,9 @@ struct DreamerConfig {
   double entropy = 3e-4;
   double model_clip = 1000, ac_clip = 100;  // gradient-norm clips
   double slow_critic = 0.02;                // EMA rate of the critic that targets use
+  std::string obs = "state";                // what the model sees: state, rgb or state,rgb
+  bool state_obs() const { return obs != "rgb"; }
+  bool image_obs() const { return obs == "rgb" || obs == "state,rgb"; }
 };
 
 torch::Tensor symlog(const torch::Tensor& x);
@@ -58,7 +67,11 @@ struct WorldModelImpl : torch::nn::Module {
   WorldModelImpl(int obs_dim, int act_dim, const DreamerConfig& config);
 
   Latent initial(std::int64_t batch, torch::Device device) const;
-  torch::Tensor embed(const torch::Tensor& obs) { return encoder->forward(symlog(obs)); }
+  // [.., embed] of observations [.., obs] and/or frames [.., 3, 64, 64] in [-0.5, 0.5] (each
+  // ignored when the model does not see it).
+  torch::Tensor embed(const torch::Tensor& obs, const torch::Tensor& image = {});
+  // Frames [.., 3, 64, 64] (in [-0.5, 0.5] units) from features [.., feat].
+  torch::Tensor decode_image(const torch::Tensor& feat);
   // h' = GRU(h, [z, a]) (state and action zeroed where first is 1) and the prior's logits.
   torch::Tensor step_deter(const Latent& prev, const torch::Tensor& action,
                            const torch::Tensor& first = {});
@@ -73,9 +86,12 @@ struct WorldModelImpl : torch::nn::Module {
 
   int obs_dim, act_dim, stoch, classes;
   double unimix;
+  bool use_state, use_image;
   torch::nn::Sequential encoder{nullptr}, img_in{nullptr}, prior{nullptr}, post{nullptr};
   torch::nn::GRUCell gru{nullptr};
   torch::nn::Sequential decoder{nullptr}, reward{nullptr}, cont{nullptr};
+  // With images on (registered after the rest, so state-only models keep their layout).
+  torch::nn::Sequential image_encoder{nullptr}, image_decoder{nullptr};
 };
 TORCH_MODULE(WorldModel);
 
@@ -90,7 +106,7 @@ struct DreamerActorImpl : torch::nn::Module {
 TORCH_MODULE(DreamerActor);
 
 struct DreamerStats {
-  double model_loss = 0, decoder_loss = 0, reward_loss = 0, cont_loss = 0, kl = 0;
+  double model_loss = 0, decoder_loss = 0, image_loss = 0, reward_loss = 0, cont_loss = 0, kl = 0;
   double actor_loss = 0, critic_loss = 0, entropy = 0, imag_return = 0, return_scale = 1;
   double model_s = 0, behaviour_s = 0;  // time in the world-model and actor-critic parts
 };
@@ -99,8 +115,11 @@ struct DreamerStats {
 // rest from the real actions (latents sampled, as in training).
 struct OpenLoop {
   torch::Tensor predicted, real;  // [B, H, obs] (raw units)
-  torch::Tensor valid;            // [B, H] 0 after an episode boundary
-  torch::Tensor nmse;             // [H] mean squared error / the observations' variance
+  // With images on: [B, H, 3, 64, 64] in [-0.5, 0.5].
+  torch::Tensor predicted_image, real_image;
+  torch::Tensor valid;  // [B, H] 0 after an episode boundary
+  // [H] mean squared error / the observations' variance (of the state, else of the frames)
+  torch::Tensor nmse;
 };
 
 class Dreamer {
@@ -140,8 +159,8 @@ class DreamerPolicy : public StreamPolicy {
   // Before each segment: the env steps taken so far (for the prefill) and the env count.
   void start(std::int64_t steps_before, int envs);
   void load(const std::vector<torch::Tensor>& weights) override;
-  torch::Tensor act(const torch::Tensor& obs, const torch::Tensor& first,
-                    at::Generator& generator) override;
+  torch::Tensor act(const torch::Tensor& obs, const torch::Tensor& image,
+                    const torch::Tensor& first, at::Generator& generator) override;
   // Env actions back to the actor's [-1, 1].
   torch::Tensor normalize(const torch::Tensor& action) const;
 

@@ -5,16 +5,22 @@
 //   in updates of batch x seq_len -> weights published for the chunk after next -> metrics row
 //   (with the open-loop prediction error and starvation) -> checkpoint at the segment's end
 //
+// Image runs (dreamer.obs rgb or state,rgb) render every env's frame in the actor thread, store
+// frames as uint8 in the replay, and draw world_model.png as rows of real and predicted frames.
+//
 // Checkpoints fall on segment boundaries and hold the replay, so --resume continues exactly.
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Parallel.h>
 #include <chrono>
 #include <cmath>
 #include <deque>
+#include <functional>
+#include <memory>
 
 #include "engine/io/image.h"
 #include "learners/distributed.h"
 #include "learners/dreamer.h"
+#include "learners/frames.h"
 #include "learners/run_folder.h"
 #include "scenes/scene.h"
 
@@ -116,6 +122,37 @@ void draw_open_loop(const fs::path& file, const OpenLoop& o,
                               "imagined step", x, series);
 }
 
+// Image runs: for each of (up to) 4 replayed sequences, a row of real frames above a row of the
+// frames the model predicted open-loop from the same actions.
+void draw_open_loop_frames(const fs::path& file, const OpenLoop& o) {
+  const auto h = std::min<std::int64_t>(16, o.real_image.size(1));
+  // Two rows per sequence, at most h rows (the grid is h x h tiles).
+  const auto sequences =
+      std::max<std::int64_t>(1, std::min<std::int64_t>({4, o.real_image.size(0), h / 2}));
+  std::vector<torch::Tensor> rows;
+  for (std::int64_t b = 0; b < sequences; ++b) {
+    rows.push_back(o.real_image[b].slice(0, 0, h));
+    rows.push_back(o.predicted_image[b].slice(0, 0, h));
+  }
+  // [rows * h, 3, S, S] in [-0.5, 0.5] -> [rows * h, S, S, 3] uint8
+  const auto frames = ((torch::cat(rows, 0) + 0.5) * 255)
+                          .clamp(0, 255)
+                          .to(torch::kUInt8)
+                          .permute({0, 2, 3, 1})
+                          .contiguous();
+  const int size = static_cast<int>(frames.size(1));
+  // ImageGrid lays out ceil(sqrt(count)) per row: pad to a square of h columns.
+  const auto count = static_cast<int>(h * h);
+  engine::io::ImageGrid grid(count, size, size, 2);
+  std::vector<std::uint8_t> pixels(static_cast<std::size_t>(count) * size * size * 3, 255);
+  std::copy(frames.data_ptr<std::uint8_t>(), frames.data_ptr<std::uint8_t>() + frames.numel(),
+            pixels.begin());
+  grid.fill(pixels.data());
+  const int used_height = static_cast<int>(rows.size()) * (size + grid.gap) + grid.gap;
+  engine::io::write_png(file.string(), grid.width, std::min(grid.height, used_height),
+                        grid.rgb.data());
+}
+
 }  // namespace
 
 TrainResult run_dreamer(const TrainConfig& config, const scenes::Scene& scene, const Spaces& spaces,
@@ -127,15 +164,23 @@ TrainResult run_dreamer(const TrainConfig& config, const scenes::Scene& scene, c
   if (dc.chunk < 1 || dc.batch < 1 || dc.seq_len < kOpenLoopContext + 2 || dc.train_ratio <= 0)
     throw train_error("dreamer", "chunk, batch and train ratio must be positive, seq_len > 6");
   RunFolder run(config, kColumns, /*writer=*/true);
-  // LibTorch on one intra-op thread: the learner's small matrices gain little from more, and with two
-  // OpenMP threads contending with the actor thread and the simulation on a busy machine an update
-  // took 35x longer (bench dreamer --threads 2). The other cores step the envs.
+  // LibTorch on one intra-op thread: the learner's small matrices gain little from more, and with
+  // two OpenMP threads contending with the actor thread and the simulation on a busy machine an
+  // update took 35x longer (bench dreamer --threads 2). The other cores step the envs.
   at::set_num_threads(1);
   const int n = config.envs;
 
   Dreamer dreamer(spaces.obs_dim, spaces.act_dim, dc, device);
   DreamerPolicy policy(spaces.obs_dim, spaces.act_dim, dc, spaces.low, spaces.high);
-  SequenceReplay replay(n, dc.replay, spaces.obs_dim, spaces.act_dim);
+  const bool images = dc.image_obs();
+  SequenceReplay replay(n, dc.replay, spaces.obs_dim, spaces.act_dim, images ? kFrameSize : 0);
+  // Image runs render in the actor thread, after each reset and step (see RolloutStream).
+  std::unique_ptr<FrameRenderer> frames;
+  std::function<torch::Tensor(const engine::VectorEnv&)> render_frames;
+  if (images) {
+    frames = std::make_unique<FrameRenderer>(scene, config.seed, "--obs");
+    render_frames = [&frames](const engine::VectorEnv& e) { return frames->render(e); };
+  }
   Counters c;
   if (config.resume) load(run.checkpoint(), dreamer, replay, c);
   run.start(config.resume ? c.iteration : -1);
@@ -164,7 +209,8 @@ TrainResult run_dreamer(const TrainConfig& config, const scenes::Scene& scene, c
                          {.steps = dc.chunk,
                           .lag = dc.lag,
                           .chunks = chunks,
-                          .seed = mix(config.seed ^ mix(0xac7000 + segment))});
+                          .seed = mix(config.seed ^ mix(0xac7000 + segment)),
+                          .frames = render_frames});
     stream.publish(dreamer.policy_weights());
     // Per env: the action and reward that led to the next observation, the running return.
     auto prev_action = torch::zeros({n, spaces.act_dim});
@@ -182,14 +228,20 @@ TrainResult run_dreamer(const TrainConfig& config, const scenes::Scene& scene, c
       const auto terminated = chunk.terminated.accessor<float, 2>();
       const auto truncated = chunk.truncated.accessor<float, 2>();
       const int obs_dim = spaces.obs_dim, act_dim = spaces.act_dim;
+      const std::int64_t frame_bytes = 3 * kFrameSize * kFrameSize;
       for (int t = 0; t < dc.chunk; ++t) {
         for (int i = 0; i < n; ++i) {
           const bool starts = first[t][i] > 0;
+          // The step's frame; an episode's final observation reuses it (it has none of its own).
+          const std::uint8_t* image = images
+                                          ? chunk.image.data_ptr<std::uint8_t>() +
+                                                (static_cast<std::int64_t>(t) * n + i) * frame_bytes
+                                          : nullptr;
           const float* o = obs.data_ptr<float>() + (static_cast<std::int64_t>(t) * n + i) * obs_dim;
           const float* a =
               actions.data_ptr<float>() + (static_cast<std::int64_t>(t) * n + i) * act_dim;
           replay.add(i, o, starts ? nullptr : prev_action[i].data_ptr<float>(),
-                     starts ? 0.0f : prev_reward[i], starts, false);
+                     starts ? 0.0f : prev_reward[i], starts, false, image);
           std::copy(a, a + act_dim, prev_action[i].data_ptr<float>());
           prev_reward[i] = reward[t][i];
           episode_return[i] += reward[t][i];
@@ -197,7 +249,7 @@ TrainResult run_dreamer(const TrainConfig& config, const scenes::Scene& scene, c
             // The episode's last observation, reached by this step.
             replay.add(
                 i, final_obs.data_ptr<float>() + (static_cast<std::int64_t>(t) * n + i) * obs_dim,
-                a, reward[t][i], false, terminated[t][i] > 0);
+                a, reward[t][i], false, terminated[t][i] > 0, image);
             c.recent.push_back(episode_return[i]);
             if (c.recent.size() > kRecentEpisodes) c.recent.pop_front();
             episode_return[i] = 0;
@@ -266,7 +318,9 @@ TrainResult run_dreamer(const TrainConfig& config, const scenes::Scene& scene, c
       if (c.iteration % config.checkpoint_every == 0 || c.env_steps >= config.steps) {
         save(run.checkpoint(), dreamer, replay, c);
         run.draw_curve();
-        if (last_open_loop.real.defined())
+        if (last_open_loop.real_image.defined())
+          draw_open_loop_frames(run.dir() / "world_model.png", last_open_loop);
+        else if (last_open_loop.predicted.defined())
           draw_open_loop(run.dir() / "world_model.png", last_open_loop, names);
       }
       if (on_update) on_update(row);

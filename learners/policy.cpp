@@ -149,6 +149,11 @@ TrainedPolicy load_trained_policy(const fs::path& run, bool allow_unfinished) {
     p.steps = p.config.at("steps").get<std::int64_t>();
     if (p.recurrent()) {
       const auto& d = p.config.at("dreamer");
+      if (d.value("obs", std::string("state")) != "state")
+        throw Error(SourceLocation{.file = config_file.string(), .field = "dreamer.obs"},
+                    "'" + d.at("obs").get<std::string>() +
+                        "': image policies cannot be exported yet (nor evaluated outside "
+                        "training); train with --obs state to export");
       p.dreamer.deter = d.at("deter").get<int>();
       p.dreamer.stoch = d.at("stoch").get<int>();
       p.dreamer.classes = d.at("classes").get<int>();

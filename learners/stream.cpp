@@ -83,6 +83,8 @@ void RolloutStream::actor_loop() {
     const int obs_dim = env_.observation_space().dim(), act_dim = env_.action_space().dim();
     const int steps = config_.steps;
     auto obs = rows_of(env_.reset().obs, n);
+    const bool images = static_cast<bool>(config_.frames);
+    torch::Tensor image = images ? config_.frames(env_) : torch::Tensor();
     auto first = torch::ones({n});
     std::int64_t loaded = -1;
     for (std::int64_t k = 0; k < config_.chunks; ++k) {
@@ -115,9 +117,12 @@ void RolloutStream::actor_loop() {
       c.terminated = torch::empty({steps, n});
       c.truncated = torch::empty({steps, n});
       c.final_obs = torch::zeros({steps, n, obs_dim});
+      if (images)
+        c.image = torch::empty({steps, n, 3, image.size(2), image.size(3)}, torch::kUInt8);
       for (int t = 0; t < steps; ++t) {
         auto t0 = Clock::now();
-        const auto action = policy_.act(obs, first, generator).to(torch::kFloat32).contiguous();
+        const auto action =
+            policy_.act(obs, image, first, generator).to(torch::kFloat32).contiguous();
         c.policy_s += seconds_since(t0);
         if (action.size(0) != n || action.size(1) != act_dim)
           throw Error(SourceLocation{.field = "stream"},
@@ -127,6 +132,7 @@ void RolloutStream::actor_loop() {
             env_.step(std::span<const float>(action.data_ptr<float>(), action.numel()));
         c.sim_s += seconds_since(t0);
         c.obs[t] = obs;
+        if (images) c.image[t] = image;
         c.first[t] = first;
         c.action[t] = action;
         c.reward[t] = rows_of(batch.reward, n).squeeze(1);
@@ -135,6 +141,11 @@ void RolloutStream::actor_loop() {
         first = (c.terminated[t] + c.truncated[t]).clamp_max(1);
         if (first.any().item<bool>()) c.final_obs[t] = rows_of(batch.final_obs, n);
         obs = rows_of(batch.obs, n);
+        if (images) {
+          t0 = Clock::now();
+          image = config_.frames(env_);
+          c.sim_s += seconds_since(t0);
+        }
       }
       c.next_obs = obs;
       {

@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <deque>
 #include <exception>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -33,10 +34,11 @@ class StreamPolicy {
   virtual ~StreamPolicy() = default;
   // The weights the learner published, as it published them.
   virtual void load(const std::vector<torch::Tensor>& weights) = 0;
-  // Actions [N, act] for observations [N, obs]; first [N] is 1 where an env starts an episode
+  // Actions [N, act] for observations [N, obs] and, with images on, the frames [N, 3, 64, 64]
+  // uint8 of the same step (else undefined); first [N] is 1 where an env starts an episode
   // (recurrent state resets there). Sample only from `generator`.
-  virtual torch::Tensor act(const torch::Tensor& obs, const torch::Tensor& first,
-                            at::Generator& generator) = 0;
+  virtual torch::Tensor act(const torch::Tensor& obs, const torch::Tensor& image,
+                            const torch::Tensor& first, at::Generator& generator) = 0;
 };
 
 // T steps of N envs, as the actor saw them.
@@ -51,7 +53,11 @@ struct Chunk {
   torch::Tensor truncated;   // [T, N] 1 where it was cut short (time limit, divergence)
   torch::Tensor final_obs;   // [T, N, obs] the episode's last observation where it ended
   torch::Tensor next_obs;    // [N, obs] after the last step (the next chunk's first obs)
-  double sim_s = 0, policy_s = 0, wait_s = 0;  // the actor's time stepping, acting and waiting
+  // With images on: [T, N, 3, 64, 64] uint8 frames of obs (rendered after each reset and step;
+  // an episode's final observation has no frame: the env has reset when the step returns).
+  torch::Tensor image;
+  // The actor's time stepping (and rendering, with images on), acting and waiting.
+  double sim_s = 0, policy_s = 0, wait_s = 0;
 };
 
 struct StreamConfig {
@@ -59,6 +65,9 @@ struct StreamConfig {
   int lag = 1;              // 0 or 1, see above
   std::int64_t chunks = 1;  // the actor stops after this many
   std::uint64_t seed = 0;   // chunk k samples with a generator seeded from (seed, k)
+  // Images on when set: the actor thread calls it after each reset and step for the frames
+  // [N, 3, 64, 64] uint8 of every env (e.g. FrameRenderer::render), so rendering overlaps learning.
+  std::function<torch::Tensor(const engine::VectorEnv&)> frames;
 };
 
 class RolloutStream {

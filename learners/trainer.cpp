@@ -13,6 +13,7 @@
 #include "engine/io/image.h"
 #include "learners/distributed.h"
 #include "learners/dreamer.h"
+#include "learners/frames.h"
 #include "learners/run_folder.h"
 #include "scenes/scene.h"
 
@@ -133,6 +134,7 @@ nlohmann::json TrainConfig::to_json() const {
                     {"model_clip", d.model_clip},
                     {"ac_clip", d.ac_clip},
                     {"slow_critic", d.slow_critic}};
+    if (d.obs != "state") j["dreamer"]["obs"] = d.obs;
     return j;
   }
   j["ppo"] = {{"horizon", ppo.horizon},
@@ -356,6 +358,11 @@ TrainResult run_training(const TrainConfig& config,
       if (std::isfinite(lo)) spaces.low[k] = lo;
       if (std::isfinite(hi)) spaces.high[k] = hi;
     }
+  }
+  if (config.algo == "dreamer" && config.dreamer.obs != "state") {
+    if (!config.dreamer.image_obs())
+      throw train_error("--obs", "'" + config.dreamer.obs + "': expected state, rgb or state,rgb");
+    require_camera(scene, "--obs");
   }
   if (config.algo == "dreamer")
     return detail::run_dreamer(config, scene, spaces, threads, device, on_update);

@@ -3,6 +3,8 @@
 // checkpoint round trip, a resumed run equal to an uninterrupted one, a NaN loss named.
 #include "learners/dreamer.h"
 
+#include <ATen/CPUGeneratorImpl.h>
+#include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -10,6 +12,7 @@
 #include <gtest/gtest.h>
 
 #include "engine/core/error.h"
+#include "learners/frames.h"
 #include "learners/replay.h"
 #include "learners/stream.h"
 #include "learners/trainer.h"
@@ -59,7 +62,8 @@ class VersionPolicy : public StreamPolicy {
     version_ = weights.at(0).item<float>();
     loads.push_back(version_);
   }
-  torch::Tensor act(const torch::Tensor& obs, const torch::Tensor&, at::Generator&) override {
+  torch::Tensor act(const torch::Tensor& obs, const torch::Tensor&, const torch::Tensor&,
+                    at::Generator&) override {
     return torch::tanh(obs.slice(1, 0, 1) * 0.1f * (1 + version_));
   }
   std::vector<float> loads;
@@ -285,6 +289,106 @@ TEST(DreamerTraining, AResumedRunReproducesAnUninterruptedOne) {
   fs::remove_all(whole);
   fs::remove_all(split);
 }
+
+TEST(DreamerImages, RgbOnASceneWithoutACameraIsAnError) {
+  auto c = tiny_run(fs::temp_directory_path() / "simlab_dreamer_nocamera");
+  fs::remove_all(c.out);
+  c.scene = "cartpole-swingup";
+  c.dreamer.obs = "rgb";
+  try {
+    run_training(c);
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("--obs"), std::string::npos) << what;
+    EXPECT_NE(what.find("'cartpole-swingup' has no [[camera]]"), std::string::npos) << what;
+  }
+  EXPECT_FALSE(fs::exists(c.out));  // no run folder left behind
+  c.dreamer.obs = "depth";
+  try {
+    run_training(c);
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("expected state, rgb or state,rgb"), std::string::npos)
+        << e.what();
+  }
+}
+
+#if SIMLAB_HAS_RENDER
+TEST(DreamerImages, ImageReconstructionLossFallsOnRenderedFrames) {
+  at::set_num_threads(1);
+  torch::manual_seed(0);
+  const auto scene =
+      scenes::compile_scene(scenes::load_scene(scenes::resolve_scene("cartpole-balance")), 0);
+  const int envs = 2, steps = 40;
+  FrameRenderer frames(scene, 0, "--obs");
+  auto env = scenes::make_env(scene, envs, 1, 4);
+  SequenceReplay replay(envs, envs * steps, 4, 1, kFrameSize);
+  const engine::Batch* b = &env->reset();
+  auto action = torch::zeros({envs, 1});
+  for (int t = 0; t < steps; ++t) {
+    const auto image = frames.render(*env);
+    ASSERT_EQ(image.sizes(), (std::vector<std::int64_t>{envs, 3, kFrameSize, kFrameSize}));
+    for (int i = 0; i < envs; ++i)
+      replay.add(i, b->obs.data() + i * 4, t ? action[i].data_ptr<float>() : nullptr,
+                 t ? b->reward(i, 0) : 0.0f, t == 0, false, image[i].data_ptr<std::uint8_t>());
+    action = torch::rand({envs, 1}) * 2 - 1;
+    b = &env->step(std::span<const float>(action.data_ptr<float>(), envs));
+  }
+  const auto batch = replay.sample(4, 8);
+  EXPECT_EQ(batch.image.scalar_type(), torch::kUInt8);
+  const auto on_device = batch.to(torch::kCPU).image;
+  EXPECT_GE(on_device.min().item<float>(), -0.5f);
+  EXPECT_LE(on_device.max().item<float>(), 0.5f);
+  EXPECT_GT(on_device.std().item<float>(), 0.01f);  // the frames show something
+
+  auto config = tiny_dreamer();
+  for (const std::string obs : {"rgb", "state,rgb"}) {
+    config.obs = obs;
+    Dreamer dreamer(4, 1, config, torch::kCPU);
+    DreamerStats first, last;
+    const auto start = std::chrono::steady_clock::now();
+    const int updates = 15;
+    for (int u = 0; u < updates; ++u)
+      (u == 0 ? first : last) = dreamer.train(replay.sample(4, 8));
+    const double per_update =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() / updates;
+    std::printf("obs %s: image loss %.1f -> %.1f, %.1f updates/s at batch 4 x 8\n", obs.c_str(),
+                first.image_loss, last.image_loss, 1 / per_update);
+    EXPECT_LT(last.image_loss, 0.5 * first.image_loss) << obs;
+    const auto o = dreamer.open_loop(replay.sample(2, 8), 5);
+    EXPECT_EQ(o.predicted_image.sizes(), o.real_image.sizes());
+    EXPECT_TRUE(std::isfinite(o.nmse.mean().item<double>()));
+    // The acting side sees frames too.
+    DreamerPolicy policy(4, 1, config, torch::full({1}, -1.0f), torch::full({1}, 1.0f));
+    policy.load(dreamer.policy_weights());
+    policy.start(0, envs);
+    at::Generator generator = at::make_generator<at::CPUGeneratorImpl>(1);
+    const auto a =
+        policy.act(torch::zeros({envs, 4}), frames.render(*env), torch::ones({envs}), generator);
+    EXPECT_EQ(a.size(0), envs);
+  }
+}
+
+TEST(DreamerImages, ATinyRgbRunWritesFramesOfTheWorldModel) {
+  auto c = tiny_run(fs::temp_directory_path() / "simlab_dreamer_rgb");
+  fs::remove_all(c.out);
+  c.dreamer.obs = "rgb";
+  c.dreamer.replay = 400;
+  c.dreamer.train_ratio = 4;
+  c.steps = 4 * 20 * 2;
+  c.checkpoint_every = 4;
+  run_training(c);
+  const auto r = rows(c.out);
+  ASSERT_EQ(r.size(), 4u);
+  EXPECT_GT(r.back()["updates"].get<int>(), 0);
+  EXPECT_TRUE(fs::exists(c.out / "world_model.png"));
+  nlohmann::json config;
+  std::ifstream(c.out / "config.json") >> config;
+  EXPECT_EQ(config["dreamer"]["obs"], "rgb");
+  fs::remove_all(c.out);
+}
+#endif
 
 }  // namespace
 }  // namespace simlab::learners

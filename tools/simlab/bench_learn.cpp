@@ -7,6 +7,7 @@
 
 #include "engine/core/error.h"
 #include "learners/dreamer.h"
+#include "learners/frames.h"
 #include "scenes/scene.h"
 #include "tools/simlab/commands.h"
 
@@ -28,22 +29,30 @@ void run_bench_dreamer(const BenchDreamerOptions& o) {
   if (o.threads > 0) at::set_num_threads(o.threads);
   torch::manual_seed(0);
   const auto scene = scenes::compile_scene(scenes::load_scene(scenes::resolve_scene(o.scene)), 0);
-  // Replay from random actions: 8 envs x 500 steps.
+  learners::DreamerConfig config = o.config;
+  if (!config.state_obs() && !config.image_obs())
+    throw Error(SourceLocation{.field = "--obs"},
+                "'" + config.obs + "': expected state, rgb or state,rgb");
+  // Replay from random actions: 8 envs x 500 steps (with their rendered frames for --obs rgb).
   const int envs = 8, steps = 500;
+  std::unique_ptr<learners::FrameRenderer> frames;
+  if (config.image_obs()) frames = std::make_unique<learners::FrameRenderer>(scene, 0, "--obs");
   auto env = scenes::make_env(scene, envs, 1, 0);
   const int obs_dim = env->observation_space().dim(), act_dim = env->action_space().dim();
-  learners::SequenceReplay replay(envs, envs * steps, obs_dim, act_dim);
+  learners::SequenceReplay replay(envs, envs * steps, obs_dim, act_dim,
+                                  frames ? learners::kFrameSize : 0);
   env->reset();
   const engine::Batch* batch = &env->reset();
   auto action = torch::zeros({envs, act_dim});
   for (int t = 0; t < steps; ++t) {
+    const auto image = frames ? frames->render(*env) : torch::Tensor();
     for (int i = 0; i < envs; ++i)
       replay.add(i, batch->obs.data() + i * obs_dim, t ? action[i].data_ptr<float>() : nullptr,
-                 t ? batch->reward(i, 0) : 0.0f, t == 0, false);
+                 t ? batch->reward(i, 0) : 0.0f, t == 0, false,
+                 frames ? image[i].data_ptr<std::uint8_t>() : nullptr);
     action = torch::rand({envs, act_dim}) * 2 - 1;
     batch = &env->step(std::span<const float>(action.data_ptr<float>(), action.numel()));
   }
-  learners::DreamerConfig config = o.config;
   config.batch = o.batch;
   config.seq_len = o.seq_len;
   const torch::Device device(o.device == "cuda" ? torch::kCUDA : torch::kCPU);
@@ -70,9 +79,9 @@ void run_bench_dreamer(const BenchDreamerOptions& o) {
   }
   const double gflops = 2.0 * a.size(0) * 512 * 512 * reps / seconds(t) / 1e9;
   const double per_update = total_s / o.updates;
-  std::printf("bench dreamer: %s, batch %d x %d, %d updates, %d LibTorch threads, %s\n",
-              o.scene.c_str(), o.batch, o.seq_len, o.updates, at::get_num_threads(),
-              o.device.c_str());
+  std::printf("bench dreamer: %s, obs %s, batch %d x %d, %d updates, %d LibTorch threads, %s\n",
+              o.scene.c_str(), config.obs.c_str(), o.batch, o.seq_len, o.updates,
+              at::get_num_threads(), o.device.c_str());
   std::printf("  %-34s %9.2f updates/s  (%.0f ms each)\n", "full update (model + imagination)",
               1.0 / per_update, 1000 * per_update);
   std::printf("  %-34s %9.2f updates/s  (%.0f ms each)\n", "world model alone", o.updates / model_s,
@@ -100,6 +109,9 @@ void add_bench_dreamer_command(CLI::App& bench) {
                   "LibTorch threads (0: all cores; 1 is what training uses)")
       ->capture_default_str();
   cmd->add_option("--device", o->device, "cpu or cuda")->capture_default_str();
+  cmd->add_option("--obs", o->config.obs,
+                  "state, rgb or state,rgb (64x64 frames of the scene's first camera)")
+      ->capture_default_str();
   cmd->add_option("--deter", o->config.deter, "GRU state size")->capture_default_str();
   cmd->add_option("--hidden", o->config.hidden, "Units per MLP layer")->capture_default_str();
   cmd->add_option("--imagine", o->config.horizon, "Imagination horizon")->capture_default_str();

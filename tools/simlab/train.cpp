@@ -167,6 +167,11 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--actor-lr", c->dreamer.actor_lr, "Dreamer: actor and critic learning rate")
       ->group(dreamer)
       ->capture_default_str();
+  cmd->add_option("--obs", c->dreamer.obs,
+                  "Dreamer: what the world model sees: state, rgb or state,rgb (64x64 frames of "
+                  "the scene's first camera; the replay then holds 20000 steps, 12 KB each)")
+      ->group(dreamer)
+      ->capture_default_str();
   cmd->add_option("--lag", c->dreamer.lag,
                   "Dreamer: 1 overlaps simulation with learning (actors one iteration behind), "
                   "0 alternates")
@@ -185,6 +190,9 @@ void add_train_command(CLI::App& app) {
     if (*horizon > 0) (dreamer ? c->dreamer.chunk : c->ppo.horizon) = *horizon;
     if (*hidden > 0) (dreamer ? c->dreamer.hidden : c->ppo.hidden) = *hidden;
     c->dreamer.critic_lr = c->dreamer.actor_lr;
+    // Frames are 12 KB a step: a 1M-step replay would need 12 GB.
+    if (c->dreamer.image_obs())
+      c->dreamer.replay = std::min<std::int64_t>(c->dreamer.replay, 20000);
     run_train(*c);
   });
 }
