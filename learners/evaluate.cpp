@@ -486,7 +486,7 @@ EvalResult evaluate_policy(ExportedPolicy& policy, const EvalOptions& o) {
     }
     engine::io::write_line_plot(o.sweep_png.string(),
                                 "return against " + o.sweep + " (" + spec.name + ")", o.sweep, x,
-                                {{.label = "episode return", .y = y}});
+                                {{.label = "episode return", .y = y, .points = true}});
     j["sweep"] = {{"param", o.sweep}, {"values", x}, {"returns", y}, {"png", o.sweep_png.string()}};
   }
 

@@ -202,6 +202,11 @@ void write_line_plot(const std::string& file, const std::string& title, const st
         continue;
       }
       const double X = px(x[i]), Y = py(s.y[i]);
+      if (s.points) {
+        const int cx = static_cast<int>(X), cy = static_cast<int>(Y);
+        c.rect(cx - 2, cy - 2, cx + 3, cy + 3, s.rgb);
+        continue;
+      }
       if (pen) c.line(lx, ly, X, Y, s.rgb);
       lx = X, ly = Y, pen = true;
     }

@@ -31,6 +31,7 @@ struct PlotSeries {
   std::string label;
   std::vector<double> y;
   std::uint8_t rgb[3] = {31, 119, 180};
+  bool points = false;  // a marker per sample (a scatter) instead of a line
 };
 void write_line_plot(const std::string& file, const std::string& title, const std::string& x_label,
                      const std::vector<double>& x, const std::vector<PlotSeries>& series,

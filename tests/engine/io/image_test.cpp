@@ -56,6 +56,28 @@ TEST(Image, LinePlotDrawsItsSeriesAndText) {
   std::filesystem::remove(file);
 }
 
+TEST(Image, PointSeriesDrawMarkersWithoutLines) {
+  const auto file = std::filesystem::temp_directory_path() / "simlab_scatter_test.png";
+  // Two samples, at the left and right ends of the same height.
+  write_line_plot(file.string(), "scatter", "x", {0.0, 1.0},
+                  {{.label = "", .y = {5.0, 5.0}, .rgb = {0, 160, 0}, .points = true}}, 400, 300);
+  int w = 0, h = 0, n = 0;
+  unsigned char* px = stbi_load(file.string().c_str(), &w, &h, &n, 3);
+  ASSERT_NE(px, nullptr);
+  int left = 0, middle = 0;
+  for (int y = 0; y < h; ++y)
+    for (int x = 0; x < w; ++x) {
+      const unsigned char* p = px + (static_cast<std::size_t>(y) * w + x) * 3;
+      if (p[0] != 0 || p[1] != 160 || p[2] != 0) continue;
+      if (x < 100) ++left;
+      if (x > 150 && x < 300) ++middle;
+    }
+  EXPECT_GE(left, 20);   // a 5x5 marker at the first sample
+  EXPECT_EQ(middle, 0);  // and no line to the second
+  stbi_image_free(px);
+  std::filesystem::remove(file);
+}
+
 TEST(Image, UnwritablePngIsNamed) {
   const std::uint8_t rgb[3] = {0, 0, 0};
   try {
