@@ -13,7 +13,6 @@
 #include <ATen/Parallel.h>
 #include <chrono>
 #include <cmath>
-#include <deque>
 #include <functional>
 #include <memory>
 
@@ -35,14 +34,13 @@ const std::vector<std::string> kColumns = {
     "openloop_nmse", "starvation",   "env_steps_per_s", "updates_per_s", "sim_s",
     "learn_s",       "wait_s",       "wall_s"};
 
-constexpr std::size_t kRecentEpisodes = 20;
 constexpr int kOpenLoopBatch = 8, kOpenLoopContext = 5;
 
 struct Counters {
   std::int64_t iteration = 0, env_steps = 0, episodes = 0, updates = 0;
   double credit = 0;  // replayed steps owed to the train ratio
   double wall_s = 0;
-  std::deque<double> recent;
+  RecentReturns recent;
 };
 
 void save(const fs::path& file, const Dreamer& dreamer, const SequenceReplay& replay,
@@ -50,16 +48,9 @@ void save(const fs::path& file, const Dreamer& dreamer, const SequenceReplay& re
   torch::serialize::OutputArchive archive;
   dreamer.save(archive);
   replay.save(archive);
-  archive.write("rng", at::detail::getDefaultCPUGenerator().get_state());
-  archive.write("counters",
-                torch::tensor({c.iteration, c.env_steps, c.episodes, c.updates}, torch::kInt64));
+  write_progress(archive, {c.iteration, c.env_steps, c.episodes, c.updates}, c.wall_s, c.recent);
   archive.write("credit", torch::tensor(c.credit, torch::kFloat64));
-  archive.write("wall_s", torch::tensor(c.wall_s, torch::kFloat64));
-  archive.write("recent", torch::tensor(std::vector<double>(c.recent.begin(), c.recent.end()),
-                                        torch::kFloat64));
-  const fs::path tmp = file.string() + ".tmp";
-  archive.save_to(tmp.string());
-  fs::rename(tmp, file);
+  save_atomically(archive, file);
 }
 
 void load(const fs::path& file, Dreamer& dreamer, SequenceReplay& replay, Counters& c) {
@@ -71,23 +62,12 @@ void load(const fs::path& file, Dreamer& dreamer, SequenceReplay& replay, Counte
     throw Error(SourceLocation{.file = file.string()}, "not a readable dreamer checkpoint");
   }
   replay.load(archive);
-  torch::Tensor rng, counters, credit, wall, recent;
-  archive.read("rng", rng);
-  auto generator = at::detail::getDefaultCPUGenerator();
-  generator.set_state(rng);
-  archive.read("counters", counters);
-  c.iteration = counters[0].item<std::int64_t>();
-  c.env_steps = counters[1].item<std::int64_t>();
-  c.episodes = counters[2].item<std::int64_t>();
-  c.updates = counters[3].item<std::int64_t>();
+  const auto counters = read_progress(archive, c.wall_s, c.recent);
+  c.iteration = counters.at(0), c.env_steps = counters.at(1);
+  c.episodes = counters.at(2), c.updates = counters.at(3);
+  torch::Tensor credit;
   archive.read("credit", credit);
   c.credit = credit.item<double>();
-  archive.read("wall_s", wall);
-  c.wall_s = wall.item<double>();
-  archive.read("recent", recent);
-  c.recent.clear();
-  for (std::int64_t i = 0; i < recent.size(0); ++i)
-    c.recent.push_back(recent[i].item<double>());
 }
 
 // Predicted against real observations of one replayed sequence, a panel per dimension shown.
@@ -250,8 +230,7 @@ TrainResult run_dreamer(const TrainConfig& config, const scenes::Scene& scene, c
             replay.add(
                 i, final_obs.data_ptr<float>() + (static_cast<std::int64_t>(t) * n + i) * obs_dim,
                 a, reward[t][i], false, terminated[t][i] > 0, image);
-            c.recent.push_back(episode_return[i]);
-            if (c.recent.size() > kRecentEpisodes) c.recent.pop_front();
+            c.recent.add(episode_return[i]);
             episode_return[i] = 0;
             ++c.episodes;
           }
@@ -281,9 +260,6 @@ TrainResult run_dreamer(const TrainConfig& config, const scenes::Scene& scene, c
       const double iteration_s = std::chrono::duration<double>(t2 - t0).count();
       ++c.iteration;
       c.wall_s = wall_before + std::chrono::duration<double>(t2 - start).count();
-      double mean_return = 0;
-      for (double r : c.recent)
-        mean_return += r / static_cast<double>(c.recent.size());
       auto num = [](double v) {
         return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr);
       };
@@ -292,7 +268,7 @@ TrainResult run_dreamer(const TrainConfig& config, const scenes::Scene& scene, c
           {"iteration", c.iteration},
           {"env_steps", c.env_steps},
           {"episodes", c.episodes},
-          {"mean_return", c.recent.empty() ? nlohmann::json(nullptr) : nlohmann::json(mean_return)},
+          {"mean_return", c.recent.mean()},
           {"updates", c.updates},
           {"model_loss", trained ? num(stats.model_loss) : nullptr},
           {"decoder_loss", trained ? num(stats.decoder_loss) : nullptr},

@@ -1,5 +1,6 @@
 #include "learners/run_folder.h"
 
+#include <ATen/CPUGeneratorImpl.h>
 #include <algorithm>
 #include <cmath>
 #include <fstream>
@@ -23,6 +24,53 @@ std::uint64_t mix(std::uint64_t x) {
 torch::Tensor from_rows(const engine::Buffer2D<float>& field, std::int64_t rows) {
   return torch::from_blob(const_cast<float*>(field.data()), {rows, field.cols()}, torch::kFloat32)
       .clone();
+}
+
+void RecentReturns::add(double episode_return) {
+  returns_.push_back(episode_return);
+  if (returns_.size() > 20) returns_.pop_front();
+}
+
+nlohmann::json RecentReturns::mean() const {
+  if (returns_.empty()) return nullptr;
+  double mean = 0;
+  for (double r : returns_)
+    mean += r / static_cast<double>(returns_.size());
+  return mean;
+}
+
+void write_progress(torch::serialize::OutputArchive& archive,
+                    const std::vector<std::int64_t>& counters, double wall_s,
+                    const RecentReturns& recent) {
+  archive.write("rng", at::detail::getDefaultCPUGenerator().get_state());
+  archive.write("counters", torch::tensor(counters, torch::kInt64));
+  archive.write("wall_s", torch::tensor(wall_s, torch::kFloat64));
+  archive.write("recent",
+                torch::tensor(std::vector<double>(recent.returns_.begin(), recent.returns_.end()),
+                              torch::kFloat64));
+}
+
+std::vector<std::int64_t> read_progress(torch::serialize::InputArchive& archive, double& wall_s,
+                                        RecentReturns& recent) {
+  torch::Tensor rng, counters, wall, returns;
+  archive.read("rng", rng);
+  auto generator = at::detail::getDefaultCPUGenerator();
+  generator.set_state(rng);
+  archive.read("counters", counters);
+  archive.read("wall_s", wall);
+  wall_s = wall.item<double>();
+  archive.read("recent", returns);
+  recent.returns_.clear();
+  for (std::int64_t i = 0; i < returns.size(0); ++i)
+    recent.returns_.push_back(returns[i].item<double>());
+  const auto c = counters.contiguous();
+  return {c.data_ptr<std::int64_t>(), c.data_ptr<std::int64_t>() + c.numel()};
+}
+
+void save_atomically(torch::serialize::OutputArchive& archive, const fs::path& file) {
+  const fs::path tmp = file.string() + ".tmp";
+  archive.save_to(tmp.string());
+  fs::rename(tmp, file);
 }
 
 namespace {

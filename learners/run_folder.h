@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <filesystem>
 #include <functional>
 #include <string>
@@ -38,6 +39,31 @@ struct Spaces {
   int obs_dim = 0, act_dim = 0;
   torch::Tensor low, high;  // [act_dim]
 };
+
+// The returns of the last 20 finished episodes, behind every metrics row's mean_return.
+class RecentReturns {
+ public:
+  void add(double episode_return);
+  nlohmann::json mean() const;  // null before the first episode ends
+ private:
+  friend void write_progress(torch::serialize::OutputArchive&, const std::vector<std::int64_t>&,
+                             double, const RecentReturns&);
+  friend std::vector<std::int64_t> read_progress(torch::serialize::InputArchive&, double&,
+                                                 RecentReturns&);
+  std::deque<double> returns_;
+};
+
+// What every checkpoint holds beside the networks: the default CPU generator's state, the loop's
+// counters, the wall time so far and the recent returns (keys rng, counters, wall_s, recent).
+void write_progress(torch::serialize::OutputArchive& archive,
+                    const std::vector<std::int64_t>& counters, double wall_s,
+                    const RecentReturns& recent);
+// Restores the generator, wall time and returns; gives the counters back.
+std::vector<std::int64_t> read_progress(torch::serialize::InputArchive& archive, double& wall_s,
+                                        RecentReturns& recent);
+// Write `archive` to `file` through a temporary file and a rename, so a killed run keeps the last
+// complete checkpoint.
+void save_atomically(torch::serialize::OutputArchive& archive, const std::filesystem::path& file);
 
 class RunFolder {
  public:

@@ -27,8 +27,9 @@ torch::Tensor rows_of(const engine::Buffer2D<float>& field, std::int64_t rows) {
 
 torch::Tensor flags_of(const engine::Buffer2D<std::uint8_t>& field, std::int64_t rows) {
   auto out = torch::empty({rows});
+  float* dst = out.data_ptr<float>();  // not out[i] = ...: a tensor op per env and step
   for (std::int64_t i = 0; i < rows; ++i)
-    out[i] = static_cast<float>(field(i, 0));
+    dst[i] = static_cast<float>(field(i, 0));
   return out;
 }
 

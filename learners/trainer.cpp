@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <deque>
 #include <fstream>
 #include <thread>
 
@@ -33,10 +32,8 @@ const std::vector<std::string> kColumns = {
 struct Counters {
   std::int64_t update = 0, env_steps = 0, episodes = 0;
   double wall_s = 0;
-  std::deque<double> recent;  // returns of the last finished episodes
+  detail::RecentReturns recent;
 };
-
-constexpr std::size_t kRecentEpisodes = 20;
 
 void save_checkpoint(const fs::path& file, Ppo& ppo, const ObsNormalizer& norm,
                      const ObsNormalizer& return_stats, const Counters& c) {
@@ -51,14 +48,8 @@ void save_checkpoint(const fs::path& file, Ppo& ppo, const ObsNormalizer& norm,
   archive.write("return_mean", return_stats.mean());
   archive.write("return_var", return_stats.var());
   archive.write("return_count", torch::tensor(return_stats.count(), torch::kFloat64));
-  archive.write("rng", at::detail::getDefaultCPUGenerator().get_state());
-  archive.write("counters", torch::tensor({c.update, c.env_steps, c.episodes}, torch::kInt64));
-  archive.write("wall_s", torch::tensor(c.wall_s, torch::kFloat64));
-  archive.write("recent", torch::tensor(std::vector<double>(c.recent.begin(), c.recent.end()),
-                                        torch::kFloat64));
-  const fs::path tmp = file.string() + ".tmp";
-  archive.save_to(tmp.string());
-  fs::rename(tmp, file);
+  detail::write_progress(archive, {c.update, c.env_steps, c.episodes}, c.wall_s, c.recent);
+  detail::save_atomically(archive, file);
 }
 
 void load_checkpoint(const fs::path& file, Ppo& ppo, ObsNormalizer& norm,
@@ -73,7 +64,7 @@ void load_checkpoint(const fs::path& file, Ppo& ppo, ObsNormalizer& norm,
   archive.read("optimizer", optimizer);
   ppo.model()->load(model);
   ppo.optimizer().load(optimizer);
-  torch::Tensor mean, var, count, rng, counters, wall, recent;
+  torch::Tensor mean, var, count;
   archive.read("norm_mean", mean);
   archive.read("norm_var", var);
   archive.read("norm_count", count);
@@ -84,19 +75,8 @@ void load_checkpoint(const fs::path& file, Ppo& ppo, ObsNormalizer& norm,
   archive.read("return_var", return_var);
   archive.read("return_count", return_count);
   return_stats.set(return_mean, return_var, return_count.item<double>());
-  archive.read("rng", rng);
-  auto generator = at::detail::getDefaultCPUGenerator();
-  generator.set_state(rng);
-  archive.read("counters", counters);
-  c.update = counters[0].item<std::int64_t>();
-  c.env_steps = counters[1].item<std::int64_t>();
-  c.episodes = counters[2].item<std::int64_t>();
-  archive.read("wall_s", wall);
-  c.wall_s = wall.item<double>();
-  archive.read("recent", recent);
-  c.recent.clear();
-  for (std::int64_t i = 0; i < recent.size(0); ++i)
-    c.recent.push_back(recent[i].item<double>());
+  const auto counters = detail::read_progress(archive, c.wall_s, c.recent);
+  c.update = counters.at(0), c.env_steps = counters.at(1), c.episodes = counters.at(2);
 }
 
 }  // namespace
@@ -245,8 +225,7 @@ TrainResult run_ppo(const TrainConfig& config, const scenes::Scene& scene,
         episode_return[i] += batch.reward(i, 0);
         if (batch.terminated(i, 0) || batch.truncated(i, 0)) {
           done[i] = 1;
-          c.recent.push_back(episode_return[i]);
-          if (c.recent.size() > kRecentEpisodes) c.recent.pop_front();
+          c.recent.add(episode_return[i]);
           episode_return[i] = 0;
           ++c.episodes;
           if (!batch.terminated(i, 0)) cut.push_back(i);
@@ -288,14 +267,11 @@ TrainResult run_ppo(const TrainConfig& config, const scenes::Scene& scene,
     c.env_steps += static_cast<std::int64_t>(horizon) * n * world;  // over every rank
     c.wall_s = wall_before + std::chrono::duration<double>(t2 - start).count();
     const double sim_s = std::chrono::duration<double>(t1 - t0).count();
-    double mean_return = 0;
-    for (double r : c.recent)
-      mean_return += r / static_cast<double>(c.recent.size());
     const nlohmann::json row = {
         {"update", c.update},
         {"env_steps", c.env_steps},
         {"episodes", c.episodes},
-        {"mean_return", c.recent.empty() ? nlohmann::json(nullptr) : nlohmann::json(mean_return)},
+        {"mean_return", c.recent.mean()},
         {"policy_loss", stats.policy_loss},
         {"value_loss", stats.value_loss},
         {"entropy", stats.entropy},

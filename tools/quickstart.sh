@@ -13,7 +13,7 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cmake -S "$root" -B "$root/build" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build "$root/build" --target simlab -j "$(nproc)"
 simlab="$root/build/tools/simlab"
-run="$root/runs/quickstart"
+run="$root/build/runs/quickstart"  # beside the build: the source tree stays clean
 echo
 "$simlab" version
 echo
@@ -21,7 +21,7 @@ recipe=(--algo dreamer --steps 16000 --prefill 2000)
 if [[ ${1:-} == --ppo ]]; then
   shift
   recipe=(--algo ppo --steps 2000000 --envs 256 --horizon 32)
-  run="$root/runs/quickstart-ppo"
+  run="$root/build/runs/quickstart-ppo"
 fi
 fresh=(--overwrite)
 [[ " $* " == *" --resume "* ]] && fresh=()  # continue the last quickstart run instead
