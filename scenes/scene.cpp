@@ -677,7 +677,7 @@ Scene compile_scene(const SceneSpec& spec, std::uint64_t seed, int max_variants)
   scene.variants.resize(static_cast<std::size_t>(count));
   if (procedural.empty()) {
     sources[0] = engine::physics::ModelSource::file(spec.model);
-    scene.variants[0].model = engine::physics::load_model(sources[0]);
+    scene.variants[0].model = engine::physics::load_model(sources[0], spec.backend);
   } else {
     const std::string base = read_text(spec.model);
     scene.variant_summary.resize(static_cast<std::size_t>(count));
@@ -690,7 +690,7 @@ Scene compile_scene(const SceneSpec& spec, std::uint64_t seed, int max_variants)
       source.text = std::move(generated.mjcf);
       source.heightfields = std::move(generated.heightfields);
       try {
-        scene.variants[v].model = engine::physics::load_model(source);
+        scene.variants[v].model = engine::physics::load_model(source, spec.backend);
       } catch (const Error& e) {
         throw Error(procedural.where, "variant " + std::to_string(v) + " (" + generated.summary +
                                           ") does not compile: " + e.what());

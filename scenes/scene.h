@@ -111,6 +111,9 @@ struct SceneSpec {
   // [corruption] action_delay_heldout = [min, max]: contains action_delay; -1: not declared.
   int heldout_delay_min = -1, heldout_delay_max = -1;
   SourceLocation keyframe_where, control_where;
+  // Which physics engine compiles and steps the model (commands' --backend): the same MJCF/URDF
+  // runs on both.
+  engine::physics::BackendKind backend = engine::physics::BackendKind::kMuJoCo;
 };
 
 // Which randomization a scene runs with:

@@ -2,6 +2,9 @@
 
 #include "engine/core/error.h"
 #include "engine/physics/mujoco/mujoco_backend.h"
+#ifdef SIMLAB_HAS_PHYSICS_BULLET
+#include "engine/physics/bullet/bullet_backend.h"
+#endif
 
 namespace simlab::engine::physics {
 
@@ -10,14 +13,41 @@ std::shared_ptr<const Model> load_model(const ModelSource& source, BackendKind b
     case BackendKind::kMuJoCo:
       return mujoco::load(source);
     case BackendKind::kBullet:
+#ifdef SIMLAB_HAS_PHYSICS_BULLET
+      return bullet::load(source);
+#else
       break;
+#endif
   }
-  throw Error(SourceLocation{.field = "backend"},
-              std::string("the ") + backend_name(backend) + " backend is not available yet");
+  throw Error(SourceLocation{.file = source.path.string(), .field = "backend"},
+              std::string("the ") + backend_name(backend) +
+                  " backend is not built (configure with -DSIMLAB_WITH_BULLET=ON)");
+}
+
+bool bullet_available() {
+#ifdef SIMLAB_HAS_PHYSICS_BULLET
+  return true;
+#else
+  return false;
+#endif
+}
+
+BackendKind parse_backend(const std::string& word, const std::string& field) {
+  if (word == "mujoco") return BackendKind::kMuJoCo;
+  if (word == "bullet") {
+    if (!bullet_available())
+      throw Error(SourceLocation{.field = field},
+                  "'bullet': this simlab was built without Bullet (SIMLAB_WITH_BULLET=OFF)");
+    return BackendKind::kBullet;
+  }
+  throw Error(SourceLocation{.field = field}, "'" + word + "': expected mujoco or bullet");
 }
 
 void write_mjcf(const ModelSource& source, const World& world, const std::filesystem::path& out) {
   const auto* mj = dynamic_cast<const mujoco::MjWorld*>(&world);
+#ifdef SIMLAB_HAS_PHYSICS_BULLET
+  if (!mj) mj = bullet::mirror_of(world);  // a Bullet world's parameters live in its mirror
+#endif
   if (!mj)
     throw Error(SourceLocation{.file = out.string()}, "only MuJoCo worlds can be written as MJCF");
   mujoco::save_mjcf(source, *mj, out);

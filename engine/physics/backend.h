@@ -263,6 +263,11 @@ std::shared_ptr<const Model> load_model(const ModelSource& source,
                                         BackendKind backend = BackendKind::kMuJoCo);
 
 const char* backend_name(BackendKind kind);
+// "mujoco" or "bullet"; anything else, or "bullet" in a build without it, is an Error naming
+// `field` (e.g. "--backend").
+BackendKind parse_backend(const std::string& word, const std::string& field = "--backend");
+// Whether this build has the Bullet backend (SIMLAB_WITH_BULLET).
+bool bullet_available();
 
 // Write the model of `source` as MJCF with the parameters `world` runs with (its randomized
 // masses, frictions, colours...), for debugging one env. Heightfield elevations go to
