@@ -6,13 +6,14 @@
 #include <BulletCollision/CollisionDispatch/btManifoldResult.h>
 #include <BulletCollision/CollisionDispatch/btSimulationIslandManager.h>
 #include <BulletCollision/CollisionShapes/btBoxShape.h>
+#include <BulletCollision/CollisionShapes/btBvhTriangleMeshShape.h>
 #include <BulletCollision/CollisionShapes/btCapsuleShape.h>
 #include <BulletCollision/CollisionShapes/btConvexHullShape.h>
 #include <BulletCollision/CollisionShapes/btCylinderShape.h>
-#include <BulletCollision/CollisionShapes/btHeightfieldTerrainShape.h>
 #include <BulletCollision/CollisionShapes/btMultiSphereShape.h>
 #include <BulletCollision/CollisionShapes/btSphereShape.h>
 #include <BulletCollision/CollisionShapes/btStaticPlaneShape.h>
+#include <BulletCollision/CollisionShapes/btTriangleMesh.h>
 #include <BulletDynamics/Featherstone/btMultiBody.h>
 #include <BulletDynamics/Featherstone/btMultiBodyConstraintSolver.h>
 #include <BulletDynamics/Featherstone/btMultiBodyDynamicsWorld.h>
@@ -152,8 +153,9 @@ struct Collider {
 
 // Every geom's shape, shared (read-only) by all worlds of the model.
 struct ShapeSet {
+  std::vector<std::unique_ptr<btTriangleMesh>> meshes;  // heightfields' triangles (outlive shapes)
   std::vector<std::unique_ptr<btCollisionShape>> by_geom;  // null: the geom never collides
-  std::vector<btTransform> local;  // shape frame in the geom frame (heightfield origin offset)
+  std::vector<btTransform> local;                          // shape frame in the geom frame
 };
 
 class BtModel final : public Model {
@@ -214,6 +216,10 @@ void BtModel::check_supported(const ModelSource& source) const {
                 "fluid forces (density, viscosity, wind) are not supported by the Bullet backend");
   for (int b = 1; b < m->nbody; ++b)
     if (m->body_mocapid[b] >= 0) refuse(mjOBJ_BODY, b, "body", "mocap bodies are not supported");
+  for (int j = 0; j < m->njnt; ++j)
+    if (m->jnt_type[j] == mjJNT_FREE &&
+        (m->dof_armature[m->jnt_dofadr[j]] > 0 || m->dof_frictionloss[m->jnt_dofadr[j]] > 0))
+      refuse(mjOBJ_JOINT, j, "joint", "armature or friction loss on a free joint is not supported");
   for (int j = 0; j < m->njnt; ++j)
     if (m->jnt_type[j] == mjJNT_BALL && m->dof_frictionloss[m->jnt_dofadr[j]] > 0)
       refuse(mjOBJ_JOINT, j, "joint", "friction loss on a ball joint is not supported");
@@ -343,13 +349,22 @@ void BtModel::make_shapes() {
         const int id = m->geom_dataid[g];
         const int nrow = m->hfield_nrow[id], ncol = m->hfield_ncol[id];
         const mjtNum* hs = m->hfield_size + 4 * id;
-        // Rows run along y, columns along x; elevations in [0, 1] scale by the top height.
-        auto hf = std::make_unique<btHeightfieldTerrainShape>(
-            ncol, nrow, m->hfield_data + m->hfield_adr[id], 1.0f, 0.0f, 1.0f, 2, PHY_FLOAT, false);
-        hf->setLocalScaling(btVector3(2 * hs[0] / (ncol - 1), 2 * hs[1] / (nrow - 1), hs[2]));
-        // Bullet centres the terrain between its lowest and highest heights.
-        shapes_.local[g].setOrigin(btVector3(0, 0, 0.5 * hs[2]));
-        shape = std::move(hf);
+        // A static triangle mesh with a BVH (Bullet's btHeightfieldTerrainShape produced
+        // zero-normal contacts against multibody links on flat terrain). Rows run along y,
+        // columns along x; elevations in [0, 1] scale by the top height.
+        const float* e = m->hfield_data + m->hfield_adr[id];
+        auto mesh = std::make_unique<btTriangleMesh>(/*use32bitIndices=*/true, false);
+        auto at = [&](int r, int c) {
+          return btVector3(-hs[0] + 2 * hs[0] * c / (ncol - 1), -hs[1] + 2 * hs[1] * r / (nrow - 1),
+                           hs[2] * e[r * ncol + c]);
+        };
+        for (int r = 0; r + 1 < nrow; ++r)
+          for (int c = 0; c + 1 < ncol; ++c) {
+            mesh->addTriangle(at(r, c), at(r, c + 1), at(r + 1, c + 1), false);
+            mesh->addTriangle(at(r, c), at(r + 1, c + 1), at(r + 1, c), false);
+          }
+        shape = std::make_unique<btBvhTriangleMeshShape>(mesh.get(), true);
+        shapes_.meshes.push_back(std::move(mesh));
         break;
       }
       default:

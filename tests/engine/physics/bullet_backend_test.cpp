@@ -207,6 +207,42 @@ TEST(BulletBackend, FallingBoxLandsAndComesToRest) {
   EXPECT_NEAR(read1(*world, Quantity::kJointVel, 0, 2), 0.0, 1e-3);
 }
 
+// A heightfield that rises along x (columns) and, more gently, along y (rows): a ball settles on
+// it where MuJoCo's does, so rows, columns and heights are laid out alike.
+TEST(BulletBackend, BoxSettlesOnAHeightfieldWhereMuJoCosDoes) {
+  constexpr const char* xml = R"(
+<mujoco model="terrain">
+  <option timestep="0.002"/>
+  <asset><hfield name="ground" nrow="11" ncol="21" size="1 0.5 0.2 0.1"/></asset>
+  <worldbody>
+    <geom name="ground" type="hfield" hfield="ground" friction="2"/>
+    <body name="ball" pos="0.3 0.2 0.4">
+      <freejoint/>
+      <geom type="box" size="0.05 0.05 0.05" mass="0.2" friction="2"/>
+    </body>
+  </worldbody>
+</mujoco>)";
+  ModelSource source = ModelSource::string(xml, "terrain.xml");
+  HeightField hf{.name = "ground", .nrow = 11, .ncol = 21};
+  for (int r = 0; r < 11; ++r)
+    for (int c = 0; c < 21; ++c)
+      hf.elevation.push_back(static_cast<float>(0.6 * c / 20.0 + 0.3 * r / 10.0));
+  source.heightfields = {hf};
+  double z[2];
+  for (BackendKind backend : {kMuJoCo, kBullet}) {
+    auto model = load_model(source, backend);
+    auto world = model->make_world(exact_reset());
+    const std::vector<float> ctrl;
+    for (int i = 0; i < 1000; ++i)  // 2 s
+      ASSERT_EQ(world->step(ctrl, 1), StepStatus::kOk);
+    z[backend == kBullet] = read1(*world, Quantity::kBodyPos, 1, 2);
+    EXPECT_LT(std::abs(read1(*world, Quantity::kJointVel, 0, 2)), 0.05);
+  }
+  // The surface under (0.3, 0.2): 0.2 * (0.6 * 0.65 + 0.3 * 0.7) = 0.12, plus the half size.
+  EXPECT_NEAR(z[0], 0.17, 0.01);
+  EXPECT_NEAR(z[1], z[0], 0.003) << "mujoco " << z[0] << ", bullet " << z[1];
+}
+
 // A chain that uses every joint type Bullet builds: a body with two hinges, a ball joint, a
 // slide, a welded child and a rotated inertial frame. No contacts, no damping: MuJoCo and Bullet
 // integrate the same equations of motion.
