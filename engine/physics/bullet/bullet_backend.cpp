@@ -774,7 +774,7 @@ void BtWorld::rebuild() {
   world_ = std::make_unique<MultiBodyWorld>(dispatcher_.get(), broadphase_.get(), solver_.get(),
                                             collision_config_.get());
   btContactSolverInfo& info = world_->getSolverInfo();
-  info.m_numIterations = 50;
+  info.m_numIterations = 20;
   info.m_timeStep = mjm()->opt.timestep;
 
   // The reference configuration of this world's parameters, in a scratch copy of the mirror.
