@@ -235,19 +235,16 @@ void check_layout(const nlohmann::json& card, const std::string& card_file,
 }
 
 EvalResult evaluate_policy(ExportedPolicy& policy, const EvalOptions& o) {
-  if (o.backend == "bullet")
-    throw option_error("--backend",
-                       "bullet: the Bullet backend is not built yet (issue 8); use mujoco");
-  if (o.backend != "mujoco")
-    throw option_error("--backend", "'" + o.backend + "': expected mujoco");
+  const auto backend = phys::parse_backend(o.backend, "--backend");
   if (o.episodes < 1) throw option_error("--episodes", "must be >= 1");
   const std::string scene_name =
       !o.scene.empty() ? o.scene : policy.card.at("scene").at("spec").get<std::string>();
   // train: the spec's ranges; heldout: its held-out ranges (an Error if it declares none);
   // none: no parameter randomization or pushes (see scenes::with_randomization).
-  const auto spec =
+  auto spec =
       scenes::with_randomization(scenes::load_scene(scenes::resolve_scene(scene_name)),
                                  scenes::parse_randomization(o.randomization, "--randomization"));
+  spec.backend = backend;
   const auto scene = scenes::compile_scene(spec, o.seed);
   const auto& v0 = scene.variants.at(0);
   check_layout(policy.card, policy.card_file.string(),
@@ -491,7 +488,8 @@ EvalResult evaluate_policy(ExportedPolicy& policy, const EvalOptions& o) {
   }
 
   std::ostringstream md;
-  md << "| " << spec.name << ", randomization " << o.randomization << ", " << o.episodes
+  md << "| " << spec.name << ", randomization " << o.randomization
+     << (backend == phys::BackendKind::kMuJoCo ? "" : ", on " + o.backend) << ", " << o.episodes
      << " episodes | value |\n| --- | --- |\n";
   md << "| mean return (95% interval) | " << fmt(mean, 2) << " (" << fmt(mean - half, 2) << " to "
      << fmt(mean + half, 2) << ") |\n";

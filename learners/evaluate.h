@@ -67,7 +67,7 @@ struct EvalOptions {
   std::string randomization = "train";  // train | heldout | none (scenes::Randomization)
   int episodes = 20;
   std::uint64_t seed = 1000;
-  std::string backend = "mujoco";
+  std::string backend = "mujoco";   // mujoco or bullet (engine::physics::parse_backend)
   std::string sweep;                // a randomized parameter: "body_mass" or "body_mass:pole"
   std::filesystem::path sweep_png;  // where its plot goes (required with sweep)
   std::vector<std::string> allowed_contacts = {"foot",   "feet", "toe",   "shin", "hand",

@@ -7,6 +7,7 @@
 #include <map>
 
 #include "engine/core/error.h"
+#include "engine/physics/backend.h"
 #include "learners/evaluate.h"
 #include "learners/version.h"
 #include "scenes/scene.h"
@@ -332,6 +333,7 @@ nlohmann::json policy_card(const TrainedPolicy& policy, const Guardrails& g,
       {"training",
        {{"run", policy.run.string()},
         {"algo", policy.algo},
+        {"backend", policy.backend},
         {"seed", policy.seed},
         {"steps", policy.steps},
         {"env_steps", policy.env_steps},
@@ -417,6 +419,16 @@ ExportResult export_policy(const fs::path& run, const ExportOptions& options) {
     throw Error(SourceLocation{.field = "--max-delta"}, "must be a finite fraction");
 
   auto policy = load_trained_policy(run, options.allow_unfinished);
+  // The first evaluation runs on the engine the policy trained on: say so before writing anything
+  // where this simlab lacks it.
+  if (options.eval_episodes > 0) {
+    try {
+      engine::physics::parse_backend(policy.backend, "backend");
+    } catch (const Error& e) {
+      throw Error(SourceLocation{.file = (run / "config.json").string(), .field = "backend"},
+                  e.message() + "; --eval-episodes 0 exports without the first evaluation");
+    }
+  }
   const auto guard = make_guardrails(policy, options.max_delta);
   ExportResult result;
   result.card = policy_card(policy, guard, options.max_delta, options.simlab_version);
@@ -462,6 +474,7 @@ ExportResult export_policy(const fs::path& run, const ExportOptions& options) {
     EvalOptions eval;
     eval.episodes = options.eval_episodes;
     eval.seed = options.eval_seed;
+    eval.backend = policy.backend;  // on the physics engine it trained on
     auto evaluation = evaluate_policy(exported, eval).json;
     evaluation.erase("per_episode");  // simlab eval --out has them
     evaluation.erase("policy");

@@ -43,7 +43,8 @@ struct ExportOptions {
   double max_delta = 0.5;           // rate bound: this fraction of each action's range per step;
                                     // <= 0: none
   bool allow_unfinished = false;    // export a run that has not reached its steps
-  int eval_episodes = 10;           // evaluate policy.pt on the training randomization; 0: skip
+  int eval_episodes = 10;           // evaluate policy.pt on the training randomization, on the
+                                    // physics engine it trained on; 0: skip
   std::uint64_t eval_seed = 1000;   // episodes' seed (training used others)
   std::string simlab_version = "";  // written into the card
 };

@@ -147,6 +147,7 @@ TrainedPolicy load_trained_policy(const fs::path& run, bool allow_unfinished) {
     p.scene = p.config.at("scene").get<std::string>();
     p.seed = p.config.at("seed").get<std::uint64_t>();
     p.steps = p.config.at("steps").get<std::int64_t>();
+    p.backend = p.config.value("backend", std::string("mujoco"));  // absent: mujoco
     if (p.recurrent()) {
       const auto& d = p.config.at("dreamer");
       if (d.value("obs", std::string("state")) != "state")

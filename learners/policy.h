@@ -56,6 +56,7 @@ struct TrainedPolicy {
   double control_hz = 0;                                  // the scene's control rate
   engine::Space observation, action;                      // the scene's spaces
   std::string algo = "ppo";                               // ppo or dreamer
+  std::string backend = "mujoco";                         // the physics engine it trained on
   int hidden = 64;
 
   // PPO.

@@ -86,6 +86,7 @@ nlohmann::json TrainConfig::to_json() const {
                       {"envs", envs},   {"seed", seed}, {"checkpoint_every", checkpoint_every}};
   // Only when not the default, so that run folders from before the option still resume.
   if (randomization != "train") j["randomization"] = randomization;
+  if (backend != "mujoco") j["backend"] = backend;  // the same: runs before --backend resume
   if (algo == "dreamer") {
     const auto& d = dreamer;
     j["dreamer"] = {{"chunk", d.chunk},
@@ -311,10 +312,10 @@ TrainResult run_training(const TrainConfig& config,
     throw train_error("--randomization",
                       "heldout: held-out ranges are for evaluation (simlab eval); train with "
                       "train or none");
-  const auto scene = scenes::compile_scene(
-      scenes::with_randomization(scenes::load_scene(scenes::resolve_scene(config.scene)),
-                                 randomization),
-      config.seed);
+  auto spec = scenes::with_randomization(scenes::load_scene(scenes::resolve_scene(config.scene)),
+                                         randomization);
+  spec.backend = engine::physics::parse_backend(config.backend, "--backend");
+  const auto scene = scenes::compile_scene(spec, config.seed);
   const int threads = config.threads > 0
                           ? config.threads
                           : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));

@@ -39,6 +39,8 @@ struct TrainConfig {
   // The scene's domain randomization: "train" (its ranges) or "none" (no parameter randomization
   // or pushes; see scenes::with_randomization). Held-out ranges are for evaluation only.
   std::string randomization = "train";
+  // The physics engine the scene runs on: mujoco or bullet (engine::physics::parse_backend).
+  std::string backend = "mujoco";
   PpoConfig ppo;
   DreamerConfig dreamer;
 

@@ -60,9 +60,9 @@ TEST(ExportCli, TrainExportEvaluate) {
   r = run("eval --policy " + policy + " --scene cartpole-swingup --randomization heldout");
   EXPECT_EQ(r.code, 2) << r.out;
   EXPECT_TRUE(contains(r.out, "declares no held-out ranges")) << r.out;
-  r = run("eval --policy " + policy + " --backend bullet");
+  r = run("eval --policy " + policy + " --backend bulet");
   EXPECT_EQ(r.code, 2) << r.out;
-  EXPECT_TRUE(contains(r.out, "--backend: bullet")) << r.out;
+  EXPECT_TRUE(contains(r.out, "--backend: 'bulet': expected mujoco or bullet")) << r.out;
   r = run("eval --policy " + (dir / "nothing.pt").string());
   EXPECT_EQ(r.code, 2) << r.out;
   fs::create_directories(dir / "empty");

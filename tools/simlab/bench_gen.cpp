@@ -111,17 +111,21 @@ void run_bench_gen(const Options& o) {
     std::error_code ec;
     fs::remove_all(dir, ec);
   }
-  const json j = {
+  json j = {
       {"scene", o.gen.scene},     {"envs", o.gen.envs},        {"episodes", o.gen.episodes},
       {"threads", o.gen.threads}, {"res", o.gen.res},          {"compression", o.gen.compression},
       {"repeats", o.repeats},     {"target_write_cost", 0.10}, {"modes", results}};
+  const bool mujoco = o.gen.backend == "mujoco";
+  if (!mujoco) j["backend"] = o.gen.backend;
   if (o.json) {
     std::printf("%s\n", j.dump(2).c_str());
     return;
   }
-  std::printf("simlab bench gen: %s, %lld episodes, %d envs, %d threads, deflate %d, best of %d\n",
-              o.gen.scene.c_str(), static_cast<long long>(o.gen.episodes), o.gen.envs,
-              o.gen.threads, o.gen.compression, o.repeats);
+  std::printf(
+      "simlab bench gen: %s%s, %lld episodes, %d envs, %d threads, deflate %d, best of %d\n",
+      o.gen.scene.c_str(), mujoco ? "" : (" on " + o.gen.backend).c_str(),
+      static_cast<long long>(o.gen.episodes), o.gen.envs, o.gen.threads, o.gen.compression,
+      o.repeats);
   for (const auto& r : results)
     std::printf(
         "  %-10s %8lld steps: simulation %9.0f env-steps/s, with writing %9.0f env-steps/s: "
@@ -155,6 +159,7 @@ void add_bench_gen_command(CLI::App& bench) {
   cmd->add_option("--threads", o->gen.threads, "Simulation threads (0: all cores)")
       ->capture_default_str();
   cmd->add_option("--seed", o->gen.seed, "Seed")->capture_default_str();
+  add_backend_option(*cmd, o->gen.backend);
   cmd->add_option("--compression", o->gen.compression, "Deflate level 0-9")->capture_default_str();
   cmd->add_option("--repeats", o->repeats, "Repeats of each phase; the fastest is kept")
       ->capture_default_str();

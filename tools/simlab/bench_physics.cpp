@@ -7,6 +7,11 @@
 //            (its scaling: batched / (T x raw))
 // Each phase is repeated and the fastest repeat is kept. The digest hashes every observation and
 // reward of the batched runs; the 1-thread and T-thread digests must match (determinism).
+//
+// --backend bullet runs the same phases a second time, in the same run and on the same model or
+// scene, envs, threads and actions, on the Bullet backend (its raw loop is Model::time_raw_loop of
+// the Bullet model), and reports Bullet / MuJoCo for each phase. Bullet's digests must match
+// between 1 and T threads too; they differ from MuJoCo's, since the physics differs.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -38,6 +43,7 @@ struct Options {
   int frame_skip = 1;
   int repeats = 5;
   std::uint64_t seed = 0;
+  std::string backend = "mujoco";  // bullet: MuJoCo and Bullet, side by side
   bool json = false;
 };
 
@@ -117,6 +123,8 @@ void run_bench_physics(const Options& o) {
   if (o.steps < 1) throw bad("--steps", "must be >= 1");
   if (o.threads < 0) throw bad("--threads", "must be >= 0 (0: all cores)");
   if (o.repeats < 1) throw bad("--repeats", "must be >= 1");
+  const bool compare = engine::physics::parse_backend(o.backend, "--backend") ==
+                       engine::physics::BackendKind::kBullet;
   const int threads = o.threads == 0 ? tbb::info::default_concurrency() : o.threads;
   // Let oneTBB run as many threads as asked for, even past the core count: the arena asks for
   // `threads` workers, and the calling thread counts against the limit too.
@@ -134,6 +142,9 @@ void run_bench_physics(const Options& o) {
   std::vector<engine::EnvVariant> plain_variants;
   engine::VectorEnvConfig plain;
   bool randomized = false;
+  // --backend bullet: the same model or scene built on Bullet.
+  std::vector<engine::EnvVariant> bullet_variants;
+  engine::VectorEnvConfig bullet_base;
   if (!o.scene.empty()) {
     const auto spec = scenes::load_scene(scenes::resolve_scene(o.scene));
     auto scene = scenes::compile_scene(spec, o.seed, o.envs);
@@ -150,39 +161,64 @@ void run_bench_physics(const Options& o) {
     plain_variants = bare.variants;
     plain = bare.config;
     plain.corruption = {};
+    if (compare) {
+      auto bullet_spec = spec;
+      bullet_spec.backend = engine::physics::BackendKind::kBullet;
+      auto bullet_scene = scenes::compile_scene(bullet_spec, o.seed, o.envs);
+      bullet_variants = bullet_scene.variants;
+      bullet_base = bullet_scene.config;
+    }
   } else {
     path = engine::resolve_model(o.model);
     variants = {{engine::physics::load_model(engine::physics::ModelSource::file(path)), {}, {}}};
+    if (compare) {
+      bullet_variants = {{engine::physics::load_model(engine::physics::ModelSource::file(path),
+                                                      engine::physics::BackendKind::kBullet),
+                          {},
+                          {}}};
+      bullet_base = base;
+    }
   }
   const auto& info = variants[0].model->info();
+  if (compare && (bullet_variants.size() != variants.size() ||
+                  bullet_variants[0].model->info().action.dim() != info.action.dim() ||
+                  bullet_base.frame_skip != base.frame_skip))
+    throw std::logic_error("the Bullet build of the model has another shape than MuJoCo's");
   const int num_variants = static_cast<int>(variants.size());
   const auto table = make_ctrl_table(info.action, o.seed);
   if (!o.json) {
     std::printf(
         "simlab bench physics: %s (nq %d, nv %d, nu %d; %d variant%s), %d envs x %d steps, frame "
-        "skip %d, %d thread%s, best of %d\n",
+        "skip %d, %d thread%s, best of %d%s\n",
         path.string().c_str(), info.nq, info.nv, info.nu, num_variants,
         num_variants == 1 ? "" : "s", o.envs, o.steps, base.frame_skip, threads,
-        threads == 1 ? "" : "s", o.repeats);
+        threads == 1 ? "" : "s", o.repeats, compare ? "; MuJoCo and Bullet" : "");
     std::fflush(stdout);
   }
 
   const std::int64_t per_phase = static_cast<std::int64_t>(o.envs) * o.steps;
-  const int phases = randomized ? 4 : 3;
-  Progress progress("raw, batched x1, batched xT", per_phase * phases * o.repeats, "env-steps");
+  const int phases = (randomized ? 4 : 3) + (compare ? 3 : 0);
+  Progress progress(
+      compare ? "raw, batched x1, batched xT; MuJoCo, then Bullet" : "raw, batched x1, batched xT",
+      per_phase * phases * o.repeats, "env-steps");
   std::int64_t done = 0;
-  double raw = 1e300;
-  BatchedRun one, many, unrandomized;
-  one.seconds = many.seconds = unrandomized.seconds = 1e300;
-  for (int r = 0; r < o.repeats; ++r) {
-    double raw_seconds = 0;  // every variant with its share of the envs
+  // Every variant with its share of the envs, on one thread.
+  auto raw_loop = [&](const std::vector<engine::EnvVariant>& vs) {
+    double seconds = 0;
     for (int v = 0; v < num_variants; ++v)
-      raw_seconds += variants[v].model->time_raw_loop(
-          o.envs / num_variants + (v < o.envs % num_variants ? 1 : 0), o.steps, base.frame_skip,
-          table);
-    raw = std::min(raw, raw_seconds);
+      seconds +=
+          vs[v].model->time_raw_loop(o.envs / num_variants + (v < o.envs % num_variants ? 1 : 0),
+                                     o.steps, base.frame_skip, table);
     done += per_phase;
     progress.update(done);
+    return seconds;
+  };
+  double raw = 1e300, bullet_raw = 1e300;
+  BatchedRun one, many, unrandomized, bullet_one, bullet_many;
+  one.seconds = many.seconds = unrandomized.seconds = 1e300;
+  bullet_one.seconds = bullet_many.seconds = 1e300;
+  for (int r = 0; r < o.repeats; ++r) {
+    raw = std::min(raw, raw_loop(variants));
     auto a = run_batched(variants, base, o, 1, table, progress, done);
     auto b = run_batched(variants, base, o, threads, table, progress, done);
     if (r > 0 && (a.digest != one.digest || b.digest != many.digest))
@@ -192,6 +228,15 @@ void run_bench_physics(const Options& o) {
     if (randomized) {
       auto c = run_batched(plain_variants, plain, o, threads, table, progress, done);
       if (c.seconds < unrandomized.seconds) unrandomized = c;
+    }
+    if (compare) {
+      bullet_raw = std::min(bullet_raw, raw_loop(bullet_variants));
+      auto ba = run_batched(bullet_variants, bullet_base, o, 1, table, progress, done);
+      auto bb = run_batched(bullet_variants, bullet_base, o, threads, table, progress, done);
+      if (r > 0 && (ba.digest != bullet_one.digest || bb.digest != bullet_many.digest))
+        throw std::logic_error("a repeat of the same seed gave a different Bullet rollout");
+      if (ba.seconds < bullet_one.seconds) bullet_one = ba;
+      if (bb.seconds < bullet_many.seconds) bullet_many = bb;
     }
   }
   progress.finish();
@@ -232,8 +277,61 @@ void run_bench_physics(const Options& o) {
                       {"scene", o.scene},
                       {"randomized", randomized},
                       {"randomize_cost", randomize_cost}};
+  // --backend bullet: Bullet's figures beside MuJoCo's (the top-level keys stay MuJoCo's).
+  const double bullet_raw_rate = compare ? n / bullet_raw : 0;
+  const double bullet_one_rate = compare ? n / bullet_one.seconds : 0;
+  const double bullet_many_rate = compare ? n / bullet_many.seconds : 0;
+  const bool bullet_deterministic = !compare || bullet_one.digest == bullet_many.digest;
+  if (compare) {
+    const auto& bullet_info = bullet_variants[0].model->info();
+    j["bullet"] = {{"raw_env_steps_per_s", bullet_raw_rate},
+                   {"batched_1t_env_steps_per_s", bullet_one_rate},
+                   {"batched_env_steps_per_s", bullet_many_rate},
+                   {"scaling_vs_threads_x_raw", bullet_many_rate / (threads * bullet_raw_rate)},
+                   {"overhead_1t", bullet_one.seconds / bullet_raw - 1.0},
+                   {"bytes_world_per_env", bullet_many.world_bytes},
+                   {"bytes_batch_per_env", bullet_many.batch_bytes},
+                   {"bytes_model_shared", bullet_info.model_bytes},
+                   {"digest", bullet_many.digest},
+                   {"digest_1t", bullet_one.digest},
+                   {"deterministic", bullet_deterministic},
+                   {"episodes", bullet_many.stats.episodes},
+                   {"diverged", bullet_many.stats.diverged},
+                   {"invalid_actions", bullet_many.stats.invalid_actions}};
+    j["bullet_vs_mujoco"] = {{"raw", bullet_raw_rate / raw_rate},
+                             {"batched_1t", bullet_one_rate / one_rate},
+                             {"batched", bullet_many_rate / many_rate}};
+  }
   if (o.json) {
     std::printf("%s\n", j.dump(2).c_str());
+  } else if (compare) {
+    const std::string batched_t = "batched VectorEnv, " + std::to_string(threads) + " threads";
+    std::printf("  %-34s %14s %14s %16s\n", "env-steps/s", "MuJoCo", "Bullet", "Bullet / MuJoCo");
+    std::printf("  %-34s %14.0f %14.0f %16.3f\n", "raw step loop, 1 thread", raw_rate,
+                bullet_raw_rate, bullet_raw_rate / raw_rate);
+    std::printf("  %-34s %14.0f %14.0f %16.3f\n", "batched VectorEnv, 1 thread", one_rate,
+                bullet_one_rate, bullet_one_rate / one_rate);
+    std::printf("  %-34s %14.0f %14.0f %16.3f\n", batched_t.c_str(), many_rate, bullet_many_rate,
+                bullet_many_rate / many_rate);
+    std::printf("  %-34s %+13.1f%% %+13.1f%%\n", "1-thread overhead against raw", 100 * overhead,
+                100 * (bullet_one.seconds / bullet_raw - 1.0));
+    std::printf("  %-34s %14.2f %14.2f\n", "batched / (threads x raw)", scaling,
+                bullet_many_rate / (threads * bullet_raw_rate));
+    if (randomized)
+      std::printf(
+          "  MuJoCo without param. randomization: %.0f env-steps/s: randomization costs "
+          "%.1f%%\n",
+          n / unrandomized.seconds, 100 * randomize_cost);
+    std::printf("  memory per env: MuJoCo %zu B world state, Bullet %zu B; %zu B batch rows\n",
+                many.world_bytes, bullet_many.world_bytes, many.batch_bytes);
+    auto digests = [](const char* name, const BatchedRun& a, const BatchedRun& b) {
+      std::printf("  %s: episodes %llu, diverged %llu; rollout digest %s (1 thread: %s) %s\n", name,
+                  static_cast<unsigned long long>(b.stats.episodes),
+                  static_cast<unsigned long long>(b.stats.diverged), b.digest.c_str(),
+                  a.digest.c_str(), a.digest == b.digest ? "identical" : "DIFFERENT");
+    };
+    digests("MuJoCo", one, many);
+    digests("Bullet", bullet_one, bullet_many);
   } else {
     std::printf("  %-34s %12.0f env-steps/s   (the physical limit per core)\n",
                 "raw mj_step loop, 1 thread", raw_rate);
@@ -254,6 +352,8 @@ void run_bench_physics(const Options& o) {
                 one.digest.c_str(), deterministic ? "identical" : "DIFFERENT");
   }
   if (!deterministic) throw std::logic_error("rollouts differ between 1 and N threads");
+  if (!bullet_deterministic)
+    throw std::logic_error("Bullet rollouts differ between 1 and N threads");
 }
 
 }  // namespace
@@ -265,7 +365,7 @@ void add_bench_physics_command(CLI::App& bench) {
       "Batched env-steps/s against MuJoCo's raw single-thread mj_step loop on the same model.\n"
       "Prints the raw rate (the physical limit per core), the 1-thread bookkeeping overhead, the\n"
       "scaling ratio batched / (threads x raw), memory per env, and a rollout digest that must\n"
-      "match between 1 and N threads.");
+      "match between 1 and N threads. --backend bullet measures Bullet3 beside MuJoCo.");
   auto* model_opt = cmd->add_option("--model", o->model, "MJCF/URDF file, or a built-in model name")
                         ->capture_default_str();
   cmd->add_option("--scene", o->scene,
@@ -281,6 +381,12 @@ void add_bench_physics_command(CLI::App& bench) {
   cmd->add_option("--repeats", o->repeats, "Repeats per phase; the fastest is kept")
       ->capture_default_str();
   cmd->add_option("--seed", o->seed, "Seed for actions and reset noise")->capture_default_str();
+  add_backend_option(*cmd, o->backend)
+      ->description(
+          "Physics engine: mujoco (default), or bullet to measure MuJoCo and Bullet3's\n"
+          "Featherstone multibody in the same run, on the same model, envs, threads and actions,\n"
+          "with Bullet / MuJoCo per phase (JSON: the top-level figures stay MuJoCo's; \"bullet\"\n"
+          "and \"bullet_vs_mujoco\" are added)");
   cmd->add_flag("--json", o->json, "Print the results as JSON");
   cmd->callback([o] { run_bench_physics(*o); });
 }

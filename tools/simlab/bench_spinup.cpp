@@ -24,6 +24,7 @@ struct Options {
   int threads = 0;
   int variants = 0;  // 0: the scene's own count
   std::uint64_t seed = 0;
+  std::string backend = "mujoco";
   bool json = false;
 };
 
@@ -51,7 +52,8 @@ void run_bench_spinup(const Options& o) {
   if (o.variants < 0) throw Error(SourceLocation{.field = "--variants"}, "must be >= 0");
   const std::size_t rss_before = resident_bytes();
   const auto start = std::chrono::steady_clock::now();
-  const auto spec = scenes::load_scene(scenes::resolve_scene(o.scene));
+  auto spec = scenes::load_scene(scenes::resolve_scene(o.scene));
+  spec.backend = engine::physics::parse_backend(o.backend, "--backend");
   const double parse_s = since(start);
 
   auto t = std::chrono::steady_clock::now();
@@ -96,12 +98,18 @@ void run_bench_spinup(const Options& o) {
       {"bytes_resident_models", rss_models > rss_before ? rss_models - rss_before : 0},
       {"target_seconds", 3.0},
       {"target_met", total_s <= 3.0 && variants >= std::min(64, o.envs)}};
+  if (spec.backend != engine::physics::BackendKind::kMuJoCo)
+    j["backend"] = engine::physics::backend_name(spec.backend);
   if (o.json) {
     std::printf("%s\n", j.dump(2).c_str());
     return;
   }
-  std::printf("simlab bench spinup: %s, %d envs over %d structural variants, %d threads\n",
-              spec.name.c_str(), o.envs, variants, env->num_threads());
+  std::printf("simlab bench spinup: %s%s, %d envs over %d structural variants, %d threads\n",
+              spec.name.c_str(),
+              spec.backend == engine::physics::BackendKind::kMuJoCo
+                  ? ""
+                  : (std::string(" on ") + engine::physics::backend_name(spec.backend)).c_str(),
+              o.envs, variants, env->num_threads());
   std::printf("  %-28s %8.3f s\n", "parse spec", parse_s);
   std::printf("  %-28s %8.3f s   %8.1f variants/s (each compiled once, shared)\n",
               "generate + compile variants", compile_s, variants / compile_s);
@@ -131,6 +139,7 @@ void add_bench_spinup_command(CLI::App& bench) {
   cmd->add_option("--threads", o->threads, "Worker threads (0: all cores)")->capture_default_str();
   cmd->add_option("--seed", o->seed, "Seed of the procedural content and randomization")
       ->capture_default_str();
+  add_backend_option(*cmd, o->backend);
   cmd->add_flag("--json", o->json, "Print the results as JSON");
   cmd->callback([o] { run_bench_spinup(*o); });
 }

@@ -3,7 +3,9 @@
 // seed on the scene, exported (policy.pt) and evaluated on the scene's training ranges, on its
 // held-out ranges (values outside the training ranges: scenes::Randomization::kHeldout) and
 // without randomization; the figure that compares across machines is the held-out / train ratio
-// of each policy, measured in the same run.
+// of each policy, measured in the same run. Where this simlab has the Bullet backend, each policy
+// (trained on MuJoCo) is also evaluated on Bullet with the training ranges: the other physics
+// engine, with the Bullet / MuJoCo return ratio on the same episodes' seeds.
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -14,6 +16,7 @@
 #include <vector>
 
 #include "engine/core/error.h"
+#include "engine/physics/backend.h"
 #include "learners/evaluate.h"
 #include "learners/export.h"
 #include "learners/trainer.h"
@@ -86,8 +89,9 @@ void run_bench_transfer(const BenchTransferOptions& o) {
   struct Row {
     std::string label, randomization;
     double train_s = 0, final_return = NAN;
-    Figure train, heldout, none;
+    Figure train, heldout, none, bullet;
   };
+  const bool bullet = engine::physics::bullet_available();
   std::vector<Row> rows = {{.label = "domain randomization", .randomization = "train"},
                            {.label = "no randomization", .randomization = "none"}};
   for (auto& row : rows) {
@@ -128,6 +132,15 @@ void run_bench_transfer(const BenchTransferOptions& o) {
       e.seed = o.eval_seed;
       *target = figure(learners::evaluate_policy(policy, e).json);
     }
+    if (bullet) {  // the other physics engine, on the training ranges
+      learners::EvalOptions e;
+      e.scene = o.scene;
+      e.randomization = "train";
+      e.episodes = o.episodes;
+      e.seed = o.eval_seed;
+      e.backend = "bullet";
+      row.bullet = figure(learners::evaluate_policy(policy, e).json);
+    }
     std::printf("  trained with randomization %-5s in %6.1f s: final training return %.1f\n",
                 row.randomization.c_str(), row.train_s, row.final_return);
     std::fflush(stdout);
@@ -136,14 +149,20 @@ void run_bench_transfer(const BenchTransferOptions& o) {
   std::printf(
       "\n| %s, trained with | return on training ranges (95%% interval) | return on held-out "
       "ranges (95%% interval) | held-out / train | return without randomization | other physics "
-      "engine |\n| --- | --- | --- | --- | --- | --- |\n",
+      "engine: return on Bullet, training ranges (95%% interval) | Bullet / MuJoCo |\n"
+      "| --- | --- | --- | --- | --- | --- | --- |\n",
       spec.name.c_str());
-  for (const auto& r : rows)
-    std::printf(
-        "| %s (--randomization %s) | %s | %s | %.3f | %s | n/a (Bullet backend not built) "
-        "|\n",
-        r.label.c_str(), r.randomization.c_str(), cell(r.train).c_str(), cell(r.heldout).c_str(),
-        r.heldout.mean / r.train.mean, cell(r.none).c_str());
+  for (const auto& r : rows) {
+    char other[160];
+    if (bullet)
+      std::snprintf(other, sizeof other, "%s | %.3f", cell(r.bullet).c_str(),
+                    r.bullet.mean / r.train.mean);
+    else
+      std::snprintf(other, sizeof other, "n/a (built without Bullet) | n/a");
+    std::printf("| %s (--randomization %s) | %s | %s | %.3f | %s | %s |\n", r.label.c_str(),
+                r.randomization.c_str(), cell(r.train).c_str(), cell(r.heldout).c_str(),
+                r.heldout.mean / r.train.mean, cell(r.none).c_str(), other);
+  }
   // Each ratio's spread: the held-out interval over the training mean (the training intervals
   // are much narrower). The comparison only counts where the spreads do not overlap.
   auto ratio = [](const Row& r, double x) { return x / r.train.mean; };
@@ -176,8 +195,9 @@ void add_bench_transfer_command(CLI::App& bench) {
   auto* cmd = bench.add_subcommand(
       "transfer",
       "Train PPO with and without domain randomization, export both, evaluate each on the\n"
-      "scene's training ranges, its held-out ranges and without randomization: one markdown\n"
-      "table with the held-out / train return ratio of each");
+      "scene's training ranges, its held-out ranges and without randomization (and on the\n"
+      "Bullet backend, training ranges, where built): one markdown table with the held-out /\n"
+      "train and Bullet / MuJoCo return ratios of each");
   cmd->add_option("--scene", o->scene, "Scene that declares held-out ranges")
       ->capture_default_str();
   cmd->add_option("--steps", o->steps, "Env steps of each training run")->capture_default_str();

@@ -2,9 +2,26 @@
 // command's callback throws simlab::Error on bad input; main() prints it and exits with code 2.
 #pragma once
 
+#include <string>
+
 #include <CLI/CLI.hpp>
 
+#include "engine/physics/backend.h"
+
 namespace simlab::tools {
+
+// --backend mujoco|bullet, on every command that compiles a scene and steps it; the word goes into
+// `backend` (scenes::SceneSpec::backend takes engine::physics::parse_backend(backend)). It is
+// checked as it is parsed, by parse_backend: an unknown engine, or bullet in a build without it,
+// is a simlab::Error naming --backend (exit 2), as the tool's other option errors are.
+inline CLI::Option* add_backend_option(CLI::App& cmd, std::string& backend) {
+  return cmd
+      .add_option("--backend", backend,
+                  "Physics engine: mujoco (default) or bullet, the same model on Bullet3's "
+                  "Featherstone multibody")
+      ->each([](const std::string& word) { engine::physics::parse_backend(word, "--backend"); })
+      ->capture_default_str();
+}
 
 void add_version_command(CLI::App& app);
 void add_bench_command(CLI::App& app);

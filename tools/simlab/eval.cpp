@@ -72,8 +72,7 @@ void add_eval_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--episodes", a->options.episodes, "Episodes")->capture_default_str();
   cmd->add_option("--seed", a->options.seed, "Seed of the episodes")->capture_default_str();
-  cmd->add_option("--backend", a->options.backend, "mujoco (bullet: not built yet)")
-      ->capture_default_str();
+  add_backend_option(*cmd, a->options.backend);
   cmd->add_option("--out", a->out, "Write the results as JSON");
   cmd->add_option("--sweep", a->options.sweep,
                   "Plot return against a randomized parameter: PARAM or PARAM:ELEMENT, e.g. "

@@ -118,9 +118,10 @@ void run_gen(const Options& o) {
                             (shard.source == "default" ? "" : " (" + shard.source + ")");
   if (!o.json)
     std::printf(
-        "simlab gen: %s, %s: %zu of %lld episodes, %zu committed already, %zu to go -> %s\n",
-        spec.scene.spec.name.c_str(), where.c_str(), mine.size(),
-        static_cast<long long>(o.gen.episodes), store.committed().size(), todo.size(),
+        "simlab gen: %s%s, %s: %zu of %lld episodes, %zu committed already, %zu to go -> %s\n",
+        spec.scene.spec.name.c_str(),
+        o.gen.backend == "mujoco" ? "" : (" on " + o.gen.backend).c_str(), where.c_str(),
+        mine.size(), static_cast<long long>(o.gen.episodes), store.committed().size(), todo.size(),
         o.out.c_str());
 
   // A write that failed (a full disk) loses nothing committed before it: say so, and how to go on.
@@ -177,21 +178,22 @@ void run_gen(const Options& o) {
       std::chrono::duration<double>(std::chrono::steady_clock::now() - assemble_start).count();
   const std::string manifest = try_manifest(o.out);
   const double rate = stats.seconds > 0 ? stats.env_steps / stats.seconds : 0;
-  const json summary = {{"scene", spec.scene.spec.name},
-                        {"shard", {{"index", shard.index}, {"count", shard.count}}},
-                        {"file", store.file().string()},
-                        {"episodes", record.episodes.size()},
-                        {"steps", record.steps},
-                        {"bytes", record.bytes},
-                        {"episodes_simulated", stats.episodes},
-                        {"env_steps_simulated", stats.env_steps},
-                        {"seconds", stats.seconds},
-                        {"env_steps_per_s", rate},
-                        {"writer_busy_seconds", writer_busy},
-                        {"assemble_seconds", assemble_s},
-                        {"backpressure_seconds", backpressure},
-                        {"queue_peak_bytes", peak},
-                        {"manifest", manifest}};
+  json summary = {{"scene", spec.scene.spec.name},
+                  {"shard", {{"index", shard.index}, {"count", shard.count}}},
+                  {"file", store.file().string()},
+                  {"episodes", record.episodes.size()},
+                  {"steps", record.steps},
+                  {"bytes", record.bytes},
+                  {"episodes_simulated", stats.episodes},
+                  {"env_steps_simulated", stats.env_steps},
+                  {"seconds", stats.seconds},
+                  {"env_steps_per_s", rate},
+                  {"writer_busy_seconds", writer_busy},
+                  {"assemble_seconds", assemble_s},
+                  {"backpressure_seconds", backpressure},
+                  {"queue_peak_bytes", peak},
+                  {"manifest", manifest}};
+  if (o.gen.backend != "mujoco") summary["backend"] = o.gen.backend;
   if (o.json) {
     std::printf("%s\n", summary.dump(2).c_str());
     return;
@@ -243,6 +245,7 @@ void add_gen_command(CLI::App& app) {
   cmd->add_option("--res", g.res, "Image resolution WIDTHxHEIGHT (rgb, depth, seg)")
       ->capture_default_str();
   cmd->add_option("--camera", g.camera, "A scene camera by name (default: the scene's first)");
+  add_backend_option(*cmd, g.backend);
   cmd->add_option("--out", o->out, "Dataset folder (required)");
   cmd->add_option("--shard", o->shard,
                   "This process's shard INDEX/COUNT, e.g. 3/8 (default: from SLURM_ARRAY_TASK_ID\n"

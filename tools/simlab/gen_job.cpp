@@ -146,7 +146,8 @@ GenSpec prepare_gen(const GenOptions& o) {
   }
   L.compression = o.compression;
 
-  const auto spec = scenes::load_scene(scenes::resolve_scene(o.scene));
+  auto spec = scenes::load_scene(scenes::resolve_scene(o.scene));
+  spec.backend = engine::physics::parse_backend(o.backend, "--backend");
   // Variant v depends on (seed, v) only, and episode k runs variant k % V: generating fewer than
   // V variants for a small job (k < episodes <= V) maps every episode to the same variant.
   const int variants = std::max(
@@ -194,10 +195,14 @@ GenSpec prepare_gen(const GenOptions& o) {
            {"max_episode_steps", s.config.max_episode_steps},
            {"frame_skip", s.config.frame_skip}};
   if (!policy_hash.empty()) s.job["policy_hash"] = policy_hash;  // the file's bytes, not its path
+  // Only when not the default, so that folders written before --backend still resume and merge.
+  if (spec.backend != engine::physics::BackendKind::kMuJoCo)
+    s.job["backend"] = engine::physics::backend_name(spec.backend);
   json env_kwargs = {
       {"scene", spec.name},
       {"scene_file", spec.file.string()},
       {"scene_spec", spec_text},
+      {"backend", engine::physics::backend_name(spec.backend)},
       {"seed", o.seed},
       {"control_hz", spec.control_hz},
       {"frame_skip", s.config.frame_skip},

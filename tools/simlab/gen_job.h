@@ -37,6 +37,7 @@ struct GenOptions {
   int threads = 0;
   int max_steps = 0;  // > 0: cap the scene's episode length
   int compression = 4;
+  std::string backend = "mujoco";  // the physics engine (--backend): mujoco or bullet
 };
 
 // An exported policy as gen calls it: the action for one observation, given the previous action

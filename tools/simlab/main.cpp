@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
       "  simlab scenes show push --seed 1 --env 17 --emit-mjcf env17.xml\n"
       "  simlab bench physics --model humanoid --envs 256 --steps 200 --threads 2\n"
       "  simlab bench physics --scene quadruped --envs 256\n"
+      "  simlab bench physics --model humanoid --envs 256 --backend bullet\n"
       "  simlab bench spinup --scene push --envs 4096\n"
       "  simlab gen --scene push --episodes 100 --obs state,rgb --out data/push\n"
       "  simlab inspect data/push --sheet sheet.png");

@@ -38,6 +38,7 @@ struct Options {
   int repeats = 5;
   bool json = false;
   std::string camera;  // a scene camera by name; "": the scene's first, else a framing camera
+  std::string backend = "mujoco";  // render only: bench render times MuJoCo's own renderer
 };
 
 std::pair<int, int> parse_res(const std::string& res) {
@@ -61,8 +62,9 @@ struct Staged {
 Staged stage(const Options& o) {
   if (o.envs < 1) throw Error(SourceLocation{.field = "--envs"}, "must be >= 1");
   if (o.steps < 0) throw Error(SourceLocation{.field = "--steps"}, "must be >= 0");
-  Staged s{.scene = scenes::compile_scene(scenes::load_scene(scenes::resolve_scene(o.scene)),
-                                          o.seed, o.envs)};
+  auto spec = scenes::load_scene(scenes::resolve_scene(o.scene));
+  spec.backend = engine::physics::parse_backend(o.backend, "--backend");
+  Staged s{.scene = scenes::compile_scene(spec, o.seed, o.envs)};
   s.env = scenes::make_env(s.scene, o.envs, o.threads, o.seed);
   const int act = s.env->action_space().dim();
   std::vector<float> actions(static_cast<std::size_t>(o.envs) * act);
@@ -258,6 +260,7 @@ void add_render_command(CLI::App& app) {
       "Render every env of a scene with the Vulkan batch renderer (headless; lavapipe on CPU or\n"
       "a GPU) and write PNGs: colour, depth and segmentation per env, and a contact sheet.");
   add_common(cmd, *o);
+  add_backend_option(*cmd, o->backend);
   cmd->add_option("--out", o->out, "Output folder")->capture_default_str();
   cmd->callback([o] { run_render(*o); });
 }

@@ -21,16 +21,19 @@ void list_scenes() {
 
 // Parse, compile, and step a few envs with random actions: what a user wants to know before a
 // long run is that the spec loads, what it compiles to, and that rewards come out finite.
-void check_scene(const std::string& name_or_path) {
+void check_scene(const std::string& name_or_path, const std::string& backend) {
   const auto path = scenes::resolve_scene(name_or_path);
-  const auto scene = scenes::compile_scene(scenes::load_scene(path));
+  auto spec = scenes::load_scene(path);
+  spec.backend = engine::physics::parse_backend(backend, "--backend");
+  const auto scene = scenes::compile_scene(spec);
   const auto& info = scene.model->info();
   constexpr int kEnvs = 4, kSteps = 50;
   auto env = scenes::make_env(scene, kEnvs, 1);
   std::printf("%s: ok\n", path.c_str());
   std::printf("  scene      %s: %s\n", scene.spec.name.c_str(), scene.spec.description.c_str());
-  std::printf("  model      %s (nq %d, nv %d, nu %d, timestep %g s)\n", scene.spec.model.c_str(),
-              info.nq, info.nv, info.nu, info.timestep);
+  std::printf("  model      %s (nq %d, nv %d, nu %d, timestep %g s) on %s\n",
+              scene.spec.model.c_str(), info.nq, info.nv, info.nu, info.timestep,
+              engine::physics::backend_name(spec.backend));
   std::printf("  control    %g Hz (frame skip %d), episodes of %d steps\n", scene.spec.control_hz,
               scene.config.frame_skip, scene.config.max_episode_steps);
   std::printf("  spaces     observation %d, action %d\n", env->observation_space().dim(),
@@ -150,8 +153,10 @@ void add_scenes_command(CLI::App& app) {
   auto* check = scenes->add_subcommand(
       "check", "Validate a scene spec (a file, or a built-in name): parse, compile, smoke-run");
   auto target = std::make_shared<std::string>();
+  auto check_backend = std::make_shared<std::string>("mujoco");
   check->add_option("scene", *target, "Spec file or built-in scene name")->required();
-  check->callback([target] { check_scene(*target); });
+  add_backend_option(*check, *check_backend);
+  check->callback([target, check_backend] { check_scene(*target, *check_backend); });
 
   auto show_options = std::make_shared<ShowOptions>();
   auto* show = scenes->add_subcommand(

@@ -38,10 +38,11 @@ void run_train(const learners::TrainConfig& c) {
       start_steps = steps - static_cast<std::int64_t>(per_env) * c.envs;
       progress =
           std::make_unique<Progress>(c.algo + " on " + c.scene, c.steps - start_steps, "env-steps");
-      std::printf("training %s with %s: %d envs, %lld env steps, seed %llu%s -> %s\n",
+      std::printf("training %s with %s: %d envs, %lld env steps, seed %llu%s%s -> %s\n",
                   c.scene.c_str(), c.algo.c_str(), c.envs, static_cast<long long>(c.steps),
                   static_cast<unsigned long long>(c.seed),
                   c.randomization == "train" ? "" : (", randomization " + c.randomization).c_str(),
+                  c.backend == "mujoco" ? "" : (", on " + c.backend).c_str(),
                   c.out.string().c_str());
     }
     progress->update(steps - start_steps);
@@ -121,6 +122,7 @@ void add_train_command(CLI::App& app) {
                   "or pushes; episodes still start where the scene says)")
       ->check(CLI::IsMember({"train", "none"}))
       ->capture_default_str();
+  add_backend_option(*cmd, c->backend);
   cmd->add_option("--out", *out, "Run folder (metrics, checkpoint)")->capture_default_str();
   cmd->add_flag("--resume", c->resume, "Continue the run in --out from its checkpoint");
   cmd->add_flag("--overwrite", c->overwrite, "Start over in an --out that holds a run");

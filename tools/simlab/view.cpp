@@ -53,6 +53,7 @@ struct Options {
   int first_variant = 0;
   int frames = 0;  // 0: until the window closes
   std::string screenshot;
+  std::string backend = "mujoco";
 };
 
 // Orbit camera shared by every env, around each env's own model centre.
@@ -212,8 +213,9 @@ void run_view(const Options& o) {
     throw Error(SourceLocation{.field = "--select"}, "env " + std::to_string(o.select) +
                                                          " is not on screen (0 to " +
                                                          std::to_string(o.envs - 1) + ")");
-  const auto scene =
-      scenes::compile_scene(scenes::load_scene(scenes::resolve_scene(o.scene)), o.seed);
+  auto spec = scenes::load_scene(scenes::resolve_scene(o.scene));
+  spec.backend = engine::physics::parse_backend(o.backend, "--backend");
+  const auto scene = scenes::compile_scene(spec, o.seed);
   const int num_variants = static_cast<int>(scene.variants.size());
   std::vector<std::shared_ptr<const engine::physics::Model>> models;
   for (const auto& v : scene.variants)
@@ -427,6 +429,7 @@ void add_view_command(CLI::App& app) {
   cmd->add_option("--envs", o->envs, "Envs in the grid (1-64)")->capture_default_str();
   cmd->add_option("--res", o->res, "Resolution of each env WIDTHxHEIGHT")->capture_default_str();
   cmd->add_option("--seed", o->seed, "Seed")->capture_default_str();
+  add_backend_option(*cmd, o->backend);
   cmd->add_option("--policy", o->policy,
                   "Actions: random (uniform in the actuator ranges), zero, or an exported "
                   "policy.pt (`simlab export`)")
