@@ -763,7 +763,13 @@ void BtWorld::rebuild() {
   dispatcher_.reset();
   collision_config_.reset();
 
-  collision_config_ = std::make_unique<btDefaultCollisionConfiguration>();
+  // Bullet's default pools hold 4096 manifolds and algorithms (megabytes per world, zeroed at
+  // every rebuild, and page faults that serialize threads): a small env needs a few dozen, and
+  // the pools fall back to the heap when they run out.
+  btDefaultCollisionConstructionInfo pools;
+  pools.m_defaultMaxPersistentManifoldPoolSize = 64;
+  pools.m_defaultMaxCollisionAlgorithmPoolSize = 64;
+  collision_config_ = std::make_unique<btDefaultCollisionConfiguration>(pools);
   dispatcher_ = std::make_unique<btCollisionDispatcher>(collision_config_.get());
   broadphase_ = std::make_unique<btDbvtBroadphase>();
   auto filter = std::make_unique<GeomFilter>();
