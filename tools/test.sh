@@ -2,7 +2,7 @@
 # Install what is missing, build, and run the test suite with CTest.
 #   tools/test.sh               Release build in build/, every test
 #   tools/test.sh --sanitize    the engine and scenes tests under AddressSanitizer + UndefinedBehaviorSanitizer,
-#                               in build-asan/ (LibTorch, Vulkan and Bullet off: engine only)
+#                               in build-asan/ (LibTorch and Vulkan off: engine, both physics backends, scenes)
 # Extra arguments after -- go to ctest (e.g. tools/test.sh -- -R VectorEnv).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -24,7 +24,7 @@ jobs=$(nproc)
 if ((sanitize)); then
   build="$root/build-asan"
   cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSIMLAB_SANITIZE=ON \
-    -DSIMLAB_WITH_TORCH=OFF -DSIMLAB_WITH_VULKAN=OFF -DSIMLAB_WITH_BULLET=OFF \
+    -DSIMLAB_WITH_TORCH=OFF -DSIMLAB_WITH_VULKAN=OFF -DSIMLAB_WITH_BULLET=ON \
     -DSIMLAB_BUILD_VIEWER=OFF -DSIMLAB_BUILD_TESTS=ON >/dev/null
   cmake --build "$build" -j "$jobs"
   export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
