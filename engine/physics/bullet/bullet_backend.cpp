@@ -761,15 +761,18 @@ void BtWorld::rebuild() {
   solver_.reset();
   broadphase_.reset();
   dispatcher_.reset();
-  collision_config_.reset();
 
-  // Bullet's default pools hold 4096 manifolds and algorithms (megabytes per world, zeroed at
-  // every rebuild, and page faults that serialize threads): a small env needs a few dozen, and
-  // the pools fall back to the heap when they run out.
-  btDefaultCollisionConstructionInfo pools;
-  pools.m_defaultMaxPersistentManifoldPoolSize = 64;
-  pools.m_defaultMaxCollisionAlgorithmPoolSize = 64;
-  collision_config_ = std::make_unique<btDefaultCollisionConfiguration>(pools);
+  // The collision configuration (algorithm table and memory pools) outlives rebuilds: every
+  // manifold and algorithm is back in its pool once the dispatcher is gone, and which slot a new
+  // one takes changes no result. Bullet's default pools hold 4096 of each (megabytes per world,
+  // and page faults that serialize threads): a small env needs a few dozen, and the pools fall
+  // back to the heap when they run out.
+  if (!collision_config_) {
+    btDefaultCollisionConstructionInfo pools;
+    pools.m_defaultMaxPersistentManifoldPoolSize = 64;
+    pools.m_defaultMaxCollisionAlgorithmPoolSize = 64;
+    collision_config_ = std::make_unique<btDefaultCollisionConfiguration>(pools);
+  }
   dispatcher_ = std::make_unique<btCollisionDispatcher>(collision_config_.get());
   broadphase_ = std::make_unique<btDbvtBroadphase>();
   auto filter = std::make_unique<GeomFilter>();
