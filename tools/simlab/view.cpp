@@ -328,7 +328,8 @@ void run_view(const Options& o) {
         ImVec2(static_cast<float>(kPanelWidth), static_cast<float>(window.height())));
     ImGui::Begin("simlab", nullptr,
                  ImGuiWindowFlags_NoMove | ImGuiWindowFlags_NoResize | ImGuiWindowFlags_NoCollapse);
-    ImGui::Text("%s: %d envs, %d variants", scene.spec.name.c_str(), o.envs, num_variants);
+    ImGui::Text("%s: %d envs, %d variants, %s", scene.spec.name.c_str(), o.envs, num_variants,
+                engine::physics::backend_name(scene.spec.backend));
     ImGui::Text("seed %llu, policy %s, %.0f frames/s", static_cast<unsigned long long>(o.seed),
                 o.policy.c_str(), ImGui::GetIO().Framerate);
     if (ImGui::Button(paused ? "Run (space)" : "Pause (space)")) paused = !paused;

@@ -243,6 +243,36 @@ TEST(BulletBackend, BoxSettlesOnAHeightfieldWhereMuJoCosDoes) {
   EXPECT_NEAR(z[1], z[0], 0.003) << "mujoco " << z[0] << ", bullet " << z[1];
 }
 
+// Friction randomized per world acts on Bullet's contacts in place: a box on a 10-degree incline
+// holds with friction 1 and slides with 0.05.
+TEST(BulletBackend, RandomizedFrictionActsOnContacts) {
+  constexpr const char* xml = R"(
+<mujoco model="incline">
+  <option timestep="0.002"/>
+  <worldbody>
+    <geom name="ramp" type="box" size="2 1 0.1" euler="0 10 0"/>
+    <body name="box" pos="0 0 0.2" euler="0 10 0">
+      <freejoint/>
+      <geom name="box" type="box" size="0.05 0.05 0.05" mass="0.5"/>
+    </body>
+  </worldbody>
+</mujoco>)";
+  auto model = load(xml, kBullet);
+  double travelled[2];
+  for (int k = 0; k < 2; ++k) {
+    auto world = model->make_world(exact_reset());
+    const double friction = k == 0 ? 1.0 : 0.05;
+    world->set_param(Param::kGeomFriction, 0, friction);  // the ramp
+    world->set_param(Param::kGeomFriction, 1, friction);  // the box (MuJoCo takes the larger)
+    const std::vector<float> ctrl;
+    for (int i = 0; i < 500; ++i)  // 1 s
+      ASSERT_EQ(world->step(ctrl, 1), StepStatus::kOk);
+    travelled[k] = read1(*world, Quantity::kBodyPos, 1, 0);
+  }
+  EXPECT_LT(std::abs(travelled[0]), 0.01) << "friction 1 holds the box";
+  EXPECT_GT(travelled[1], 0.3) << "friction 0.05 lets it slide down (+x is downhill)";
+}
+
 // A chain that uses every joint type Bullet builds: a body with two hinges, a ball joint, a
 // slide, a welded child and a rotated inertial frame. No contacts, no damping: MuJoCo and Bullet
 // integrate the same equations of motion.
