@@ -1209,7 +1209,6 @@ void BtWorld::set_param(Param param, int index, double value) {
     case Param::kCameraPosX:
     case Param::kCameraPosY:
     case Param::kCameraPosZ:
-    case Param::kJointDamping:  // read every substep
     case Param::kActuatorGain:  // read every substep
     case Param::kActuatorForceLimit:
       return;
@@ -1221,7 +1220,8 @@ void BtWorld::set_param(Param param, int index, double value) {
         if (colliders_[i].geom == index && mjm()->geom_condim[index] != 1)
           objects_[i]->setFriction(value);
       return;
-    default:  // masses, centres of mass, armature, friction loss, softness: a new build
+    default:  // masses, centres of mass, damping and armature (which dofs are integrated
+              // implicitly), friction loss, softness: a new build
       params_changed_ = true;
   }
 }

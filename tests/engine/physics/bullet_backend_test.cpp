@@ -469,6 +469,25 @@ TEST(BulletBackend, RandomizedMassChangesTheDynamicsAndRebuilds) {
   EXPECT_GT(x_heavy, 0.0);
 }
 
+// Damping randomized onto a joint that had none still acts (it joins the implicit dofs), as on
+// MuJoCo.
+TEST(BulletBackend, RandomizedDampingOnAnUndampedJointActsLikeMuJoCos) {
+  double out[2];
+  for (BackendKind backend : {kMuJoCo, kBullet}) {
+    auto model = load(kPendulum, backend);
+    auto world = model->make_world(exact_reset());
+    world->set_param(Param::kJointDamping, 0, 5.0);
+    set_joint(*world, 0, {0.5});
+    const std::vector<float> ctrl;
+    for (int i = 0; i < 300; ++i)
+      ASSERT_EQ(world->step(ctrl, 1), StepStatus::kOk);
+    out[backend == kBullet] = read1(*world, Quantity::kJointPos, 0);
+  }
+  // Heavily damped, the pendulum creeps down instead of swinging through zero.
+  EXPECT_GT(out[0], 0.1);
+  EXPECT_NEAR(out[1], out[0], 1e-6);
+}
+
 TEST(BulletBackend, DivergenceIsReportedNotThrown) {
   auto model = load(test::kExplodingXml, kBullet);
   auto world = model->make_world();
