@@ -111,6 +111,30 @@ std::pair<std::string, std::string> non_finite(GraphBuilder& b, const std::strin
   return {x + "_bad", x + "_row_bad"};
 }
 
+// The guardrails' constants, shared by both graphs.
+void guardrail_constants(GraphBuilder& b, const Guardrails& g) {
+  b.constant("act_low", g.low);
+  b.constant("act_high", g.high);
+  b.constant("max_delta", g.max_delta);
+  b.constant("safe_action", g.safe_action);
+  b.constant("zero", torch::zeros({}));
+  b.constant_int64("axis1", {1});
+}
+
+// From the policy's action `raw` to "action": the limits, the safe action on flagged rows, the
+// rate bound around "prev", the limits again.
+void guardrail_tail(GraphBuilder& b, const std::string& raw) {
+  b.node("Min", {raw, "act_high"}, "mean_below");
+  b.node("Max", {"mean_below", "act_low"}, "mean_clamped");
+  b.node("Where", {"flag_col", "safe_action", "mean_clamped"}, "proposed");
+  b.node("Add", {"prev", "max_delta"}, "rate_high");
+  b.node("Sub", {"prev", "max_delta"}, "rate_low");
+  b.node("Min", {"proposed", "rate_high"}, "rate_below");
+  b.node("Max", {"rate_below", "rate_low"}, "rate_bounded");
+  b.node("Min", {"rate_bounded", "act_high"}, "action_below");
+  b.node("Max", {"action_below", "act_low"}, "action");
+}
+
 void feedforward_graph(GraphBuilder& b, const TrainedPolicy& policy, const Guardrails& g);
 void recurrent_graph(GraphBuilder& b, const TrainedPolicy& policy, const Guardrails& g);
 
@@ -172,14 +196,9 @@ void feedforward_graph(GraphBuilder& b, const TrainedPolicy& policy, const Guard
   }
   b.constant("obs_mean", policy.norm_mean());
   b.constant("obs_std", policy.norm_std());
-  b.constant("act_low", g.low);
-  b.constant("act_high", g.high);
-  b.constant("max_delta", g.max_delta);
-  b.constant("safe_action", g.safe_action);
-  b.constant("zero", torch::zeros({}));
+  guardrail_constants(b, g);
   b.constant("clip_low", torch::full({}, -10.0f));
   b.constant("clip_high", torch::full({}, 10.0f));
-  b.constant_int64("axis1", {1});
 
   // Flags.
   const auto [obs_bad, obs_row] = non_finite(b, "obs");
@@ -205,16 +224,7 @@ void feedforward_graph(GraphBuilder& b, const TrainedPolicy& policy, const Guard
     }
   }
 
-  // Limits, the safe action, the rate bound, the limits again.
-  b.node("Min", {h, "act_high"}, "mean_below");
-  b.node("Max", {"mean_below", "act_low"}, "mean_clamped");
-  b.node("Where", {"flag_col", "safe_action", "mean_clamped"}, "proposed");
-  b.node("Add", {"prev", "max_delta"}, "rate_high");
-  b.node("Sub", {"prev", "max_delta"}, "rate_low");
-  b.node("Min", {"proposed", "rate_high"}, "rate_below");
-  b.node("Max", {"rate_below", "rate_low"}, "rate_bounded");
-  b.node("Min", {"rate_bounded", "act_high"}, "action_below");
-  b.node("Max", {"action_below", "act_low"}, "action");
+  guardrail_tail(b, h);
   b.output("action", onnx::TensorProto::FLOAT, {policy.act_dim()});
   b.output("flag", onnx::TensorProto::BOOL, {});
 }
@@ -271,19 +281,14 @@ void recurrent_graph(GraphBuilder& b, const TrainedPolicy& policy, const Guardra
   b.constant("post_b1", w.at("post_b1"));
   b.constant("pi_w2", w.at("pi_w2").slice(0, 0, a));  // the mean's rows (the std's are unused)
   b.constant("pi_b2", w.at("pi_b2").slice(0, 0, a));
-  b.constant("act_low", g.low);
-  b.constant("act_high", g.high);
+  guardrail_constants(b, g);
   b.constant("act_range", g.high - g.low);
-  b.constant("max_delta", g.max_delta);
-  b.constant("safe_action", g.safe_action);
-  b.constant("zero", torch::zeros({}));
   b.constant("one", torch::ones({}));
   b.constant("minus_one", torch::full({}, -1.0f));
   b.constant("two", torch::full({}, 2.0f));
   b.constant("half", torch::full({}, 0.5f));
   b.constant("five", torch::full({}, 5.0f));
   b.constant("ln_eps", torch::full({}, 1e-3f));
-  b.constant_int64("axis1", {1});
   b.constant_int64("deter_begin", {0});
   b.constant_int64("deter_end", {d});
   b.constant_int64("stoch_end", {d + z});
@@ -374,16 +379,7 @@ void recurrent_graph(GraphBuilder& b, const TrainedPolicy& policy, const Guardra
   b.node("Mul", {"unit_action_half", "act_range"}, "action_offset");
   b.node("Add", {"act_low", "action_offset"}, "action_raw");
 
-  // Limits, the safe action, the rate bound, the limits again (as the feed-forward graph).
-  b.node("Min", {"action_raw", "act_high"}, "mean_below");
-  b.node("Max", {"mean_below", "act_low"}, "mean_clamped");
-  b.node("Where", {"flag_col", "safe_action", "mean_clamped"}, "proposed");
-  b.node("Add", {"prev", "max_delta"}, "rate_high");
-  b.node("Sub", {"prev", "max_delta"}, "rate_low");
-  b.node("Min", {"proposed", "rate_high"}, "rate_below");
-  b.node("Max", {"rate_below", "rate_low"}, "rate_bounded");
-  b.node("Min", {"rate_bounded", "act_high"}, "action_below");
-  b.node("Max", {"action_below", "act_low"}, "action");
+  guardrail_tail(b, "action_raw");
 
   // The next state: [h, z, 1]; a flagged row keeps its (cleaned) state.
   b.node("Mul", {"started", "zero"}, "started_zero");
