@@ -242,6 +242,24 @@ void run_bench_physics(const Options& o) {
   progress.finish();
 
   const double n = static_cast<double>(per_phase);
+  // One engine's figures: its raw loop, its batched runs on 1 and T threads.
+  auto figures = [&](double raw_seconds, const BatchedRun& one_run, const BatchedRun& many_run,
+                     std::size_t model_bytes) -> nlohmann::json {
+    return {{"raw_env_steps_per_s", n / raw_seconds},
+            {"batched_1t_env_steps_per_s", n / one_run.seconds},
+            {"batched_env_steps_per_s", n / many_run.seconds},
+            {"scaling_vs_threads_x_raw", raw_seconds / (threads * many_run.seconds)},
+            {"overhead_1t", one_run.seconds / raw_seconds - 1.0},
+            {"bytes_world_per_env", many_run.world_bytes},
+            {"bytes_batch_per_env", many_run.batch_bytes},
+            {"bytes_model_shared", model_bytes},
+            {"digest", many_run.digest},
+            {"digest_1t", one_run.digest},
+            {"deterministic", one_run.digest == many_run.digest},
+            {"episodes", many_run.stats.episodes},
+            {"diverged", many_run.stats.diverged},
+            {"invalid_actions", many_run.stats.invalid_actions}};
+  };
   const double raw_rate = n / raw, one_rate = n / one.seconds, many_rate = n / many.seconds;
   const double scaling = many_rate / (threads * raw_rate);
   const double overhead = one.seconds / raw - 1.0;
@@ -260,44 +278,18 @@ void run_bench_physics(const Options& o) {
                       {"frame_skip", base.frame_skip},
                       {"repeats", o.repeats},
                       {"seed", o.seed},
-                      {"raw_env_steps_per_s", raw_rate},
-                      {"batched_1t_env_steps_per_s", one_rate},
-                      {"batched_env_steps_per_s", many_rate},
-                      {"scaling_vs_threads_x_raw", scaling},
-                      {"overhead_1t", overhead},
-                      {"bytes_world_per_env", many.world_bytes},
-                      {"bytes_batch_per_env", many.batch_bytes},
-                      {"bytes_model_shared", info.model_bytes},
-                      {"digest", many.digest},
-                      {"digest_1t", one.digest},
-                      {"deterministic", deterministic},
-                      {"episodes", many.stats.episodes},
-                      {"diverged", many.stats.diverged},
-                      {"invalid_actions", many.stats.invalid_actions},
                       {"scene", o.scene},
                       {"randomized", randomized},
                       {"randomize_cost", randomize_cost}};
-  // --backend bullet: Bullet's figures beside MuJoCo's (the top-level keys stay MuJoCo's).
+  j.update(figures(raw, one, many, info.model_bytes));  // MuJoCo's at the top level
+  // --backend bullet: Bullet's figures beside MuJoCo's.
   const double bullet_raw_rate = compare ? n / bullet_raw : 0;
   const double bullet_one_rate = compare ? n / bullet_one.seconds : 0;
   const double bullet_many_rate = compare ? n / bullet_many.seconds : 0;
   const bool bullet_deterministic = !compare || bullet_one.digest == bullet_many.digest;
   if (compare) {
-    const auto& bullet_info = bullet_variants[0].model->info();
-    j["bullet"] = {{"raw_env_steps_per_s", bullet_raw_rate},
-                   {"batched_1t_env_steps_per_s", bullet_one_rate},
-                   {"batched_env_steps_per_s", bullet_many_rate},
-                   {"scaling_vs_threads_x_raw", bullet_many_rate / (threads * bullet_raw_rate)},
-                   {"overhead_1t", bullet_one.seconds / bullet_raw - 1.0},
-                   {"bytes_world_per_env", bullet_many.world_bytes},
-                   {"bytes_batch_per_env", bullet_many.batch_bytes},
-                   {"bytes_model_shared", bullet_info.model_bytes},
-                   {"digest", bullet_many.digest},
-                   {"digest_1t", bullet_one.digest},
-                   {"deterministic", bullet_deterministic},
-                   {"episodes", bullet_many.stats.episodes},
-                   {"diverged", bullet_many.stats.diverged},
-                   {"invalid_actions", bullet_many.stats.invalid_actions}};
+    j["bullet"] =
+        figures(bullet_raw, bullet_one, bullet_many, bullet_variants[0].model->info().model_bytes);
     j["bullet_vs_mujoco"] = {{"raw", bullet_raw_rate / raw_rate},
                              {"batched_1t", bullet_one_rate / one_rate},
                              {"batched", bullet_many_rate / many_rate}};
