@@ -145,7 +145,6 @@ class BtModel;
 // One collision object: one geom on a link, the base, or the static world.
 struct Collider {
   int geom = -1;
-  int body = -1;
   int tree = -1;       // -1: static
   int link = -1;       // -1: base (with tree >= 0)
   btTransform offset;  // geom frame in the link's frame
@@ -155,7 +154,6 @@ struct Collider {
 struct ShapeSet {
   std::vector<std::unique_ptr<btTriangleMesh>> meshes;  // heightfields' triangles (outlive shapes)
   std::vector<std::unique_ptr<btCollisionShape>> by_geom;  // null: the geom never collides
-  std::vector<btTransform> local;                          // shape frame in the geom frame
 };
 
 class BtModel final : public Model {
@@ -176,7 +174,6 @@ class BtModel final : public Model {
 
   const std::shared_ptr<const MjModel>& mj() const { return mj_; }
   const std::vector<TreePlan>& trees() const { return trees_; }
-  const std::vector<BodySlot>& body_slots() const { return body_slots_; }
   const std::vector<JointSlot>& joint_slots() const { return joint_slots_; }
   const ShapeSet& shapes() const { return shapes_; }
   // Whether geoms a and b may touch, by MuJoCo's rules: contype/conaffinity, never within one
@@ -192,7 +189,6 @@ class BtModel final : public Model {
 
   std::shared_ptr<const MjModel> mj_;
   std::vector<TreePlan> trees_;
-  std::vector<BodySlot> body_slots_;
   std::vector<JointSlot> joint_slots_;
   ShapeSet shapes_;
   std::vector<std::pair<int, int>> touch_;
@@ -259,7 +255,7 @@ void BtModel::check_supported(const ModelSource& source) const {
 
 void BtModel::plan_trees() {
   const mjModel* m = mj_->raw();
-  body_slots_.assign(static_cast<std::size_t>(m->nbody), {});
+  std::vector<BodySlot> body_slots(static_cast<std::size_t>(m->nbody));
   joint_slots_.assign(static_cast<std::size_t>(m->njnt), {});
   // Bodies are numbered so that parents come first (MuJoCo's order), which is also the order
   // Bullet wants its links in.
@@ -268,20 +264,20 @@ void BtModel::plan_trees() {
     if (m->body_weldid[b] == 0) continue;  // welded to the world: static
     TreePlan* tree = nullptr;
     int parent_link = -1;
-    if (body_slots_[parent].tree < 0) {
+    if (body_slots[parent].tree < 0) {
       // A new tree hanging off the static world.
       trees_.push_back({.root = b});
       tree = &trees_.back();
       const int tree_index = static_cast<int>(trees_.size()) - 1;
       if (m->body_jntnum[b] == 1 && m->jnt_type[m->body_jntadr[b]] == mjJNT_FREE) {
         tree->free_joint = m->body_jntadr[b];
-        body_slots_[b] = {tree_index, -1};
+        body_slots[b] = {tree_index, -1};
         joint_slots_[tree->free_joint] = {tree_index, -1};
         continue;
       }
     } else {
-      tree = &trees_[static_cast<std::size_t>(body_slots_[parent].tree)];
-      parent_link = body_slots_[parent].link;
+      tree = &trees_[static_cast<std::size_t>(body_slots[parent].tree)];
+      parent_link = body_slots[parent].link;
     }
     const int tree_index = static_cast<int>(tree - trees_.data());
     const int njnt = m->body_jntnum[b];
@@ -296,14 +292,13 @@ void BtModel::plan_trees() {
         joint_slots_[j] = {tree_index, parent_link};
       }
     }
-    body_slots_[b] = {tree_index, static_cast<int>(tree->links.size()) - 1};
+    body_slots[b] = {tree_index, static_cast<int>(tree->links.size()) - 1};
   }
 }
 
 void BtModel::make_shapes() {
   const mjModel* m = mj_->raw();
   shapes_.by_geom.resize(static_cast<std::size_t>(m->ngeom));
-  shapes_.local.assign(static_cast<std::size_t>(m->ngeom), btTransform::getIdentity());
   for (int g = 0; g < m->ngeom; ++g) {
     bool collides = false;
     for (int h = 0; h < m->ngeom && !collides; ++h)
@@ -706,10 +701,9 @@ void BtWorld::add_collider(const mjModel* m, const mjData* d, int geom, btMultiB
   if (!shape) return;
   const btTransform geom_pose(mat(d->geom_xmat + 9 * geom), vec(d->geom_xpos + 3 * geom));
   Collider c{.geom = geom,
-             .body = m->geom_bodyid[geom],
              .tree = mb ? static_cast<int>(bodies_.size()) : -1,
              .link = link,
-             .offset = link_pose.inverse() * geom_pose * shapes.local[geom]};
+             .offset = link_pose.inverse() * geom_pose};
   std::unique_ptr<btCollisionObject> object;
   if (mb) {
     object = std::make_unique<btMultiBodyLinkCollider>(mb, link);
@@ -949,7 +943,8 @@ void BtWorld::substep(std::span<const float> ctrl) {
     const JointSlot& s = model_->joint_slots()[j];
     bodies_[s.tree]->addJointTorque(s.link, gear * actuator_force_[a]);
   }
-  // Passive forces: joint springs and damping (explicit), hinge/slide and ball.
+  // Passive forces applied explicitly: joint springs, and a free joint's damping (hinge, slide
+  // and ball damping is implicit: implicit_torques()).
   if (!(m->opt.disableflags & mjDSBL_PASSIVE)) {
     for (int j = 0; j < m->njnt; ++j) {
       const JointSlot& s = model_->joint_slots()[j];
@@ -958,12 +953,9 @@ void BtWorld::substep(std::span<const float> ctrl) {
       switch (m->jnt_type[j]) {
         case mjJNT_HINGE:
         case mjJNT_SLIDE:
-          // Damping is implicit (implicit_torques); springs are explicit, as in MuJoCo.
           if (m->jnt_stiffness[j] != 0)
             mb->addJointTorque(s.link, -m->jnt_stiffness[j] * (mb->getJointPos(s.link) +
                                                                m->qpos0[qa] - m->qpos_spring[qa]));
-          break;
-        case mjJNT_BALL:
           break;
         case mjJNT_FREE: {
           if (m->dof_damping[va] != 0) mb->addBaseForce(-m->dof_damping[va] * mb->getBaseVel());
