@@ -249,8 +249,10 @@ torch::jit::Module build_torchscript(const TrainedPolicy& policy, const Guardrai
   const auto params = policy.model->pi->named_parameters();
   for (int layer = 0; layer < 3; ++layer) {
     const std::string i = std::to_string(2 * layer);  // Linear, Tanh, Linear, Tanh, Linear
-    m.register_buffer("w" + std::to_string(layer), params[i + ".weight"].detach().clone());
-    m.register_buffer("b" + std::to_string(layer), params[i + ".bias"].detach().clone());
+    m.register_buffer(std::string{'w', static_cast<char>('0' + layer)},
+                      params[i + ".weight"].detach().clone());
+    m.register_buffer(std::string{'b', static_cast<char>('0' + layer)},
+                      params[i + ".bias"].detach().clone());
   }
   m.register_buffer("obs_mean", policy.norm_mean());
   m.register_buffer("obs_std", policy.norm_std());

@@ -191,8 +191,8 @@ void feedforward_graph(GraphBuilder& b, const TrainedPolicy& policy, const Guard
   const auto params = policy.model->pi->named_parameters();
   for (int layer = 0; layer < 3; ++layer) {
     const std::string i = std::to_string(2 * layer);
-    b.constant("w" + std::to_string(layer), params[i + ".weight"]);
-    b.constant("b" + std::to_string(layer), params[i + ".bias"]);
+    b.constant(std::string{'w', static_cast<char>('0' + layer)}, params[i + ".weight"]);
+    b.constant(std::string{'b', static_cast<char>('0' + layer)}, params[i + ".bias"]);
   }
   b.constant("obs_mean", policy.norm_mean());
   b.constant("obs_std", policy.norm_std());

@@ -24,8 +24,10 @@ std::string fmt(double x) {
 
 std::string vec(std::initializer_list<double> xs) {
   std::string out;
-  for (double x : xs)
-    out += (out.empty() ? "" : " ") + fmt(x);
+  for (double x : xs) {
+    if (!out.empty()) out += ' ';
+    out += fmt(x);
+  }
   return out;
 }
 

@@ -66,8 +66,9 @@ GeomPipeline::GeomPipeline(const Context& context) : device_(context.device()) {
     bindings[b] = {.binding = b,
                    .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
                    .descriptorCount = 1,
-                   .stageFlags = b == 0 ? VK_SHADER_STAGE_VERTEX_BIT | VK_SHADER_STAGE_FRAGMENT_BIT
-                                        : VK_SHADER_STAGE_FRAGMENT_BIT};
+                   .stageFlags = static_cast<VkShaderStageFlags>(
+                       b == 0 ? VK_SHADER_STAGE_VERTEX_BIT | VK_SHADER_STAGE_FRAGMENT_BIT
+                              : VK_SHADER_STAGE_FRAGMENT_BIT)};
   VkDescriptorSetLayoutCreateInfo set{.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_LAYOUT_CREATE_INFO,
                                       .bindingCount = kGeomBindings,
                                       .pBindings = bindings.data()};

@@ -1,5 +1,8 @@
 #include "engine/render/version.h"
 
+#include <cstdint>
+#include <string>
+
 #include <vulkan/vulkan.h>
 
 namespace simlab::engine::render {

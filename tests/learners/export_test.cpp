@@ -147,8 +147,9 @@ TEST_F(Export, GuardrailsClampBoundTheRateAndCatchNonFiniteInput) {
     const bool bad = i >= 3 && i <= 5;
     EXPECT_EQ(flag[i].item<bool>(), bad) << "row " << i;
     const auto p = i == 5 ? guard.safe_action : prev[i];
-    if (i != 6)
+    if (i != 6) {
       EXPECT_TRUE(((a[i] - p).abs() <= guard.max_delta + 1e-6).all().item<bool>()) << "row " << i;
+    }
     if (bad) {  // the safe action (zero), approached from prev at most max_delta per step
       const auto want =
           torch::max(torch::min(guard.safe_action, p + guard.max_delta), p - guard.max_delta);
@@ -720,9 +721,10 @@ TEST_F(DreamerExport, GuardrailsAndTheStartedElement) {
     const bool bad = i >= 1 && i <= 3;
     EXPECT_EQ(out.flag[i].item<bool>(), bad) << "row " << i;
     const auto p = i == 2 ? guard.safe_action : prev[i];
-    if (i != 4)
+    if (i != 4) {
       EXPECT_TRUE(((out.action[i] - p).abs() <= guard.max_delta + 1e-6).all().item<bool>())
           << "row " << i;
+    }
     if (bad) {
       const auto safe =
           torch::max(torch::min(guard.safe_action, p + guard.max_delta), p - guard.max_delta);

@@ -72,7 +72,9 @@ TEST(Sim2Real, IntervalPushesChangeTheVelocityAtTheirInterval) {
   for (int s = 1; s <= 5; ++s) {
     a->step(stand);
     b->step(stand);
-    if (s < 5) EXPECT_EQ(vx(*a), vx(*b)) << "no push before step 5";
+    if (s < 5) {
+      EXPECT_EQ(vx(*a), vx(*b)) << "no push before step 5";
+    }
   }
   EXPECT_NEAR(vx(*a) - vx(*b), 1.0, 1e-9) << "pushed right after step 5";
 }
