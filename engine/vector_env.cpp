@@ -150,6 +150,9 @@ void VectorEnv::make_envs() {
       Env& e = envs_[i];
       e.world = make_env_world(variants_[variant_of(i)], config_, i);
       e.history.assign(history, 0.0f);
+      if (config_.snapshots)
+        e.actions.reserve(static_cast<std::size_t>(std::max(config_.max_episode_steps, 1)) *
+                          static_cast<std::size_t>(act_dim_));
     });
   });
 }
@@ -173,6 +176,7 @@ void VectorEnv::reset_env(int env) {
     e.delay += static_cast<int>(
         e.noise_rng.below(static_cast<std::uint32_t>(c.action_delay_max - c.action_delay_min + 1)));
   e.history_count = 0;
+  e.actions.clear();
   observe_env(env, batch_.obs.row(env));
 }
 
@@ -228,6 +232,7 @@ void VectorEnv::step_env(int env) {
   if (status == StepStatus::kOk) {
     const EnvVariant& v = variants_[variant_of(env)];
     ++e.episode_step;
+    if (config_.snapshots) e.actions.insert(e.actions.end(), action.begin(), action.end());
     // Reward and termination read the true state; only the observation is corrupted.
     if (v.task.reward) reward = v.task.reward(*e.world, action);
     if (v.task.terminated) terminated = v.task.terminated(*e.world);
@@ -409,6 +414,63 @@ const Batch& VectorEnv::recv() {
     }
   }
   return recv_batch_;
+}
+
+std::vector<EnvSnapshot> VectorEnv::snapshot() const {
+  SIMLAB_CHECK(config_.snapshots) << "VectorEnv::snapshot needs config.snapshots";
+  std::vector<EnvSnapshot> out(envs_.size());
+  for (std::size_t i = 0; i < envs_.size(); ++i)
+    out[i] = {envs_[i].episode, envs_[i].actions, envs_[i].stats};
+  return out;
+}
+
+const Batch& VectorEnv::restore(const std::vector<EnvSnapshot>& snapshots) {
+  auto bad = [](const std::string& what) {
+    return Error(SourceLocation{.field = "snapshot"}, what);
+  };
+  if (static_cast<int>(snapshots.size()) != config_.num_envs)
+    throw bad(std::to_string(snapshots.size()) + " envs, this VectorEnv has " +
+              std::to_string(config_.num_envs));
+  for (std::size_t i = 0; i < snapshots.size(); ++i) {
+    const auto n = snapshots[i].actions.size();
+    if (n % static_cast<std::size_t>(act_dim_) != 0 ||
+        (config_.max_episode_steps > 0 && n / static_cast<std::size_t>(act_dim_) >=
+                                              static_cast<std::size_t>(config_.max_episode_steps)))
+      throw bad("env " + std::to_string(i) + ": " + std::to_string(n) +
+                " action values do not make a running episode of this scene");
+  }
+  wait_idle();
+  std::vector<int> ended(snapshots.size(), 0);
+  arena_.execute([&] {
+    tbb::parallel_for(0, config_.num_envs, [&](int env) {
+      Env& e = envs_[env];
+      const EnvSnapshot& s = snapshots[env];
+      e.world = make_env_world(variants_[variant_of(env)], config_, env);
+      e.episode = s.episode;
+      reset_env(env);
+      const auto action = batch_.action.row(env);
+      for (std::size_t at = 0; at < s.actions.size() && !ended[env]; at += action.size()) {
+        std::copy_n(s.actions.begin() + static_cast<std::ptrdiff_t>(at), action.size(),
+                    action.begin());
+        step_env(env);
+        ended[env] = e.episode != s.episode;
+      }
+      e.stats = s.stats;
+      batch_.reward(env, 0) = 0.0f;
+      batch_.terminated(env, 0) = 0;
+      batch_.truncated(env, 0) = 0;
+      batch_.status(env, 0) = 0;
+    });
+  });
+  for (std::size_t i = 0; i < ended.size(); ++i)
+    if (ended[i])
+      throw bad("env " + std::to_string(i) +
+                ": its episode ended while its actions were replayed: " +
+                "the snapshot is of another scene, seed or engine");
+  std::lock_guard lock(mutex_);
+  std::fill(in_flight_.begin(), in_flight_.end(), 0);
+  done_count_ = 0;
+  return batch_;
 }
 
 EnvStats VectorEnv::stats() const {

@@ -54,7 +54,9 @@ struct Task {
 //   kInterval      after every step, if config.randomize_interval; the randomizer decides by
 //                  `episode_step` whether to act (e.g. a push every 2 s)
 // It may change only the world it is given; worlds it never touches keep sharing the model's
-// parameters.
+// parameters. What it does at kReset must not depend on earlier episodes (draw every parameter it
+// touches from the model's value), so that an episode depends only on (seed, env, episode) and its
+// actions: that is what snapshot() and restore() rely on.
 enum class RandomizePhase { kStartup, kReset, kInitialState, kInterval };
 using Randomizer =
     std::function<void(physics::World& world, Rng& rng, RandomizePhase phase, int episode_step)>;
@@ -88,6 +90,9 @@ struct VectorEnvConfig {
   Randomizer randomize;             // single-model constructor only
   bool randomize_interval = false;  // call the randomizer with kInterval after every step
   Corruption corruption;
+  // Keep the actions of each env's running episode, so that snapshot() can save the envs (memory:
+  // max_episode_steps x act_dim floats per env, reserved up front; no allocation while stepping).
+  bool snapshots = false;
 };
 
 // What a VectorEnv does to env `env` (of any count of envs), for tools that inspect one env
@@ -105,6 +110,17 @@ struct EnvStats {
   std::uint64_t invalid_actions = 0;  // resets after a NaN/Inf action
 
   EnvStats& operator+=(const EnvStats& o);
+};
+
+// One env's running episode, in a form that rebuilds it exactly: an env's world, random streams,
+// action-delay ring and observation noise are a function of (seed, env, episode) and the actions
+// applied since the episode started, so restore() replays those actions from the episode's start.
+// Physics state alone would not do: MuJoCo's warm start and Bullet's contact caches also decide
+// the next step, and neither engine can hand them over.
+struct EnvSnapshot {
+  std::uint32_t episode = 0;
+  std::vector<float> actions;  // [episode_step, act_dim] as given to step(), before any delay
+  EnvStats stats;
 };
 
 class VectorEnv {
@@ -145,6 +161,15 @@ class VectorEnv {
   void send(std::span<const float> actions, std::span<const int> env_ids);
   const Batch& recv();
 
+  // Every env's running episode (config.snapshots must be on; no async step in flight).
+  std::vector<EnvSnapshot> snapshot() const;
+  // Rebuild every env from its snapshot (of a VectorEnv made with the same scene, config and
+  // seed): a fresh world, the episode started again, its actions replayed. Afterwards batch() holds
+  // the observations the snapshot's env had, and stepping goes on bit for bit as it would have.
+  // Throws simlab::Error (field "snapshot") on a count or size that does not fit, or when a replay
+  // ends its episode early (the snapshot came from another scene or seed).
+  const Batch& restore(const std::vector<EnvSnapshot>& envs);
+
   // One env's world, e.g. to read its randomized parameters.
   const physics::World& world(int env) const { return *envs_[env].world; }
 
@@ -170,6 +195,7 @@ class VectorEnv {
     int delay = 0;               // action delay of the current episode
     int history_count = 0;       // actions in `history` this episode
     std::vector<float> history;  // ring of the last action_delay_max + 1 actions (delay only)
+    std::vector<float> actions;  // this episode's actions (config.snapshots only)
   };
 
   void make_envs();

@@ -179,7 +179,10 @@ engine::Randomizer compile_randomizer(const SceneSpec& spec, const Model& model)
           now = s.mode == Mode::kStartup && s.state == State::kNone;
           break;
         case RandomizePhase::kReset:
-          now = s.mode == Mode::kReset && s.state == State::kNone;
+          // Interval parameter terms draw at every reset as well, so nothing carries over from
+          // one episode into the next: an episode depends only on (seed, env, episode) and its
+          // actions, which is what lets a checkpoint rebuild an env (VectorEnv::restore).
+          now = (s.mode == Mode::kReset || s.mode == Mode::kInterval) && s.state == State::kNone;
           break;
         case RandomizePhase::kInitialState:
           now = s.mode == Mode::kReset && s.state != State::kNone;

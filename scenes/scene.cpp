@@ -854,11 +854,12 @@ SceneSpec with_randomization(SceneSpec spec, Randomization r) {
 }
 
 std::unique_ptr<engine::VectorEnv> make_env(const Scene& scene, int num_envs, int num_threads,
-                                            std::uint64_t seed) {
+                                            std::uint64_t seed, bool snapshots) {
   auto config = scene.config;
   config.num_envs = num_envs;
   config.num_threads = num_threads;
   config.seed = seed;
+  config.snapshots = snapshots;
   return std::make_unique<engine::VectorEnv>(scene.variants, std::move(config));
 }
 
