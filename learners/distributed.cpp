@@ -6,6 +6,10 @@
 
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#include <torch/version.h>
+#if SIMLAB_HAS_NCCL
+#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
+#endif
 
 #include "engine/core/error.h"
 
@@ -42,13 +46,24 @@ DistributedConfig distributed_from_env(const std::function<const char*(const cha
   return c;
 }
 
+// What the collectives are called on: in LibTorch 2.x a process group dispatches to backends, and
+// Gloo and NCCL are c10d::Backend; in 1.13 they were process groups themselves.
+#if TORCH_VERSION_MAJOR >= 2
+using Collectives = c10d::Backend;
+#else
+using Collectives = c10d::ProcessGroup;
+#endif
+
 struct Distributed::Impl {
   c10::intrusive_ptr<c10d::Store> store;
-  c10::intrusive_ptr<c10d::ProcessGroup> group;
+  c10::intrusive_ptr<Collectives> group;
+  bool nccl = false;
+  torch::Device device = torch::kCPU;
 };
 
-Distributed::Distributed(const DistributedConfig& config)
+Distributed::Distributed(const DistributedConfig& config, torch::Device device)
     : config_(config), impl_(std::make_unique<Impl>()) {
+  impl_->device = device;
   const std::string where = config.master_addr + ":" + std::to_string(config.master_port);
   try {
     c10d::TCPStoreOptions opts;
@@ -57,6 +72,14 @@ Distributed::Distributed(const DistributedConfig& config)
     opts.numWorkers = config.world_size;
     opts.timeout = std::chrono::seconds(120);
     impl_->store = c10::make_intrusive<c10d::TCPStore>(config.master_addr, opts);
+#if SIMLAB_HAS_NCCL
+    if (device.is_cuda()) {
+      impl_->group = c10::make_intrusive<c10d::ProcessGroupNCCL>(
+          impl_->store, config.rank, config.world_size, c10d::ProcessGroupNCCL::Options::create());
+      impl_->nccl = true;
+      return;
+    }
+#endif
     auto options = c10d::ProcessGroupGloo::Options::create(std::chrono::seconds(120));
     // Loopback when every rank is on this machine; else the address this host resolves to.
     const bool local = config.master_addr == "127.0.0.1" || config.master_addr == "localhost";
@@ -76,14 +99,36 @@ Distributed::~Distributed() = default;
 
 void Distributed::broadcast(std::vector<torch::Tensor> tensors) {
   for (auto& t : tensors) {
+    if (impl_->nccl && !t.is_cuda()) {
+      auto on_device = t.to(impl_->device);
+      broadcast({on_device});
+      t.copy_(on_device);
+      continue;
+    }
     std::vector<torch::Tensor> one = {t};
     impl_->group->broadcast(one)->wait();
   }
 }
 
 void Distributed::all_reduce_sum(torch::Tensor& tensor) {
+  if (impl_->nccl && !tensor.is_cuda()) {
+    auto on_device = tensor.to(impl_->device);
+    all_reduce_sum(on_device);
+    tensor.copy_(on_device);
+    return;
+  }
   std::vector<torch::Tensor> one = {tensor};
   impl_->group->allreduce(one)->wait();
+}
+
+void Distributed::average(const torch::Tensor& tensor) {
+  auto t = tensor;
+  all_reduce_sum(t);
+  t.div_(config_.world_size);
+}
+
+const char* Distributed::backend() const {
+  return impl_->nccl ? "nccl" : "gloo";
 }
 
 void Distributed::average_gradients(const std::vector<torch::Tensor>& parameters) {

@@ -1,8 +1,8 @@
 // Multi-process data-parallel training over PyTorch's own distributed engine (c10d), configured
 // the way torchrun configures a process: RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT.
 //
-//   rank 0 hosts a TCPStore at MASTER_ADDR:MASTER_PORT; every rank joins a process group over it
-//   (Gloo on the CPU; NCCL with a CUDA LibTorch is the same calls)
+//   rank 0 hosts a TCPStore at MASTER_ADDR:MASTER_PORT; every rank joins a process group over it:
+//   NCCL when the tensors live on a CUDA device and LibTorch was built with NCCL, else Gloo
 //   start: parameters broadcast from rank 0 -> every update: gradients averaged (one flat
 //   all-reduce), rollout statistics summed -> every rank steps the same optimizer on the same
 //   numbers, so parameters stay identical
@@ -35,8 +35,9 @@ DistributedConfig distributed_from_env(const std::function<const char*(const cha
 
 class Distributed {
  public:
-  // Joins the group (blocks until every rank is there, or times out with an Error).
-  explicit Distributed(const DistributedConfig& config);
+  // Joins the group (blocks until every rank is there, or times out with an Error). `device`:
+  // where the tensors handed to the collectives live (NCCL for CUDA where LibTorch has it).
+  explicit Distributed(const DistributedConfig& config, torch::Device device = torch::kCPU);
   ~Distributed();
   Distributed(const Distributed&) = delete;
   Distributed& operator=(const Distributed&) = delete;
@@ -45,8 +46,12 @@ class Distributed {
   int world_size() const { return config_.world_size; }
   // Rank 0's values into every rank's tensors (in place).
   void broadcast(std::vector<torch::Tensor> tensors);
-  // The sum over ranks, in place.
+  // The sum over ranks, in place (a CPU tensor goes through the device when the group is NCCL).
   void all_reduce_sum(torch::Tensor& tensor);
+  // The mean over ranks, in place.
+  void average(const torch::Tensor& tensor);
+  // "nccl" or "gloo".
+  const char* backend() const;
   // The mean over ranks of every parameter's gradient (one flattened all-reduce).
   void average_gradients(const std::vector<torch::Tensor>& parameters);
 

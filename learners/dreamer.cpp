@@ -1,9 +1,12 @@
 #include "learners/dreamer.h"
 
-#include <chrono>
 #include <cmath>
+#include <optional>
 
 #include "engine/core/error.h"
+#include "learners/cuda_graph.h"
+#include "learners/distributed.h"
+#include "learners/optim.h"
 
 namespace simlab::learners {
 namespace F = torch::nn::functional;
@@ -82,11 +85,76 @@ torch::Tensor kl(const torch::Tensor& log_p, const torch::Tensor& log_q) {
   return (log_p.exp() * (log_p - log_q)).sum(-1);
 }
 
-void copy_into(const std::vector<torch::Tensor>& to, const std::vector<torch::Tensor>& from,
-               std::size_t& at) {
+// Gumbel noise of the given shape from the device's own generator.
+torch::Tensor gumbel(at::IntArrayRef shape, const torch::TensorOptions& options) {
+  const auto u = torch::rand(shape, options).clamp_(1e-20, 1 - 1e-7);
+  return -torch::log(-torch::log(u));
+}
+
+// The straight-through one-hot sample of categorical probabilities: forward, the one-hot of
+// argmax(log probs + gumbel) (Gumbel-max); backward, the gradient passes to the probabilities
+// unchanged. One autograd node where one_hot + probs - sg(probs) records four.
+struct StraightThrough : torch::autograd::Function<StraightThrough> {
+  static torch::Tensor forward(torch::autograd::AutogradContext*, const torch::Tensor& probs,
+                               const torch::Tensor& noise) {
+    const auto index = (probs.log() + noise).argmax(-1, /*keepdim=*/true);
+    return torch::zeros_like(probs).scatter_(-1, index, 1.0);
+  }
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext*,
+                                                 torch::autograd::variable_list grad) {
+    return {grad[0], torch::Tensor()};
+  }
+};
+
+// The q-quantile of sorted values [n] (linear interpolation between order statistics, as
+// torch::quantile), indexed with host constants: nothing is read back from the device.
+torch::Tensor percentile(const torch::Tensor& sorted, double q) {
+  const auto n = sorted.size(0);
+  const double pos = q * static_cast<double>(n - 1);
+  const auto lo = static_cast<std::int64_t>(std::floor(pos));
+  const auto hi = std::min<std::int64_t>(lo + 1, n - 1);
+  const double frac = pos - static_cast<double>(lo);
+  return sorted[lo] * (1 - frac) + sorted[hi] * frac;
+}
+
+// The figures an update leaves on the device, in the order stats() checks them.
+enum Stat {
+  kModelLoss,
+  kDecoderLoss,
+  kImageLoss,
+  kRewardLoss,
+  kContLoss,
+  kKl,
+  kActorLoss,
+  kCriticLoss,
+  kEntropy,
+  kImagReturn,
+  kReturnScale,
+  kModelNorm,
+  kActorNorm,
+  kCriticNorm,
+  kStats
+};
+constexpr const char* kStatNames[kStats] = {
+    "model_loss",   "decoder_loss",    "image_loss",      "reward_loss",     "cont_loss",
+    "kl",           "actor_loss",      "critic_loss",     "entropy",         "imag_return",
+    "return_scale", "model_grad_norm", "actor_grad_norm", "critic_grad_norm"};
+
+// Copy a flat CPU tensor into parameters, in order.
+void copy_flat(const std::vector<torch::Tensor>& params, const torch::Tensor& flat) {
   torch::NoGradGuard guard;
-  for (const auto& p : to)
-    p.copy_(from.at(at++));
+  std::int64_t at = 0;
+  for (auto p : params) {
+    const auto n = p.numel();
+    SIMLAB_CHECK(at + n <= flat.numel()) << "the weights are smaller than the model";
+    p.copy_(flat.slice(0, at, at + n).view(p.sizes()));
+    at += n;
+  }
+  SIMLAB_CHECK(at == flat.numel()) << "the weights are larger than the model";
+}
+
+torch::Tensor mixed_probs(const torch::Tensor& logits, double unimix, int classes) {
+  return torch::softmax(logits, -1).mul(1 - unimix).add(unimix / classes);
 }
 
 }  // namespace
@@ -171,6 +239,58 @@ torch::Tensor WorldModelImpl::log_probs(const torch::Tensor& logits) const {
   return probs.log();
 }
 
+WorldModelImpl::Observed WorldModelImpl::observe(const torch::Tensor& embed,
+                                                 const torch::Tensor& action,
+                                                 const torch::Tensor& first,
+                                                 const torch::Tensor& noise) {
+  const auto batch = embed.size(0), length = embed.size(1);
+  const auto z_dim = static_cast<std::int64_t>(stoch) * classes;
+  const auto d = gru->options.hidden_size();
+  // The input layers split by what they read: the recurrent part stays in the loop, the rest is
+  // one matrix product over every step.
+  const auto& w_img = img_in->ptr<torch::nn::LinearImpl>(0)->weight;  // [hidden, z + act]
+  const auto& w_post = post->ptr<torch::nn::LinearImpl>(0)->weight;   // [hidden, deter + embed]
+  auto img_norm = img_in->ptr<torch::nn::LayerNormImpl>(1);
+  auto post_norm = post->ptr<torch::nn::LayerNormImpl>(1);
+  auto post_out = post->ptr<torch::nn::LinearImpl>(3);
+  const auto w_img_z = w_img.slice(1, 0, z_dim).t();
+  const auto w_post_h = w_post.slice(1, 0, d).t();
+  const auto keep = (1 - first).unsqueeze(-1);  // [B, L, 1]
+  // [L, B, hidden] contiguous, one view per step.
+  const auto steps = [](const torch::Tensor& x) {
+    return x.transpose(0, 1).contiguous().unbind(0);
+  };
+  const auto from_action = steps(F::linear(action * keep, w_img.slice(1, z_dim)));
+  const auto from_embed = steps(F::linear(embed, w_post.slice(1, d)));
+  const auto keeps = keep.unbind(1);
+  const auto noises = noise.unbind(1);
+  auto h = torch::zeros({batch, d}, embed.options());
+  auto z = torch::zeros({batch, z_dim}, embed.options());
+  std::vector<torch::Tensor> hs, zs, logits;
+  for (std::int64_t t = 0; t < length; ++t) {
+    if (t > 0) {  // an episode starts: forget the state
+      h = h * keeps[t];
+      z = z * keeps[t];
+    }
+    const auto x = torch::silu(img_norm->forward(torch::addmm(from_action[t], z, w_img_z)));
+    h = gru->forward(x, h);
+    const auto y = torch::silu(post_norm->forward(torch::addmm(from_embed[t], h, w_post_h)));
+    const auto l = post_out->forward(y).view({batch, stoch, classes});
+    z = StraightThrough::apply(mixed_probs(l, unimix, classes), noises[t]).flatten(1);
+    hs.push_back(h);
+    zs.push_back(z);
+    logits.push_back(l);
+  }
+  return {torch::stack(hs, 1), torch::stack(zs, 1), torch::stack(logits, 1)};
+}
+
+Latent WorldModelImpl::imagine(const Latent& prev, const torch::Tensor& action,
+                               const torch::Tensor& noise) {
+  const auto h = gru->forward(img_in->forward(torch::cat({prev.stoch, action}, -1)), prev.deter);
+  const auto z = StraightThrough::apply(mixed_probs(prior_logits(h), unimix, classes), noise);
+  return {h, z.flatten(1)};
+}
+
 torch::Tensor WorldModelImpl::sample(const torch::Tensor& logits, at::Generator* generator,
                                      bool mode) {
   const auto log_p = log_probs(logits);
@@ -201,164 +321,303 @@ std::pair<torch::Tensor, torch::Tensor> DreamerActorImpl::forward(const torch::T
 }
 
 Dreamer::Dreamer(int obs_dim, int act_dim, DreamerConfig config, torch::Device device)
-    : config_(config),
+    : config_(std::move(config)),
       device_(device),
-      model_(obs_dim, act_dim, config),
-      actor_(config.deter + config.stoch * config.classes, act_dim, config.hidden),
-      critic_(mlp(config.deter + config.stoch * config.classes, config.hidden, 2, 1, true)),
-      slow_critic_(mlp(config.deter + config.stoch * config.classes, config.hidden, 2, 1, true)),
-      model_opt_(model_->parameters(), torch::optim::AdamOptions(config.model_lr).eps(1e-8)),
-      actor_opt_(actor_->parameters(), torch::optim::AdamOptions(config.actor_lr).eps(1e-5)),
-      critic_opt_(critic_->parameters(), torch::optim::AdamOptions(config.critic_lr).eps(1e-5)) {
+      obs_dim_(obs_dim),
+      act_dim_(act_dim),
+      model_(obs_dim, act_dim, config_),
+      actor_(config_.deter + config_.stoch * config_.classes, act_dim, config_.hidden),
+      critic_(mlp(config_.deter + config_.stoch * config_.classes, config_.hidden, 2, 1, true)),
+      slow_critic_(
+          mlp(config_.deter + config_.stoch * config_.classes, config_.hidden, 2, 1, true)) {
+  if (config_.actor_grad != "backprop" && config_.actor_grad != "reinforce")
+    throw Error(SourceLocation{.field = "dreamer.actor_grad"},
+                "'" + config_.actor_grad + "': expected backprop or reinforce");
   model_->to(device_);
   actor_->to(device_);
   critic_->to(device_);
   slow_critic_->to(device_);
-  torch::NoGradGuard guard;
-  const auto src = critic_->parameters();
-  std::size_t at = 0;
-  copy_into(slow_critic_->parameters(), src, at);
   for (auto& p : slow_critic_->parameters())
     p.requires_grad_(false);
+  model_params_ = std::make_unique<FlatParameters>(model_->parameters());
+  actor_params_ = std::make_unique<FlatParameters>(actor_->parameters());
+  critic_params_ = std::make_unique<FlatParameters>(critic_->parameters());
+  slow_params_ = std::make_unique<FlatParameters>(slow_critic_->parameters(), /*grads=*/false);
+  {
+    torch::NoGradGuard guard;
+    slow_params_->values().copy_(critic_params_->values());
+  }
+  model_opt_ = std::make_unique<FlatAdam>(
+      *model_params_, AdamOptions{.lr = config_.model_lr, .eps = 1e-8, .clip = config_.model_clip});
+  actor_opt_ = std::make_unique<FlatAdam>(
+      *actor_params_, AdamOptions{.lr = config_.actor_lr, .eps = 1e-5, .clip = config_.ac_clip});
+  critic_opt_ = std::make_unique<FlatAdam>(
+      *critic_params_, AdamOptions{.lr = config_.critic_lr, .eps = 1e-5, .clip = config_.ac_clip});
+  const auto options = torch::TensorOptions().device(device_);
+  return_scale_ = torch::full({}, -1.0f, options);
+  stats_ = torch::zeros({kStats}, options);
+  first_bad_ = torch::zeros({kStats}, options);
+  bad_ = torch::zeros({kStats}, options.dtype(torch::kBool));
+  if (device_.is_cuda() && config_.cuda_graphs) graph_ = std::make_unique<GraphedUpdate>();
 }
 
-DreamerStats Dreamer::train(const SequenceBatch& host_batch) {
-  using Clock = std::chrono::steady_clock;
-  const auto t0 = Clock::now();
-  const SequenceBatch b = host_batch.to(device_);
-  const auto batch = b.obs.size(0), length = b.obs.size(1);
-  DreamerStats stats;
+Dreamer::~Dreamer() = default;
 
-  // World model: filter the posterior along each sequence.
-  const auto embed = model_->embed(b.obs, b.image);
-  Latent state = model_->initial(batch, device_);
-  std::vector<torch::Tensor> deters, stochs, prior_logits, post_logits;
-  for (std::int64_t t = 0; t < length; ++t) {
-    const auto first = b.first.select(1, t);
-    state.deter = model_->step_deter(state, b.action.select(1, t), first);
-    prior_logits.push_back(model_->prior_logits(state.deter));
-    post_logits.push_back(model_->posterior_logits(state.deter, embed.select(1, t)));
-    state.stoch = model_->sample(post_logits.back());
-    deters.push_back(state.deter);
-    stochs.push_back(state.stoch);
+void Dreamer::set_distributed(Distributed* distributed) {
+  distributed_ = distributed;
+  // A collective inside a captured graph is not something every backend supports: eager.
+  if (distributed_) graph_.reset();
+}
+
+bool Dreamer::graphed() const {
+  return graph_ && graph_->captured();
+}
+
+std::vector<torch::Tensor> Dreamer::parameters() const {
+  return {model_params_->values(), actor_params_->values(), critic_params_->values(),
+          slow_params_->values()};
+}
+
+void Dreamer::update(const SequenceBatch& batch) {
+  if (!graph_) {
+    update_on_device(batch.to(device_));
+    return;
   }
-  const Latent seq{torch::stack(deters, 1), torch::stack(stochs, 1)};  // [B, L, ..]
-  const auto feat = seq.feat();
-  auto decoder_loss = torch::zeros({}, feat.options());
+  // A captured update reads fixed device buffers: copy the batch in (from pinned memory, queued
+  // behind the previous update), then replay.
+  auto put = [](torch::Tensor& to, const torch::Tensor& from) {
+    if (!from.defined()) return;
+    if (!to.defined()) to = torch::empty(from.sizes(), from.options().device(torch::kCUDA));
+    if (!to.sizes().equals(from.sizes()))
+      throw Error(SourceLocation{.field = "dreamer.batch"},
+                  "a captured update has static shapes: every batch must have the first one's");
+    to.copy_(from.is_cuda() ? from : from.pin_memory(), /*non_blocking=*/true);
+  };
+  put(static_.obs, batch.obs);
+  put(static_.action, batch.action);
+  put(static_.reward, batch.reward);
+  put(static_.first, batch.first);
+  put(static_.terminal, batch.terminal);
+  put(static_.image, batch.image);
+  graph_->run([this] { update_on_device(static_); });
+}
+
+void Dreamer::update_on_device(const SequenceBatch& b) {
+  const auto batch = b.obs.size(0), length = b.obs.size(1);
+  const auto options = b.obs.options();
+  const int groups = config_.stoch, classes = config_.classes;
+  const auto image = b.image.defined() && b.image.scalar_type() == torch::kUInt8
+                         ? image_to_float(b.image)
+                         : b.image;
+  auto average = [this](const FlatParameters& p) {
+    if (distributed_) distributed_->average(p.grads());
+  };
+
+  // World model: filter the posterior along each sequence, then every head at once.
+  model_opt_->zero_grad();
+  const auto embed = model_->embed(b.obs, image);
+  const auto seq =
+      model_->observe(embed, b.action, b.first, gumbel({batch, length, groups, classes}, options));
+  const auto feat = torch::cat({seq.deter, seq.stoch}, -1);  // [B, L, feat]
+  auto decoder_loss = torch::zeros({}, options);
   if (model_->use_state)
     decoder_loss = (model_->decoder->forward(feat) - symlog(b.obs)).square().sum(-1).mean();
-  torch::Tensor image_loss;
+  auto image_loss = torch::zeros({}, options);
   if (model_->use_image) {
-    image_loss = (model_->decode_image(feat) - b.image).square().sum({-3, -2, -1}).mean();
+    image_loss = (model_->decode_image(feat) - image).square().sum({-3, -2, -1}).mean();
     decoder_loss = decoder_loss + image_loss;
   }
   const auto reward_loss =
       (model_->reward->forward(feat).squeeze(-1) - symlog(b.reward)).square().mean();
   const auto cont_loss =
       F::binary_cross_entropy_with_logits(model_->cont->forward(feat).squeeze(-1), 1 - b.terminal);
-  const auto log_prior = model_->log_probs(torch::stack(prior_logits, 1));
-  const auto log_post = model_->log_probs(torch::stack(post_logits, 1));
+  const auto log_prior = model_->log_probs(model_->prior_logits(seq.deter));
+  const auto log_post = model_->log_probs(seq.post_logits);
   const auto dyn = kl(log_post.detach(), log_prior).sum(-1);  // [B, L]
   const auto rep = kl(log_post, log_prior.detach()).sum(-1);
   const auto kl_loss = config_.kl_dyn * dyn.clamp_min(config_.free_bits).mean() +
                        config_.kl_rep * rep.clamp_min(config_.free_bits).mean();
   const auto model_loss = decoder_loss + reward_loss + cont_loss + kl_loss;
-  model_opt_.zero_grad();
   model_loss.backward();
-  torch::nn::utils::clip_grad_norm_(model_->parameters(), config_.model_clip);
-  stats.model_loss = model_loss.item<double>();
-  if (!std::isfinite(stats.model_loss)) throw loss_error("model_loss", stats.model_loss);
-  model_opt_.step();
-  stats.decoder_loss = decoder_loss.item<double>();
-  if (image_loss.defined()) stats.image_loss = image_loss.item<double>();
-  stats.reward_loss = reward_loss.item<double>();
-  stats.cont_loss = cont_loss.item<double>();
-  stats.kl = dyn.mean().item<double>();
-  const auto t1 = Clock::now();
-  stats.model_s = std::chrono::duration<double>(t1 - t0).count();
+  average(*model_params_);
+  const auto model_norm = model_opt_->step();
 
-  // Imagination from a random subset of the posterior states; the world model is frozen.
+  // Imagination from posterior states (a random subset of `imag_starts`); the world model is
+  // frozen. Backprop: gradients reach the actor through the learned dynamics. Reinforce: the
+  // rollout is data, and only the actor's log-likelihood of its actions learns.
+  const bool reinforce = config_.reinforce();
   const auto n = batch * length;
-  const auto starts = std::min<std::int64_t>(n, config_.imag_starts);
-  const auto pick = torch::randperm(n).slice(0, 0, starts).to(device_);
-  Latent s{seq.deter.detach().reshape({n, -1}).index_select(0, pick),
-           seq.stoch.detach().reshape({n, -1}).index_select(0, pick)};
-  const auto start_cont = (1 - b.terminal).reshape({n}).index_select(0, pick);
-  for (auto& p : model_->parameters())
-    p.requires_grad_(false);
-  std::vector<torch::Tensor> feats{s.feat()}, entropies;
-  for (int k = 0; k < config_.horizon; ++k) {
-    const auto [mean, std] = actor_->forward(feats.back().detach());
-    const auto noise = torch::randn(mean.sizes()).to(device_);
-    const auto action = torch::tanh(mean + std * noise);
-    entropies.push_back(torch::log(std).sum(-1));
-    s.deter = model_->step_deter(s, action);
-    s.stoch = model_->sample(model_->prior_logits(s.deter));
-    feats.push_back(s.feat());
+  const auto starts = config_.imag_starts > 0 ? std::min<std::int64_t>(n, config_.imag_starts) : n;
+  Latent s{seq.deter.detach().reshape({n, -1}), seq.stoch.detach().reshape({n, -1})};
+  auto start_cont = (1 - b.terminal).reshape({n});
+  if (starts < n) {
+    const auto pick = torch::rand({n}, options).argsort().slice(0, 0, starts);
+    s = {s.deter.index_select(0, pick), s.stoch.index_select(0, pick)};
+    start_cont = start_cont.index_select(0, pick);
   }
-  const auto f = torch::stack(feats, 0);  // [H + 1, S, feat]
-  const auto reward = symexp(model_->reward->forward(f).squeeze(-1));
-  auto cont = torch::sigmoid(model_->cont->forward(f).squeeze(-1));
-  cont = torch::cat({start_cont.unsqueeze(0), cont.slice(0, 1)}, 0);
-  const auto value = symexp(slow_critic_->forward(f).squeeze(-1));
-  for (auto& p : model_->parameters())
-    p.requires_grad_(true);
-
-  // Lambda-returns R_k = r_{k+1} + gamma c_{k+1} ((1 - lambda) v_{k+1} + lambda R_{k+1}).
   const int horizon = config_.horizon;
-  std::vector<torch::Tensor> returns(static_cast<std::size_t>(horizon));
-  auto next = value[horizon];
-  for (int k = horizon - 1; k >= 0; --k) {
-    next = reward[k + 1] + config_.gamma * cont[k + 1] *
-                               ((1 - config_.lambda) * value[k + 1] + config_.lambda * next);
-    returns[k] = next;
+  const auto action_noise = torch::randn({horizon, starts, act_dim_}, options).unbind(0);
+  const auto latent_noise = gumbel({horizon, starts, groups, classes}, options).unbind(0);
+  std::vector<torch::Tensor> feats{s.feat()}, entropies, pre_tanh;
+  torch::Tensor ret, weight;
+  {
+    std::optional<torch::NoGradGuard> data_only;
+    if (reinforce) data_only.emplace();
+    for (const auto& p : model_params_->parameters())
+      p.requires_grad_(false);
+    for (int k = 0; k < horizon; ++k) {
+      const auto [mean, std] = actor_->forward(feats.back().detach());
+      const auto u = mean + std * action_noise[k];
+      if (reinforce)
+        pre_tanh.push_back(u);
+      else
+        entropies.push_back(torch::log(std).sum(-1));
+      s = model_->imagine(s, torch::tanh(u), latent_noise[k]);
+      feats.push_back(s.feat());
+    }
+    const auto f = torch::stack(feats, 0);  // [H + 1, S, feat]
+    const auto reward = symexp(model_->reward->forward(f).squeeze(-1));
+    auto cont = torch::sigmoid(model_->cont->forward(f).squeeze(-1));
+    cont = torch::cat({start_cont.unsqueeze(0), cont.slice(0, 1)}, 0);
+    const auto value = symexp(slow_critic_->forward(f).squeeze(-1));
+    for (const auto& p : model_params_->parameters())
+      p.requires_grad_(true);
+    // Lambda-returns R_k = r_{k+1} + gamma c_{k+1} ((1 - lambda) v_{k+1} + lambda R_{k+1}).
+    std::vector<torch::Tensor> returns(static_cast<std::size_t>(horizon));
+    auto next = value[horizon];
+    for (int k = horizon - 1; k >= 0; --k) {
+      next = reward[k + 1] + config_.gamma * cont[k + 1] *
+                                 ((1 - config_.lambda) * value[k + 1] + config_.lambda * next);
+      returns[k] = next;
+    }
+    ret = torch::stack(returns, 0);  // [H, S]
+    weight = torch::cumprod(torch::cat({torch::ones_like(cont[0]).unsqueeze(0),
+                                        config_.gamma * cont.slice(0, 1, horizon)},
+                                       0),
+                            0)
+                 .detach();
   }
-  const auto ret = torch::stack(returns, 0);  // [H, S]
-  const auto weight = torch::cumprod(torch::cat({torch::ones_like(cont[0]).unsqueeze(0),
-                                                 (config_.gamma * cont.slice(0, 1, horizon))},
-                                                0),
-                                     0)
-                          .detach();
+  // Return normalization: an EMA of the 5-95% range of this batch's returns, kept on the device.
+  torch::Tensor scale;
   {
     torch::NoGradGuard guard;
-    const auto flat = ret.flatten();
-    const double range = (torch::quantile(flat, 0.95) - torch::quantile(flat, 0.05)).item<double>();
-    return_scale_ = return_scale_ == 0 ? range : 0.99 * return_scale_ + 0.01 * range;
+    const auto sorted = std::get<0>(ret.detach().flatten().sort());
+    const auto range = percentile(sorted, 0.95) - percentile(sorted, 0.05);
+    return_scale_.copy_(
+        torch::where(return_scale_ < 0, range, 0.99 * return_scale_ + 0.01 * range));
+    scale = return_scale_.clamp_min(1.0);
   }
-  const double scale = std::max(1.0, return_scale_);
-  const auto entropy = torch::stack(entropies, 0);
-  const auto actor_loss = -(weight * (ret / scale + config_.entropy * entropy)).mean();
-  actor_opt_.zero_grad();
+  const auto f_sg = torch::stack(feats, 0).slice(0, 0, horizon).detach();  // [H, S, feat]
+  actor_opt_->zero_grad();
+  torch::Tensor actor_loss, entropy;
+  if (reinforce) {
+    const auto [mean, std] = actor_->forward(f_sg);
+    const auto u = torch::stack(pre_tanh, 0);
+    // log N(u; mean, std) up to a constant; tanh's Jacobian does not depend on the parameters.
+    const auto log_prob = (-0.5 * ((u - mean) / std).square() - torch::log(std)).sum(-1);
+    const auto baseline = symexp(critic_->forward(f_sg).squeeze(-1)).detach();
+    entropy = torch::log(std).sum(-1);
+    actor_loss =
+        -(weight * (log_prob * ((ret - baseline) / scale) + config_.entropy * entropy)).mean();
+  } else {
+    entropy = torch::stack(entropies, 0);
+    actor_loss = -(weight * (ret / scale + config_.entropy * entropy)).mean();
+  }
   actor_loss.backward();
-  torch::nn::utils::clip_grad_norm_(actor_->parameters(), config_.ac_clip);
-  stats.actor_loss = actor_loss.item<double>();
-  if (!std::isfinite(stats.actor_loss)) throw loss_error("actor_loss", stats.actor_loss);
-  actor_opt_.step();
+  average(*actor_params_);
+  const auto actor_norm = actor_opt_->step();
 
-  const auto f_sg = f.slice(0, 0, horizon).detach();
+  critic_opt_->zero_grad();
   const auto predicted = critic_->forward(f_sg).squeeze(-1);
   const auto target = symlog(ret.detach());
   const auto slow = slow_critic_->forward(f_sg).squeeze(-1).detach();
   const auto critic_loss =
       (weight * ((predicted - target).square() + (predicted - slow).square())).mean();
-  critic_opt_.zero_grad();
   critic_loss.backward();
-  torch::nn::utils::clip_grad_norm_(critic_->parameters(), config_.ac_clip);
-  stats.critic_loss = critic_loss.item<double>();
-  if (!std::isfinite(stats.critic_loss)) throw loss_error("critic_loss", stats.critic_loss);
-  critic_opt_.step();
-  {
-    torch::NoGradGuard guard;
-    const auto fast = critic_->parameters();
-    auto slow_params = slow_critic_->parameters();
-    for (std::size_t i = 0; i < fast.size(); ++i)
-      slow_params[i].mul_(1 - config_.slow_critic).add_(fast[i], config_.slow_critic);
+  average(*critic_params_);
+  const auto critic_norm = critic_opt_->step();
+
+  torch::NoGradGuard guard;
+  slow_params_->values()
+      .mul_(1 - config_.slow_critic)
+      .add_(critic_params_->values(), config_.slow_critic);
+  const auto values = torch::stack({model_loss, decoder_loss, image_loss, reward_loss, cont_loss,
+                                    dyn.mean(), actor_loss, critic_loss, entropy.mean(), ret.mean(),
+                                    scale, model_norm, actor_norm, critic_norm})
+                          .detach()
+                          .to(torch::kFloat32);
+  stats_.copy_(values);
+  first_bad_.copy_(torch::where(bad_, first_bad_, values));
+  bad_.logical_or_(torch::isfinite(values).logical_not());
+}
+
+DreamerStats Dreamer::stats() {
+  const auto v = stats_.to(torch::kCPU, torch::kFloat64);
+  const auto bad = bad_.to(torch::kCPU).clone();  // a copy: on the CPU, to() is the same tensor
+  if (bad.any().item<bool>()) {
+    const auto first = first_bad_.to(torch::kCPU, torch::kFloat64);
+    bad_.zero_();
+    for (int i = 0; i < kStats; ++i)
+      if (bad[i].item<bool>()) throw loss_error(kStatNames[i], first[i].item<double>());
   }
-  stats.entropy = entropy.mean().item<double>();
-  stats.imag_return = ret.mean().item<double>();
-  stats.return_scale = scale;
-  stats.behaviour_s = std::chrono::duration<double>(Clock::now() - t1).count();
-  return stats;
+  const auto* x = v.data_ptr<double>();
+  DreamerStats s;
+  s.model_loss = x[kModelLoss];
+  s.decoder_loss = x[kDecoderLoss];
+  s.image_loss = x[kImageLoss];
+  s.reward_loss = x[kRewardLoss];
+  s.cont_loss = x[kContLoss];
+  s.kl = x[kKl];
+  s.actor_loss = x[kActorLoss];
+  s.critic_loss = x[kCriticLoss];
+  s.entropy = x[kEntropy];
+  s.imag_return = x[kImagReturn];
+  s.return_scale = x[kReturnScale];
+  s.model_grad_norm = x[kModelNorm];
+  s.actor_grad_norm = x[kActorNorm];
+  s.critic_grad_norm = x[kCriticNorm];
+  return s;
+}
+
+double Dreamer::update_flops(std::int64_t batch, std::int64_t seq_len) const {
+  const double o = obs_dim_, a = act_dim_, d = config_.deter, h = config_.hidden;
+  const double z = static_cast<double>(config_.stoch) * config_.classes, f = d + z;
+  const double e = (model_->use_state ? h : 0) + (model_->use_image ? 128 * 4 * 4 : 0);
+  const double tokens = static_cast<double>(batch) * static_cast<double>(seq_len);
+  auto dense = [](double rows, double in, double out) { return 2 * rows * in * out; };
+  auto head = [&](double rows, double out) {  // Linear-LN-SiLU x2 and an output layer
+    return dense(rows, f, h) + dense(rows, h, h) + dense(rows, h, out);
+  };
+  // World model, forward: encoder, the recurrent step, posterior and prior, the heads.
+  double model = dense(tokens, z + a, h) + dense(tokens, h, 3 * d) + dense(tokens, d, 3 * d) +
+                 dense(tokens, d + e, h) + dense(tokens, h, z) + dense(tokens, d, h) +
+                 dense(tokens, h, z) + head(tokens, 1) + head(tokens, 1);
+  if (model_->use_state) model += dense(tokens, o, h) + dense(tokens, h, h) + head(tokens, o);
+  if (model_->use_image) {
+    // 4 stride-2 convolutions (kernel 4) 64 -> 4 pixels, the transposed ones back, and the
+    // decoder's linear input layer.
+    const int channels[5] = {3, 16, 32, 64, 128};
+    double conv = 0;
+    for (int i = 0; i < 4; ++i) {
+      const double out_pixels = std::pow(32.0 / std::pow(2.0, i), 2);
+      conv += 2 * out_pixels * channels[i + 1] * channels[i] * 16;
+    }
+    model += tokens * 2 * conv + dense(tokens, f, 128 * 4 * 4);
+  }
+  const double starts =
+      config_.imag_starts > 0 ? std::min<double>(tokens, config_.imag_starts) : tokens;
+  const double imagined = starts * config_.horizon, states = starts * (config_.horizon + 1);
+  const double actor = dense(imagined, f, h) + dense(imagined, h, h) + dense(imagined, h, 2 * a);
+  const double dynamics = dense(imagined, z + a, h) + dense(imagined, h, 3 * d) +
+                          dense(imagined, d, 3 * d) + dense(imagined, d, h) + dense(imagined, h, z);
+  const double heads = 3 * head(states, 1);  // reward, continuation and slow critic on every state
+  const double critic = head(imagined, 1);   // one critic pass over the imagined states
+  // Reinforce: the rollout and heads forward only, the actor again with weight gradients, the
+  // critic as baseline, trained, and the slow critic. Backprop: gradients flow back through the
+  // rollout and the heads into the actor.
+  const double behaviour = config_.reinforce() ? 3 * actor + dynamics + heads + 4 * critic
+                                               : 3 * actor + 2 * dynamics + 2 * heads + 3 * critic;
+  return 3 * model + behaviour;
 }
 
 OpenLoop Dreamer::open_loop(const SequenceBatch& host_batch, int context) {
@@ -397,52 +656,46 @@ OpenLoop Dreamer::open_loop(const SequenceBatch& host_batch, int context) {
 }
 
 std::vector<torch::Tensor> Dreamer::policy_weights() const {
-  std::vector<torch::Tensor> out;
-  for (const auto& p : model_->parameters())
-    out.push_back(p.detach().to(torch::kCPU).clone());
-  for (const auto& p : actor_->parameters())
-    out.push_back(p.detach().to(torch::kCPU).clone());
-  return out;
+  return {model_params_->values().detach().to(torch::kCPU).clone(),
+          actor_params_->values().detach().to(torch::kCPU).clone()};
 }
 
 void Dreamer::save(torch::serialize::OutputArchive& archive) const {
-  torch::serialize::OutputArchive model, actor, critic, slow, mo, ao, co;
+  torch::serialize::OutputArchive model, actor, critic, slow;
   model_->save(model);
   actor_->save(actor);
   critic_->save(critic);
   slow_critic_->save(slow);
-  model_opt_.save(mo);
-  actor_opt_.save(ao);
-  critic_opt_.save(co);
   archive.write("world_model", model);
   archive.write("actor", actor);
   archive.write("critic", critic);
   archive.write("slow_critic", slow);
-  archive.write("model_optimizer", mo);
-  archive.write("actor_optimizer", ao);
-  archive.write("critic_optimizer", co);
-  archive.write("return_scale", torch::tensor(return_scale_, torch::kFloat64));
+  model_opt_->save(archive, "model_optimizer");
+  actor_opt_->save(archive, "actor_optimizer");
+  critic_opt_->save(archive, "critic_optimizer");
+  archive.write("return_scale", return_scale_.to(torch::kCPU));
 }
 
 void Dreamer::load(torch::serialize::InputArchive& archive) {
-  torch::serialize::InputArchive model, actor, critic, slow, mo, ao, co;
+  torch::serialize::InputArchive model, actor, critic, slow;
   archive.read("world_model", model);
   archive.read("actor", actor);
   archive.read("critic", critic);
   archive.read("slow_critic", slow);
-  archive.read("model_optimizer", mo);
-  archive.read("actor_optimizer", ao);
-  archive.read("critic_optimizer", co);
   model_->load(model);
   actor_->load(actor);
   critic_->load(critic);
   slow_critic_->load(slow);
-  model_opt_.load(mo);
-  actor_opt_.load(ao);
-  critic_opt_.load(co);
+  // Module::load re-points parameters at what it read: gather them into the flat buffers again.
+  for (auto* p :
+       {model_params_.get(), actor_params_.get(), critic_params_.get(), slow_params_.get()})
+    p->rebind();
+  model_opt_->load(archive, "model_optimizer");
+  actor_opt_->load(archive, "actor_optimizer");
+  critic_opt_->load(archive, "critic_optimizer");
   torch::Tensor scale;
   archive.read("return_scale", scale);
-  return_scale_ = scale.item<double>();
+  return_scale_.copy_(scale.reshape({}));
 }
 
 DreamerPolicy::DreamerPolicy(int obs_dim, int act_dim, const DreamerConfig& config,
@@ -463,10 +716,23 @@ void DreamerPolicy::start(std::int64_t steps_before, int envs) {
   prev_action_ = torch::zeros({envs, actor_->act_dim});
 }
 
+std::vector<torch::Tensor> DreamerPolicy::state() const {
+  return {state_.deter.clone(), state_.stoch.clone(), prev_action_.clone(),
+          torch::tensor(steps_, torch::kInt64)};
+}
+
+void DreamerPolicy::set_state(const std::vector<torch::Tensor>& state) {
+  SIMLAB_CHECK(state.size() == 4) << "a DreamerPolicy state has 4 tensors";
+  state_ = {state[0].clone(), state[1].clone()};
+  prev_action_ = state[2].clone();
+  steps_ = state[3].item<std::int64_t>();
+  envs_ = static_cast<int>(prev_action_.size(0));
+}
+
 void DreamerPolicy::load(const std::vector<torch::Tensor>& weights) {
-  std::size_t at = 0;
-  copy_into(model_->parameters(), weights, at);
-  copy_into(actor_->parameters(), weights, at);
+  SIMLAB_CHECK(weights.size() == 2) << "expected Dreamer::policy_weights(): world model and actor";
+  copy_flat(model_->parameters(), weights[0]);
+  copy_flat(actor_->parameters(), weights[1]);
 }
 
 torch::Tensor DreamerPolicy::normalize(const torch::Tensor& action) const {

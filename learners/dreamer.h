@@ -20,6 +20,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -50,8 +51,15 @@ struct DreamerConfig {
   double model_clip = 1000, ac_clip = 100;  // gradient-norm clips
   double slow_critic = 0.02;                // EMA rate of the critic that targets use
   std::string obs = "state";                // what the model sees: state, rgb or state,rgb
+  // How the actor learns from imagined returns: "backprop" (through the learned dynamics) or
+  // "reinforce" (score function with the critic as baseline; the rollout needs no gradient).
+  std::string actor_grad = "backprop";
+  // Capture whole updates as CUDA graphs on a CUDA device (LibTorch built with CUDA); no effect
+  // on the CPU. Not part of a run's identity: a graph replays the same kernels.
+  bool cuda_graphs = true;
   bool state_obs() const { return obs != "rgb"; }
   bool image_obs() const { return obs == "rgb" || obs == "state,rgb"; }
+  bool reinforce() const { return actor_grad == "reinforce"; }
 };
 
 torch::Tensor symlog(const torch::Tensor& x);
@@ -84,6 +92,23 @@ struct WorldModelImpl : torch::nn::Module {
   // Log-probabilities with the uniform mix.
   torch::Tensor log_probs(const torch::Tensor& logits) const;
 
+  // Training's posterior filter along sequences, for embeddings [B, L, embed], the actions that led
+  // to each step [B, L, act], first [B, L] and Gumbel noise [B, L, stoch, classes]: per step
+  // h_t = GRU(h_{t-1}, [z_{t-1}, a_t]) (state and action zeroed where first), z_t the
+  // straight-through sample of q(z | h_t, e_t). What does not depend on the recurrence (the
+  // action's and the embedding's share of the input layers) is computed for all steps at once, so
+  // each step is a few fused ops; `step_deter` / `posterior_logits` / `sample` compute the same one
+  // step at a time (acting, export).
+  struct Observed {
+    torch::Tensor deter, stoch;  // [B, L, deter], [B, L, stoch * classes]
+    torch::Tensor post_logits;   // [B, L, stoch, classes]
+  };
+  Observed observe(const torch::Tensor& embed, const torch::Tensor& action,
+                   const torch::Tensor& first, const torch::Tensor& noise);
+  // One imagined step from the prior: h' = GRU(h, [z, a]), z' the straight-through sample of
+  // p(z | h') with Gumbel noise [B, stoch, classes].
+  Latent imagine(const Latent& prev, const torch::Tensor& action, const torch::Tensor& noise);
+
   int obs_dim, act_dim, stoch, classes;
   double unimix;
   bool use_state, use_image;
@@ -108,7 +133,7 @@ TORCH_MODULE(DreamerActor);
 struct DreamerStats {
   double model_loss = 0, decoder_loss = 0, image_loss = 0, reward_loss = 0, cont_loss = 0, kl = 0;
   double actor_loss = 0, critic_loss = 0, entropy = 0, imag_return = 0, return_scale = 1;
-  double model_s = 0, behaviour_s = 0;  // time in the world-model and actor-critic parts
+  double model_grad_norm = 0, actor_grad_norm = 0, critic_grad_norm = 0;  // before clipping
 };
 
 // Open-loop prediction: the posterior filters `context` steps, then the prior alone predicts the
@@ -122,16 +147,48 @@ struct OpenLoop {
   torch::Tensor nmse;
 };
 
+class Distributed;
+class GraphedUpdate;
+class FlatParameters;
+class FlatAdam;
+
+// The learner. An update is queued on the device and nothing in it waits for the device: losses
+// and statistics stay there (stats() reads them, once per iteration), the optimizers run on flat
+// parameter buffers, random numbers come from the device's generator, and shapes are static. On a
+// CUDA device the whole update (world model, imagination, three optimizer steps) is captured as
+// one CUDA graph after a few eager warm-up updates and replayed from then on.
 class Dreamer {
  public:
   Dreamer(int obs_dim, int act_dim, DreamerConfig config, torch::Device device);
+  ~Dreamer();
+  Dreamer(const Dreamer&) = delete;
+  Dreamer& operator=(const Dreamer&) = delete;
 
   // One update: the world model on `batch` (on any device: it moves once), then the actor and
-  // critic in imagination. Throws simlab::Error naming a loss that is not finite.
-  DreamerStats train(const SequenceBatch& batch);
+  // critic in imagination. Queued: returns before the device finishes.
+  void update(const SequenceBatch& batch);
+  // The last update's figures (waits for the device). Throws simlab::Error naming a loss that was
+  // not finite in any update since the previous call.
+  DreamerStats stats();
+  // update() then stats(): for tests and one-off updates.
+  DreamerStats train(const SequenceBatch& batch) {
+    update(batch);
+    return stats();
+  }
   OpenLoop open_loop(const SequenceBatch& batch, int context);
-  // What acting needs (world model and actor), as CPU clones for a DreamerPolicy.
+  // What acting needs (world model and actor): two flat CPU tensors for a DreamerPolicy.
   std::vector<torch::Tensor> policy_weights() const;
+
+  // Data-parallel: gradients averaged over the group before every optimizer step (null: alone).
+  void set_distributed(Distributed* distributed);
+  // Every parameter of the world model, actor and critics (to broadcast or fingerprint).
+  std::vector<torch::Tensor> parameters() const;
+
+  // Dense-layer FLOPs of one update at `batch` x `seq_len` (2 per multiply-add; a backward pass
+  // counts twice its forward where weights learn, once where only gradients flow through).
+  double update_flops(std::int64_t batch, std::int64_t seq_len) const;
+  // Whether updates replay a captured CUDA graph.
+  bool graphed() const;
 
   void save(torch::serialize::OutputArchive& archive) const;
   void load(torch::serialize::InputArchive& archive);
@@ -141,13 +198,22 @@ class Dreamer {
   const DreamerConfig& config() const { return config_; }
 
  private:
+  void update_on_device(const SequenceBatch& b);  // every tensor already on device_
+
   DreamerConfig config_;
   torch::Device device_;
+  int obs_dim_, act_dim_;
   WorldModel model_;
   DreamerActor actor_;
   torch::nn::Sequential critic_{nullptr}, slow_critic_{nullptr};
-  torch::optim::Adam model_opt_, actor_opt_, critic_opt_;
-  double return_scale_ = 0;  // EMA of the returns' 5-95% range (0 before the first update)
+  std::unique_ptr<FlatParameters> model_params_, actor_params_, critic_params_, slow_params_;
+  std::unique_ptr<FlatAdam> model_opt_, actor_opt_, critic_opt_;
+  torch::Tensor return_scale_;     // 0-dim: EMA of the returns' 5-95% range (-1 before the first)
+  torch::Tensor stats_;            // [kStats] the last update's figures
+  torch::Tensor bad_, first_bad_;  // [kStats] not finite since stats(), and the first such value
+  Distributed* distributed_ = nullptr;
+  SequenceBatch static_;  // CUDA graphs: the device buffers a captured update reads
+  std::unique_ptr<GraphedUpdate> graph_;
 };
 
 // Acting in the actor thread: the posterior per env, then the actor's sample, scaled to the
@@ -156,9 +222,12 @@ class DreamerPolicy : public StreamPolicy {
  public:
   DreamerPolicy(int obs_dim, int act_dim, const DreamerConfig& config, torch::Tensor low,
                 torch::Tensor high);
-  // Before each segment: the env steps taken so far (for the prefill) and the env count.
+  // At the start of a run: the env steps taken so far (for the prefill) and the env count.
   void start(std::int64_t steps_before, int envs);
   void load(const std::vector<torch::Tensor>& weights) override;
+  // The filtered latent per env, the previous actions and the steps taken (checkpoints).
+  std::vector<torch::Tensor> state() const override;
+  void set_state(const std::vector<torch::Tensor>& state) override;
   torch::Tensor act(const torch::Tensor& obs, const torch::Tensor& image,
                     const torch::Tensor& first, at::Generator& generator) override;
   // Env actions back to the actor's [-1, 1].

@@ -1,14 +1,23 @@
 // The world-model learner's loop behind `simlab train --algo dreamer`:
 //
-//   segment s (checkpoint_every iterations): envs made from (seed, s) -> RolloutStream (actor
-//   thread: DreamerPolicy) -> per iteration: chunk -> replay -> train_ratio x chunk steps replayed
-//   in updates of batch x seq_len -> weights published for the chunk after next -> metrics row
-//   (with the open-loop prediction error and starvation) -> checkpoint at the segment's end
+//   one VectorEnv and one RolloutStream for the whole run (actor thread: DreamerPolicy) -> per
+//   iteration: chunk -> replay -> train_ratio x chunk steps replayed in updates of batch x seq_len
+//   (queued on the device; their statistics read once) -> weights published for the chunk after
+//   next -> metrics row (with the open-loop prediction error and starvation) -> every
+//   checkpoint_every iterations a checkpoint
+//
+// A checkpoint holds the learner (networks, optimizers, replay, counters, random generators) and
+// where the actor stands after the iteration's chunk: every env's running episode (restored by
+// replaying its actions, VectorEnv::restore), the policy's recurrent state, and the weights the
+// next chunk acts with. Checkpoints therefore change nothing: episodes run on across them, any
+// checkpoint period gives the same run, and --resume continues it exactly.
+//
+// Data-parallel under torchrun's variables: every rank steps its own envs into its own replay,
+// the gradients of each optimizer step are averaged over the ranks (Dreamer::set_distributed),
+// and each rank keeps its own checkpoint file.
 //
 // Image runs (dreamer.obs rgb or state,rgb) render every env's frame in the actor thread, store
 // frames as uint8 in the replay, and draw world_model.png as rows of real and predicted frames.
-//
-// Checkpoints fall on segment boundaries and hold the replay, so --resume continues exactly.
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Parallel.h>
 #include <chrono>
@@ -21,6 +30,8 @@
 #include "learners/dreamer.h"
 #include "learners/frames.h"
 #include "learners/run_folder.h"
+#include "learners/stream.h"
+#include "learners/threads.h"
 #include "scenes/scene.h"
 
 namespace simlab::learners::detail {
@@ -43,23 +54,62 @@ struct Counters {
   RecentReturns recent;
 };
 
+// Per env, what the learner carries from one chunk to the next: the action and reward that led to
+// the next observation, and the running return.
+struct Carry {
+  torch::Tensor prev_action;     // [N, act] in [-1, 1]
+  torch::Tensor prev_reward;     // [N]
+  torch::Tensor episode_return;  // [N] float64
+};
+
+// Where the run stands after an iteration, for its checkpoint.
+struct Checkpoint {
+  const Counters& counters;
+  const Carry& carry;
+  const StreamSnapshot& actor;               // after the iteration's chunk
+  const std::vector<torch::Tensor>& acting;  // the weights the next chunk acts with (lag 1)
+};
+
 void save(const fs::path& file, const Dreamer& dreamer, const SequenceReplay& replay,
-          const Counters& c) {
+          const Checkpoint& point) {
   torch::serialize::OutputArchive archive;
+  const Counters& c = point.counters;
   dreamer.save(archive);
   replay.save(archive);
   write_progress(archive, {c.iteration, c.env_steps, c.episodes, c.updates}, c.wall_s, c.recent);
   archive.write("credit", torch::tensor(c.credit, torch::kFloat64));
+  archive.write("carry_action", point.carry.prev_action);
+  archive.write("carry_reward", point.carry.prev_reward);
+  archive.write("carry_return", point.carry.episode_return);
+  write_stream_snapshot(archive, "actor", point.actor);
+  for (std::size_t i = 0; i < point.acting.size(); ++i)
+    archive.write("acting_" + std::to_string(i), point.acting[i]);
+  archive.write("acting_count", torch::tensor(static_cast<std::int64_t>(point.acting.size())));
+  fs::create_directories(file.parent_path());
   save_atomically(archive, file);
 }
 
-void load(const fs::path& file, Dreamer& dreamer, SequenceReplay& replay, Counters& c) {
+void load(const fs::path& file, Dreamer& dreamer, SequenceReplay& replay, Counters& c, Carry& carry,
+          StreamSnapshot& actor, std::vector<torch::Tensor>& acting) {
   torch::serialize::InputArchive archive;
   try {
-    archive.load_from(file.string());
+    archive.load_from(file.string(), torch::kCPU);
     dreamer.load(archive);
+    torch::Tensor count;
+    archive.read("acting_count", count);
+    acting.clear();
+    for (std::int64_t i = 0; i < count.item<std::int64_t>(); ++i) {
+      torch::Tensor w;
+      archive.read("acting_" + std::to_string(i), w);
+      acting.push_back(w);
+    }
+    archive.read("carry_action", carry.prev_action);
+    archive.read("carry_reward", carry.prev_reward);
+    archive.read("carry_return", carry.episode_return);
+    actor = read_stream_snapshot(archive, "actor");
   } catch (const c10::Error&) {
-    throw Error(SourceLocation{.file = file.string()}, "not a readable dreamer checkpoint");
+    throw Error(SourceLocation{.file = file.string()},
+                "not a readable dreamer checkpoint of this version of simlab");
   }
   replay.load(archive);
   const auto counters = read_progress(archive, c.wall_s, c.recent);
@@ -139,19 +189,25 @@ TrainResult run_dreamer(const TrainConfig& config, const scenes::Scene& scene, c
                         int threads, torch::Device device,
                         const std::function<void(const nlohmann::json& row)>& on_update) {
   const DreamerConfig& dc = config.dreamer;
-  if (distributed_from_env().enabled())
-    throw train_error("--algo", "dreamer trains in one process; data-parallel runs are PPO's");
   if (dc.chunk < 1 || dc.batch < 1 || dc.seq_len < kOpenLoopContext + 2 || dc.train_ratio <= 0)
     throw train_error("dreamer", "chunk, batch and train ratio must be positive, seq_len > 6");
-  RunFolder run(config, kColumns, /*writer=*/true);
-  // LibTorch on one intra-op thread: the learner's small matrices gain little from more, and with
-  // two OpenMP threads contending with the actor thread and the simulation on a busy machine an
-  // update took 35x longer (bench dreamer --threads 2). The other cores step the envs.
-  at::set_num_threads(1);
+  const DistributedConfig dist_config = distributed_from_env();
+  const int rank = dist_config.rank, world = dist_config.world_size;
+  RunFolder run(config, kColumns, /*writer=*/rank == 0);
+  // Each rank keeps its own envs and replay, so its own checkpoint file.
+  const fs::path checkpoint =
+      rank == 0 ? run.checkpoint() : run.dir() / ("checkpoint.rank" + std::to_string(rank) + ".pt");
+  // The learner on one LibTorch thread (its small matrices lose more to thread hand-offs than they
+  // gain: bench dreamer --threads 2 runs 3x slower on 2 cores); the simulation gets the other
+  // cores. With --threads 1 the actor and the learner take turns on one core.
+  set_compute_threads(1);
+  const int sim_threads = std::max(1, threads - 1);
   const int n = config.envs;
 
   Dreamer dreamer(spaces.obs_dim, spaces.act_dim, dc, device);
-  DreamerPolicy policy(spaces.obs_dim, spaces.act_dim, dc, spaces.low, spaces.high);
+  DreamerConfig acting_config = dc;
+  acting_config.prefill = (dc.prefill + world - 1) / world;  // every rank's share of the prefill
+  DreamerPolicy policy(spaces.obs_dim, spaces.act_dim, acting_config, spaces.low, spaces.high);
   const bool images = dc.image_obs();
   SequenceReplay replay(n, dc.replay, spaces.obs_dim, spaces.act_dim, images ? kFrameSize : 0);
   // Image runs render in the actor thread, after each reset and step (see RolloutStream).
@@ -162,8 +218,20 @@ TrainResult run_dreamer(const TrainConfig& config, const scenes::Scene& scene, c
     render_frames = [&frames](const engine::VectorEnv& e) { return frames->render(e); };
   }
   Counters c;
-  if (config.resume) load(run.checkpoint(), dreamer, replay, c);
+  Carry carry{torch::zeros({n, spaces.act_dim}), torch::zeros({n}),
+              torch::zeros({n}, torch::kFloat64)};
+  StreamSnapshot resumed;
+  std::vector<torch::Tensor> acting;  // the weights the next chunk acts with, when they are old
+  if (config.resume) load(checkpoint, dreamer, replay, c, carry, resumed, acting);
   run.start(config.resume ? c.iteration : -1);
+  std::unique_ptr<Distributed> dist;
+  if (dist_config.enabled()) {
+    dist = std::make_unique<Distributed>(dist_config, device);
+    if (!config.resume) dist->broadcast(dreamer.parameters());  // rank 0's initial weights
+    dreamer.set_distributed(dist.get());
+    // Each rank replays and imagines with its own random numbers.
+    if (!config.resume) torch::manual_seed(mix(config.seed ^ mix(0x5eed0000u + rank)));
+  }
 
   std::vector<std::string> names;
   {
@@ -171,141 +239,174 @@ TrainResult run_dreamer(const TrainConfig& config, const scenes::Scene& scene, c
     names = probe->observation_space().names();
   }
   const std::int64_t per_chunk = static_cast<std::int64_t>(dc.chunk) * n;
-  const double per_update = static_cast<double>(dc.batch) * dc.seq_len;
+  const std::int64_t per_iteration = per_chunk * world;  // env steps over every rank
+  const std::int64_t iterations = (config.steps + per_iteration - 1) / per_iteration;
+  const double per_update = static_cast<double>(dc.batch) * dc.seq_len * world;
+  auto checkpoint_after = [&](std::int64_t iteration) {
+    return iteration % config.checkpoint_every == 0 || iteration == iterations;
+  };
+  std::uint64_t env_seed = mix(config.seed ^ mix(0)), stream_seed = mix(config.seed ^ 0xac7000);
+  if (rank > 0) {
+    env_seed = mix(env_seed ^ mix(rank));
+    stream_seed = mix(stream_seed ^ mix(rank));
+  }
+  auto env = scenes::make_env(scene, n, sim_threads, env_seed, /*snapshots=*/true);
+  if (!config.resume) policy.start(0, n);
+  RolloutStream stream(*env, policy,
+                       {.steps = dc.chunk,
+                        .lag = dc.lag,
+                        .first_chunk = c.iteration,
+                        .chunks = iterations - c.iteration,
+                        .seed = stream_seed,
+                        .serial = threads == 1,
+                        .snapshot_after = [&](std::int64_t k) { return checkpoint_after(k + 1); },
+                        .start = config.resume ? &resumed : nullptr,
+                        .frames = render_frames});
+  // Versions start at max(0, iteration - lag): after a resume with lag 1 the next chunk acts with
+  // the weights of one iteration back, which the checkpoint kept.
+  std::vector<torch::Tensor> published = dreamer.policy_weights(), before = published;
+  if (dc.lag == 1 && c.iteration > 0) {
+    stream.publish(acting);
+    before = acting;
+  }
+  stream.publish(published);
+
   const auto start = std::chrono::steady_clock::now();
   const double wall_before = c.wall_s;
   DreamerStats stats;
   double openloop = NAN;
   OpenLoop last_open_loop;
-  while (c.env_steps < config.steps) {
-    // A segment: fresh envs from (seed, segment), streamed until its last iteration.
-    const std::int64_t segment = c.iteration / config.checkpoint_every;
-    const std::int64_t left = (config.steps - c.env_steps + per_chunk - 1) / per_chunk;
-    const std::int64_t chunks =
-        std::min(config.checkpoint_every - c.iteration % config.checkpoint_every, left);
-    auto env = scenes::make_env(scene, n, threads, mix(config.seed ^ mix(segment)));
-    policy.start(c.env_steps, n);
-    RolloutStream stream(*env, policy,
-                         {.steps = dc.chunk,
-                          .lag = dc.lag,
-                          .chunks = chunks,
-                          .seed = mix(config.seed ^ mix(0xac7000 + segment)),
-                          .frames = render_frames});
-    stream.publish(dreamer.policy_weights());
-    // Per env: the action and reward that led to the next observation, the running return.
-    auto prev_action = torch::zeros({n, spaces.act_dim});
-    std::vector<float> prev_reward(static_cast<std::size_t>(n), 0.0f);
-    std::vector<double> episode_return(static_cast<std::size_t>(n), 0.0);
-    for (std::int64_t k = 0; k < chunks; ++k) {
-      const double waited_before = stream.learner_wait_s();
-      const auto t0 = std::chrono::steady_clock::now();
-      const Chunk chunk = stream.next();
-      const double wait_s = stream.learner_wait_s() - waited_before;
-      const auto actions = policy.normalize(chunk.action).contiguous();
-      const auto obs = chunk.obs.contiguous(), final_obs = chunk.final_obs.contiguous();
-      const auto first = chunk.first.accessor<float, 2>(),
-                 reward = chunk.reward.accessor<float, 2>();
-      const auto terminated = chunk.terminated.accessor<float, 2>();
-      const auto truncated = chunk.truncated.accessor<float, 2>();
-      const int obs_dim = spaces.obs_dim, act_dim = spaces.act_dim;
-      const std::int64_t frame_bytes = 3 * kFrameSize * kFrameSize;
-      for (int t = 0; t < dc.chunk; ++t) {
-        for (int i = 0; i < n; ++i) {
-          const bool starts = first[t][i] > 0;
-          // The step's frame; an episode's final observation reuses it (it has none of its own).
-          const std::uint8_t* image = images
-                                          ? chunk.image.data_ptr<std::uint8_t>() +
-                                                (static_cast<std::int64_t>(t) * n + i) * frame_bytes
-                                          : nullptr;
-          const float* o = obs.data_ptr<float>() + (static_cast<std::int64_t>(t) * n + i) * obs_dim;
-          const float* a =
-              actions.data_ptr<float>() + (static_cast<std::int64_t>(t) * n + i) * act_dim;
-          replay.add(i, o, starts ? nullptr : prev_action[i].data_ptr<float>(),
-                     starts ? 0.0f : prev_reward[i], starts, false, image);
-          std::copy(a, a + act_dim, prev_action[i].data_ptr<float>());
-          prev_reward[i] = reward[t][i];
-          episode_return[i] += reward[t][i];
-          if (terminated[t][i] > 0 || truncated[t][i] > 0) {
-            // The episode's last observation, reached by this step.
-            replay.add(
-                i, final_obs.data_ptr<float>() + (static_cast<std::int64_t>(t) * n + i) * obs_dim,
-                a, reward[t][i], false, terminated[t][i] > 0, image);
-            c.recent.add(episode_return[i]);
-            episode_return[i] = 0;
-            ++c.episodes;
-          }
+  const int obs_dim = spaces.obs_dim, act_dim = spaces.act_dim;
+  const std::int64_t frame_bytes = 3 * kFrameSize * kFrameSize;
+  while (c.iteration < iterations) {
+    const double waited_before = stream.learner_wait_s();
+    const auto t0 = std::chrono::steady_clock::now();
+    const Chunk chunk = stream.next();
+    const double wait_s = stream.learner_wait_s() - waited_before;
+    const auto actions = policy.normalize(chunk.action).contiguous();
+    const auto obs = chunk.obs.contiguous(), final_obs = chunk.final_obs.contiguous();
+    const auto first = chunk.first.accessor<float, 2>(), reward = chunk.reward.accessor<float, 2>();
+    const auto terminated = chunk.terminated.accessor<float, 2>();
+    const auto truncated = chunk.truncated.accessor<float, 2>();
+    auto prev_reward = carry.prev_reward.accessor<float, 1>();
+    auto episode_return = carry.episode_return.accessor<double, 1>();
+    for (int t = 0; t < dc.chunk; ++t) {
+      for (int i = 0; i < n; ++i) {
+        const bool starts = first[t][i] > 0;
+        const std::int64_t row = static_cast<std::int64_t>(t) * n + i;
+        // The step's frame; an episode's final observation reuses it (it has none of its own).
+        const std::uint8_t* image =
+            images ? chunk.image.data_ptr<std::uint8_t>() + row * frame_bytes : nullptr;
+        const float* o = obs.data_ptr<float>() + row * obs_dim;
+        const float* a = actions.data_ptr<float>() + row * act_dim;
+        float* prev_action =
+            carry.prev_action.data_ptr<float>() + static_cast<std::int64_t>(i) * act_dim;
+        replay.add(i, o, starts ? nullptr : prev_action, starts ? 0.0f : prev_reward[i], starts,
+                   false, image);
+        std::copy(a, a + act_dim, prev_action);
+        prev_reward[i] = reward[t][i];
+        episode_return[i] += reward[t][i];
+        if (terminated[t][i] > 0 || truncated[t][i] > 0) {
+          // The episode's last observation, reached by this step.
+          replay.add(i, final_obs.data_ptr<float>() + row * obs_dim, a, reward[t][i], false,
+                     terminated[t][i] > 0, image);
+          c.recent.add(episode_return[i]);
+          episode_return[i] = 0;
+          ++c.episodes;
         }
       }
-      c.env_steps += per_chunk;
-      const auto t1 = std::chrono::steady_clock::now();
-      int updates = 0;
+    }
+    c.env_steps += per_iteration;
+    const auto t1 = std::chrono::steady_clock::now();
+    int updates = 0;
+    try {
       if (c.env_steps >= dc.prefill) {
-        c.credit += static_cast<double>(per_chunk) * dc.train_ratio;
+        c.credit += static_cast<double>(per_iteration) * dc.train_ratio;
         while (c.credit >= per_update && replay.can_sample(dc.seq_len)) {
-          stats = dreamer.train(replay.sample(dc.batch, dc.seq_len));
+          dreamer.update(replay.sample(dc.batch, dc.seq_len));  // queued: nothing waits here
           c.credit -= per_update;
           ++updates;
         }
         if (updates > 0) {
+          stats = dreamer.stats();  // the iteration's one wait for the device
           last_open_loop =
               dreamer.open_loop(replay.sample(kOpenLoopBatch, dc.seq_len), kOpenLoopContext);
           openloop = last_open_loop.nmse.mean().item<double>();
         }
       }
-      c.updates += updates;
-      // The weights for the chunk after next (lag 1) or the next one (lag 0).
-      if (k + 1 < chunks) stream.publish(dreamer.policy_weights());
-      const auto t2 = std::chrono::steady_clock::now();
-      const double learn_s = std::chrono::duration<double>(t2 - t1).count();
-      const double iteration_s = std::chrono::duration<double>(t2 - t0).count();
-      ++c.iteration;
-      c.wall_s = wall_before + std::chrono::duration<double>(t2 - start).count();
-      auto num = [](double v) {
-        return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr);
-      };
-      const bool trained = c.updates > 0;
-      const nlohmann::json row = {
-          {"iteration", c.iteration},
-          {"env_steps", c.env_steps},
-          {"episodes", c.episodes},
-          {"mean_return", c.recent.mean()},
-          {"updates", c.updates},
-          {"model_loss", trained ? num(stats.model_loss) : nullptr},
-          {"decoder_loss", trained ? num(stats.decoder_loss) : nullptr},
-          {"reward_loss", trained ? num(stats.reward_loss) : nullptr},
-          {"cont_loss", trained ? num(stats.cont_loss) : nullptr},
-          {"kl", trained ? num(stats.kl) : nullptr},
-          {"actor_loss", trained ? num(stats.actor_loss) : nullptr},
-          {"critic_loss", trained ? num(stats.critic_loss) : nullptr},
-          {"entropy", trained ? num(stats.entropy) : nullptr},
-          {"imag_return", trained ? num(stats.imag_return) : nullptr},
-          {"return_scale", trained ? num(stats.return_scale) : nullptr},
-          {"openloop_nmse", num(openloop)},
-          // Starvation counts iterations that trained (during the prefill the learner only waits).
-          {"starvation",
-           updates > 0 ? nlohmann::json(wait_s / iteration_s) : nlohmann::json(nullptr)},
-          {"env_steps_per_s", static_cast<double>(per_chunk) / iteration_s},
-          {"updates_per_s", updates / std::max(learn_s, 1e-9)},
-          {"sim_s", chunk.sim_s},
-          {"learn_s", learn_s},
-          {"wait_s", wait_s},
-          {"wall_s", c.wall_s}};
-      run.append(row);
-      if (c.iteration % config.checkpoint_every == 0 || c.env_steps >= config.steps) {
-        save(run.checkpoint(), dreamer, replay, c);
+    } catch (const c10::Error& e) {
+      const std::string what = e.what_without_backtrace();
+      if (what.find("out of memory") == std::string::npos) throw;
+      throw train_error("--batch", "the device ran out of memory in an update of " +
+                                       std::to_string(dc.batch) + " sequences x " +
+                                       std::to_string(dc.seq_len) + " steps (" +
+                                       std::to_string(dc.imag_starts) +
+                                       " imagination starts); lower --batch, --seq-len or "
+                                       "--imag-starts. The last good checkpoint is " +
+                                       checkpoint.string());
+    } catch (const Error& e) {  // a loss that is not finite
+      throw Error(e.where(), e.message() + " at iteration " + std::to_string(c.iteration + 1) +
+                                 "; the last good checkpoint is " + checkpoint.string());
+    }
+    c.updates += updates;
+    ++c.iteration;
+    // The weights for the chunk after next (lag 1) or the next one (lag 0). A run that stops here
+    // keeps them too: its checkpoint may be resumed with more --steps.
+    before = std::move(published);
+    published = dreamer.policy_weights();
+    if (c.iteration < iterations) stream.publish(published);
+    const auto t2 = std::chrono::steady_clock::now();
+    const double learn_s = std::chrono::duration<double>(t2 - t1).count();
+    const double iteration_s = std::chrono::duration<double>(t2 - t0).count();
+    c.wall_s = wall_before + std::chrono::duration<double>(t2 - start).count();
+    auto num = [](double v) {
+      return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr);
+    };
+    const bool trained = c.updates > 0;
+    const nlohmann::json row = {
+        {"iteration", c.iteration},
+        {"env_steps", c.env_steps},
+        {"episodes", c.episodes},
+        {"mean_return", c.recent.mean()},
+        {"updates", c.updates},
+        {"model_loss", trained ? num(stats.model_loss) : nullptr},
+        {"decoder_loss", trained ? num(stats.decoder_loss) : nullptr},
+        {"reward_loss", trained ? num(stats.reward_loss) : nullptr},
+        {"cont_loss", trained ? num(stats.cont_loss) : nullptr},
+        {"kl", trained ? num(stats.kl) : nullptr},
+        {"actor_loss", trained ? num(stats.actor_loss) : nullptr},
+        {"critic_loss", trained ? num(stats.critic_loss) : nullptr},
+        {"entropy", trained ? num(stats.entropy) : nullptr},
+        {"imag_return", trained ? num(stats.imag_return) : nullptr},
+        {"return_scale", trained ? num(stats.return_scale) : nullptr},
+        {"openloop_nmse", num(openloop)},
+        // Starvation counts iterations that trained (during the prefill the learner only waits).
+        {"starvation",
+         updates > 0 ? nlohmann::json(wait_s / iteration_s) : nlohmann::json(nullptr)},
+        {"env_steps_per_s", static_cast<double>(per_iteration) / iteration_s},
+        {"updates_per_s", updates / std::max(learn_s, 1e-9)},
+        {"sim_s", chunk.sim_s},
+        {"learn_s", learn_s},
+        {"wait_s", wait_s},
+        {"wall_s", c.wall_s}};
+    run.append(row);
+    if (checkpoint_after(c.iteration)) {
+      SIMLAB_CHECK(chunk.snapshot) << "the stream did not snapshot chunk " << chunk.index;
+      // The next chunk acts with `before` (lag 1: one version back) or `published` (lag 0).
+      save(checkpoint, dreamer, replay,
+           {c, carry, *chunk.snapshot, dc.lag == 1 ? before : published});
+      if (run.writer()) {
         run.draw_curve();
         if (last_open_loop.real_image.defined())
           draw_open_loop_frames(run.dir() / "world_model.png", last_open_loop);
         else if (last_open_loop.predicted.defined())
           draw_open_loop(run.dir() / "world_model.png", last_open_loop, names);
       }
-      if (on_update) on_update(row);
     }
+    if (on_update) on_update(row);
   }
-  std::vector<torch::Tensor> params = dreamer.world_model()->parameters();
-  for (const auto& p : dreamer.actor()->parameters())
-    params.push_back(p);
-  return {.rank = 0, .world_size = 1, .parameters = parameter_fingerprint(params)};
+  return {
+      .rank = rank, .world_size = world, .parameters = parameter_fingerprint(dreamer.parameters())};
 }
 
 }  // namespace simlab::learners::detail

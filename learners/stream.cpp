@@ -35,11 +35,72 @@ torch::Tensor flags_of(const engine::Buffer2D<std::uint8_t>& field, std::int64_t
 
 }  // namespace
 
+void write_stream_snapshot(torch::serialize::OutputArchive& archive, const std::string& prefix,
+                           const StreamSnapshot& snapshot) {
+  const auto n = static_cast<std::int64_t>(snapshot.envs.size());
+  auto episode = torch::empty({n}, torch::kInt64), length = torch::empty({n}, torch::kInt64);
+  auto stats = torch::empty({n, 4}, torch::kInt64);
+  std::vector<float> actions;
+  for (std::int64_t i = 0; i < n; ++i) {
+    const auto& e = snapshot.envs[i];
+    episode[i] = static_cast<std::int64_t>(e.episode);
+    length[i] = static_cast<std::int64_t>(e.actions.size());
+    actions.insert(actions.end(), e.actions.begin(), e.actions.end());
+    const std::uint64_t counts[4] = {e.stats.steps, e.stats.episodes, e.stats.diverged,
+                                     e.stats.invalid_actions};
+    for (int k = 0; k < 4; ++k)
+      stats[i][k] = static_cast<std::int64_t>(counts[k]);
+  }
+  archive.write(prefix + "_episode", episode);
+  archive.write(prefix + "_length", length);
+  archive.write(prefix + "_actions", torch::tensor(actions, torch::kFloat32));
+  archive.write(prefix + "_stats", stats);
+  archive.write(prefix + "_first", snapshot.first);
+  archive.write(prefix + "_policy_count",
+                torch::tensor(static_cast<std::int64_t>(snapshot.policy.size())));
+  for (std::size_t i = 0; i < snapshot.policy.size(); ++i)
+    archive.write(prefix + "_policy_" + std::to_string(i), snapshot.policy[i]);
+}
+
+StreamSnapshot read_stream_snapshot(torch::serialize::InputArchive& archive,
+                                    const std::string& prefix) {
+  torch::Tensor episode, length, actions, stats, count;
+  StreamSnapshot s;
+  archive.read(prefix + "_episode", episode);
+  archive.read(prefix + "_length", length);
+  archive.read(prefix + "_actions", actions);
+  archive.read(prefix + "_stats", stats);
+  archive.read(prefix + "_first", s.first);
+  archive.read(prefix + "_policy_count", count);
+  const auto* a = actions.data_ptr<float>();
+  std::int64_t at = 0;
+  for (std::int64_t i = 0; i < episode.size(0); ++i) {
+    engine::EnvSnapshot e;
+    e.episode = static_cast<std::uint32_t>(episode[i].item<std::int64_t>());
+    const auto len = length[i].item<std::int64_t>();
+    SIMLAB_CHECK(at + len <= actions.numel()) << "a stream snapshot's actions are cut short";
+    e.actions.assign(a + at, a + at + len);
+    at += len;
+    e.stats = {static_cast<std::uint64_t>(stats[i][0].item<std::int64_t>()),
+               static_cast<std::uint64_t>(stats[i][1].item<std::int64_t>()),
+               static_cast<std::uint64_t>(stats[i][2].item<std::int64_t>()),
+               static_cast<std::uint64_t>(stats[i][3].item<std::int64_t>())};
+    s.envs.push_back(std::move(e));
+  }
+  for (std::int64_t i = 0; i < count.item<std::int64_t>(); ++i) {
+    torch::Tensor t;
+    archive.read(prefix + "_policy_" + std::to_string(i), t);
+    s.policy.push_back(t);
+  }
+  return s;
+}
+
 RolloutStream::RolloutStream(engine::VectorEnv& env, StreamPolicy& policy, StreamConfig config)
     : env_(env), policy_(policy), config_(config) {
   if (config_.steps < 1) throw Error(SourceLocation{.field = "stream.steps"}, "must be >= 1");
   if (config_.lag < 0 || config_.lag > 1)
     throw Error(SourceLocation{.field = "stream.lag"}, "must be 0 or 1");
+  published_ = std::max<std::int64_t>(0, config_.first_chunk - config_.lag);
   actor_ = std::thread([this] { actor_loop(); });
 }
 
@@ -63,7 +124,12 @@ void RolloutStream::publish(std::vector<torch::Tensor> weights) {
 Chunk RolloutStream::next() {
   const auto start = Clock::now();
   std::unique_lock lock(mutex_);
+  if (ready_.empty()) {
+    learner_waiting_ = true;
+    changed_.notify_all();
+  }
   changed_.wait(lock, [&] { return !ready_.empty() || error_ || taken_ >= config_.chunks; });
+  learner_waiting_ = false;
   learner_wait_s_ += seconds_since(start);
   if (!ready_.empty()) {
     Chunk chunk = std::move(ready_.front());
@@ -83,12 +149,20 @@ void RolloutStream::actor_loop() {
     const std::int64_t n = env_.num_envs();
     const int obs_dim = env_.observation_space().dim(), act_dim = env_.action_space().dim();
     const int steps = config_.steps;
-    auto obs = rows_of(env_.reset().obs, n);
+    torch::Tensor obs, first;
+    if (config_.start) {
+      obs = rows_of(env_.restore(config_.start->envs).obs, n);
+      policy_.set_state(config_.start->policy);
+      first = config_.start->first.clone();
+    } else {
+      obs = rows_of(env_.reset().obs, n);
+      first = torch::ones({n});
+    }
     const bool images = static_cast<bool>(config_.frames);
     torch::Tensor image = images ? config_.frames(env_) : torch::Tensor();
-    auto first = torch::ones({n});
     std::int64_t loaded = -1;
-    for (std::int64_t k = 0; k < config_.chunks; ++k) {
+    for (std::int64_t local = 0; local < config_.chunks; ++local) {
+      const std::int64_t k = config_.first_chunk + local;
       Chunk c;
       c.index = k;
       c.version = std::max<std::int64_t>(0, k - config_.lag);
@@ -96,9 +170,12 @@ void RolloutStream::actor_loop() {
       std::vector<torch::Tensor> weights;
       {
         std::unique_lock lock(mutex_);
-        // Wait for this chunk's weights, and for room: at most lag + 1 chunks ahead.
-        changed_.wait(
-            lock, [&] { return stop_ || (published_ > c.version && k - taken_ <= config_.lag); });
+        // Wait for this chunk's weights, and for room: at most lag + 1 chunks ahead (serial: and
+        // for the learner to wait for it).
+        changed_.wait(lock, [&] {
+          return stop_ || (published_ > c.version && local - taken_ <= config_.lag &&
+                           (!config_.serial || learner_waiting_));
+        });
         if (stop_) return;
         if (loaded != c.version) weights = weights_.at(c.version);
         // Versions before this one are never needed again.
@@ -149,9 +226,12 @@ void RolloutStream::actor_loop() {
         }
       }
       c.next_obs = obs;
+      if (config_.snapshot_after && config_.snapshot_after(k))
+        c.snapshot = StreamSnapshot{env_.snapshot(), policy_.state(), first.clone()};
       {
         std::lock_guard lock(mutex_);
         ready_.push_back(std::move(c));
+        learner_waiting_ = false;  // serial: this chunk is what it waited for
       }
       changed_.notify_all();
     }

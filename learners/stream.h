@@ -10,6 +10,12 @@
 // one iteration old, as in any asynchronous actor-learner); with lag 0 the two alternate. Chunk k
 // always uses version max(0, k - lag) and samples with its own generator seeded from (seed, k), so
 // a run is the same however the threads interleave. At most lag + 1 chunks wait in the queue.
+//
+// Chunk indices and weight versions count from the start of the run, so a stream can pick up where
+// a checkpoint left off: the actor attaches a StreamSnapshot (the envs' episodes, the policy's
+// state) to the chunks a checkpoint follows, and a stream started from one continues exactly.
+// `serial` keeps the two threads from running at once (one core: --threads 1): the actor starts
+// a chunk only while the learner waits in next(); the schedule, and so the data, is unchanged.
 #pragma once
 
 #include <condition_variable>
@@ -19,6 +25,8 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -32,6 +40,10 @@ namespace simlab::learners {
 class StreamPolicy {
  public:
   virtual ~StreamPolicy() = default;
+  // What acting carries from one step to the next (a recurrent state, counters), as tensors, for
+  // checkpoints; empty when nothing.
+  virtual std::vector<torch::Tensor> state() const { return {}; }
+  virtual void set_state(const std::vector<torch::Tensor>& /*state*/) {}
   // The weights the learner published, as it published them.
   virtual void load(const std::vector<torch::Tensor>& weights) = 0;
   // Actions [N, act] for observations [N, obs] and, with images on, the frames [N, 3, 64, 64]
@@ -39,6 +51,13 @@ class StreamPolicy {
   // (recurrent state resets there). Sample only from `generator`.
   virtual torch::Tensor act(const torch::Tensor& obs, const torch::Tensor& image,
                             const torch::Tensor& first, at::Generator& generator) = 0;
+};
+
+// Where the actor stands after a chunk: what a stream needs to go on from there.
+struct StreamSnapshot {
+  std::vector<engine::EnvSnapshot> envs;  // VectorEnv::snapshot()
+  std::vector<torch::Tensor> policy;      // StreamPolicy::state()
+  torch::Tensor first;                    // [N] 1 where the next observation starts an episode
 };
 
 // T steps of N envs, as the actor saw them.
@@ -58,17 +77,32 @@ struct Chunk {
   torch::Tensor image;
   // The actor's time stepping (and rendering, with images on), acting and waiting.
   double sim_s = 0, policy_s = 0, wait_s = 0;
+  // After the chunk, when StreamConfig::snapshot_after said so.
+  std::optional<StreamSnapshot> snapshot;
 };
 
 struct StreamConfig {
-  int steps = 50;           // T: env steps per env per chunk
-  int lag = 1;              // 0 or 1, see above
-  std::int64_t chunks = 1;  // the actor stops after this many
-  std::uint64_t seed = 0;   // chunk k samples with a generator seeded from (seed, k)
+  int steps = 50;                // T: env steps per env per chunk
+  int lag = 1;                   // 0 or 1, see above
+  std::int64_t first_chunk = 0;  // the index of this stream's first chunk in the run
+  std::int64_t chunks = 1;       // the actor stops after this many
+  std::uint64_t seed = 0;        // chunk k samples with a generator seeded from (seed, k)
+  bool serial = false;           // never run the actor while the learner works (see above)
+  // Chunk k (run index) carries a StreamSnapshot when this says so (the env must have been made
+  // with snapshots on).
+  std::function<bool(std::int64_t chunk)> snapshot_after;
+  // Go on from here instead of resetting the env: its envs are restored, the policy's state set.
+  const StreamSnapshot* start = nullptr;
   // Images on when set: the actor thread calls it after each reset and step for the frames
   // [N, 3, 64, 64] uint8 of every env (e.g. FrameRenderer::render), so rendering overlaps learning.
   std::function<torch::Tensor(const engine::VectorEnv&)> frames;
 };
+
+// A StreamSnapshot in a checkpoint, under keys starting with `prefix`.
+void write_stream_snapshot(torch::serialize::OutputArchive& archive, const std::string& prefix,
+                           const StreamSnapshot& snapshot);
+StreamSnapshot read_stream_snapshot(torch::serialize::InputArchive& archive,
+                                    const std::string& prefix);
 
 class RolloutStream {
  public:
@@ -78,7 +112,8 @@ class RolloutStream {
   RolloutStream(const RolloutStream&) = delete;
   RolloutStream& operator=(const RolloutStream&) = delete;
 
-  // The next weights version (0, 1, ...). The tensors must not change afterwards: pass clones.
+  // The next weights version: max(0, first_chunk - lag), then one more per call. The tensors must
+  // not change afterwards: pass clones.
   void publish(std::vector<torch::Tensor> weights);
   // The next chunk, in order; blocks until the actor has it and rethrows what the actor threw.
   Chunk next();
@@ -94,9 +129,10 @@ class RolloutStream {
   std::mutex mutex_;
   std::condition_variable changed_;
   std::map<std::int64_t, std::vector<torch::Tensor>> weights_;  // version -> weights
-  std::int64_t published_ = 0;                                  // versions published so far
+  std::int64_t published_ = 0;                                  // the next version
   std::deque<Chunk> ready_;
   std::int64_t taken_ = 0;  // chunks handed to the learner
+  bool learner_waiting_ = false;
   bool stop_ = false;
   std::exception_ptr error_;
   double learner_wait_s_ = 0;

@@ -14,6 +14,7 @@
 #include "learners/dreamer.h"
 #include "learners/frames.h"
 #include "learners/run_folder.h"
+#include "learners/threads.h"
 #include "scenes/scene.h"
 
 namespace simlab::learners {
@@ -82,8 +83,11 @@ void load_checkpoint(const fs::path& file, Ppo& ppo, ObsNormalizer& norm,
 }  // namespace
 
 nlohmann::json TrainConfig::to_json() const {
-  nlohmann::json j = {{"scene", scene}, {"algo", algo}, {"steps", steps},
-                      {"envs", envs},   {"seed", seed}, {"checkpoint_every", checkpoint_every}};
+  nlohmann::json j = {
+      {"scene", scene}, {"algo", algo}, {"steps", steps}, {"envs", envs}, {"seed", seed}};
+  // PPO's envs start afresh at every checkpoint, so its period is part of the run; a dreamer
+  // checkpoint holds the envs and changes nothing.
+  if (algo != "dreamer") j["checkpoint_every"] = checkpoint_every;
   // Only when not the default, so that run folders from before the option still resume.
   if (randomization != "train") j["randomization"] = randomization;
   if (backend != "mujoco") j["backend"] = backend;  // the same: runs before --backend resume
@@ -116,6 +120,7 @@ nlohmann::json TrainConfig::to_json() const {
                     {"ac_clip", d.ac_clip},
                     {"slow_critic", d.slow_critic}};
     if (d.obs != "state") j["dreamer"]["obs"] = d.obs;
+    if (d.actor_grad != "backprop") j["dreamer"]["actor_grad"] = d.actor_grad;
     return j;
   }
   j["ppo"] = {{"horizon", ppo.horizon},
@@ -319,7 +324,7 @@ TrainResult run_training(const TrainConfig& config,
   const int threads = config.threads > 0
                           ? config.threads
                           : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  at::set_num_threads(threads);
+  set_compute_threads(threads);
   torch::manual_seed(config.seed);
 
   // One env to read the spaces; the loops make their own.

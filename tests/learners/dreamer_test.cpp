@@ -110,7 +110,9 @@ TEST(Stream, DeliversEveryTransitionAsThePolicyAndScheduleSay) {
           ASSERT_EQ(c.terminated[t][i].item<float>(), b.terminated(i, 0));
           ASSERT_EQ(c.truncated[t][i].item<float>(), b.truncated(i, 0));
           const bool ended = b.terminated(i, 0) || b.truncated(i, 0);
-          if (t + 1 < steps) ASSERT_EQ(c.first[t + 1][i].item<float>(), ended ? 1.0f : 0.0f);
+          if (t + 1 < steps) {
+            ASSERT_EQ(c.first[t + 1][i].item<float>(), ended ? 1.0f : 0.0f);
+          }
           if (ended) {
             ++episodes_ended;
             for (int d = 0; d < 4; ++d)
@@ -265,6 +267,7 @@ TEST(DreamerTraining, AResumedRunReproducesAnUninterruptedOne) {
   ASSERT_EQ(rows(split).size(), 3u);
   auto second = tiny_run(split);
   second.resume = true;
+  second.checkpoint_every = 2;  // not part of a dreamer run's identity: it changes nothing
   run_training(second);
   const auto a = rows(whole), b = rows(split);
   ASSERT_EQ(a.size(), 6u);
@@ -288,6 +291,52 @@ TEST(DreamerTraining, AResumedRunReproducesAnUninterruptedOne) {
   }
   fs::remove_all(whole);
   fs::remove_all(split);
+}
+
+// Checkpoints hold every env's running episode: the checkpoint period changes nothing. Swing-up
+// episodes last 1000 steps; with a checkpoint every 20 steps per env they used to be cut at every
+// one, and no episode ever finished.
+TEST(DreamerTraining, EpisodesRunOnAcrossCheckpoints) {
+  std::vector<std::vector<nlohmann::json>> runs;
+  for (int every : {1, 7, 100}) {
+    auto c = tiny_run(fs::temp_directory_path() / ("simlab_dreamer_every" + std::to_string(every)));
+    fs::remove_all(c.out);
+    c.scene = "cartpole-swingup";
+    c.steps = 2 * 20 * 60;        // 60 iterations of 20 steps on 2 envs: one episode each
+    c.dreamer.prefill = c.steps;  // acting and stepping only: no updates
+    c.dreamer.replay = c.steps;
+    c.checkpoint_every = every;
+    run_training(c);
+    runs.push_back(rows(c.out));
+    fs::remove_all(c.out);
+  }
+  ASSERT_EQ(runs[0].size(), 60u);
+  EXPECT_EQ(runs[0].back()["episodes"], 2);
+  for (std::size_t r = 1; r < runs.size(); ++r) {
+    ASSERT_EQ(runs[r].size(), runs[0].size());
+    for (std::size_t i = 0; i < runs[0].size(); ++i)
+      for (const char* key : {"env_steps", "episodes", "mean_return"})
+        ASSERT_EQ(runs[0][i][key], runs[r][i][key]) << key << " at iteration " << i + 1;
+  }
+}
+
+TEST(DreamerTraining, TheCheckpointPeriodDoesNotChangeLearning) {
+  std::vector<std::vector<nlohmann::json>> runs;
+  for (int every : {1, 4}) {
+    auto c = tiny_run(fs::temp_directory_path() / ("simlab_dreamer_learn" + std::to_string(every)));
+    fs::remove_all(c.out);
+    c.checkpoint_every = every;
+    run_training(c);
+    runs.push_back(rows(c.out));
+    fs::remove_all(c.out);
+  }
+  ASSERT_EQ(runs[0].size(), 6u);
+  ASSERT_EQ(runs[1].size(), 6u);
+  EXPECT_GT(runs[0].back()["updates"].get<int>(), 0);
+  for (std::size_t i = 0; i < 6; ++i)
+    for (const char* key : {"env_steps", "episodes", "mean_return", "updates", "model_loss",
+                            "actor_loss", "critic_loss", "openloop_nmse"})
+      EXPECT_EQ(runs[0][i][key], runs[1][i][key]) << key << " at iteration " << i + 1;
 }
 
 TEST(DreamerImages, RgbOnASceneWithoutACameraIsAnError) {

@@ -1,14 +1,43 @@
 // simlab: the command-line entry point. Errors in what the user gave us (simlab::Error, bad flags)
 // print one clear message and exit 2; anything else is a bug and exits 1.
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <exception>
+#include <string>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 
 #include "engine/core/error.h"
 #include "tools/simlab/commands.h"
+#ifdef SIMLAB_HAS_LEARNERS
+#include "learners/threads.h"
+#endif
+
+namespace {
+
+// OpenBLAS picks its kernels when it loads, from the CPUs it knows (see
+// learners::better_openblas_core): where it fell back to generic ones on a CPU with AVX2 or
+// AVX-512, this process is started again with OPENBLAS_CORETYPE naming the fitting kernels. The
+// user's own OPENBLAS_CORETYPE wins, and under valgrind (its preload library in LD_PRELOAD) the
+// process is not replaced.
+void use_fitting_blas_kernels([[maybe_unused]] char** argv) {
+#ifdef SIMLAB_HAS_LEARNERS
+  if (std::getenv("OPENBLAS_CORETYPE")) return;
+  if (const char* preload = std::getenv("LD_PRELOAD"); preload && std::strstr(preload, "vgpreload"))
+    return;
+  const std::string core = simlab::learners::better_openblas_core();
+  if (core.empty()) return;
+  setenv("OPENBLAS_CORETYPE", core.c_str(), 1);
+  execv("/proc/self/exe", argv);  // returns only if that failed: go on with the generic kernels
+#endif
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
+  use_fitting_blas_kernels(argv);
   CLI::App app{
       "simlab: a sim-first robot learning platform.\n"
       "Batched MuJoCo simulation on oneTBB; see `simlab COMMAND --help` for each command.",
