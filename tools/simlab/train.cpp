@@ -174,6 +174,22 @@ void add_train_command(CLI::App& app) {
                   "the scene's first camera; the replay then holds 20000 steps, 12 KB each)")
       ->group(dreamer)
       ->capture_default_str();
+  cmd->add_option("--imag-starts", c->dreamer.imag_starts,
+                  "Dreamer: imagination start states per update (0: every replayed state)")
+      ->group(dreamer)
+      ->capture_default_str();
+  cmd->add_option("--actor-grad", c->dreamer.actor_grad,
+                  "Dreamer: backprop (returns differentiated through the learned dynamics) or "
+                  "reinforce (score function with the critic as baseline)")
+      ->check(CLI::IsMember({"backprop", "reinforce"}))
+      ->group(dreamer)
+      ->capture_default_str();
+  cmd->add_option("--dreamer-gamma", c->dreamer.gamma, "Dreamer: discount of imagined returns")
+      ->group(dreamer)
+      ->capture_default_str();
+  cmd->add_flag("!--no-cuda-graphs", c->dreamer.cuda_graphs,
+                "Dreamer on CUDA: run updates eagerly instead of replaying one captured CUDA graph")
+      ->group(dreamer);
   cmd->add_option("--lag", c->dreamer.lag,
                   "Dreamer: 1 overlaps simulation with learning (actors one iteration behind), "
                   "0 alternates")
