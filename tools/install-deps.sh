@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Install the Debian packages in third_party/debian-packages.txt that are missing. Idempotent: with
-# everything present it only checks and returns. Needs root, or sudo.
+# Install the Debian packages in third_party/debian-packages.txt that are missing, and any package
+# named on the command line (tools/test.sh --clang: clang-16). Idempotent: with everything present
+# it only checks and returns. Needs root, or sudo.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 list="$root/third_party/debian-packages.txt"
 
 mapfile -t wanted < <(sed 's/#.*//' "$list" | awk 'NF {print $1}')
+wanted+=("$@")
 missing=()
 for pkg in "${wanted[@]}"; do
   status=$(dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null || true)

@@ -99,12 +99,14 @@ TEST(VectorEnvAllocations, CounterSeesAllocations) {
 #if !SIMLAB_COUNT_MALLOC
   GTEST_SKIP() << "malloc is owned by the sanitizer in this build";
 #endif
-  // The counter itself works: a vector allocation is seen.
+  // The counter itself works: a vector allocation is seen. The pointer goes through a volatile so
+  // that the compiler cannot elide the new/delete pair (Clang does, otherwise).
+  static std::vector<int>* volatile escaped = nullptr;
   g_allocations = 0;
   g_counting = true;
-  auto* v = new std::vector<int>(100);
+  escaped = new std::vector<int>(100);
   g_counting = false;
-  delete v;
+  delete escaped;
   EXPECT_GE(g_allocations.load(), 2);
 }
 
