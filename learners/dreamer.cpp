@@ -7,6 +7,7 @@
 #include "learners/cuda_graph.h"
 #include "learners/distributed.h"
 #include "learners/optim.h"
+#include "learners/rssm_scan.h"
 
 namespace simlab::learners {
 namespace F = torch::nn::functional;
@@ -85,20 +86,14 @@ torch::Tensor kl(const torch::Tensor& log_p, const torch::Tensor& log_q) {
   return (log_p.exp() * (log_p - log_q)).sum(-1);
 }
 
-// Gumbel noise of the given shape from the device's own generator.
-torch::Tensor gumbel(at::IntArrayRef shape, const torch::TensorOptions& options) {
-  const auto u = torch::rand(shape, options).clamp_(1e-20, 1 - 1e-7);
-  return -torch::log(-torch::log(u));
-}
-
-// The straight-through one-hot sample of categorical probabilities: forward, the one-hot of
-// argmax(log probs + gumbel) (Gumbel-max); backward, the gradient passes to the probabilities
-// unchanged. One autograd node where one_hot + probs - sg(probs) records four.
+// The straight-through one-hot sample of categorical probabilities [.., groups, classes], by
+// inverting each group's CDF at a uniform number u [.., groups] (one random number per group,
+// where Gumbel-max takes one per class and two logarithms); backward, the gradient passes to the
+// probabilities unchanged. One autograd node where one_hot + probs - sg(probs) records four.
 struct StraightThrough : torch::autograd::Function<StraightThrough> {
   static torch::Tensor forward(torch::autograd::AutogradContext*, const torch::Tensor& probs,
-                               const torch::Tensor& noise) {
-    const auto index = (probs.log() + noise).argmax(-1, /*keepdim=*/true);
-    return torch::zeros_like(probs).scatter_(-1, index, 1.0);
+                               const torch::Tensor& u) {
+    return detail::categorical_one_hot(probs, u);
   }
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext*,
                                                  torch::autograd::variable_list grad) {
@@ -243,52 +238,47 @@ WorldModelImpl::Observed WorldModelImpl::observe(const torch::Tensor& embed,
                                                  const torch::Tensor& action,
                                                  const torch::Tensor& first,
                                                  const torch::Tensor& noise) {
-  const auto batch = embed.size(0), length = embed.size(1);
   const auto z_dim = static_cast<std::int64_t>(stoch) * classes;
   const auto d = gru->options.hidden_size();
-  // The input layers split by what they read: the recurrent part stays in the loop, the rest is
+  // The input layers split by what they read: the recurrent part goes into the scan, the rest is
   // one matrix product over every step.
   const auto& w_img = img_in->ptr<torch::nn::LinearImpl>(0)->weight;  // [hidden, z + act]
   const auto& w_post = post->ptr<torch::nn::LinearImpl>(0)->weight;   // [hidden, deter + embed]
   auto img_norm = img_in->ptr<torch::nn::LayerNormImpl>(1);
   auto post_norm = post->ptr<torch::nn::LayerNormImpl>(1);
   auto post_out = post->ptr<torch::nn::LinearImpl>(3);
-  const auto w_img_z = w_img.slice(1, 0, z_dim).t();
-  const auto w_post_h = w_post.slice(1, 0, d).t();
   const auto keep = (1 - first).unsqueeze(-1);  // [B, L, 1]
-  // [L, B, hidden] contiguous, one view per step.
-  const auto steps = [](const torch::Tensor& x) {
-    return x.transpose(0, 1).contiguous().unbind(0);
-  };
-  const auto from_action = steps(F::linear(action * keep, w_img.slice(1, z_dim)));
-  const auto from_embed = steps(F::linear(embed, w_post.slice(1, d)));
-  const auto keeps = keep.unbind(1);
-  const auto noises = noise.unbind(1);
-  auto h = torch::zeros({batch, d}, embed.options());
-  auto z = torch::zeros({batch, z_dim}, embed.options());
-  std::vector<torch::Tensor> hs, zs, logits;
-  for (std::int64_t t = 0; t < length; ++t) {
-    if (t > 0) {  // an episode starts: forget the state
-      h = h * keeps[t];
-      z = z * keeps[t];
-    }
-    const auto x = torch::silu(img_norm->forward(torch::addmm(from_action[t], z, w_img_z)));
-    h = gru->forward(x, h);
-    const auto y = torch::silu(post_norm->forward(torch::addmm(from_embed[t], h, w_post_h)));
-    const auto l = post_out->forward(y).view({batch, stoch, classes});
-    z = StraightThrough::apply(mixed_probs(l, unimix, classes), noises[t]).flatten(1);
-    hs.push_back(h);
-    zs.push_back(z);
-    logits.push_back(l);
-  }
-  return {torch::stack(hs, 1), torch::stack(zs, 1), torch::stack(logits, 1)};
+  // [B, L, ..] -> [L, B, ..], one step per row block.
+  const auto by_step = [](const torch::Tensor& x) { return x.transpose(0, 1).contiguous(); };
+  const detail::RssmScanWeights w{.z_in = w_img.slice(1, 0, z_dim).t(),
+                                  .in_norm_w = img_norm->weight,
+                                  .in_norm_b = img_norm->bias,
+                                  .w_ih = gru->weight_ih,
+                                  .w_hh = gru->weight_hh,
+                                  .b_ih = gru->bias_ih,
+                                  .b_hh = gru->bias_hh,
+                                  .h_in = w_post.slice(1, 0, d).t(),
+                                  .post_norm_w = post_norm->weight,
+                                  .post_norm_b = post_norm->bias,
+                                  .out_w = post_out->weight,
+                                  .out_b = post_out->bias};
+  const auto out =
+      detail::rssm_scan(by_step(F::linear(action * keep, w_img.slice(1, z_dim))),
+                        by_step(F::linear(embed, w_post.slice(1, d))), by_step(keep),
+                        by_step(noise), w, stoch, classes, unimix, img_norm->options.eps());
+  const auto batch_first = [](const torch::Tensor& x) { return x.transpose(0, 1); };
+  return {batch_first(out.deter), batch_first(out.stoch),
+          batch_first(out.logits).unflatten(-1, {stoch, classes})};
+}
+
+torch::Tensor WorldModelImpl::sample_st(const torch::Tensor& logits, const torch::Tensor& noise) {
+  return StraightThrough::apply(mixed_probs(logits, unimix, classes), noise).flatten(-2);
 }
 
 Latent WorldModelImpl::imagine(const Latent& prev, const torch::Tensor& action,
                                const torch::Tensor& noise) {
   const auto h = gru->forward(img_in->forward(torch::cat({prev.stoch, action}, -1)), prev.deter);
-  const auto z = StraightThrough::apply(mixed_probs(prior_logits(h), unimix, classes), noise);
-  return {h, z.flatten(1)};
+  return {h, sample_st(prior_logits(h), noise)};
 }
 
 torch::Tensor WorldModelImpl::sample(const torch::Tensor& logits, at::Generator* generator,
@@ -417,7 +407,7 @@ void Dreamer::update_on_device(const SequenceBatch& b) {
   model_opt_->zero_grad();
   const auto embed = model_->embed(b.obs, image);
   const auto seq =
-      model_->observe(embed, b.action, b.first, gumbel({batch, length, groups, classes}, options));
+      model_->observe(embed, b.action, b.first, torch::rand({batch, length, groups}, options));
   const auto feat = torch::cat({seq.deter, seq.stoch}, -1);  // [B, L, feat]
   auto decoder_loss = torch::zeros({}, options);
   if (model_->use_state)
@@ -457,9 +447,9 @@ void Dreamer::update_on_device(const SequenceBatch& b) {
   }
   const int horizon = config_.horizon;
   const auto action_noise = torch::randn({horizon, starts, act_dim_}, options).unbind(0);
-  const auto latent_noise = gumbel({horizon, starts, groups, classes}, options).unbind(0);
+  const auto latent_noise = torch::rand({horizon, starts, groups}, options).unbind(0);
   std::vector<torch::Tensor> feats{s.feat()}, entropies, pre_tanh;
-  torch::Tensor ret, weight;
+  torch::Tensor ret, weight, slow_value;
   {
     std::optional<torch::NoGradGuard> data_only;
     if (reinforce) data_only.emplace();
@@ -479,7 +469,8 @@ void Dreamer::update_on_device(const SequenceBatch& b) {
     const auto reward = symexp(model_->reward->forward(f).squeeze(-1));
     auto cont = torch::sigmoid(model_->cont->forward(f).squeeze(-1));
     cont = torch::cat({start_cont.unsqueeze(0), cont.slice(0, 1)}, 0);
-    const auto value = symexp(slow_critic_->forward(f).squeeze(-1));
+    slow_value = slow_critic_->forward(f).squeeze(-1);  // symlog units
+    const auto value = symexp(slow_value);
     for (const auto& p : model_params_->parameters())
       p.requires_grad_(true);
     // Lambda-returns R_k = r_{k+1} + gamma c_{k+1} ((1 - lambda) v_{k+1} + lambda R_{k+1}).
@@ -508,6 +499,8 @@ void Dreamer::update_on_device(const SequenceBatch& b) {
     scale = return_scale_.clamp_min(1.0);
   }
   const auto f_sg = torch::stack(feats, 0).slice(0, 0, horizon).detach();  // [H, S, feat]
+  // The critic once: its loss below, and the baseline of reinforce.
+  const auto predicted = critic_->forward(f_sg).squeeze(-1);
   actor_opt_->zero_grad();
   torch::Tensor actor_loss, entropy;
   if (reinforce) {
@@ -515,7 +508,7 @@ void Dreamer::update_on_device(const SequenceBatch& b) {
     const auto u = torch::stack(pre_tanh, 0);
     // log N(u; mean, std) up to a constant; tanh's Jacobian does not depend on the parameters.
     const auto log_prob = (-0.5 * ((u - mean) / std).square() - torch::log(std)).sum(-1);
-    const auto baseline = symexp(critic_->forward(f_sg).squeeze(-1)).detach();
+    const auto baseline = symexp(predicted.detach());
     entropy = torch::log(std).sum(-1);
     actor_loss =
         -(weight * (log_prob * ((ret - baseline) / scale) + config_.entropy * entropy)).mean();
@@ -528,9 +521,8 @@ void Dreamer::update_on_device(const SequenceBatch& b) {
   const auto actor_norm = actor_opt_->step();
 
   critic_opt_->zero_grad();
-  const auto predicted = critic_->forward(f_sg).squeeze(-1);
   const auto target = symlog(ret.detach());
-  const auto slow = slow_critic_->forward(f_sg).squeeze(-1).detach();
+  const auto slow = slow_value.slice(0, 0, horizon).detach();
   const auto critic_loss =
       (weight * ((predicted - target).square() + (predicted - slow).square())).mean();
   critic_loss.backward();
@@ -613,10 +605,11 @@ double Dreamer::update_flops(std::int64_t batch, std::int64_t seq_len) const {
   const double heads = 3 * head(states, 1);  // reward, continuation and slow critic on every state
   const double critic = head(imagined, 1);   // one critic pass over the imagined states
   // Reinforce: the rollout and heads forward only, the actor again with weight gradients, the
-  // critic as baseline, trained, and the slow critic. Backprop: gradients flow back through the
-  // rollout and the heads into the actor.
-  const double behaviour = config_.reinforce() ? 3 * actor + dynamics + heads + 4 * critic
-                                               : 3 * actor + 2 * dynamics + 2 * heads + 3 * critic;
+  // critic (its output also the baseline) trained. Backprop: gradients flow back through the
+  // rollout and the heads into the actor. The slow critic's values on the imagined states double
+  // as the critic's regularization target.
+  const double behaviour = config_.reinforce() ? 3 * actor + dynamics + heads + 2 * critic
+                                               : 2 * actor + 2 * dynamics + 2 * heads + 2 * critic;
   return 3 * model + behaviour;
 }
 

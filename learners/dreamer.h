@@ -93,20 +93,24 @@ struct WorldModelImpl : torch::nn::Module {
   torch::Tensor log_probs(const torch::Tensor& logits) const;
 
   // Training's posterior filter along sequences, for embeddings [B, L, embed], the actions that led
-  // to each step [B, L, act], first [B, L] and Gumbel noise [B, L, stoch, classes]: per step
+  // to each step [B, L, act], first [B, L] and uniform numbers [B, L, stoch]: per step
   // h_t = GRU(h_{t-1}, [z_{t-1}, a_t]) (state and action zeroed where first), z_t the
   // straight-through sample of q(z | h_t, e_t). What does not depend on the recurrence (the
-  // action's and the embedding's share of the input layers) is computed for all steps at once, so
-  // each step is a few fused ops; `step_deter` / `posterior_logits` / `sample` compute the same one
-  // step at a time (acting, export).
+  // action's and the embedding's share of the input layers) is computed for all steps at once,
+  // and the recurrence runs as one autograd node with its backward written out
+  // (learners/rssm_scan.h); `step_deter` / `posterior_logits` / `sample_st` compute the same one
+  // step at a time (acting, export, the scan's test).
   struct Observed {
     torch::Tensor deter, stoch;  // [B, L, deter], [B, L, stoch * classes]
     torch::Tensor post_logits;   // [B, L, stoch, classes]
   };
   Observed observe(const torch::Tensor& embed, const torch::Tensor& action,
                    const torch::Tensor& first, const torch::Tensor& noise);
+  // The straight-through one-hot sample [.., stoch * classes] of logits [.., stoch, classes] with
+  // the uniform mix, from uniform numbers u [.., stoch] (one per group).
+  torch::Tensor sample_st(const torch::Tensor& logits, const torch::Tensor& u);
   // One imagined step from the prior: h' = GRU(h, [z, a]), z' the straight-through sample of
-  // p(z | h') with Gumbel noise [B, stoch, classes].
+  // p(z | h') from uniform numbers u [B, stoch].
   Latent imagine(const Latent& prev, const torch::Tensor& action, const torch::Tensor& noise);
 
   int obs_dim, act_dim, stoch, classes;

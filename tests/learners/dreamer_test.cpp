@@ -15,11 +15,16 @@
 #include "learners/frames.h"
 #include "learners/replay.h"
 #include "learners/stream.h"
+#include "learners/threads.h"
 #include "learners/trainer.h"
 #include "scenes/scene.h"
 
 namespace simlab::learners {
 namespace {
+
+// One compute thread, OpenBLAS's included: its spinning threads on a loaded machine (ctest -j) turn
+// these tests' many small products into waits.
+[[maybe_unused]] const bool kOneComputeThread = (set_compute_threads(1), true);
 
 namespace fs = std::filesystem;
 
@@ -167,8 +172,62 @@ SequenceReplay random_replay(int envs, int steps) {
   return replay;
 }
 
+// The fused posterior filter (learners/rssm_scan.h, a hand-written backward) against the same steps
+// composed from the world model's own layers under autograd: outputs and every gradient, in double
+// precision, across episode starts inside the sequences.
+TEST(Dreamer, TheFusedPosteriorFilterMatchesTheStepByStepOne) {
+  torch::manual_seed(3);
+  const auto config = tiny_dreamer();  // deter 32, hidden 32, latent 4 x 4
+  WorldModel model(4, 2, config);
+  model->to(torch::kFloat64);
+  const int b = 3, l = 7, z = config.stoch * config.classes;
+  const auto f64 = torch::TensorOptions().dtype(torch::kFloat64);
+  const auto obs = torch::randn({b, l, 4}, f64), action = torch::randn({b, l, 2}, f64).tanh();
+  auto first = torch::zeros({b, l}, f64);
+  first[0][0] = 1, first[1][4] = 1, first[2][0] = 1, first[2][2] = 1;
+  const auto noise = torch::rand({b, l, config.stoch}, f64);  // one uniform number per group
+  // A random weight on every output, so every path back is exercised.
+  const auto wd = torch::randn({b, l, config.deter}, f64), wz = torch::randn({b, l, z}, f64),
+             wl = torch::randn({b, l, config.stoch, config.classes}, f64);
+  auto run = [&](bool fused) {
+    model->zero_grad();
+    const auto embed = model->embed(obs);
+    WorldModelImpl::Observed o;
+    if (fused) {
+      o = model->observe(embed, action, first, noise);
+    } else {
+      Latent s{torch::zeros({b, config.deter}, f64), torch::zeros({b, z}, f64)};
+      std::vector<torch::Tensor> deters, stochs, logits;
+      for (int t = 0; t < l; ++t) {
+        s.deter = model->step_deter(s, action.select(1, t), first.select(1, t));
+        logits.push_back(model->posterior_logits(s.deter, embed.select(1, t)));
+        s.stoch = model->sample_st(logits.back(), noise.select(1, t));
+        deters.push_back(s.deter);
+        stochs.push_back(s.stoch);
+      }
+      o = {torch::stack(deters, 1), torch::stack(stochs, 1), torch::stack(logits, 1)};
+    }
+    ((o.deter * wd).sum() + (o.stoch * wz).sum() + (o.post_logits * wl).sum()).backward();
+    std::vector<std::pair<std::string, torch::Tensor>> out = {
+        {"deter", o.deter.detach().clone()},
+        {"stoch", o.stoch.detach().clone()},
+        {"post_logits", o.post_logits.detach().clone()}};
+    for (const auto& p : model->named_parameters())
+      if (p.value().grad().defined()) out.emplace_back(p.key(), p.value().grad().clone());
+    return out;
+  };
+  const auto reference = run(false), fused = run(true);
+  ASSERT_EQ(reference.size(), fused.size());
+  EXPECT_GT(reference.size(), 12u);  // outputs, and the gradients of encoder, img_in, GRU, post
+  for (std::size_t i = 0; i < reference.size(); ++i) {
+    ASSERT_EQ(reference[i].first, fused[i].first);
+    EXPECT_TRUE(torch::allclose(fused[i].second, reference[i].second, 1e-9, 1e-11))
+        << reference[i].first << ": largest difference "
+        << (fused[i].second - reference[i].second).abs().max().item<double>();
+  }
+}
+
 TEST(Dreamer, WorldModelLossesFallOnCartpoleData) {
-  at::set_num_threads(1);
   torch::manual_seed(0);
   auto replay = random_replay(4, 100);
   Dreamer dreamer(4, 1, tiny_dreamer(), torch::kCPU);
@@ -365,7 +424,6 @@ TEST(DreamerImages, RgbOnASceneWithoutACameraIsAnError) {
 
 #if SIMLAB_HAS_RENDER
 TEST(DreamerImages, ImageReconstructionLossFallsOnRenderedFrames) {
-  at::set_num_threads(1);
   torch::manual_seed(0);
   const auto scene =
       scenes::compile_scene(scenes::load_scene(scenes::resolve_scene("cartpole-balance")), 0);

@@ -27,10 +27,15 @@
 #include "engine/core/error.h"
 #include "learners/evaluate.h"
 #include "learners/policy.h"
+#include "learners/threads.h"
 #include "learners/trainer.h"
 
 namespace simlab::learners {
 namespace {
+
+// One compute thread, OpenBLAS's included: its spinning threads on a loaded machine (ctest -j) turn
+// these tests' many small products into waits.
+[[maybe_unused]] const bool kOneComputeThread = (set_compute_threads(1), true);
 
 namespace fs = std::filesystem;
 

@@ -1,0 +1,237 @@
+#include "learners/rssm_scan.h"
+
+#include <array>
+#include <vector>
+
+namespace simlab::learners::detail {
+namespace {
+
+using torch::Tensor;
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+// What the backward pass needs of every step, stacked over the sequence ([L, B, ..]).
+enum Saved {
+  kHm,     // GRU state in, after the episode mask
+  kZm,     // latent in, after the episode mask
+  kU,      // img_in's pre-norm activations
+  kMean1,  // its LN statistics
+  kRstd1,
+  kXhat1,  // normalized
+  kA1,     // LN output (SiLU input)
+  kX,      // GRU input
+  kRz,     // reset and update gates
+  kN,      // candidate state
+  kGhn,    // the hidden state's share of the candidate's pre-activation
+  kH,      // GRU state out
+  kV,      // post's pre-norm activations
+  kMean2,
+  kRstd2,
+  kXhat2,
+  kA2,
+  kY,   // post's hidden layer
+  kSm,  // softmax of the logits, per group
+  kSaved
+};
+
+Tensor stack_or_empty(const std::vector<Tensor>& steps) {
+  return torch::stack(steps, 0);
+}
+
+// [L, B, n] -> [L * B, n]
+Tensor rows(const Tensor& x) {
+  return x.reshape({-1, x.size(-1)});
+}
+
+struct RssmScan : torch::autograd::Function<RssmScan> {
+  static variable_list forward(AutogradContext* ctx, Tensor from_action, Tensor from_embed,
+                               Tensor keep, Tensor noise, Tensor z_in, Tensor in_norm_w,
+                               Tensor in_norm_b, Tensor w_ih, Tensor w_hh, Tensor b_ih, Tensor b_hh,
+                               Tensor h_in, Tensor post_norm_w, Tensor post_norm_b, Tensor out_w,
+                               Tensor out_b, int64_t groups, int64_t classes, double unimix,
+                               double eps) {
+    const auto length = from_action.size(0), batch = from_action.size(1);
+    const auto hidden = from_action.size(2), d = w_hh.size(1), z_dim = z_in.size(0);
+    const auto w_ih_t = w_ih.t(), w_hh_t = w_hh.t(), out_w_t = out_w.t();
+    const auto a = from_action.unbind(0), e = from_embed.unbind(0), k = keep.unbind(0),
+               g = noise.unbind(0);
+    std::array<std::vector<Tensor>, kSaved> saved;
+    for (auto& s : saved)
+      s.reserve(static_cast<std::size_t>(length));
+    std::vector<Tensor> stochs, logits;
+    Tensor h = torch::zeros({batch, d}, from_action.options());
+    Tensor z = torch::zeros({batch, z_dim}, from_action.options());
+    for (int64_t t = 0; t < length; ++t) {
+      const Tensor hm = t ? h * k[t] : h, zm = t ? z * k[t] : z;
+      const Tensor u = torch::addmm(a[t], zm, z_in);
+      const auto [xhat1, mean1, rstd1] = at::native_layer_norm(u, {hidden}, {}, {}, eps);
+      const Tensor a1 = torch::addcmul(in_norm_b, xhat1, in_norm_w);
+      const Tensor x = torch::silu(a1);
+      const auto gi = torch::addmm(b_ih, x, w_ih_t).split_with_sizes({2 * d, d}, 1);
+      const auto gh = torch::addmm(b_hh, hm, w_hh_t).split_with_sizes({2 * d, d}, 1);
+      const Tensor rz = torch::sigmoid(gi[0] + gh[0]);
+      const auto r_zg = rz.split(d, 1);
+      const Tensor& ghn = gh[1];
+      const Tensor n = torch::tanh(torch::addcmul(gi[1], r_zg[0], ghn));
+      h = torch::addcmul(n, r_zg[1], hm - n);
+      const Tensor v = torch::addmm(e[t], h, h_in);
+      const auto [xhat2, mean2, rstd2] = at::native_layer_norm(v, {hidden}, {}, {}, eps);
+      const Tensor a2 = torch::addcmul(post_norm_b, xhat2, post_norm_w);
+      const Tensor y = torch::silu(a2);
+      const Tensor l = torch::addmm(out_b, y, out_w_t);
+      const Tensor sm = torch::softmax(l.view({batch, groups, classes}), -1);
+      z = categorical_one_hot(sm.mul(1 - unimix).add_(unimix / static_cast<double>(classes)), g[t])
+              .view({batch, z_dim});
+      for (const auto& [slot, value] : {std::pair{kHm, hm},
+                                        {kZm, zm},
+                                        {kU, u},
+                                        {kMean1, mean1},
+                                        {kRstd1, rstd1},
+                                        {kXhat1, xhat1},
+                                        {kA1, a1},
+                                        {kX, x},
+                                        {kRz, rz},
+                                        {kN, n},
+                                        {kGhn, ghn},
+                                        {kH, h},
+                                        {kV, v},
+                                        {kMean2, mean2},
+                                        {kRstd2, rstd2},
+                                        {kXhat2, xhat2},
+                                        {kA2, a2},
+                                        {kY, y},
+                                        {kSm, sm}})
+        saved[slot].push_back(value);
+      stochs.push_back(z);
+      logits.push_back(l);
+    }
+    variable_list to_save;
+    for (const auto& s : saved)
+      to_save.push_back(stack_or_empty(s));
+    for (const auto& w : {keep, z_in, in_norm_w, w_ih, w_hh, h_in, post_norm_w, out_w})
+      to_save.push_back(w);
+    ctx->save_for_backward(to_save);
+    ctx->saved_data["groups"] = groups;
+    ctx->saved_data["classes"] = classes;
+    ctx->saved_data["unimix"] = unimix;
+    return {stack_or_empty(saved[kH]), torch::stack(stochs, 0), torch::stack(logits, 0)};
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const auto all = ctx->get_saved_variables();
+    std::array<std::vector<Tensor>, kSaved> s;
+    for (int i = 0; i < kSaved; ++i)
+      s[i] = all[i].unbind(0);
+    const Tensor& keep = all[kSaved];
+    const Tensor& z_in = all[kSaved + 1];
+    const Tensor& in_norm_w = all[kSaved + 2];
+    const Tensor& w_ih = all[kSaved + 3];
+    const Tensor& w_hh = all[kSaved + 4];
+    const Tensor& h_in = all[kSaved + 5];
+    const Tensor& post_norm_w = all[kSaved + 6];
+    const Tensor& out_w = all[kSaved + 7];
+    const auto groups = ctx->saved_data["groups"].toInt();
+    const auto classes = ctx->saved_data["classes"].toInt();
+    const double unimix = ctx->saved_data["unimix"].toDouble();
+    const auto length = all[kH].size(0), batch = all[kH].size(1), d = all[kH].size(2);
+    const auto hidden = all[kU].size(2), z_dim = z_in.size(0);
+    const auto k = keep.unbind(0);
+    auto step_grads = [&](int i) {
+      return grads[i].defined() ? grads[i].unbind(0) : std::vector<Tensor>{};
+    };
+    const auto g_deter = step_grads(0), g_stoch = step_grads(1), g_logits = step_grads(2);
+    const auto z_in_t = z_in.t(), h_in_t = h_in.t();
+
+    std::vector<Tensor> du(length), da1(length), dgi(length), dgh(length), dv(length), da2(length),
+        dl(length);
+    Tensor dh_next, dz_next;
+    for (int64_t t = length - 1; t >= 0; --t) {
+      // Into z_t (straight-through: into p) and l_t.
+      Tensor dz = dz_next;
+      if (!g_stoch.empty()) dz = dz.defined() ? dz + g_stoch[t] : g_stoch[t];
+      const Tensor& sm = s[kSm][t];
+      Tensor dlt;
+      if (dz.defined()) {
+        const Tensor dsm = dz.view({batch, groups, classes}) * (1 - unimix);
+        dlt = (sm * (dsm - (dsm * sm).sum(-1, /*keepdim=*/true))).view({batch, z_dim});
+        if (!g_logits.empty()) dlt.add_(g_logits[t]);
+      } else {
+        dlt = g_logits.empty() ? torch::zeros({batch, z_dim}, sm.options()) : g_logits[t];
+      }
+      dl[t] = dlt;
+      // Posterior's hidden layer.
+      const Tensor dy = dlt.mm(out_w);
+      da2[t] = at::silu_backward(dy, s[kA2][t]);
+      dv[t] = std::get<0>(at::native_layer_norm_backward(da2[t] * post_norm_w, s[kV][t], {hidden},
+                                                         s[kMean2][t], s[kRstd2][t], {}, {},
+                                                         {true, false, false}));
+      // Into h_t: the output, the next step, the posterior.
+      Tensor dh = dv[t].mm(h_in_t);
+      if (!g_deter.empty()) dh.add_(g_deter[t]);
+      if (dh_next.defined()) dh.add_(dh_next);
+      // GRU: h = n + zg (hm - n), n = tanh(gi_n + r gh_n), [r, zg] = sigmoid(gi_rz + gh_rz).
+      const Tensor& rz = s[kRz][t];
+      const Tensor& n = s[kN][t];
+      const Tensor& hm = s[kHm][t];
+      const auto r_zg = rz.split(d, 1);
+      const Tensor &r = r_zg[0], &zg = r_zg[1];
+      const Tensor dn_pre = dh * (1 - zg) * (1 - n * n);
+      const Tensor drz = torch::cat({dn_pre * s[kGhn][t], dh * (hm - n)}, 1) * rz * (1 - rz);
+      dgi[t] = torch::cat({drz, dn_pre}, 1);
+      dgh[t] = torch::cat({drz, dn_pre * r}, 1);
+      const Tensor dhm = torch::addmm(dh * zg, dgh[t], w_hh);
+      // img_in.
+      da1[t] = at::silu_backward(dgi[t].mm(w_ih), s[kA1][t]);
+      du[t] = std::get<0>(at::native_layer_norm_backward(da1[t] * in_norm_w, s[kU][t], {hidden},
+                                                         s[kMean1][t], s[kRstd1][t], {}, {},
+                                                         {true, false, false}));
+      if (t > 0) {
+        dh_next = dhm * k[t];
+        dz_next = du[t].mm(z_in_t) * k[t];
+      }
+    }
+    // Each weight's gradient in one product over every step and sequence.
+    const Tensor DU = torch::stack(du, 0), DA1 = torch::stack(da1, 0), DGI = torch::stack(dgi, 0),
+                 DGH = torch::stack(dgh, 0), DV = torch::stack(dv, 0), DA2 = torch::stack(da2, 0),
+                 DL = torch::stack(dl, 0);
+    auto sum_rows = [](const Tensor& x) { return rows(x).sum(0); };
+    variable_list out(20);
+    out[0] = DU;  // from_action
+    out[1] = DV;  // from_embed
+    out[4] = rows(all[kZm]).t().mm(rows(DU));
+    out[5] = sum_rows(DA1 * all[kXhat1]);
+    out[6] = sum_rows(DA1);
+    out[7] = rows(DGI).t().mm(rows(all[kX]));
+    out[8] = rows(DGH).t().mm(rows(all[kHm]));
+    out[9] = sum_rows(DGI);
+    out[10] = sum_rows(DGH);
+    out[11] = rows(all[kH]).t().mm(rows(DV));
+    out[12] = sum_rows(DA2 * all[kXhat2]);
+    out[13] = sum_rows(DA2);
+    out[14] = rows(DL).t().mm(rows(all[kY]));
+    out[15] = sum_rows(DL);
+    return out;
+  }
+};
+
+}  // namespace
+
+torch::Tensor categorical_one_hot(const torch::Tensor& probs, const torch::Tensor& u) {
+  const auto classes = probs.size(-1);
+  const auto index =
+      (probs.cumsum(-1) < u.unsqueeze(-1)).sum(-1, /*keepdim=*/true).clamp_max_(classes - 1);
+  return torch::zeros_like(probs).scatter_(-1, index, 1.0);
+}
+
+RssmScanOutput rssm_scan(const torch::Tensor& from_action, const torch::Tensor& from_embed,
+                         const torch::Tensor& keep, const torch::Tensor& noise,
+                         const RssmScanWeights& w, std::int64_t groups, std::int64_t classes,
+                         double unimix, double eps) {
+  const auto out =
+      RssmScan::apply(from_action, from_embed, keep, noise, w.z_in, w.in_norm_w, w.in_norm_b,
+                      w.w_ih, w.w_hh, w.b_ih, w.b_hh, w.h_in, w.post_norm_w, w.post_norm_b, w.out_w,
+                      w.out_b, groups, classes, unimix, eps);
+  return {out[0], out[1], out[2]};
+}
+
+}  // namespace simlab::learners::detail
