@@ -395,7 +395,7 @@ void Dreamer::update(const SequenceBatch& batch) {
 void Dreamer::update_on_device(const SequenceBatch& b) {
   const auto batch = b.obs.size(0), length = b.obs.size(1);
   const auto options = b.obs.options();
-  const int groups = config_.stoch, classes = config_.classes;
+  const int groups = config_.stoch;
   const auto image = b.image.defined() && b.image.scalar_type() == torch::kUInt8
                          ? image_to_float(b.image)
                          : b.image;
