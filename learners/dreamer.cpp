@@ -6,6 +6,7 @@
 #include "engine/core/error.h"
 #include "learners/cuda_graph.h"
 #include "learners/distributed.h"
+#include "learners/latent_linear.h"
 #include "learners/optim.h"
 #include "learners/rssm_scan.h"
 
@@ -91,9 +92,12 @@ torch::Tensor kl(const torch::Tensor& log_p, const torch::Tensor& log_q) {
 // where Gumbel-max takes one per class and two logarithms); backward, the gradient passes to the
 // probabilities unchanged. One autograd node where one_hot + probs - sg(probs) records four.
 struct StraightThrough : torch::autograd::Function<StraightThrough> {
-  static torch::Tensor forward(torch::autograd::AutogradContext*, const torch::Tensor& probs,
-                               const torch::Tensor& u) {
-    return detail::categorical_one_hot(probs, u);
+  static torch::autograd::variable_list forward(torch::autograd::AutogradContext* ctx,
+                                                const torch::Tensor& probs,
+                                                const torch::Tensor& u) {
+    auto sample = detail::categorical_sample(probs, u);
+    ctx->mark_non_differentiable({sample.index});
+    return {sample.one_hot, sample.index};
   }
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext*,
                                                  torch::autograd::variable_list grad) {
@@ -268,17 +272,36 @@ WorldModelImpl::Observed WorldModelImpl::observe(const torch::Tensor& embed,
                         by_step(noise), w, stoch, classes, unimix, img_norm->options.eps());
   const auto batch_first = [](const torch::Tensor& x) { return x.transpose(0, 1); };
   return {batch_first(out.deter), batch_first(out.stoch),
-          batch_first(out.logits).unflatten(-1, {stoch, classes})};
+          batch_first(out.logits).unflatten(-1, {stoch, classes}), batch_first(out.index)};
 }
 
-torch::Tensor WorldModelImpl::sample_st(const torch::Tensor& logits, const torch::Tensor& noise) {
-  return StraightThrough::apply(mixed_probs(logits, unimix, classes), noise).flatten(-2);
+std::pair<torch::Tensor, torch::Tensor> WorldModelImpl::sample_st(const torch::Tensor& logits,
+                                                                  const torch::Tensor& u) {
+  const auto out = StraightThrough::apply(mixed_probs(logits, unimix, classes), u);
+  return {out[0].flatten(-2), out[1]};
+}
+
+torch::Tensor WorldModelImpl::on_features(torch::nn::Sequential net, const Latent& s) {
+  if (!s.index.defined()) return net->forward(s.feat());
+  const auto& first = net->ptr<torch::nn::LinearImpl>(0);
+  SIMLAB_CHECK(!first->options.bias()) << "on_features: the first layer has no bias";
+  auto x = detail::latent_linear(s.deter, s.stoch, s.index, first->weight);
+  for (auto it = net->begin() + 1; it != net->end(); ++it)
+    x = it->forward(x);
+  return x;
 }
 
 Latent WorldModelImpl::imagine(const Latent& prev, const torch::Tensor& action,
                                const torch::Tensor& noise) {
-  const auto h = gru->forward(img_in->forward(torch::cat({prev.stoch, action}, -1)), prev.deter);
-  return {h, sample_st(prior_logits(h), noise)};
+  // img_in([z, a]): z's share gathered by its indices.
+  auto x = detail::latent_linear(action, prev.stoch, prev.index,
+                                 img_in->ptr<torch::nn::LinearImpl>(0)->weight,
+                                 /*latent_first=*/true);
+  for (auto it = img_in->begin() + 1; it != img_in->end(); ++it)
+    x = it->forward(x);
+  const auto h = gru->forward(x, prev.deter);
+  const auto [z, index] = sample_st(prior_logits(h), noise);
+  return {h, z, index};
 }
 
 torch::Tensor WorldModelImpl::sample(const torch::Tensor& logits, at::Generator* generator,
@@ -303,8 +326,16 @@ DreamerActorImpl::DreamerActorImpl(int feat_dim, int act, int hidden) : act_dim(
   net = register_module("net", mlp(feat_dim, hidden, 2, 2 * act));
 }
 
+std::pair<torch::Tensor, torch::Tensor> DreamerActorImpl::forward(const Latent& s) {
+  return distribution(WorldModelImpl::on_features(net, s));
+}
+
 std::pair<torch::Tensor, torch::Tensor> DreamerActorImpl::forward(const torch::Tensor& feat) {
-  const auto out = net->forward(feat);
+  return distribution(net->forward(feat));
+}
+
+std::pair<torch::Tensor, torch::Tensor> DreamerActorImpl::distribution(
+    const torch::Tensor& out) const {
   const auto mean = 5 * torch::tanh(out.slice(-1, 0, act_dim) / 5);
   const auto std = 0.9 * torch::sigmoid(out.slice(-1, act_dim) + 2) + 0.1;
   return {mean, std};
@@ -408,19 +439,21 @@ void Dreamer::update_on_device(const SequenceBatch& b) {
   const auto embed = model_->embed(b.obs, image);
   const auto seq =
       model_->observe(embed, b.action, b.first, torch::rand({batch, length, groups}, options));
-  const auto feat = torch::cat({seq.deter, seq.stoch}, -1);  // [B, L, feat]
+  const Latent states = seq.latent();  // [B, L, ..]
+  const auto heads = [&](torch::nn::Sequential net) {
+    return WorldModelImpl::on_features(net, states);
+  };
   auto decoder_loss = torch::zeros({}, options);
   if (model_->use_state)
-    decoder_loss = (model_->decoder->forward(feat) - symlog(b.obs)).square().sum(-1).mean();
+    decoder_loss = (heads(model_->decoder) - symlog(b.obs)).square().sum(-1).mean();
   auto image_loss = torch::zeros({}, options);
   if (model_->use_image) {
-    image_loss = (model_->decode_image(feat) - image).square().sum({-3, -2, -1}).mean();
+    image_loss = (model_->decode_image(states.feat()) - image).square().sum({-3, -2, -1}).mean();
     decoder_loss = decoder_loss + image_loss;
   }
-  const auto reward_loss =
-      (model_->reward->forward(feat).squeeze(-1) - symlog(b.reward)).square().mean();
+  const auto reward_loss = (heads(model_->reward).squeeze(-1) - symlog(b.reward)).square().mean();
   const auto cont_loss =
-      F::binary_cross_entropy_with_logits(model_->cont->forward(feat).squeeze(-1), 1 - b.terminal);
+      F::binary_cross_entropy_with_logits(heads(model_->cont).squeeze(-1), 1 - b.terminal);
   const auto log_prior = model_->log_probs(model_->prior_logits(seq.deter));
   const auto log_post = model_->log_probs(seq.post_logits);
   const auto dyn = kl(log_post.detach(), log_prior).sum(-1);  // [B, L]
@@ -438,38 +471,47 @@ void Dreamer::update_on_device(const SequenceBatch& b) {
   const bool reinforce = config_.reinforce();
   const auto n = batch * length;
   const auto starts = config_.imag_starts > 0 ? std::min<std::int64_t>(n, config_.imag_starts) : n;
-  Latent s{seq.deter.detach().reshape({n, -1}), seq.stoch.detach().reshape({n, -1})};
+  Latent s{seq.deter.detach().reshape({n, -1}), seq.stoch.detach().reshape({n, -1}),
+           seq.index.reshape({n, -1})};
   auto start_cont = (1 - b.terminal).reshape({n});
   if (starts < n) {
     const auto pick = torch::rand({n}, options).argsort().slice(0, 0, starts);
-    s = {s.deter.index_select(0, pick), s.stoch.index_select(0, pick)};
+    s = {s.deter.index_select(0, pick), s.stoch.index_select(0, pick),
+         s.index.index_select(0, pick)};
     start_cont = start_cont.index_select(0, pick);
   }
   const int horizon = config_.horizon;
   const auto action_noise = torch::randn({horizon, starts, act_dim_}, options).unbind(0);
   const auto latent_noise = torch::rand({horizon, starts, groups}, options).unbind(0);
-  std::vector<torch::Tensor> feats{s.feat()}, entropies, pre_tanh;
+  std::vector<torch::Tensor> deters{s.deter}, stochs{s.stoch}, indices{s.index}, entropies,
+      pre_tanh;
   torch::Tensor ret, weight, slow_value;
+  Latent imagined;  // [H + 1, S, ..]
   {
     std::optional<torch::NoGradGuard> data_only;
     if (reinforce) data_only.emplace();
     for (const auto& p : model_params_->parameters())
       p.requires_grad_(false);
     for (int k = 0; k < horizon; ++k) {
-      const auto [mean, std] = actor_->forward(feats.back().detach());
+      const auto [mean, std] = actor_->forward(Latent{s.deter.detach(), s.stoch.detach(), s.index});
       const auto u = mean + std * action_noise[k];
       if (reinforce)
         pre_tanh.push_back(u);
       else
         entropies.push_back(torch::log(std).sum(-1));
       s = model_->imagine(s, torch::tanh(u), latent_noise[k]);
-      feats.push_back(s.feat());
+      deters.push_back(s.deter);
+      stochs.push_back(s.stoch);
+      indices.push_back(s.index);
     }
-    const auto f = torch::stack(feats, 0);  // [H + 1, S, feat]
-    const auto reward = symexp(model_->reward->forward(f).squeeze(-1));
-    auto cont = torch::sigmoid(model_->cont->forward(f).squeeze(-1));
+    imagined = {torch::stack(deters, 0), torch::stack(stochs, 0), torch::stack(indices, 0)};
+    const auto on = [&](torch::nn::Sequential net) {  // [H + 1, S]
+      return WorldModelImpl::on_features(net, imagined).squeeze(-1);
+    };
+    const auto reward = symexp(on(model_->reward));
+    auto cont = torch::sigmoid(on(model_->cont));
     cont = torch::cat({start_cont.unsqueeze(0), cont.slice(0, 1)}, 0);
-    slow_value = slow_critic_->forward(f).squeeze(-1);  // symlog units
+    slow_value = on(slow_critic_);  // symlog units
     const auto value = symexp(slow_value);
     for (const auto& p : model_params_->parameters())
       p.requires_grad_(true);
@@ -498,9 +540,11 @@ void Dreamer::update_on_device(const SequenceBatch& b) {
         torch::where(return_scale_ < 0, range, 0.99 * return_scale_ + 0.01 * range));
     scale = return_scale_.clamp_min(1.0);
   }
-  const auto f_sg = torch::stack(feats, 0).slice(0, 0, horizon).detach();  // [H, S, feat]
+  const Latent f_sg{imagined.deter.slice(0, 0, horizon).detach(),
+                    imagined.stoch.slice(0, 0, horizon).detach(),
+                    imagined.index.slice(0, 0, horizon)};  // [H, S, ..]
   // The critic once: its loss below, and the baseline of reinforce.
-  const auto predicted = critic_->forward(f_sg).squeeze(-1);
+  const auto predicted = WorldModelImpl::on_features(critic_, f_sg).squeeze(-1);
   actor_opt_->zero_grad();
   torch::Tensor actor_loss, entropy;
   if (reinforce) {

@@ -66,8 +66,10 @@ torch::Tensor symlog(const torch::Tensor& x);
 torch::Tensor symexp(const torch::Tensor& x);
 
 // The RSSM's state: h [B, deter] and the one-hot latent z [B, stoch * classes].
+// `index` [B, stoch]: z's columns (group g's class c: g * classes + c), where training sampled
+// it; layers reading the features then gather z's share of their weights instead of multiplying.
 struct Latent {
-  torch::Tensor deter, stoch;
+  torch::Tensor deter, stoch, index;
   torch::Tensor feat() const { return torch::cat({deter, stoch}, -1); }
 };
 
@@ -103,12 +105,19 @@ struct WorldModelImpl : torch::nn::Module {
   struct Observed {
     torch::Tensor deter, stoch;  // [B, L, deter], [B, L, stoch * classes]
     torch::Tensor post_logits;   // [B, L, stoch, classes]
+    torch::Tensor index;         // [B, L, stoch] stoch's columns
+    Latent latent() const { return {deter, stoch, index}; }
   };
   Observed observe(const torch::Tensor& embed, const torch::Tensor& action,
                    const torch::Tensor& first, const torch::Tensor& noise);
   // The straight-through one-hot sample [.., stoch * classes] of logits [.., stoch, classes] with
-  // the uniform mix, from uniform numbers u [.., stoch] (one per group).
-  torch::Tensor sample_st(const torch::Tensor& logits, const torch::Tensor& u);
+  // the uniform mix, from uniform numbers u [.., stoch] (one per group), and its columns
+  // [.., stoch].
+  std::pair<torch::Tensor, torch::Tensor> sample_st(const torch::Tensor& logits,
+                                                    const torch::Tensor& u);
+  // An MLP of this model (or the learner's) on a latent state's features: its first layer through
+  // z's indices where they are known (learners/latent_linear.h).
+  static torch::Tensor on_features(torch::nn::Sequential net, const Latent& s);
   // One imagined step from the prior: h' = GRU(h, [z, a]), z' the straight-through sample of
   // p(z | h') from uniform numbers u [B, stoch].
   Latent imagine(const Latent& prev, const torch::Tensor& action, const torch::Tensor& noise);
@@ -129,6 +138,9 @@ struct DreamerActorImpl : torch::nn::Module {
   DreamerActorImpl(int feat_dim, int act_dim, int hidden);
   // Mean and std before squashing.
   std::pair<torch::Tensor, torch::Tensor> forward(const torch::Tensor& feat);
+  std::pair<torch::Tensor, torch::Tensor> forward(const Latent& s);
+  // Mean and std from the network's output.
+  std::pair<torch::Tensor, torch::Tensor> distribution(const torch::Tensor& out) const;
   torch::nn::Sequential net{nullptr};
   int act_dim;
 };

@@ -58,7 +58,12 @@ struct RssmScan : torch::autograd::Function<RssmScan> {
     std::array<std::vector<Tensor>, kSaved> saved;
     for (auto& s : saved)
       s.reserve(static_cast<std::size_t>(length));
-    std::vector<Tensor> stochs, logits;
+    std::vector<Tensor> stochs, logits, indices;
+    // p = (1 - mix) softmax + mix / classes, with 0-dim tensors: a double scalar would be wrapped
+    // and converted on every call.
+    const Tensor keep_p = torch::full({}, 1 - unimix, from_action.options());
+    const Tensor floor_p =
+        torch::full({}, unimix / static_cast<double>(classes), from_action.options());
     Tensor h = torch::zeros({batch, d}, from_action.options());
     Tensor z = torch::zeros({batch, z_dim}, from_action.options());
     for (int64_t t = 0; t < length; ++t) {
@@ -80,8 +85,9 @@ struct RssmScan : torch::autograd::Function<RssmScan> {
       const Tensor y = torch::silu(a2);
       const Tensor l = torch::addmm(out_b, y, out_w_t);
       const Tensor sm = torch::softmax(l.view({batch, groups, classes}), -1);
-      z = categorical_one_hot(sm.mul(1 - unimix).add_(unimix / static_cast<double>(classes)), g[t])
-              .view({batch, z_dim});
+      const auto sample = categorical_sample(torch::addcmul(floor_p, sm, keep_p), g[t]);
+      z = sample.one_hot.view({batch, z_dim});
+      indices.push_back(sample.index);
       for (const auto& [slot, value] : {std::pair{kHm, hm},
                                         {kZm, zm},
                                         {kU, u},
@@ -114,7 +120,9 @@ struct RssmScan : torch::autograd::Function<RssmScan> {
     ctx->saved_data["groups"] = groups;
     ctx->saved_data["classes"] = classes;
     ctx->saved_data["unimix"] = unimix;
-    return {stack_or_empty(saved[kH]), torch::stack(stochs, 0), torch::stack(logits, 0)};
+    auto index = torch::stack(indices, 0);
+    ctx->mark_non_differentiable({index});
+    return {stack_or_empty(saved[kH]), torch::stack(stochs, 0), torch::stack(logits, 0), index};
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
@@ -141,6 +149,7 @@ struct RssmScan : torch::autograd::Function<RssmScan> {
     };
     const auto g_deter = step_grads(0), g_stoch = step_grads(1), g_logits = step_grads(2);
     const auto z_in_t = z_in.t(), h_in_t = h_in.t();
+    const Tensor keep_p = torch::full({}, 1 - unimix, z_in.options());
 
     std::vector<Tensor> du(length), da1(length), dgi(length), dgh(length), dv(length), da2(length),
         dl(length);
@@ -152,7 +161,7 @@ struct RssmScan : torch::autograd::Function<RssmScan> {
       const Tensor& sm = s[kSm][t];
       Tensor dlt;
       if (dz.defined()) {
-        const Tensor dsm = dz.view({batch, groups, classes}) * (1 - unimix);
+        const Tensor dsm = dz.view({batch, groups, classes}) * keep_p;
         dlt = (sm * (dsm - (dsm * sm).sum(-1, /*keepdim=*/true))).view({batch, z_dim});
         if (!g_logits.empty()) dlt.add_(g_logits[t]);
       } else {
@@ -175,8 +184,9 @@ struct RssmScan : torch::autograd::Function<RssmScan> {
       const Tensor& hm = s[kHm][t];
       const auto r_zg = rz.split(d, 1);
       const Tensor &r = r_zg[0], &zg = r_zg[1];
-      const Tensor dn_pre = dh * (1 - zg) * (1 - n * n);
-      const Tensor drz = torch::cat({dn_pre * s[kGhn][t], dh * (hm - n)}, 1) * rz * (1 - rz);
+      const Tensor dn_pre = at::tanh_backward(dh - dh * zg, n);
+      const Tensor drz =
+          at::sigmoid_backward(torch::cat({dn_pre * s[kGhn][t], dh * (hm - n)}, 1), rz);
       dgi[t] = torch::cat({drz, dn_pre}, 1);
       dgh[t] = torch::cat({drz, dn_pre * r}, 1);
       const Tensor dhm = torch::addmm(dh * zg, dgh[t], w_hh);
@@ -216,11 +226,12 @@ struct RssmScan : torch::autograd::Function<RssmScan> {
 
 }  // namespace
 
-torch::Tensor categorical_one_hot(const torch::Tensor& probs, const torch::Tensor& u) {
-  const auto classes = probs.size(-1);
+Categorical categorical_sample(const torch::Tensor& probs, const torch::Tensor& u) {
+  const auto groups = probs.size(-2), classes = probs.size(-1);
   const auto index =
       (probs.cumsum(-1) < u.unsqueeze(-1)).sum(-1, /*keepdim=*/true).clamp_max_(classes - 1);
-  return torch::zeros_like(probs).scatter_(-1, index, 1.0);
+  const auto offsets = torch::arange(0, groups * classes, classes, index.options());
+  return {torch::zeros_like(probs).scatter_(-1, index, 1.0), index.squeeze(-1) + offsets};
 }
 
 RssmScanOutput rssm_scan(const torch::Tensor& from_action, const torch::Tensor& from_embed,
@@ -231,7 +242,7 @@ RssmScanOutput rssm_scan(const torch::Tensor& from_action, const torch::Tensor& 
       RssmScan::apply(from_action, from_embed, keep, noise, w.z_in, w.in_norm_w, w.in_norm_b,
                       w.w_ih, w.w_hh, w.b_ih, w.b_hh, w.h_in, w.post_norm_w, w.post_norm_b, w.out_w,
                       w.out_b, groups, classes, unimix, eps);
-  return {out[0], out[1], out[2]};
+  return {out[0], out[1], out[2], out[3]};
 }
 
 }  // namespace simlab::learners::detail

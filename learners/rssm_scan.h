@@ -6,7 +6,7 @@
 //   h_t = GRU(x, hm)                                      PyTorch's GRUCell (reset, update, new)
 //   y  = SiLU(LN(h_t Wh^T + E_t))                         E_t: the embedding's share, precomputed
 //   l_t = y Wo^T + bo                                     posterior logits [B, groups * classes]
-//   z_t = one-hot sample of p = (1 - mix) softmax(l_t) + mix / classes (categorical_one_hot)
+//   z_t = one-hot sample of p = (1 - mix) softmax(l_t) + mix / classes (categorical_sample)
 //         (straight-through: the gradient of z_t passes to p)
 //
 // Written out with plain tensor ops, forward and backward: autograd records one node instead of
@@ -35,11 +35,16 @@ struct RssmScanOutput {
   torch::Tensor deter;   // [L, B, D]
   torch::Tensor stoch;   // [L, B, Z] one-hot (straight-through)
   torch::Tensor logits;  // [L, B, Z]
+  torch::Tensor index;   // [L, B, groups] stoch's columns (categorical_sample)
 };
 
-// The one-hot of a sample from categorical probabilities [.., groups, classes], one uniform
-// number u [.., groups] per group: the class where the group's CDF first exceeds u.
-torch::Tensor categorical_one_hot(const torch::Tensor& probs, const torch::Tensor& u);
+// A sample from categorical probabilities [.., groups, classes], one uniform number u [.., groups]
+// per group (the class where the group's CDF first exceeds u): its one-hot [.., groups, classes]
+// and its column indices [.., groups] in the flattened latent (group g's class c: g * classes + c).
+struct Categorical {
+  torch::Tensor one_hot, index;
+};
+Categorical categorical_sample(const torch::Tensor& probs, const torch::Tensor& u);
 
 // from_action, from_embed [L, B, H]; keep [L, B, 1] (0 where an episode starts); noise
 // [L, B, groups] uniform numbers, one per latent group and step.

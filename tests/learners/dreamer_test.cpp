@@ -13,7 +13,9 @@
 
 #include "engine/core/error.h"
 #include "learners/frames.h"
+#include "learners/latent_linear.h"
 #include "learners/replay.h"
+#include "learners/rssm_scan.h"
 #include "learners/stream.h"
 #include "learners/threads.h"
 #include "learners/trainer.h"
@@ -201,11 +203,11 @@ TEST(Dreamer, TheFusedPosteriorFilterMatchesTheStepByStepOne) {
       for (int t = 0; t < l; ++t) {
         s.deter = model->step_deter(s, action.select(1, t), first.select(1, t));
         logits.push_back(model->posterior_logits(s.deter, embed.select(1, t)));
-        s.stoch = model->sample_st(logits.back(), noise.select(1, t));
+        s.stoch = model->sample_st(logits.back(), noise.select(1, t)).first;
         deters.push_back(s.deter);
         stochs.push_back(s.stoch);
       }
-      o = {torch::stack(deters, 1), torch::stack(stochs, 1), torch::stack(logits, 1)};
+      o = {torch::stack(deters, 1), torch::stack(stochs, 1), torch::stack(logits, 1), {}};
     }
     ((o.deter * wd).sum() + (o.stoch * wz).sum() + (o.post_logits * wl).sum()).backward();
     std::vector<std::pair<std::string, torch::Tensor>> out = {
@@ -225,6 +227,40 @@ TEST(Dreamer, TheFusedPosteriorFilterMatchesTheStepByStepOne) {
         << reference[i].first << ": largest difference "
         << (fused[i].second - reference[i].second).abs().max().item<double>();
   }
+}
+
+// A layer reading the one-hot latent gathers its weight's rows (learners/latent_linear.h): the same
+// values and gradients as the dense product, with the latent after or before the dense input.
+TEST(Dreamer, TheLatentLayerMatchesTheDenseProduct) {
+  torch::manual_seed(4);
+  const auto f64 = torch::TensorOptions().dtype(torch::kFloat64);
+  const int n = 6, dense = 5, groups = 3, classes = 4, out = 7;
+  const auto probs = torch::softmax(torch::randn({n, groups, classes}, f64), -1);
+  const auto sample = detail::categorical_sample(probs, torch::rand({n, groups}, f64));
+  for (const bool latent_first : {false, true}) {
+    const auto x0 = torch::randn({n, dense}, f64),
+               w0 = torch::randn({out, dense + groups * classes}, f64);
+    const auto g = torch::randn({n, out}, f64);
+    auto run = [&](bool gathered) {
+      auto x = x0.clone().requires_grad_(true), w = w0.clone().requires_grad_(true);
+      auto p = probs.clone().requires_grad_(true);
+      // Straight-through, as the world model's samples: the value is the one-hot.
+      const auto z = (sample.one_hot + p - p.detach()).flatten(1);
+      const auto y = gathered
+                         ? detail::latent_linear(x, z, sample.index, w, latent_first)
+                         : torch::nn::functional::linear(
+                               latent_first ? torch::cat({z, x}, 1) : torch::cat({x, z}, 1), w);
+      (y * g).sum().backward();
+      return std::vector<torch::Tensor>{y.detach(), x.grad(), w.grad(), p.grad()};
+    };
+    const auto a = run(false), b = run(true);
+    for (std::size_t i = 0; i < a.size(); ++i)
+      EXPECT_TRUE(torch::allclose(a[i], b[i], 1e-12, 1e-12))
+          << "latent_first " << latent_first << " part " << i;
+  }
+  // The sample's columns point at its ones.
+  EXPECT_TRUE(torch::equal(sample.one_hot.flatten(1).gather(1, sample.index),
+                           torch::ones({n, groups}, f64)));
 }
 
 TEST(Dreamer, WorldModelLossesFallOnCartpoleData) {
