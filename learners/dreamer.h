@@ -44,7 +44,7 @@ struct DreamerConfig {
   int hidden = 128;               // units of every MLP layer
   int horizon = 15;               // imagination steps
   int imag_starts = 256;          // imagination start states per update (of batch x seq_len)
-  double gamma = 0.985, lambda = 0.95;
+  double gamma = 0.997, lambda = 0.95;  // 0.997: a 3.3 s horizon at 100 Hz (0.985 never learned to swing up)
   double model_lr = 3e-4, actor_lr = 1e-4, critic_lr = 1e-4;
   double free_bits = 1.0, kl_dyn = 0.5, kl_rep = 0.1, unimix = 0.01;
   double entropy = 3e-4;
