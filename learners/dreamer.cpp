@@ -6,6 +6,7 @@
 #include "engine/core/error.h"
 #include "learners/cuda_graph.h"
 #include "learners/distributed.h"
+#include "learners/imagine_scan.h"
 #include "learners/latent_linear.h"
 #include "learners/optim.h"
 #include "learners/rssm_scan.h"
@@ -281,6 +282,45 @@ std::pair<torch::Tensor, torch::Tensor> WorldModelImpl::sample_st(const torch::T
   return {out[0].flatten(-2), out[1]};
 }
 
+WorldModelImpl::Rollout WorldModelImpl::rollout(DreamerActorImpl& actor, const Latent& start,
+                                                const torch::Tensor& action_noise,
+                                                const torch::Tensor& latent_u) {
+  auto linear = [](const torch::nn::Sequential& net, int i) {
+    return net->ptr<torch::nn::LinearImpl>(static_cast<std::size_t>(i));
+  };
+  auto norm = [](const torch::nn::Sequential& net, int i) {
+    return net->ptr<torch::nn::LayerNormImpl>(static_cast<std::size_t>(i));
+  };
+  const auto& a = actor.net;
+  const detail::ImagineWeights w{.actor_w1 = linear(a, 0)->weight,
+                                 .actor_g1 = norm(a, 1)->weight,
+                                 .actor_b1 = norm(a, 1)->bias,
+                                 .actor_w2 = linear(a, 3)->weight,
+                                 .actor_g2 = norm(a, 4)->weight,
+                                 .actor_b2 = norm(a, 4)->bias,
+                                 .actor_w3 = linear(a, 6)->weight,
+                                 .actor_b3 = linear(a, 6)->bias,
+                                 .in_w = linear(img_in, 0)->weight,
+                                 .in_g = norm(img_in, 1)->weight,
+                                 .in_b = norm(img_in, 1)->bias,
+                                 .w_ih = gru->weight_ih,
+                                 .w_hh = gru->weight_hh,
+                                 .b_ih = gru->bias_ih,
+                                 .b_hh = gru->bias_hh,
+                                 .prior_w1 = linear(prior, 0)->weight,
+                                 .prior_g1 = norm(prior, 1)->weight,
+                                 .prior_b1 = norm(prior, 1)->bias,
+                                 .prior_w2 = linear(prior, 3)->weight,
+                                 .prior_b2 = linear(prior, 3)->bias};
+  SIMLAB_CHECK(norm(a, 1)->options.eps() == norm(img_in, 1)->options.eps() &&
+               norm(prior, 1)->options.eps() == norm(img_in, 1)->options.eps())
+      << "the rollout's layer norms share one epsilon";
+  const auto out =
+      detail::imagine_scan(start.deter, start.stoch, start.index, action_noise, latent_u, w, stoch,
+                           classes, unimix, norm(img_in, 1)->options.eps());
+  return {{out.deter, out.stoch, out.index}, out.entropy, out.pre_tanh};
+}
+
 torch::Tensor WorldModelImpl::on_features(torch::nn::Sequential net, const Latent& s) {
   if (!s.index.defined()) return net->forward(s.feat());
   const auto& first = net->ptr<torch::nn::LinearImpl>(0);
@@ -481,30 +521,19 @@ void Dreamer::update_on_device(const SequenceBatch& b) {
     start_cont = start_cont.index_select(0, pick);
   }
   const int horizon = config_.horizon;
-  const auto action_noise = torch::randn({horizon, starts, act_dim_}, options).unbind(0);
-  const auto latent_noise = torch::rand({horizon, starts, groups}, options).unbind(0);
-  std::vector<torch::Tensor> deters{s.deter}, stochs{s.stoch}, indices{s.index}, entropies,
-      pre_tanh;
-  torch::Tensor ret, weight, slow_value;
+  const auto action_noise = torch::randn({horizon, starts, act_dim_}, options);
+  const auto latent_noise = torch::rand({horizon, starts, groups}, options);
+  torch::Tensor ret, weight, slow_value, entropy_steps, pre_tanh;
   Latent imagined;  // [H + 1, S, ..]
   {
     std::optional<torch::NoGradGuard> data_only;
     if (reinforce) data_only.emplace();
     for (const auto& p : model_params_->parameters())
       p.requires_grad_(false);
-    for (int k = 0; k < horizon; ++k) {
-      const auto [mean, std] = actor_->forward(Latent{s.deter.detach(), s.stoch.detach(), s.index});
-      const auto u = mean + std * action_noise[k];
-      if (reinforce)
-        pre_tanh.push_back(u);
-      else
-        entropies.push_back(torch::log(std).sum(-1));
-      s = model_->imagine(s, torch::tanh(u), latent_noise[k]);
-      deters.push_back(s.deter);
-      stochs.push_back(s.stoch);
-      indices.push_back(s.index);
-    }
-    imagined = {torch::stack(deters, 0), torch::stack(stochs, 0), torch::stack(indices, 0)};
+    auto rollout = model_->rollout(*actor_, s, action_noise, latent_noise);
+    imagined = rollout.states;
+    entropy_steps = rollout.entropy;
+    pre_tanh = rollout.pre_tanh;
     const auto on = [&](torch::nn::Sequential net) {  // [H + 1, S]
       return WorldModelImpl::on_features(net, imagined).squeeze(-1);
     };
@@ -549,15 +578,14 @@ void Dreamer::update_on_device(const SequenceBatch& b) {
   torch::Tensor actor_loss, entropy;
   if (reinforce) {
     const auto [mean, std] = actor_->forward(f_sg);
-    const auto u = torch::stack(pre_tanh, 0);
     // log N(u; mean, std) up to a constant; tanh's Jacobian does not depend on the parameters.
-    const auto log_prob = (-0.5 * ((u - mean) / std).square() - torch::log(std)).sum(-1);
+    const auto log_prob = (-0.5 * ((pre_tanh - mean) / std).square() - torch::log(std)).sum(-1);
     const auto baseline = symexp(predicted.detach());
     entropy = torch::log(std).sum(-1);
     actor_loss =
         -(weight * (log_prob * ((ret - baseline) / scale) + config_.entropy * entropy)).mean();
   } else {
-    entropy = torch::stack(entropies, 0);
+    entropy = entropy_steps;
     actor_loss = -(weight * (ret / scale + config_.entropy * entropy)).mean();
   }
   actor_loss.backward();

@@ -44,7 +44,8 @@ struct DreamerConfig {
   int hidden = 128;               // units of every MLP layer
   int horizon = 15;               // imagination steps
   int imag_starts = 256;          // imagination start states per update (of batch x seq_len)
-  double gamma = 0.997, lambda = 0.95;  // 0.997: a 3.3 s horizon at 100 Hz (0.985 never learned to swing up)
+  double gamma = 0.997,
+         lambda = 0.95;  // 0.997: a 3.3 s horizon at 100 Hz (0.985 never learned to swing up)
   double model_lr = 3e-4, actor_lr = 1e-4, critic_lr = 1e-4;
   double free_bits = 1.0, kl_dyn = 0.5, kl_rep = 0.1, unimix = 0.01;
   double entropy = 3e-4;
@@ -72,6 +73,8 @@ struct Latent {
   torch::Tensor deter, stoch, index;
   torch::Tensor feat() const { return torch::cat({deter, stoch}, -1); }
 };
+
+struct DreamerActorImpl;
 
 struct WorldModelImpl : torch::nn::Module {
   WorldModelImpl(int obs_dim, int act_dim, const DreamerConfig& config);
@@ -121,6 +124,17 @@ struct WorldModelImpl : torch::nn::Module {
   // One imagined step from the prior: h' = GRU(h, [z, a]), z' the straight-through sample of
   // p(z | h') from uniform numbers u [B, stoch].
   Latent imagine(const Latent& prev, const torch::Tensor& action, const torch::Tensor& noise);
+  // The actor's rollout of H steps from `start` [S, ..] as one autograd node
+  // (learners/imagine_scan.h): `imagine` after the actor's sample, the actor seeing the features
+  // without differentiating them. action_noise [H, S, A] standard normal, latent_u [H, S, stoch]
+  // uniform. Gradients reach the actor through its actions (and entropies), not this model.
+  struct Rollout {
+    Latent states;           // [H + 1, S, ..], the start first
+    torch::Tensor entropy;   // [H, S] sum of log std
+    torch::Tensor pre_tanh;  // [H, S, A] the sampled u (actions are tanh(u)), as data
+  };
+  Rollout rollout(DreamerActorImpl& actor, const Latent& start, const torch::Tensor& action_noise,
+                  const torch::Tensor& latent_u);
 
   int obs_dim, act_dim, stoch, classes;
   double unimix;

@@ -1,6 +1,7 @@
 #include "learners/rssm_scan.h"
 
 #include <array>
+#include <string>
 #include <vector>
 
 namespace simlab::learners::detail {
@@ -34,8 +35,21 @@ enum Saved {
   kSaved
 };
 
-Tensor stack_or_empty(const std::vector<Tensor>& steps) {
-  return torch::stack(steps, 0);
+// A scan's per-step tensors stay lists in the autograd context: stacking them for
+// save_for_backward would copy every one, and the backward pass reads them step by step. Only
+// what a batched weight gradient needs is stacked, there.
+template <std::size_t N>
+void keep_steps(AutogradContext* ctx, const std::array<std::vector<Tensor>, N>& saved) {
+  for (std::size_t i = 0; i < N; ++i)
+    ctx->saved_data["step" + std::to_string(i)] = saved[i];
+}
+
+template <std::size_t N>
+std::array<std::vector<Tensor>, N> kept_steps(AutogradContext* ctx) {
+  std::array<std::vector<Tensor>, N> out;
+  for (std::size_t i = 0; i < N; ++i)
+    out[i] = ctx->saved_data["step" + std::to_string(i)].toTensorVector();
+  return out;
 }
 
 // [L, B, n] -> [L * B, n]
@@ -49,7 +63,7 @@ struct RssmScan : torch::autograd::Function<RssmScan> {
                                Tensor in_norm_b, Tensor w_ih, Tensor w_hh, Tensor b_ih, Tensor b_hh,
                                Tensor h_in, Tensor post_norm_w, Tensor post_norm_b, Tensor out_w,
                                Tensor out_b, int64_t groups, int64_t classes, double unimix,
-                               double eps) {
+                               double eps, bool for_backward) {
     const auto length = from_action.size(0), batch = from_action.size(1);
     const auto hidden = from_action.size(2), d = w_hh.size(1), z_dim = z_in.size(0);
     const auto w_ih_t = w_ih.t(), w_hh_t = w_hh.t(), out_w_t = out_w.t();
@@ -111,38 +125,29 @@ struct RssmScan : torch::autograd::Function<RssmScan> {
       stochs.push_back(z);
       logits.push_back(l);
     }
-    variable_list to_save;
-    for (const auto& s : saved)
-      to_save.push_back(stack_or_empty(s));
-    for (const auto& w : {keep, z_in, in_norm_w, w_ih, w_hh, h_in, post_norm_w, out_w})
-      to_save.push_back(w);
-    ctx->save_for_backward(to_save);
+    if (for_backward) {
+      keep_steps(ctx, saved);
+      ctx->save_for_backward({keep, z_in, in_norm_w, w_ih, w_hh, h_in, post_norm_w, out_w});
+    }
     ctx->saved_data["groups"] = groups;
     ctx->saved_data["classes"] = classes;
     ctx->saved_data["unimix"] = unimix;
     auto index = torch::stack(indices, 0);
     ctx->mark_non_differentiable({index});
-    return {stack_or_empty(saved[kH]), torch::stack(stochs, 0), torch::stack(logits, 0), index};
+    return {torch::stack(saved[kH], 0), torch::stack(stochs, 0), torch::stack(logits, 0), index};
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
-    const auto all = ctx->get_saved_variables();
-    std::array<std::vector<Tensor>, kSaved> s;
-    for (int i = 0; i < kSaved; ++i)
-      s[i] = all[i].unbind(0);
-    const Tensor& keep = all[kSaved];
-    const Tensor& z_in = all[kSaved + 1];
-    const Tensor& in_norm_w = all[kSaved + 2];
-    const Tensor& w_ih = all[kSaved + 3];
-    const Tensor& w_hh = all[kSaved + 4];
-    const Tensor& h_in = all[kSaved + 5];
-    const Tensor& post_norm_w = all[kSaved + 6];
-    const Tensor& out_w = all[kSaved + 7];
+    const auto w = ctx->get_saved_variables();
+    const auto s = kept_steps<kSaved>(ctx);
+    const Tensor &keep = w[0], &z_in = w[1], &in_norm_w = w[2], &w_ih = w[3], &w_hh = w[4],
+                 &h_in = w[5], &post_norm_w = w[6], &out_w = w[7];
     const auto groups = ctx->saved_data["groups"].toInt();
     const auto classes = ctx->saved_data["classes"].toInt();
     const double unimix = ctx->saved_data["unimix"].toDouble();
-    const auto length = all[kH].size(0), batch = all[kH].size(1), d = all[kH].size(2);
-    const auto hidden = all[kU].size(2), z_dim = z_in.size(0);
+    const auto length = static_cast<int64_t>(s[kH].size());
+    const auto batch = s[kH][0].size(0), d = s[kH][0].size(1);
+    const auto hidden = s[kU][0].size(1), z_dim = z_in.size(0);
     const auto k = keep.unbind(0);
     auto step_grads = [&](int i) {
       return grads[i].defined() ? grads[i].unbind(0) : std::vector<Tensor>{};
@@ -205,20 +210,21 @@ struct RssmScan : torch::autograd::Function<RssmScan> {
                  DGH = torch::stack(dgh, 0), DV = torch::stack(dv, 0), DA2 = torch::stack(da2, 0),
                  DL = torch::stack(dl, 0);
     auto sum_rows = [](const Tensor& x) { return rows(x).sum(0); };
-    variable_list out(20);
+    auto all = [&](Saved slot) { return torch::stack(s[slot], 0); };
+    variable_list out(21);
     out[0] = DU;  // from_action
     out[1] = DV;  // from_embed
-    out[4] = rows(all[kZm]).t().mm(rows(DU));
-    out[5] = sum_rows(DA1 * all[kXhat1]);
+    out[4] = rows(all(kZm)).t().mm(rows(DU));
+    out[5] = sum_rows(DA1 * all(kXhat1));
     out[6] = sum_rows(DA1);
-    out[7] = rows(DGI).t().mm(rows(all[kX]));
-    out[8] = rows(DGH).t().mm(rows(all[kHm]));
+    out[7] = rows(DGI).t().mm(rows(all(kX)));
+    out[8] = rows(DGH).t().mm(rows(all(kHm)));
     out[9] = sum_rows(DGI);
     out[10] = sum_rows(DGH);
-    out[11] = rows(all[kH]).t().mm(rows(DV));
-    out[12] = sum_rows(DA2 * all[kXhat2]);
+    out[11] = rows(all(kH)).t().mm(rows(DV));
+    out[12] = sum_rows(DA2 * all(kXhat2));
     out[13] = sum_rows(DA2);
-    out[14] = rows(DL).t().mm(rows(all[kY]));
+    out[14] = rows(DL).t().mm(rows(all(kY)));
     out[15] = sum_rows(DL);
     return out;
   }
@@ -241,7 +247,7 @@ RssmScanOutput rssm_scan(const torch::Tensor& from_action, const torch::Tensor& 
   const auto out =
       RssmScan::apply(from_action, from_embed, keep, noise, w.z_in, w.in_norm_w, w.in_norm_b,
                       w.w_ih, w.w_hh, w.b_ih, w.b_hh, w.h_in, w.post_norm_w, w.post_norm_b, w.out_w,
-                      w.out_b, groups, classes, unimix, eps);
+                      w.out_b, groups, classes, unimix, eps, torch::GradMode::is_enabled());
   return {out[0], out[1], out[2], out[3]};
 }
 

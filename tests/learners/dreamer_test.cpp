@@ -229,6 +229,73 @@ TEST(Dreamer, TheFusedPosteriorFilterMatchesTheStepByStepOne) {
   }
 }
 
+// The fused imagination rollout (learners/imagine_scan.h, a hand-written backward) against the
+// actor and the world model's imagine() composed step by step under autograd: states, entropies,
+// sampled actions and the actor's gradients through the frozen dynamics, in double precision.
+TEST(Dreamer, TheFusedRolloutMatchesTheStepByStepOne) {
+  torch::manual_seed(5);
+  const auto config = tiny_dreamer();
+  const int act = 2, starts = 5, horizon = 4, z = config.stoch * config.classes;
+  WorldModel model(4, act, config);
+  DreamerActor actor(config.deter + z, act, config.hidden);
+  model->to(torch::kFloat64);
+  actor->to(torch::kFloat64);
+  for (auto& p : model->parameters())
+    p.requires_grad_(false);  // frozen, as in training's imagination
+  const auto f64 = torch::TensorOptions().dtype(torch::kFloat64);
+  const auto start_sample = detail::categorical_sample(
+      torch::softmax(torch::randn({starts, config.stoch, config.classes}, f64), -1),
+      torch::rand({starts, config.stoch}, f64));
+  const Latent start{torch::randn({starts, config.deter}, f64), start_sample.one_hot.flatten(1),
+                     start_sample.index};
+  const auto noise = torch::randn({horizon, starts, act}, f64);
+  const auto u = torch::rand({horizon, starts, config.stoch}, f64);
+  const auto wd = torch::randn({horizon + 1, starts, config.deter}, f64),
+             wz = torch::randn({horizon + 1, starts, z}, f64),
+             we = torch::randn({horizon, starts}, f64);
+  auto run = [&](bool fused) {
+    actor->zero_grad();
+    WorldModelImpl::Rollout r;
+    if (fused) {
+      r = model->rollout(*actor, start, noise, u);
+    } else {
+      Latent s = start;
+      std::vector<torch::Tensor> deters{s.deter}, stochs{s.stoch}, entropies, pre_tanh;
+      for (int k = 0; k < horizon; ++k) {
+        const auto [mean, std] =
+            actor->forward(Latent{s.deter.detach(), s.stoch.detach(), s.index});
+        pre_tanh.push_back((mean + std * noise[k]).detach());
+        entropies.push_back(torch::log(std).sum(-1));
+        s = model->imagine(s, torch::tanh(mean + std * noise[k]), u[k]);
+        deters.push_back(s.deter);
+        stochs.push_back(s.stoch);
+      }
+      r.states = {torch::stack(deters, 0), torch::stack(stochs, 0), {}};
+      r.entropy = torch::stack(entropies, 0);
+      r.pre_tanh = torch::stack(pre_tanh, 0);
+    }
+    ((r.states.deter * wd).sum() + (r.states.stoch * wz).sum() + (r.entropy * we).sum()).backward();
+    std::vector<std::pair<std::string, torch::Tensor>> out = {
+        {"deter", r.states.deter.detach().clone()},
+        {"stoch", r.states.stoch.detach().clone()},
+        {"entropy", r.entropy.detach().clone()},
+        {"pre_tanh", r.pre_tanh.detach().clone()}};
+    for (const auto& p : actor->named_parameters())
+      out.emplace_back(p.key(), p.value().grad().clone());
+    return out;
+  };
+  const auto reference = run(false), fused = run(true);
+  ASSERT_EQ(reference.size(), fused.size());
+  ASSERT_EQ(reference.size(), 12u);  // 4 outputs, 8 actor parameters
+  for (std::size_t i = 0; i < reference.size(); ++i) {
+    ASSERT_EQ(reference[i].first, fused[i].first);
+    EXPECT_GT(reference[i].second.abs().max().item<double>(), 0) << reference[i].first;
+    EXPECT_TRUE(torch::allclose(fused[i].second, reference[i].second, 1e-9, 1e-11))
+        << reference[i].first << ": largest difference "
+        << (fused[i].second - reference[i].second).abs().max().item<double>();
+  }
+}
+
 // A layer reading the one-hot latent gathers its weight's rows (learners/latent_linear.h): the same
 // values and gradients as the dense product, with the latent after or before the dense input.
 TEST(Dreamer, TheLatentLayerMatchesTheDenseProduct) {
