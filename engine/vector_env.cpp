@@ -35,6 +35,8 @@ VectorEnvConfig validated(VectorEnvConfig c) {
   if (c.num_envs < 1) throw bad("envs", "must be >= 1, got " + std::to_string(c.num_envs));
   if (c.frame_skip < 1)
     throw bad("frame_skip", "must be >= 1, got " + std::to_string(c.frame_skip));
+  if (c.action_repeat < 1)
+    throw bad("action_repeat", "must be >= 1, got " + std::to_string(c.action_repeat));
   if (c.max_episode_steps < 0)
     throw bad("max_episode_steps",
               "must be >= 0 (0: no limit), got " + std::to_string(c.max_episode_steps));
@@ -212,6 +214,15 @@ std::span<const float> VectorEnv::delayed_action(int env) {
 }
 
 void VectorEnv::step_env(int env) {
+  float reward = 0.0f;
+  for (int r = 0; r < config_.action_repeat; ++r) {
+    reward += control_step(env);
+    if (batch_.terminated(env, 0) || batch_.truncated(env, 0)) break;  // the episode's end
+  }
+  batch_.reward(env, 0) = reward;
+}
+
+float VectorEnv::control_step(int env) {
   Env& e = envs_[env];
   const auto action = batch_.action.row(env);
   const auto obs = batch_.obs.row(env);
@@ -248,7 +259,6 @@ void VectorEnv::step_env(int env) {
     truncated = true;  // obs still holds the last good observation: it becomes final_obs
   }
 
-  batch_.reward(env, 0) = reward;
   batch_.terminated(env, 0) = terminated;
   batch_.truncated(env, 0) = truncated;
   batch_.status(env, 0) = static_cast<std::uint8_t>(status);
@@ -260,6 +270,7 @@ void VectorEnv::step_env(int env) {
     reset_env(env);
   }
   batch_.episode_step(env, 0) = e.episode_step;
+  return reward;
 }
 
 const Batch& VectorEnv::reset() {
@@ -452,7 +463,7 @@ const Batch& VectorEnv::restore(const std::vector<EnvSnapshot>& snapshots) {
       for (std::size_t at = 0; at < s.actions.size() && !ended[env]; at += action.size()) {
         std::copy_n(s.actions.begin() + static_cast<std::ptrdiff_t>(at), action.size(),
                     action.begin());
-        step_env(env);
+        control_step(env);
         ended[env] = e.episode != s.episode;
       }
       e.stats = s.stats;

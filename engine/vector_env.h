@@ -82,7 +82,11 @@ struct VectorEnvConfig {
   int num_envs = 1;
   int num_threads = 0;  // 0: every core oneTBB sees
   std::uint64_t seed = 0;
-  int frame_skip = 1;            // physics steps per env step (control decimation)
+  int frame_skip = 1;  // physics steps per control step (control decimation)
+  // Control steps per step(): each env's action holds for this many control steps (the scene's
+  // terms, noise, delay and time limit still act on each), its rewards summed; an episode's end
+  // cuts it short. Episode steps, the time limit and stats().steps count control steps.
+  int action_repeat = 1;
   int max_episode_steps = 1000;  // env steps before truncation; 0: no limit
   int batch_size = 0;            // envs per recv(); 0: num_envs
   physics::ResetOptions reset;
@@ -201,7 +205,8 @@ class VectorEnv {
   void make_envs();
   void observe_env(int env, std::span<float> obs);  // the task's observation, corrupted
   std::span<const float> delayed_action(int env);   // pushes the new action, returns the applied
-  void step_env(int env);                           // applies batch_.action row `env`
+  void step_env(int env);       // applies batch_.action row `env` for action_repeat steps
+  float control_step(int env);  // one control step of it; returns the reward
   void reset_env(int env);
   void finish(int env);  // async: publish a finished env to recv()
   void wait_idle();

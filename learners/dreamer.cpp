@@ -446,9 +446,9 @@ void Dreamer::update(const SequenceBatch& batch) {
   }
   // A captured update reads fixed device buffers: copy the batch in (from pinned memory, queued
   // behind the previous update), then replay.
-  auto put = [](torch::Tensor& to, const torch::Tensor& from) {
+  auto put = [device = device_](torch::Tensor& to, const torch::Tensor& from) {
     if (!from.defined()) return;
-    if (!to.defined()) to = torch::empty(from.sizes(), from.options().device(torch::kCUDA));
+    if (!to.defined()) to = torch::empty(from.sizes(), from.options().device(device));
     if (!to.sizes().equals(from.sizes()))
       throw Error(SourceLocation{.field = "dreamer.batch"},
                   "a captured update has static shapes: every batch must have the first one's");

@@ -32,7 +32,10 @@
 namespace simlab::learners {
 
 struct DreamerConfig {
-  int chunk = 50;                 // env steps per env per iteration (one stream chunk)
+  int chunk = 50;  // decisions per env per iteration (one stream chunk)
+  // Env (control) steps each action holds for, rewards summed (VectorEnvConfig::action_repeat):
+  // the agent decides at 1 / action_repeat of the scene's rate, as DMC agents do.
+  int action_repeat = 1;
   int lag = 1;                    // 1: the actors collect the next chunk while the learner trains
   int batch = 16;                 // sequences per update
   int seq_len = 64;               // steps per sequence

@@ -191,6 +191,7 @@ TrainResult run_dreamer(const TrainConfig& config, const scenes::Scene& scene, c
   const DreamerConfig& dc = config.dreamer;
   if (dc.chunk < 1 || dc.batch < 1 || dc.seq_len < kOpenLoopContext + 2 || dc.train_ratio <= 0)
     throw train_error("dreamer", "chunk, batch and train ratio must be positive, seq_len > 6");
+  if (dc.action_repeat < 1) throw train_error("--action-repeat", "must be >= 1");
   const DistributedConfig dist_config = distributed_from_env();
   const int rank = dist_config.rank, world = dist_config.world_size;
   RunFolder run(config, kColumns, /*writer=*/rank == 0);
@@ -206,7 +207,8 @@ TrainResult run_dreamer(const TrainConfig& config, const scenes::Scene& scene, c
 
   Dreamer dreamer(spaces.obs_dim, spaces.act_dim, dc, device);
   DreamerConfig acting_config = dc;
-  acting_config.prefill = (dc.prefill + world - 1) / world;  // every rank's share of the prefill
+  // Every rank's share of the prefill, in decisions.
+  acting_config.prefill = (dc.prefill + world * dc.action_repeat - 1) / (world * dc.action_repeat);
   DreamerPolicy policy(spaces.obs_dim, spaces.act_dim, acting_config, spaces.low, spaces.high);
   const bool images = dc.image_obs();
   SequenceReplay replay(n, dc.replay, spaces.obs_dim, spaces.act_dim, images ? kFrameSize : 0);
@@ -238,8 +240,10 @@ TrainResult run_dreamer(const TrainConfig& config, const scenes::Scene& scene, c
     auto probe = scenes::make_env(scene, 1, 1, config.seed);
     names = probe->observation_space().names();
   }
-  const std::int64_t per_chunk = static_cast<std::int64_t>(dc.chunk) * n;
-  const std::int64_t per_iteration = per_chunk * world;  // env steps over every rank
+  // Env steps of an iteration over every rank: decisions x action repeat (an episode's end cuts a
+  // repeat short, so a scene that terminates early takes somewhat fewer).
+  const std::int64_t per_chunk = static_cast<std::int64_t>(dc.chunk) * n * dc.action_repeat;
+  const std::int64_t per_iteration = per_chunk * world;
   const std::int64_t iterations = (config.steps + per_iteration - 1) / per_iteration;
   const double per_update = static_cast<double>(dc.batch) * dc.seq_len * world;
   auto checkpoint_after = [&](std::int64_t iteration) {
@@ -250,7 +254,8 @@ TrainResult run_dreamer(const TrainConfig& config, const scenes::Scene& scene, c
     env_seed = mix(env_seed ^ mix(rank));
     stream_seed = mix(stream_seed ^ mix(rank));
   }
-  auto env = scenes::make_env(scene, n, sim_threads, env_seed, /*snapshots=*/true);
+  auto env =
+      scenes::make_env(scene, n, sim_threads, env_seed, /*snapshots=*/true, dc.action_repeat);
   if (!config.resume) policy.start(0, n);
   RolloutStream stream(*env, policy,
                        {.steps = dc.chunk,

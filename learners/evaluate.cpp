@@ -99,7 +99,8 @@ struct Episode {
   std::vector<float> prev, prev2;  // the last two actions
   std::vector<double> state;
   double ret = 0;
-  int steps = 0;
+  int steps = 0;      // control steps
+  int decisions = 0;  // policy calls (fewer with an action repeat)
   bool terminated = false, truncated = false, success = false;
   std::int64_t limit_steps = 0, saturated = 0, flags = 0;
   double contacts = 0, contact_steps = 0, rate = 0, jerk = 0, max_change = 0;
@@ -252,6 +253,8 @@ EvalResult evaluate_policy(ExportedPolicy& policy, const EvalOptions& o) {
                v0.model->info().action);
   const int obs_dim = static_cast<int>(policy.card["observation"]["elements"].size());
   const int act_dim = static_cast<int>(policy.card["action"]["elements"].size());
+  // A policy trained with an action repeat decides every `repeat` control steps.
+  const int repeat = std::max(1, policy.card["action"].value("action_repeat", 1));
   std::vector<float> low(act_dim), high(act_dim), safe(act_dim);
   for (int k = 0; k < act_dim; ++k) {
     const auto& e = policy.card["action"]["elements"][k];
@@ -342,34 +345,39 @@ EvalResult evaluate_policy(ExportedPolicy& policy, const EvalOptions& o) {
       for (int j = 0; j < act_dim; ++j) {
         const float tol = 1e-6f * std::max(1.0f, high[j] - low[j]);
         if (a[j] <= low[j] + tol || a[j] >= high[j] - tol) ++e.saturated;
-        if (e.steps >= 1) {
+        if (e.decisions >= 1) {
           e.rate += std::abs(a[j] - e.prev[j]);
           e.max_change = std::max(e.max_change, static_cast<double>(std::abs(a[j] - e.prev[j])));
         }
-        if (e.steps >= 2) e.jerk += std::abs(a[j] - 2 * e.prev[j] + e.prev2[j]);
+        if (e.decisions >= 2) e.jerk += std::abs(a[j] - 2 * e.prev[j] + e.prev2[j]);
       }
-      const auto s = e.rollout->step(std::span<const float>(a, static_cast<std::size_t>(act_dim)));
-      e.prev2 = e.prev;
-      e.prev.assign(a, a + act_dim);
-      e.ret += s.reward;
-      ++e.steps;
-      // The world stays at the step's end state (no auto-reset): read limits and contacts.
       const auto& v = info[e.rollout->variant()];
       const auto& world = e.rollout->world();
-      e.rollout->read_state(e.state);
-      for (std::size_t q = 0; q < v.qpos_low.size(); ++q)
-        if (e.state[q] <= v.qpos_low[q] || e.state[q] >= v.qpos_high[q]) {
-          ++e.limit_steps;
-          break;
+      engine::io::EpisodeRollout::Step s;
+      // The action holds for `repeat` control steps (or until the episode ends); limits and
+      // contacts are read after each, the world staying at the step's end state (no auto-reset).
+      for (int r = 0; r < repeat && !e.rollout->done(); ++r) {
+        s = e.rollout->step(std::span<const float>(a, static_cast<std::size_t>(act_dim)));
+        e.ret += s.reward;
+        ++e.steps;
+        e.rollout->read_state(e.state);
+        for (std::size_t q = 0; q < v.qpos_low.size(); ++q)
+          if (e.state[q] <= v.qpos_low[q] || e.state[q] >= v.qpos_high[q]) {
+            ++e.limit_steps;
+            break;
+          }
+        double contacts = 0;
+        for (int b : v.watched_bodies) {
+          double c = 0;
+          world.read(phys::Quantity::kBodyContact, b, std::span<double>(&c, 1));
+          contacts += c;
         }
-      double contacts = 0;
-      for (int b : v.watched_bodies) {
-        double c = 0;
-        world.read(phys::Quantity::kBodyContact, b, std::span<double>(&c, 1));
-        contacts += c;
+        e.contacts += contacts;
+        if (contacts > 0) ++e.contact_steps;
       }
-      e.contacts += contacts;
-      if (contacts > 0) ++e.contact_steps;
+      ++e.decisions;
+      e.prev2 = e.prev;
+      e.prev.assign(a, a + act_dim);
       if (e.rollout->done()) {
         e.terminated = s.terminated;
         e.truncated = s.truncated;
@@ -386,7 +394,8 @@ EvalResult evaluate_policy(ExportedPolicy& policy, const EvalOptions& o) {
 
   // Aggregates.
   const double k = o.episodes;
-  double mean = 0, var = 0, lo = 1e300, hi = -1e300, length = 0, steps = 0, terminated = 0;
+  double mean = 0, var = 0, lo = 1e300, hi = -1e300, length = 0, steps = 0, decisions = 0,
+         terminated = 0;
   double success = 0, limit = 0, saturated = 0, contacts = 0, contact_steps = 0, rate = 0, jerk = 0,
          max_change = 0, flags = 0;
   for (const auto& e : episodes) {
@@ -395,6 +404,7 @@ EvalResult evaluate_policy(ExportedPolicy& policy, const EvalOptions& o) {
     hi = std::max(hi, e.ret);
     length += e.steps / k;
     steps += e.steps;
+    decisions += e.decisions;
     terminated += e.terminated / k;
     success += e.success / k;
     limit += static_cast<double>(e.limit_steps);
@@ -412,8 +422,8 @@ EvalResult evaluate_policy(ExportedPolicy& policy, const EvalOptions& o) {
   const double half = o.episodes > 1 ? t95(o.episodes - 1) * sd / std::sqrt(k) : NAN;
   double rate_n = 0, jerk_n = 0;
   for (const auto& e : episodes) {
-    rate_n += std::max(0, e.steps - 1) * static_cast<double>(act_dim);
-    jerk_n += std::max(0, e.steps - 2) * static_cast<double>(act_dim);
+    rate_n += std::max(0, e.decisions - 1) * static_cast<double>(act_dim);
+    jerk_n += std::max(0, e.decisions - 2) * static_cast<double>(act_dim);
   }
   const bool has_success = !near.empty();
   auto num = [](double x) {
@@ -461,7 +471,7 @@ EvalResult evaluate_policy(ExportedPolicy& policy, const EvalOptions& o) {
       {"safety",
        {{"joint_limit_share", steps > 0 ? limit / steps : 0.0},
         {"joint_limit_steps", limit},
-        {"saturation_share", steps > 0 ? saturated / (steps * act_dim) : 0.0},
+        {"saturation_share", decisions > 0 ? saturated / (decisions * act_dim) : 0.0},
         {"unwanted_contacts_per_step", steps > 0 ? contacts / steps : 0.0},
         {"unwanted_contact_share", steps > 0 ? contact_steps / steps : 0.0},
         {"allowed_contacts", o.allowed_contacts},
@@ -498,7 +508,7 @@ EvalResult evaluate_policy(ExportedPolicy& policy, const EvalOptions& o) {
   md << "| terminated | " << fmt(100 * terminated, 1) << "% |\n";
   md << "| steps at a joint limit | " << fmt(steps > 0 ? 100 * limit / steps : 0, 2) << "% |\n";
   md << "| saturated action elements | "
-     << fmt(steps > 0 ? 100 * saturated / (steps * act_dim) : 0, 2) << "% |\n";
+     << fmt(decisions > 0 ? 100 * saturated / (decisions * act_dim) : 0, 2) << "% |\n";
   md << "| unwanted contacts per step | " << fmt(steps > 0 ? contacts / steps : 0, 3) << " |\n";
   md << "| action rate, mean abs change per step | " << fmt(rate_n > 0 ? rate / rate_n : 0, 4)
      << " |\n";

@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "learners/latent_linear.h"
 #include "learners/rssm_scan.h"
 
 namespace simlab::learners::detail {
@@ -67,11 +68,6 @@ std::array<std::vector<Tensor>, N> kept_steps(AutogradContext* ctx) {
   return out;
 }
 
-Tensor embedding_sum(const Tensor& index, const Tensor& table) {
-  return torch::nn::functional::embedding_bag(
-      index, table, torch::nn::functional::EmbeddingBagFuncOptions().mode(torch::kSum));
-}
-
 struct ImagineScan : torch::autograd::Function<ImagineScan> {
   static variable_list forward(AutogradContext* ctx, Tensor deter0, Tensor stoch0, Tensor index0,
                                Tensor action_noise, Tensor latent_u, Tensor actor_w1,
@@ -116,7 +112,7 @@ struct ImagineScan : torch::autograd::Function<ImagineScan> {
       saved[kZk].push_back(z);
       // The actor on [h, z].
       const Tensor x1 =
-          torch::silu(norm(torch::addmm(embedding_sum(index, a1_z), h, a1_h), hidden, actor_g1,
+          torch::silu(norm(torch::addmm(latent_rows(z, index, a1_z), h, a1_h), hidden, actor_g1,
                            actor_b1, kA1Pre, kA1Mean, kA1Rstd, kA1Xhat, kA1));
       const Tensor x2 = torch::silu(
           norm(x1.mm(w2_t), hidden, actor_g2, actor_b2, kA2Pre, kA2Mean, kA2Rstd, kA2Xhat, kA2));
@@ -128,7 +124,7 @@ struct ImagineScan : torch::autograd::Function<ImagineScan> {
       entropies.push_back(torch::log(std).sum(-1));
       pre_tanh.push_back(u);
       // The dynamics.
-      const Tensor x = torch::silu(norm(torch::addmm(embedding_sum(index, in_z), act, in_a),
+      const Tensor x = torch::silu(norm(torch::addmm(latent_rows(z, index, in_z), act, in_a),
                                         in_hidden, in_g, in_b, kIPre, kIMean, kIRstd, kSaved, kIA));
       const auto gi = torch::addmm(b_ih, x, w_ih_t).split_with_sizes({2 * d, d}, 1);
       const auto gh = torch::addmm(b_hh, h, w_hh_t).split_with_sizes({2 * d, d}, 1);

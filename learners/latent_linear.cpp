@@ -13,12 +13,9 @@ struct LatentLinear : torch::autograd::Function<LatentLinear> {
     const auto xd = x.size(-1), zd = z.size(-1);
     const auto wx = weight.narrow(1, latent_first ? zd : 0, xd);
     const auto wz = weight.narrow(1, latent_first ? 0 : xd, zd);
-    auto gathered = torch::nn::functional::embedding_bag(
-        index, wz.t().contiguous(),
-        torch::nn::functional::EmbeddingBagFuncOptions().mode(torch::kSum));
     ctx->save_for_backward({x, z, weight});
     ctx->saved_data["latent_first"] = latent_first;
-    return torch::addmm(gathered, x, wx.t());
+    return torch::addmm(latent_rows(z, index, wz.t()), x, wx.t());
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
@@ -41,6 +38,16 @@ struct LatentLinear : torch::autograd::Function<LatentLinear> {
 };
 
 }  // namespace
+
+torch::Tensor latent_rows(const torch::Tensor& z, const torch::Tensor& index,
+                          const torch::Tensor& table) {
+  // A GPU multiplies a 256-wide one-hot as fast as it gathers, and its embedding bag may read
+  // offsets back to the host, which a captured CUDA graph cannot do.
+  if (z.is_cuda()) return z.mm(table);
+  return torch::nn::functional::embedding_bag(
+      index, table.contiguous(),
+      torch::nn::functional::EmbeddingBagFuncOptions().mode(torch::kSum));
+}
 
 torch::Tensor latent_linear(const torch::Tensor& x, const torch::Tensor& z,
                             const torch::Tensor& index, const torch::Tensor& weight,

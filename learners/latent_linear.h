@@ -11,6 +11,11 @@
 
 namespace simlab::learners::detail {
 
+// z [N, Z] table [Z, out] for the one-hot z with column indices [N, groups]: a gather of `groups`
+// rows per row on the CPU, the product on a GPU.
+torch::Tensor latent_rows(const torch::Tensor& z, const torch::Tensor& index,
+                          const torch::Tensor& table);
+
 // y = [x, z] W^T (or [z, x] W^T with `latent_first`), for x [N, X], the one-hot z [N, Z] and its
 // column indices [N, groups] (group g's class c at column g * classes + c), W [out, X + Z].
 torch::Tensor latent_linear(const torch::Tensor& x, const torch::Tensor& z,

@@ -53,10 +53,10 @@ struct TrainedPolicy {
   std::int64_t updates = 0, env_steps = 0, episodes = 0;  // the checkpoint's counters
   bool finished = false;                                  // env_steps >= steps
   std::optional<double> final_mean_return;                // the last metrics row's, if any
-  double control_hz = 0;                                  // the scene's control rate
-  engine::Space observation, action;                      // the scene's spaces
-  std::string algo = "ppo";                               // ppo or dreamer
-  std::string backend = "mujoco";                         // the physics engine it trained on
+  double control_hz = 0;              // the policy's rate: the scene's control rate / action repeat
+  engine::Space observation, action;  // the scene's spaces
+  std::string algo = "ppo";           // ppo or dreamer
+  std::string backend = "mujoco";     // the physics engine it trained on
   int hidden = 64;
 
   // PPO.

@@ -121,6 +121,7 @@ nlohmann::json TrainConfig::to_json() const {
                     {"slow_critic", d.slow_critic}};
     if (d.obs != "state") j["dreamer"]["obs"] = d.obs;
     if (d.actor_grad != "backprop") j["dreamer"]["actor_grad"] = d.actor_grad;
+    if (d.action_repeat != 1) j["dreamer"]["action_repeat"] = d.action_repeat;
     return j;
   }
   j["ppo"] = {{"horizon", ppo.horizon},
@@ -173,7 +174,7 @@ TrainResult run_ppo(const TrainConfig& config, const scenes::Scene& scene,
   run.start(config.resume ? c.update : -1);
   std::unique_ptr<Distributed> dist;
   if (dist_config.enabled()) {
-    dist = std::make_unique<Distributed>(dist_config);
+    dist = std::make_unique<Distributed>(dist_config, device);
     dist->broadcast(ppo.model()->parameters());  // every rank starts from rank 0's weights
     ppo.set_distributed(dist.get());
     // Each rank explores with its own noise (and, below, its own envs).
@@ -309,7 +310,13 @@ TrainResult run_training(const TrainConfig& config,
   if (config.envs < 1) throw train_error("--envs", "must be >= 1");
   if (config.steps < 1) throw train_error("--steps", "must be >= 1");
   if (config.checkpoint_every < 1) throw train_error("--checkpoint-every", "must be >= 1");
-  const torch::Device device = resolve_device(config.device);
+  torch::Device device = resolve_device(config.device);
+  // Data-parallel on GPUs: each process on its own, as torchrun numbers them on a machine.
+  if (const auto dist = distributed_from_env(); dist.enabled() && device.is_cuda())
+    device = torch::Device(
+        torch::kCUDA,
+        static_cast<c10::DeviceIndex>(dist.local_rank %
+                                      std::max<std::int64_t>(1, torch::cuda::device_count())));
 
   // The scene first: a bad one leaves no run folder behind.
   const auto randomization = scenes::parse_randomization(config.randomization, "--randomization");

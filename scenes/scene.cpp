@@ -854,12 +854,13 @@ SceneSpec with_randomization(SceneSpec spec, Randomization r) {
 }
 
 std::unique_ptr<engine::VectorEnv> make_env(const Scene& scene, int num_envs, int num_threads,
-                                            std::uint64_t seed, bool snapshots) {
+                                            std::uint64_t seed, bool snapshots, int action_repeat) {
   auto config = scene.config;
   config.num_envs = num_envs;
   config.num_threads = num_threads;
   config.seed = seed;
   config.snapshots = snapshots;
+  config.action_repeat = action_repeat;
   return std::make_unique<engine::VectorEnv>(scene.variants, std::move(config));
 }
 

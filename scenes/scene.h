@@ -166,8 +166,10 @@ Scene compile_scene(const SceneSpec& spec, std::uint64_t seed = 0, int max_varia
 
 // The envs of a scene: num_envs envs over its variants, with the caller's threads and seed.
 // `snapshots`: the envs keep their running episodes' actions, for VectorEnv::snapshot().
+// `action_repeat`: control steps per step() (VectorEnvConfig::action_repeat).
 std::unique_ptr<engine::VectorEnv> make_env(const Scene& scene, int num_envs, int num_threads = 0,
-                                            std::uint64_t seed = 0, bool snapshots = false);
+                                            std::uint64_t seed = 0, bool snapshots = false,
+                                            int action_repeat = 1);
 
 // Camera `camera` of the scene for env `env` of a run with `seed`, which runs `world` (of the
 // env's variant): tracked bodies are read from the world.

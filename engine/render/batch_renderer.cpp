@@ -4,7 +4,8 @@
 #include <array>
 #include <cmath>
 #include <cstring>
-#include <map>
+#include <string>
+#include <unordered_map>
 
 #include "engine/core/error.h"
 #include "engine/render/context.h"
@@ -237,11 +238,13 @@ struct BatchRenderer::Impl {
   void upload_textures() {
     std::vector<TextureEntry> table;
     std::vector<std::uint32_t> all;
-    std::map<std::vector<std::uint8_t>, int> seen;
+    // Keyed by the texels' bytes (a string: GCC 12 warns falsely on comparing vectors of bytes).
+    std::unordered_map<std::string, int> seen;
     for (const auto& model : models) {
       auto& ids = texture_ids.emplace_back();
       for (const auto& t : model->visual().textures) {
-        auto [it, added] = seen.try_emplace(t.rgb, static_cast<int>(table.size()));
+        auto [it, added] = seen.try_emplace(std::string(t.rgb.begin(), t.rgb.end()),
+                                            static_cast<int>(table.size()));
         ids.push_back(it->second);
         if (!added) continue;
         table.push_back({static_cast<std::int32_t>(all.size()), t.width, t.height, t.cube ? 1 : 0});

@@ -54,6 +54,39 @@ TEST(Train, ThreadsOneKeepsToOneCore) {
   fs::remove_all(dir);
 }
 
+// --action-repeat: the policy decides every 2 control steps; the run counts control steps, the
+// card says so (half the scene's rate), and evaluation holds each action as training did.
+TEST(Train, ActionRepeatReachesTheCardAndTheEvaluation) {
+  const auto dir = fs::temp_directory_path() / "simlab_action_repeat_test";
+  fs::remove_all(dir);
+  const auto r = run("train --scene cartpole-swingup" + kTinyDreamer +
+                     " --steps 1600 --action-repeat 2 --threads 1 --out " + (dir / "run").string());
+  ASSERT_EQ(r.code, 0) << r.out;
+  std::ifstream metrics(dir / "run" / "metrics.jsonl");
+  std::vector<nlohmann::json> rows;
+  for (std::string line; std::getline(metrics, line);)
+    rows.push_back(nlohmann::json::parse(line));
+  ASSERT_EQ(rows.size(), 20u);  // 2 envs x 20 decisions x 2 control steps per iteration
+  EXPECT_EQ(rows.back()["env_steps"], 1600);
+  EXPECT_EQ(rows.back()["episodes"], 0);  // 800 control steps per env: swing-up episodes are 1000
+  const auto e = run("export --run " + (dir / "run").string() + " --format torchscript --out " +
+                     (dir / "export").string());
+  ASSERT_EQ(e.code, 0) << e.out;
+  nlohmann::json card;
+  std::ifstream(dir / "export" / "policy_card.json") >> card;
+  EXPECT_EQ(card["action"]["action_repeat"], 2);
+  EXPECT_EQ(card["action"]["control_hz"], 50.0);
+  const auto v = run("eval --policy " + (dir / "export" / "policy.pt").string() +
+                     " --episodes 2 --out " + (dir / "eval.json").string());
+  ASSERT_EQ(v.code, 0) << v.out;
+  nlohmann::json eval;
+  std::ifstream(dir / "eval.json") >> eval;
+  ASSERT_EQ(eval["per_episode"].size(), 2u) << eval.dump();
+  for (const auto& episode : eval["per_episode"])
+    EXPECT_EQ(episode["length"], 1000) << "control steps, with actions held for 2 of them";
+  fs::remove_all(dir);
+}
+
 std::string fingerprint(const fs::path& log, int rank) {
   std::ifstream in(log);
   const std::string text((std::istreambuf_iterator<char>(in)), {});

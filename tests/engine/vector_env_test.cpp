@@ -108,6 +108,46 @@ TEST(VectorEnv, TimeLimitTruncatesAndKeepsTheFinalObservation) {
   EXPECT_EQ(limited.stats().episodes, 3u);
 }
 
+// action_repeat: one step() holds the action for that many control steps and sums their rewards;
+// the time limit still counts control steps and cuts a repeat short.
+TEST(VectorEnv, ActionRepeatHoldsTheActionAndSumsRewards) {
+  VectorEnvConfig config{.num_envs = 2, .seed = 3, .max_episode_steps = 4, .task = balance_task()};
+  VectorEnv single(pendulum(), config);
+  config.action_repeat = 3;
+  VectorEnv repeated(pendulum(), config);
+  std::vector<float> a = {0.4f, -0.7f};
+  // Control steps 1-3: one repeated step against three single ones.
+  float sum[2] = {0, 0};
+  for (int s = 0; s < 3; ++s) {
+    const auto& b = single.step(a);
+    for (int e = 0; e < 2; ++e)
+      sum[e] += b.reward(e, 0);
+  }
+  const auto& r = repeated.step(a);
+  for (int e = 0; e < 2; ++e) {
+    EXPECT_EQ(r.reward(e, 0), sum[e]) << "rewards summed in order";
+    EXPECT_EQ(std::memcmp(r.obs.row(e).data(), single.batch().obs.row(e).data(),
+                          r.obs.row(e).size_bytes()),
+              0);
+    EXPECT_EQ(r.episode_step(e, 0), 3);
+    EXPECT_EQ(r.truncated(e, 0), 0);
+  }
+  // Control step 4 hits the time limit: the repeat stops there, with that step's reward only.
+  const auto& last = single.step(a);
+  const auto& cut = repeated.step(a);
+  for (int e = 0; e < 2; ++e) {
+    EXPECT_EQ(cut.truncated(e, 0), 1);
+    EXPECT_EQ(cut.reward(e, 0), last.reward(e, 0));
+    EXPECT_EQ(std::memcmp(cut.final_obs.row(e).data(), last.final_obs.row(e).data(),
+                          cut.final_obs.row(e).size_bytes()),
+              0);
+    EXPECT_EQ(cut.episode_step(e, 0), 0) << "the next episode has started";
+  }
+  EXPECT_EQ(repeated.stats().steps, 2u * 4u);  // control steps
+  config.action_repeat = 0;
+  EXPECT_THROW(VectorEnv(pendulum(), config), Error);
+}
+
 TEST(VectorEnv, TaskTerminationIsNotTruncation) {
   // From the tilted keyframe with no push, the pole falls past 1 rad on its own.
   VectorEnv env(pendulum(),

@@ -174,6 +174,12 @@ void add_train_command(CLI::App& app) {
                   "the scene's first camera; the replay then holds 20000 steps, 12 KB each)")
       ->group(dreamer)
       ->capture_default_str();
+  cmd->add_option("--action-repeat", c->dreamer.action_repeat,
+                  "Dreamer: env steps each action holds for (rewards summed); the policy decides "
+                  "at the scene's rate / this, as DMC agents do")
+      ->check(CLI::PositiveNumber)
+      ->group(dreamer)
+      ->capture_default_str();
   cmd->add_option("--imag-starts", c->dreamer.imag_starts,
                   "Dreamer: imagination start states per update (0: every replayed state)")
       ->group(dreamer)
