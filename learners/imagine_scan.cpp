@@ -6,6 +6,7 @@
 
 #include "learners/latent_linear.h"
 #include "learners/rssm_scan.h"
+#include "learners/scan_support.h"
 
 namespace simlab::learners::detail {
 namespace {
@@ -14,7 +15,7 @@ using torch::Tensor;
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
-// What the backward pass needs of every step, stacked over the rollout ([H, S, ..]).
+// What the backward pass needs of every step (kept per step, [S, ..] each).
 enum Saved {
   kHk,  // state in
   kZk,
@@ -48,25 +49,6 @@ enum Saved {
   kSm,  // softmax of the prior's logits, per group
   kSaved
 };
-
-Tensor rows(const Tensor& x) {
-  return x.reshape({-1, x.size(-1)});
-}
-
-// As in rssm_scan.cpp: per-step tensors stay lists in the autograd context.
-template <std::size_t N>
-void keep_steps(AutogradContext* ctx, const std::array<std::vector<Tensor>, N>& saved) {
-  for (std::size_t i = 0; i < N; ++i)
-    ctx->saved_data["step" + std::to_string(i)] = saved[i];
-}
-
-template <std::size_t N>
-std::array<std::vector<Tensor>, N> kept_steps(AutogradContext* ctx) {
-  std::array<std::vector<Tensor>, N> out;
-  for (std::size_t i = 0; i < N; ++i)
-    out[i] = ctx->saved_data["step" + std::to_string(i)].toTensorVector();
-  return out;
-}
 
 struct ImagineScan : torch::autograd::Function<ImagineScan> {
   static variable_list forward(AutogradContext* ctx, Tensor deter0, Tensor stoch0, Tensor index0,
@@ -126,12 +108,8 @@ struct ImagineScan : torch::autograd::Function<ImagineScan> {
       // The dynamics.
       const Tensor x = torch::silu(norm(torch::addmm(latent_rows(z, index, in_z), act, in_a),
                                         in_hidden, in_g, in_b, kIPre, kIMean, kIRstd, kSaved, kIA));
-      const auto gi = torch::addmm(b_ih, x, w_ih_t).split_with_sizes({2 * d, d}, 1);
-      const auto gh = torch::addmm(b_hh, h, w_hh_t).split_with_sizes({2 * d, d}, 1);
-      const Tensor rz = torch::sigmoid(gi[0] + gh[0]);
-      const auto r_zg = rz.split(d, 1);
-      const Tensor n = torch::tanh(torch::addcmul(gi[1], r_zg[0], gh[1]));
-      const Tensor h_next = torch::addcmul(n, r_zg[1], h - n);
+      const GruStep gru = gru_step(x, h, w_ih_t, w_hh_t, b_ih, b_hh);
+      const Tensor& h_next = gru.h;
       const Tensor q = torch::silu(
           norm(h_next.mm(p1_t), p_hidden, prior_g1, prior_b1, kPPre, kPMean, kPRstd, kSaved, kPA));
       const Tensor logits = torch::addmm(prior_b2, q, p2_t);
@@ -143,9 +121,9 @@ struct ImagineScan : torch::autograd::Function<ImagineScan> {
                                         {kSg, sg},
                                         {kStd, std},
                                         {kAct, act},
-                                        {kRz, rz},
-                                        {kN, n},
-                                        {kGhn, gh[1]},
+                                        {kRz, gru.rz},
+                                        {kN, gru.n},
+                                        {kGhn, gru.ghn},
                                         {kSm, sm}})
         saved[slot].push_back(value);
       h = h_next;
@@ -206,23 +184,15 @@ struct ImagineScan : torch::autograd::Function<ImagineScan> {
       const Tensor& sm = s[kSm][k];
       if (!dh.defined()) dh = torch::zeros({starts, d}, sm.options());
       if (dz.defined()) {  // z_{k+1} (straight-through) -> the prior's logits -> h_{k+1}
-        const Tensor dsm = dz.view({starts, groups, classes}) * keep_p;
-        const Tensor dl = (sm * (dsm - (dsm * sm).sum(-1, /*keepdim=*/true))).view({starts, z_dim});
+        const Tensor dl = mixed_softmax_backward(dz, sm, keep_p);
         const Tensor dpa = at::silu_backward(dl.mm(prior_w2), s[kPA][k]);
         dh = dh + ln_backward(dpa, prior_g1, s[kPPre][k], p_hidden, s[kPMean][k], s[kPRstd][k])
                       .mm(prior_w1);
       }
       // GRU.
-      const Tensor& rz = s[kRz][k];
-      const Tensor& n = s[kN][k];
-      const Tensor& hk = s[kHk][k];
-      const auto r_zg = rz.split(d, 1);
-      const Tensor &r = r_zg[0], &zg = r_zg[1];
-      const Tensor dn_pre = at::tanh_backward(dh - dh * zg, n);
-      const Tensor drz =
-          at::sigmoid_backward(torch::cat({dn_pre * s[kGhn][k], dh * (hk - n)}, 1), rz);
-      const Tensor dgi = torch::cat({drz, dn_pre}, 1), dgh = torch::cat({drz, dn_pre * r}, 1);
-      const Tensor dhk = torch::addmm(dh * zg, dgh, w_hh);
+      const auto gru =
+          gru_step_backward(dh, s[kHk][k], {{}, s[kRz][k], s[kN][k], s[kGhn][k]}, w_hh);
+      const Tensor &dgi = gru.dgi, &dhk = gru.dh;
       // img_in -> z_k and the action.
       const Tensor dia = at::silu_backward(dgi.mm(w_ih), s[kIA][k]);
       const Tensor dipre =

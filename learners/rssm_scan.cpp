@@ -4,6 +4,8 @@
 #include <string>
 #include <vector>
 
+#include "learners/scan_support.h"
+
 namespace simlab::learners::detail {
 namespace {
 
@@ -11,7 +13,7 @@ using torch::Tensor;
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
-// What the backward pass needs of every step, stacked over the sequence ([L, B, ..]).
+// What the backward pass needs of every step (kept per step, [B, ..] each).
 enum Saved {
   kHm,     // GRU state in, after the episode mask
   kZm,     // latent in, after the episode mask
@@ -34,28 +36,6 @@ enum Saved {
   kSm,  // softmax of the logits, per group
   kSaved
 };
-
-// A scan's per-step tensors stay lists in the autograd context: stacking them for
-// save_for_backward would copy every one, and the backward pass reads them step by step. Only
-// what a batched weight gradient needs is stacked, there.
-template <std::size_t N>
-void keep_steps(AutogradContext* ctx, const std::array<std::vector<Tensor>, N>& saved) {
-  for (std::size_t i = 0; i < N; ++i)
-    ctx->saved_data["step" + std::to_string(i)] = saved[i];
-}
-
-template <std::size_t N>
-std::array<std::vector<Tensor>, N> kept_steps(AutogradContext* ctx) {
-  std::array<std::vector<Tensor>, N> out;
-  for (std::size_t i = 0; i < N; ++i)
-    out[i] = ctx->saved_data["step" + std::to_string(i)].toTensorVector();
-  return out;
-}
-
-// [L, B, n] -> [L * B, n]
-Tensor rows(const Tensor& x) {
-  return x.reshape({-1, x.size(-1)});
-}
 
 struct RssmScan : torch::autograd::Function<RssmScan> {
   static variable_list forward(AutogradContext* ctx, Tensor from_action, Tensor from_embed,
@@ -86,13 +66,8 @@ struct RssmScan : torch::autograd::Function<RssmScan> {
       const auto [xhat1, mean1, rstd1] = at::native_layer_norm(u, {hidden}, {}, {}, eps);
       const Tensor a1 = torch::addcmul(in_norm_b, xhat1, in_norm_w);
       const Tensor x = torch::silu(a1);
-      const auto gi = torch::addmm(b_ih, x, w_ih_t).split_with_sizes({2 * d, d}, 1);
-      const auto gh = torch::addmm(b_hh, hm, w_hh_t).split_with_sizes({2 * d, d}, 1);
-      const Tensor rz = torch::sigmoid(gi[0] + gh[0]);
-      const auto r_zg = rz.split(d, 1);
-      const Tensor& ghn = gh[1];
-      const Tensor n = torch::tanh(torch::addcmul(gi[1], r_zg[0], ghn));
-      h = torch::addcmul(n, r_zg[1], hm - n);
+      const GruStep gru = gru_step(x, hm, w_ih_t, w_hh_t, b_ih, b_hh);
+      h = gru.h;
       const Tensor v = torch::addmm(e[t], h, h_in);
       const auto [xhat2, mean2, rstd2] = at::native_layer_norm(v, {hidden}, {}, {}, eps);
       const Tensor a2 = torch::addcmul(post_norm_b, xhat2, post_norm_w);
@@ -110,9 +85,9 @@ struct RssmScan : torch::autograd::Function<RssmScan> {
                                         {kXhat1, xhat1},
                                         {kA1, a1},
                                         {kX, x},
-                                        {kRz, rz},
-                                        {kN, n},
-                                        {kGhn, ghn},
+                                        {kRz, gru.rz},
+                                        {kN, gru.n},
+                                        {kGhn, gru.ghn},
                                         {kH, h},
                                         {kV, v},
                                         {kMean2, mean2},
@@ -129,8 +104,6 @@ struct RssmScan : torch::autograd::Function<RssmScan> {
       keep_steps(ctx, saved);
       ctx->save_for_backward({keep, z_in, in_norm_w, w_ih, w_hh, h_in, post_norm_w, out_w});
     }
-    ctx->saved_data["groups"] = groups;
-    ctx->saved_data["classes"] = classes;
     ctx->saved_data["unimix"] = unimix;
     auto index = torch::stack(indices, 0);
     ctx->mark_non_differentiable({index});
@@ -142,11 +115,9 @@ struct RssmScan : torch::autograd::Function<RssmScan> {
     const auto s = kept_steps<kSaved>(ctx);
     const Tensor &keep = w[0], &z_in = w[1], &in_norm_w = w[2], &w_ih = w[3], &w_hh = w[4],
                  &h_in = w[5], &post_norm_w = w[6], &out_w = w[7];
-    const auto groups = ctx->saved_data["groups"].toInt();
-    const auto classes = ctx->saved_data["classes"].toInt();
     const double unimix = ctx->saved_data["unimix"].toDouble();
     const auto length = static_cast<int64_t>(s[kH].size());
-    const auto batch = s[kH][0].size(0), d = s[kH][0].size(1);
+    const auto batch = s[kH][0].size(0);
     const auto hidden = s[kU][0].size(1), z_dim = z_in.size(0);
     const auto k = keep.unbind(0);
     auto step_grads = [&](int i) {
@@ -166,8 +137,7 @@ struct RssmScan : torch::autograd::Function<RssmScan> {
       const Tensor& sm = s[kSm][t];
       Tensor dlt;
       if (dz.defined()) {
-        const Tensor dsm = dz.view({batch, groups, classes}) * keep_p;
-        dlt = (sm * (dsm - (dsm * sm).sum(-1, /*keepdim=*/true))).view({batch, z_dim});
+        dlt = mixed_softmax_backward(dz, sm, keep_p);
         if (!g_logits.empty()) dlt.add_(g_logits[t]);
       } else {
         dlt = g_logits.empty() ? torch::zeros({batch, z_dim}, sm.options()) : g_logits[t];
@@ -183,18 +153,12 @@ struct RssmScan : torch::autograd::Function<RssmScan> {
       Tensor dh = dv[t].mm(h_in_t);
       if (!g_deter.empty()) dh.add_(g_deter[t]);
       if (dh_next.defined()) dh.add_(dh_next);
-      // GRU: h = n + zg (hm - n), n = tanh(gi_n + r gh_n), [r, zg] = sigmoid(gi_rz + gh_rz).
-      const Tensor& rz = s[kRz][t];
-      const Tensor& n = s[kN][t];
-      const Tensor& hm = s[kHm][t];
-      const auto r_zg = rz.split(d, 1);
-      const Tensor &r = r_zg[0], &zg = r_zg[1];
-      const Tensor dn_pre = at::tanh_backward(dh - dh * zg, n);
-      const Tensor drz =
-          at::sigmoid_backward(torch::cat({dn_pre * s[kGhn][t], dh * (hm - n)}, 1), rz);
-      dgi[t] = torch::cat({drz, dn_pre}, 1);
-      dgh[t] = torch::cat({drz, dn_pre * r}, 1);
-      const Tensor dhm = torch::addmm(dh * zg, dgh[t], w_hh);
+      // GRU.
+      const auto gru =
+          gru_step_backward(dh, s[kHm][t], {{}, s[kRz][t], s[kN][t], s[kGhn][t]}, w_hh);
+      dgi[t] = gru.dgi;
+      dgh[t] = gru.dgh;
+      const Tensor& dhm = gru.dh;
       // img_in.
       da1[t] = at::silu_backward(dgi[t].mm(w_ih), s[kA1][t]);
       du[t] = std::get<0>(at::native_layer_norm_backward(da1[t] * in_norm_w, s[kU][t], {hidden},
