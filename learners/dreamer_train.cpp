@@ -120,6 +120,12 @@ void load(const fs::path& file, Dreamer& dreamer, SequenceReplay& replay, Counte
   c.credit = credit.item<double>();
 }
 
+// What a run that stops on an error leaves to resume from.
+std::string last_checkpoint(const fs::path& file) {
+  return fs::exists(file) ? "; the last good checkpoint is " + file.string() + " (kept)"
+                          : "; no checkpoint was written yet";
+}
+
 // Predicted against real observations of one replayed sequence, a panel per dimension shown.
 void draw_open_loop(const fs::path& file, const OpenLoop& o,
                     const std::vector<std::string>& names) {
@@ -341,17 +347,22 @@ TrainResult run_dreamer(const TrainConfig& config, const scenes::Scene& scene, c
       }
     } catch (const c10::Error& e) {
       const std::string what = e.what_without_backtrace();
-      if (what.find("out of memory") == std::string::npos) throw;
+      // CUDA's "out of memory"; the CPU allocator's "can't allocate memory" (1.13) or "not
+      // enough memory".
+      if (what.find("out of memory") == std::string::npos &&
+          what.find("not enough memory") == std::string::npos &&
+          what.find("allocate memory") == std::string::npos)
+        throw;
       throw train_error("--batch", "the device ran out of memory in an update of " +
                                        std::to_string(dc.batch) + " sequences x " +
                                        std::to_string(dc.seq_len) + " steps (" +
                                        std::to_string(dc.imag_starts) +
                                        " imagination starts); lower --batch, --seq-len or "
-                                       "--imag-starts. The last good checkpoint is " +
-                                       checkpoint.string());
+                                       "--imag-starts" +
+                                       last_checkpoint(checkpoint));
     } catch (const Error& e) {  // a loss that is not finite
       throw Error(e.where(), e.message() + " at iteration " + std::to_string(c.iteration + 1) +
-                                 "; the last good checkpoint is " + checkpoint.string());
+                                 last_checkpoint(checkpoint));
     }
     c.updates += updates;
     ++c.iteration;

@@ -74,23 +74,22 @@ SequenceBatch SequenceReplay::sample(int batch, int length) const {
   if (!can_sample(length))
     throw Error(SourceLocation{.field = "replay"},
                 "no env holds " + std::to_string(length) + " steps yet");
-  std::vector<double> windows(static_cast<std::size_t>(envs_));
-  for (int e = 0; e < envs_; ++e)
-    windows[e] = static_cast<double>(std::max<std::int64_t>(0, count_[e] - length + 1));
-  const auto env = torch::multinomial(torch::tensor(windows, torch::kFloat64), batch, true);
-  const auto u = torch::rand({batch}, torch::kFloat64);
-  auto index = torch::empty({batch, length}, torch::kInt64);
-  auto* idx = index.data_ptr<std::int64_t>();
-  for (int b = 0; b < batch; ++b) {
-    const auto e = env[b].item<std::int64_t>();
-    const auto n = count_[e] - length + 1;
-    const auto s =
-        std::min<std::int64_t>(n - 1, static_cast<std::int64_t>(u[b].item<double>() * n));
-    const std::int64_t oldest = count_[e] == per_env_ ? next_[e] : 0;
-    for (int j = 0; j < length; ++j)
-      idx[b * length + j] = e * per_env_ + (oldest + s + j) % per_env_;
-  }
-  const auto flat = index.reshape({-1});
+  // Windows: envs weighted by how many windows they hold, a uniform start among them. All as
+  // tensor ops (a batch of thousands of sequences would otherwise cost two scalar reads each).
+  const auto count = torch::tensor(count_, torch::kInt64),
+             next = torch::tensor(next_, torch::kInt64);
+  const auto windows = (count - length + 1).clamp_min(0).to(torch::kFloat64);
+  const auto env = torch::multinomial(windows, batch, /*replacement=*/true);  // [B]
+  const auto n = windows.index_select(0, env).to(torch::kInt64);              // windows held
+  const auto start = torch::minimum(
+      n - 1, (torch::rand({batch}, torch::kFloat64) * n.to(torch::kFloat64)).to(torch::kInt64));
+  // A full ring's oldest step sits at its write position.
+  const auto oldest = torch::where(count.index_select(0, env) == per_env_,
+                                   next.index_select(0, env), torch::zeros_like(env));
+  const auto steps = torch::arange(length, torch::kInt64);
+  const auto flat = (env.unsqueeze(1) * per_env_ +
+                     (oldest.add(start).unsqueeze(1) + steps.unsqueeze(0)).remainder(per_env_))
+                        .reshape({-1});
   SequenceBatch out{obs_.index_select(0, flat).reshape({batch, length, obs_dim_}),
                     action_.index_select(0, flat).reshape({batch, length, act_dim_}),
                     reward_.index_select(0, flat).reshape({batch, length}),
