@@ -1,6 +1,7 @@
 #include "learners/dreamer.h"
 
 #include <cmath>
+#include <mutex>
 #include <optional>
 
 #include "engine/core/error.h"
@@ -739,6 +740,13 @@ void Dreamer::save(torch::serialize::OutputArchive& archive) const {
   actor_opt_->save(archive, "actor_optimizer");
   critic_opt_->save(archive, "critic_optimizer");
   archive.write("return_scale", return_scale_.to(torch::kCPU));
+  // The device's generator (the CPU's is the caller's, with the loop's counters): a resumed run
+  // draws the noise an uninterrupted one would.
+  if (device_.is_cuda()) {
+    auto generator = at::globalContext().defaultGenerator(device_);
+    std::lock_guard<std::mutex> lock(generator.mutex());
+    archive.write("device_rng", generator.get_state());
+  }
 }
 
 void Dreamer::load(torch::serialize::InputArchive& archive) {
@@ -761,6 +769,12 @@ void Dreamer::load(torch::serialize::InputArchive& archive) {
   torch::Tensor scale;
   archive.read("return_scale", scale);
   return_scale_.copy_(scale.reshape({}));
+  torch::Tensor rng;
+  if (device_.is_cuda() && archive.try_read("device_rng", rng)) {
+    auto generator = at::globalContext().defaultGenerator(device_);
+    std::lock_guard<std::mutex> lock(generator.mutex());
+    generator.set_state(rng);
+  }
 }
 
 DreamerPolicy::DreamerPolicy(int obs_dim, int act_dim, const DreamerConfig& config,
