@@ -34,12 +34,13 @@ namespace simlab::learners {
 struct DreamerConfig {
   int chunk = 50;  // decisions per env per iteration (one stream chunk)
   // Env (control) steps each action holds for, rewards summed (VectorEnvConfig::action_repeat):
-  // the agent decides at 1 / action_repeat of the scene's rate, as DMC agents do.
-  int action_repeat = 1;
+  // the agent decides at 1 / action_repeat of the scene's rate, as DMC agents do (2: cartpole
+  // swing-up reached 606 at 100k steps, 509 deciding every step).
+  int action_repeat = 2;
   int lag = 1;                    // 1: the actors collect the next chunk while the learner trains
   int batch = 16;                 // sequences per update
   int seq_len = 64;               // steps per sequence
-  double train_ratio = 32;        // replayed steps per env step
+  double train_ratio = 128;       // replayed steps per env step
   std::int64_t prefill = 5000;    // env steps of uniform random actions before training starts
   std::int64_t replay = 1000000;  // replay capacity, in steps
   int deter = 128;                // GRU state

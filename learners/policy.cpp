@@ -194,8 +194,9 @@ TrainedPolicy load_trained_policy(const fs::path& run, bool allow_unfinished) {
   const auto& v0 = scene.variants.at(0);
   p.observation = v0.task.observe ? v0.task.observation : v0.model->info().observation;
   p.action = v0.model->info().action;
-  // The policy's own rate: it decides every action_repeat control steps of the scene.
-  p.control_hz = scene.spec.control_hz / std::max(1, p.dreamer.action_repeat);
+  // The policy's own rate: a dreamer policy decides every action_repeat control steps of the
+  // scene, a PPO policy every step.
+  p.control_hz = scene.spec.control_hz / (p.recurrent() ? std::max(1, p.dreamer.action_repeat) : 1);
   const int act_dim = p.act_dim();
   p.low = torch::full({act_dim}, -1.0f);
   p.high = torch::full({act_dim}, 1.0f);

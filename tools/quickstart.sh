@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The main job on embedded defaults: install what is missing, build Release into build/, then
 #   1. train a policy on cartpole-balance with the world-model learner (dreamer: 4 envs streamed into
-#      a replay, the policy trained in imagination; 16,000 env steps at a train ratio of 64, about
-#      3 minutes on 2 cores),
+#      a replay, the policy trained in imagination, deciding every 2nd control step; 16,000 env
+#      steps at a train ratio of 64, about 3 minutes on 2 cores),
 #   2. export it (TorchScript, ONNX and the policy card, guardrails inside),
 #   3. evaluate the exported file on held-out episodes (returns with a 95% interval, safety figures),
 # and print where everything is. `tools/quickstart.sh --ppo` runs the model-free recipe instead (PPO,

@@ -37,6 +37,7 @@ double cores_used(const std::string& args) {
 const std::string kTinyDreamer =
     " --algo dreamer --envs 2 --horizon 20 --batch 8 --seq-len 16 --prefill 80 --train-ratio 16 "
     "--deter 32 --hidden 32 --device cpu";
+const std::string kEveryStep = " --action-repeat 1";  // the tests count decisions as env steps
 
 TEST(Train, ThreadsOneKeepsToOneCore) {
   const auto dir = fs::temp_directory_path() / "simlab_threads_test";
@@ -54,19 +55,19 @@ TEST(Train, ThreadsOneKeepsToOneCore) {
   fs::remove_all(dir);
 }
 
-// --action-repeat: the policy decides every 2 control steps; the run counts control steps, the
+// --action-repeat: the policy decides every 4 control steps; the run counts control steps, the
 // card says so (half the scene's rate), and evaluation holds each action as training did.
 TEST(Train, ActionRepeatReachesTheCardAndTheEvaluation) {
   const auto dir = fs::temp_directory_path() / "simlab_action_repeat_test";
   fs::remove_all(dir);
   const auto r = run("train --scene cartpole-swingup" + kTinyDreamer +
-                     " --steps 1600 --action-repeat 2 --threads 1 --out " + (dir / "run").string());
+                     " --steps 1600 --action-repeat 4 --threads 1 --out " + (dir / "run").string());
   ASSERT_EQ(r.code, 0) << r.out;
   std::ifstream metrics(dir / "run" / "metrics.jsonl");
   std::vector<nlohmann::json> rows;
   for (std::string line; std::getline(metrics, line);)
     rows.push_back(nlohmann::json::parse(line));
-  ASSERT_EQ(rows.size(), 20u);  // 2 envs x 20 decisions x 2 control steps per iteration
+  ASSERT_EQ(rows.size(), 10u);  // 2 envs x 20 decisions x 4 control steps per iteration
   EXPECT_EQ(rows.back()["env_steps"], 1600);
   EXPECT_EQ(rows.back()["episodes"], 0);  // 800 control steps per env: swing-up episodes are 1000
   const auto e = run("export --run " + (dir / "run").string() + " --format torchscript --out " +
@@ -74,8 +75,8 @@ TEST(Train, ActionRepeatReachesTheCardAndTheEvaluation) {
   ASSERT_EQ(e.code, 0) << e.out;
   nlohmann::json card;
   std::ifstream(dir / "export" / "policy_card.json") >> card;
-  EXPECT_EQ(card["action"]["action_repeat"], 2);
-  EXPECT_EQ(card["action"]["control_hz"], 50.0);
+  EXPECT_EQ(card["action"]["action_repeat"], 4);
+  EXPECT_EQ(card["action"]["control_hz"], 25.0);
   const auto v = run("eval --policy " + (dir / "export" / "policy.pt").string() +
                      " --episodes 2 --out " + (dir / "eval.json").string());
   ASSERT_EQ(v.code, 0) << v.out;
@@ -83,7 +84,7 @@ TEST(Train, ActionRepeatReachesTheCardAndTheEvaluation) {
   std::ifstream(dir / "eval.json") >> eval;
   ASSERT_EQ(eval["per_episode"].size(), 2u) << eval.dump();
   for (const auto& episode : eval["per_episode"])
-    EXPECT_EQ(episode["length"], 1000) << "control steps, with actions held for 2 of them";
+    EXPECT_EQ(episode["length"], 1000) << "control steps, with actions held for 4 of them";
   fs::remove_all(dir);
 }
 
@@ -101,7 +102,7 @@ TEST(Train, AnUpdateThatDoesNotFitInMemoryIsNamed) {
   const auto r =
       run("train --scene cartpole-balance --algo dreamer --envs 2 --horizon 20 --batch 2000000 "
           "--seq-len 16 --prefill 80 --train-ratio 1000000 --deter 32 --hidden 1024 --device cpu "
-          "--steps 400 --threads 1 --checkpoint-every 1 --out " +
+          "--steps 400 --threads 1 --checkpoint-every 1 --action-repeat 1 --out " +
           dir.string());
   EXPECT_EQ(r.code, 2) << r.out;
   EXPECT_TRUE(contains(r.out,
@@ -142,7 +143,7 @@ TEST(Train, DreamerTrainsDataParallelOverTwoGlooProcesses) {
   const auto dir = fs::temp_directory_path() / "simlab_ddp_dreamer_test";
   fs::remove_all(dir);
   fs::create_directories(dir);
-  const std::string args = "--scene cartpole-balance --threads 1" + kTinyDreamer;
+  const std::string args = "--scene cartpole-balance --threads 1" + kTinyDreamer + kEveryStep;
   // 4 iterations of 2 ranks x 2 envs x 20 steps; updates after the 80-step prefill.
   auto f = two_ranks(dir, args + " --steps 320");
   ASSERT_EQ(f[0].size(), 16u) << f[0];

@@ -153,6 +153,7 @@ DreamerConfig tiny_dreamer() {
   c.prefill = 80;
   c.train_ratio = 16;
   c.model_lr = 1e-3;
+  c.action_repeat = 1;  // the tests count decisions as control steps
   return c;
 }
 
