@@ -31,12 +31,16 @@
 
 namespace simlab::learners {
 
+// Decisions every 2 control steps unless the scene says otherwise (cartpole swing-up at 100k
+// steps: 509 deciding every step, 606 every 2nd, 782 every 4th, which cartpole-swingup.toml names).
+inline constexpr int kDefaultActionRepeat = 2;
+
 struct DreamerConfig {
   int chunk = 50;  // decisions per env per iteration (one stream chunk)
   // Env (control) steps each action holds for, rewards summed (VectorEnvConfig::action_repeat):
-  // the agent decides at 1 / action_repeat of the scene's rate, as DMC agents do (2: cartpole
-  // swing-up reached 606 at 100k steps, 509 deciding every step).
-  int action_repeat = 2;
+  // the agent decides at 1 / action_repeat of the scene's rate, as DMC agents do. 0: the scene's
+  // choice (SceneSpec::action_repeat), else kDefaultActionRepeat; run_training resolves it.
+  int action_repeat = 0;
   int lag = 1;                    // 1: the actors collect the next chunk while the learner trains
   int batch = 16;                 // sequences per update
   int seq_len = 64;               // steps per sequence

@@ -197,7 +197,8 @@ TrainResult run_dreamer(const TrainConfig& config, const scenes::Scene& scene, c
   const DreamerConfig& dc = config.dreamer;
   if (dc.chunk < 1 || dc.batch < 1 || dc.seq_len < kOpenLoopContext + 2 || dc.train_ratio <= 0)
     throw train_error("dreamer", "chunk, batch and train ratio must be positive, seq_len > 6");
-  if (dc.action_repeat < 1) throw train_error("--action-repeat", "must be >= 1");
+  if (dc.action_repeat < 1)
+    throw train_error("--action-repeat", "must be >= 1 (or 0: the scene's choice)");
   const DistributedConfig dist_config = distributed_from_env();
   const int rank = dist_config.rank, world = dist_config.world_size;
   RunFolder run(config, kColumns, /*writer=*/rank == 0);

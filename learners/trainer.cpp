@@ -353,8 +353,15 @@ TrainResult run_training(const TrainConfig& config,
       throw train_error("--obs", "'" + config.dreamer.obs + "': expected state, rgb or state,rgb");
     require_camera(scene, "--obs");
   }
-  if (config.algo == "dreamer")
-    return detail::run_dreamer(config, scene, spaces, threads, device, on_update);
+  if (config.algo == "dreamer") {
+    // The decision interval the run records (and resumes and exports with) is a number, never
+    // "the scene's": a scene file that changes later does not change a run folder's meaning.
+    TrainConfig resolved = config;
+    if (resolved.dreamer.action_repeat == 0)
+      resolved.dreamer.action_repeat =
+          spec.action_repeat > 0 ? spec.action_repeat : kDefaultActionRepeat;
+    return detail::run_dreamer(resolved, scene, spaces, threads, device, on_update);
+  }
   return run_ppo(config, scene, spaces, threads, device, on_update);
 }
 

@@ -541,8 +541,9 @@ SceneSpec parse_scene(const std::string& text, const fs::path& name) {
   SceneSpec spec;
   spec.file = name;
   Reader r(name, root, "");
-  r.only({"name", "description", "model", "control_hz", "episode_seconds", "reset", "observation",
-          "reward", "termination", "randomize", "procedural", "corruption", "camera"});
+  r.only({"name", "description", "model", "control_hz", "episode_seconds", "action_repeat", "reset",
+          "observation", "reward", "termination", "randomize", "procedural", "corruption",
+          "camera"});
   spec.name = r.text("name", name.stem().string());
   spec.description = r.text("description", "");
   spec.model = resolve_model_path(name, r.required_text("model"), r.where("model"));
@@ -550,6 +551,9 @@ SceneSpec parse_scene(const std::string& text, const fs::path& name) {
   if (spec.control_hz <= 0) throw Error(spec.control_where, "must be > 0");
   spec.episode_seconds = r.number("episode_seconds", spec.episode_seconds);
   if (spec.episode_seconds <= 0) throw Error(r.where("episode_seconds"), "must be > 0");
+  spec.action_repeat = r.integer("action_repeat", spec.action_repeat);
+  if (spec.action_repeat < 0)
+    throw Error(r.where("action_repeat"), "must be >= 1 (or 0: the learner's default)");
 
   if (const toml::node* node = root.get("reset")) {
     const toml::table* table = node->as_table();

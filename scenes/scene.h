@@ -98,6 +98,9 @@ struct SceneSpec {
   std::filesystem::path model;  // resolved path to the MJCF/URDF model
   double control_hz = 50;
   double episode_seconds = 10;
+  // Control steps each decision of a learner that repeats actions (dreamer) holds for, unless
+  // it is told otherwise; 0: the learner's own default.
+  int action_repeat = 0;
   engine::physics::ResetOptions reset;
   std::string reset_keyframe;          // by name; empty: the model's first keyframe
   std::vector<TermSpec> observations;  // empty: the model's qpos, qvel and sensordata

@@ -88,6 +88,22 @@ TEST(Train, ActionRepeatReachesTheCardAndTheEvaluation) {
   fs::remove_all(dir);
 }
 
+// Without --action-repeat a run takes the scene's (cartpole-swingup.toml names 4) or 2, and its
+// config.json records the number, so a resume or an export never depends on the scene file.
+TEST(Train, TheDefaultActionRepeatIsTheScenesAndIsRecorded) {
+  const auto dir = fs::temp_directory_path() / "simlab_default_repeat_test";
+  for (const auto& [scene, repeat] : {std::pair{"cartpole-swingup", 4}, {"cartpole-balance", 2}}) {
+    fs::remove_all(dir);
+    const auto r = run("train --scene " + std::string(scene) + kTinyDreamer +
+                       " --steps 160 --threads 1 --out " + dir.string());
+    ASSERT_EQ(r.code, 0) << r.out;
+    nlohmann::json config;
+    std::ifstream(dir / "config.json") >> config;
+    EXPECT_EQ(config["dreamer"]["action_repeat"], repeat) << scene;
+  }
+  fs::remove_all(dir);
+}
+
 // An update that does not fit in memory stops the run with one message naming the batch and what
 // to lower, exit 2, and the checkpoint before it stays readable. (On the CPU here: a layer of
 // 2M x 16 rows x 1024 units asks for 131 GB at once, which the kernel refuses outright under its

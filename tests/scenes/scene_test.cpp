@@ -71,6 +71,21 @@ TEST(Scenes, ControlRateAndEpisodeLengthBecomeFrameSkipAndSteps) {
   EXPECT_EQ(scene.config.max_episode_steps, 200);
 }
 
+// action_repeat is a hint for learners: it changes neither the env's rate nor its episodes.
+TEST(Scenes, ActionRepeatIsALearnersHintThatLeavesTheTaskAlone) {
+  const auto spec = parse_scene(std::string(kHeader) + "action_repeat = 4\n", "spec.toml");
+  EXPECT_EQ(spec.action_repeat, 4);
+  EXPECT_EQ(parse_scene(kHeader, "spec.toml").action_repeat, 0) << "unset: the learner's default";
+  const auto scene = compile_scene(spec);
+  EXPECT_EQ(scene.config.frame_skip, 2);  // the default 50 Hz on the 100 Hz model, as without it
+  EXPECT_EQ(scene.config.action_repeat, 1);
+  EXPECT_EQ(load_scene(resolve_scene("cartpole-swingup")).action_repeat, 4);
+  EXPECT_EQ(error_of(std::string(kHeader) + "action_repeat = -1\n"),
+            "spec.toml:2:17: action_repeat: must be >= 1 (or 0: the learner's default)");
+  EXPECT_EQ(error_of(std::string(kHeader) + "action_repeat = 2.5\n"),
+            "spec.toml:2:17: action_repeat: expected a whole number, got 2.5");
+}
+
 // A cartpole world with the cart at `slider` and the pole at `hinge` (0: upright).
 std::unique_ptr<engine::physics::World> cartpole_at(const Scene& scene, double slider,
                                                     double hinge) {

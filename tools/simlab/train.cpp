@@ -176,8 +176,9 @@ void add_train_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--action-repeat", c->dreamer.action_repeat,
                   "Dreamer: env steps each action holds for (rewards summed); the policy decides "
-                  "at the scene's rate / this, as DMC agents do")
-      ->check(CLI::PositiveNumber)
+                  "at the scene's rate / this, as DMC agents do (0: the scene's action_repeat, "
+                  "4 for cartpole-swingup, else 2)")
+      ->check(CLI::NonNegativeNumber)
       ->group(dreamer)
       ->capture_default_str();
   cmd->add_option("--imag-starts", c->dreamer.imag_starts,
