@@ -32,7 +32,8 @@
 namespace simlab::learners {
 
 // Decisions every 2 control steps unless the scene says otherwise (cartpole swing-up at 100k
-// steps: 509 deciding every step, 606 every 2nd, 782 every 4th, which cartpole-swingup.toml names).
+// steps, ratio 128: 431 deciding every step, 606 every 2nd, 782 every 4th, which
+// cartpole-swingup.toml names).
 inline constexpr int kDefaultActionRepeat = 2;
 
 struct DreamerConfig {
@@ -41,11 +42,11 @@ struct DreamerConfig {
   // the agent decides at 1 / action_repeat of the scene's rate, as DMC agents do. 0: the scene's
   // choice (SceneSpec::action_repeat), else kDefaultActionRepeat; run_training resolves it.
   int action_repeat = 0;
-  int lag = 1;                    // 1: the actors collect the next chunk while the learner trains
-  int batch = 16;                 // sequences per update
-  int seq_len = 64;               // steps per sequence
-  double train_ratio = 128;       // replayed steps per env step
-  std::int64_t prefill = 5000;    // env steps of uniform random actions before training starts
+  int lag = 1;                  // 1: the actors collect the next chunk while the learner trains
+  int batch = 16;               // sequences per update
+  int seq_len = 64;             // steps per sequence
+  double train_ratio = 256;     // replayed steps per env step (swing-up at 100k: 128 782, 256 874)
+  std::int64_t prefill = 5000;  // env steps of uniform random actions before training starts
   std::int64_t replay = 1000000;  // replay capacity, in steps
   int deter = 128;                // GRU state
   int stoch = 16, classes = 16;   // categorical latent: groups x classes

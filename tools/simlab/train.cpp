@@ -206,8 +206,8 @@ void add_train_command(CLI::App& app) {
   cmd->get_option("--resume")->excludes(cmd->get_option("--overwrite"));
   cmd->footer(
       "Examples:\n  simlab train --scene cartpole-balance --algo ppo --steps 300000 --envs 64\n"
-      "  simlab train --scene cartpole-swingup --algo dreamer --steps 100000   # ~790, 45 min on "
-      "1 core\n"
+      "  simlab train --scene cartpole-swingup --algo dreamer --steps 100000   # 874, 84 min on 1 "
+      "core\n"
       "  simlab train --scene cartpole-swingup --algo dreamer --device cuda --steps 100000\n"
       "  simlab train --scene cartpole-balance --steps 600000 --envs 64 --resume");
   cmd->callback([c, out, horizon, hidden, cmd] {
