@@ -160,7 +160,10 @@ TrainedPolicy load_trained_policy(const fs::path& run, bool allow_unfinished) {
       p.dreamer.classes = d.at("classes").get<int>();
       p.dreamer.hidden = d.at("hidden").get<int>();
       p.dreamer.unimix = d.value("unimix", p.dreamer.unimix);
-      p.dreamer.action_repeat = d.value("action_repeat", 1);
+      p.action_repeat = d.value("action_repeat", 1);
+      if (p.action_repeat < 1)
+        throw Error(SourceLocation{.file = config_file.string(), .field = "dreamer.action_repeat"},
+                    std::to_string(p.action_repeat) + ": must be >= 1");
       p.hidden = p.dreamer.hidden;
     } else {
       p.hidden = p.config.at("ppo").at("hidden").get<int>();
@@ -194,9 +197,7 @@ TrainedPolicy load_trained_policy(const fs::path& run, bool allow_unfinished) {
   const auto& v0 = scene.variants.at(0);
   p.observation = v0.task.observe ? v0.task.observation : v0.model->info().observation;
   p.action = v0.model->info().action;
-  // The policy's own rate: a dreamer policy decides every action_repeat control steps of the
-  // scene, a PPO policy every step.
-  p.control_hz = scene.spec.control_hz / (p.recurrent() ? std::max(1, p.dreamer.action_repeat) : 1);
+  p.control_hz = scene.spec.control_hz / p.action_repeat;  // the policy's own rate
   const int act_dim = p.act_dim();
   p.low = torch::full({act_dim}, -1.0f);
   p.high = torch::full({act_dim}, 1.0f);

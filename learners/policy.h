@@ -53,6 +53,7 @@ struct TrainedPolicy {
   std::int64_t updates = 0, env_steps = 0, episodes = 0;  // the checkpoint's counters
   bool finished = false;                                  // env_steps >= steps
   std::optional<double> final_mean_return;                // the last metrics row's, if any
+  int action_repeat = 1;              // control steps each decision holds for (dreamer's option)
   double control_hz = 0;              // the policy's rate: the scene's control rate / action repeat
   engine::Space observation, action;  // the scene's spaces
   std::string algo = "ppo";           // ppo or dreamer

@@ -118,8 +118,8 @@ TEST(Train, AnUpdateThatDoesNotFitInMemoryIsNamed) {
   const auto r =
       run("train --scene cartpole-balance --algo dreamer --envs 2 --horizon 20 --batch 2000000 "
           "--seq-len 16 --prefill 80 --train-ratio 1000000 --deter 32 --hidden 1024 --device cpu "
-          "--steps 400 --threads 1 --checkpoint-every 1 --action-repeat 1 --out " +
-          dir.string());
+          "--steps 400 --threads 1 --checkpoint-every 1" +
+          kEveryStep + " --out " + dir.string());
   EXPECT_EQ(r.code, 2) << r.out;
   EXPECT_TRUE(contains(r.out,
                        "--batch: the device ran out of memory in an update of 2000000 "
