@@ -13,14 +13,6 @@
 namespace simlab::engine {
 namespace {
 
-// Rng streams of one (env, episode): independent draws for each purpose.
-constexpr std::uint32_t kResetStream = 0;      // reset noise
-constexpr std::uint32_t kRandomizeStream = 1;  // per-reset randomization
-constexpr std::uint32_t kStartupStream = 2;    // startup randomization (episode 0 key)
-constexpr std::uint32_t kInitialStream = 3;    // initial-state randomization
-constexpr std::uint32_t kNoiseStream = 4;      // observation noise, dropout, action delay
-constexpr std::uint32_t kIntervalStream = 16;  // + episode step: interval randomization
-
 int resolve_threads(int requested) {
   if (requested < 0)
     throw Error(SourceLocation{.field = "threads"},
@@ -48,39 +40,6 @@ VectorEnvConfig validated(VectorEnvConfig c) {
 }
 
 }  // namespace
-
-std::unique_ptr<physics::World> make_env_world(const EnvVariant& variant,
-                                               const VectorEnvConfig& config, int env) {
-  auto world = variant.model->make_world(config.reset);
-  if (variant.randomize) {
-    Rng rng(config.seed, static_cast<std::uint32_t>(env), 0, kStartupStream);
-    variant.randomize(*world, rng, RandomizePhase::kStartup, 0);
-  }
-  return world;
-}
-
-void start_episode(physics::World& world, const EnvVariant& variant, const VectorEnvConfig& config,
-                   int env, std::uint32_t episode) {
-  const auto key = static_cast<std::uint32_t>(env);
-  if (variant.randomize) {
-    Rng rng(config.seed, key, episode, kRandomizeStream);
-    variant.randomize(world, rng, RandomizePhase::kReset, 0);
-  }
-  Rng rng(config.seed, key, episode, kResetStream);
-  world.reset(rng);
-  if (variant.randomize) {
-    Rng initial(config.seed, key, episode, kInitialStream);
-    variant.randomize(world, initial, RandomizePhase::kInitialState, 0);
-  }
-}
-
-EnvStats& EnvStats::operator+=(const EnvStats& o) {
-  steps += o.steps;
-  episodes += o.episodes;
-  diverged += o.diverged;
-  invalid_actions += o.invalid_actions;
-  return *this;
-}
 
 VectorEnv::VectorEnv(std::shared_ptr<const physics::Model> model, VectorEnvConfig config)
     : VectorEnv(std::vector<EnvVariant>{{std::move(model), config.task, config.randomize}},
@@ -129,7 +88,7 @@ VectorEnv::VectorEnv(std::vector<EnvVariant> variants, VectorEnvConfig config)
       observation_(observation_of(variants_[0])),
       num_threads_(resolve_threads(config_.num_threads)),
       act_dim_(variants_[0].model->info().action.dim()),
-      envs_(static_cast<std::size_t>(config_.num_envs)),
+      slots_(static_cast<std::size_t>(config_.num_envs)),
       batch_(config_.num_envs, observation_.dim(), act_dim_),
       arena_(num_threads_, /*reserved_for_masters=*/1),
       recv_batch_(config_.batch_size, observation_.dim(), act_dim_),
@@ -141,20 +100,11 @@ VectorEnv::VectorEnv(std::vector<EnvVariant> variants, VectorEnvConfig config)
 }
 
 void VectorEnv::make_envs() {
-  const std::size_t history =
-      config_.corruption.action_delay_max > 0
-          ? static_cast<std::size_t>(config_.corruption.action_delay_max + 1) * act_dim_
-          : 0;
   // Worlds are made in parallel: with thousands of envs, allocating and initializing mjData is
   // a visible part of start-up.
   arena_.execute([&] {
     tbb::parallel_for(0, config_.num_envs, [&](int i) {
-      Env& e = envs_[i];
-      e.world = make_env_world(variants_[variant_of(i)], config_, i);
-      e.history.assign(history, 0.0f);
-      if (config_.snapshots)
-        e.actions.reserve(static_cast<std::size_t>(std::max(config_.max_episode_steps, 1)) *
-                          static_cast<std::size_t>(act_dim_));
+      slots_[static_cast<std::size_t>(i)].emplace(variants_[variant_of(i)], config_, i);
     });
   });
 }
@@ -167,110 +117,33 @@ void VectorEnv::wait_idle() {
   arena_.execute([&] { async_group_.wait(); });
 }
 
-void VectorEnv::reset_env(int env) {
-  Env& e = envs_[env];
-  start_episode(*e.world, variants_[variant_of(env)], config_, env, e.episode);
-  e.episode_step = 0;
-  e.noise_rng = Rng(config_.seed, static_cast<std::uint32_t>(env), e.episode, kNoiseStream);
-  const Corruption& c = config_.corruption;
-  e.delay = c.action_delay_min;
-  if (c.action_delay_max > c.action_delay_min)
-    e.delay += static_cast<int>(
-        e.noise_rng.below(static_cast<std::uint32_t>(c.action_delay_max - c.action_delay_min + 1)));
-  e.history_count = 0;
-  e.actions.clear();
-  observe_env(env, batch_.obs.row(env));
+void VectorEnv::begin_episode(int env, std::uint32_t episode) {
+  slot(env).begin(episode, batch_.obs.row(env));
 }
 
-void VectorEnv::observe_env(int env, std::span<float> obs) {
-  Env& e = envs_[env];
-  const Task& task = variants_[variant_of(env)].task;
-  if (task.observe)
-    task.observe(*e.world, obs);
-  else
-    e.world->observe(obs);
-  const Corruption& c = config_.corruption;
-  if (!c.obs_noise.empty())
-    for (std::size_t k = 0; k < obs.size(); ++k)
-      if (c.obs_noise[k] > 0) obs[k] += static_cast<float>(e.noise_rng.normal() * c.obs_noise[k]);
-  if (c.obs_dropout > 0)
-    for (float& x : obs)
-      if (e.noise_rng.uniform() < c.obs_dropout) x = 0.0f;
-}
-
-std::span<const float> VectorEnv::delayed_action(int env) {
-  Env& e = envs_[env];
-  const auto action = batch_.action.row(env);
-  if (e.history.empty()) return action;
-  // The ring holds the last delay_max + 1 actions; slot n % size holds the episode's n-th action.
-  const int slots = config_.corruption.action_delay_max + 1;
-  std::copy(action.begin(), action.end(),
-            e.history.begin() + static_cast<std::ptrdiff_t>(e.history_count % slots) * act_dim_);
-  ++e.history_count;
-  // Until `delay` actions came in, the episode's first action stands in for the missing ones.
-  const int n = std::max(0, e.history_count - 1 - e.delay);
-  return {e.history.data() + static_cast<std::size_t>(n % slots) * act_dim_,
-          static_cast<std::size_t>(act_dim_)};
+void VectorEnv::clear_flags(int env) {
+  batch_.reward(env, 0) = 0.0f;
+  batch_.terminated(env, 0) = 0;
+  batch_.truncated(env, 0) = 0;
+  batch_.status(env, 0) = 0;
 }
 
 void VectorEnv::step_env(int env) {
-  float reward = 0.0f;
-  for (int r = 0; r < config_.action_repeat; ++r) {
-    reward += control_step(env);
-    if (batch_.terminated(env, 0) || batch_.truncated(env, 0)) break;  // the episode's end
-  }
-  batch_.reward(env, 0) = reward;
-}
-
-float VectorEnv::control_step(int env) {
-  Env& e = envs_[env];
-  const auto action = batch_.action.row(env);
+  EnvSlot& e = slot(env);
   const auto obs = batch_.obs.row(env);
-  const auto final_obs = batch_.final_obs.row(env);
-
-  StepStatus status = StepStatus::kOk;
-  float reward = 0.0f;
-  bool terminated = false;
-  bool truncated = false;
-  if (const auto bad = Space::first_non_finite(action)) {
-    status = StepStatus::kInvalidAction;
-    e.bad_action_element = *bad;
-    ++e.stats.invalid_actions;
-  } else {
-    status = e.world->step(delayed_action(env), config_.frame_skip);
-    if (status == StepStatus::kDiverged) ++e.stats.diverged;
-  }
-  if (status == StepStatus::kOk) {
-    const EnvVariant& v = variants_[variant_of(env)];
-    ++e.episode_step;
-    if (config_.snapshots) e.actions.insert(e.actions.end(), action.begin(), action.end());
-    // Reward and termination read the true state; only the observation is corrupted.
-    if (v.task.reward) reward = v.task.reward(*e.world, action);
-    if (v.task.terminated) terminated = v.task.terminated(*e.world);
-    truncated =
-        !terminated && config_.max_episode_steps > 0 && e.episode_step >= config_.max_episode_steps;
-    if (config_.randomize_interval && v.randomize && !terminated && !truncated) {
-      Rng rng(config_.seed, static_cast<std::uint32_t>(env), e.episode,
-              kIntervalStream + static_cast<std::uint32_t>(e.episode_step));
-      v.randomize(*e.world, rng, RandomizePhase::kInterval, e.episode_step);
-    }
-    observe_env(env, obs);
-  } else {
-    truncated = true;  // obs still holds the last good observation: it becomes final_obs
-  }
-
-  batch_.terminated(env, 0) = terminated;
-  batch_.truncated(env, 0) = truncated;
-  batch_.status(env, 0) = static_cast<std::uint8_t>(status);
-  ++e.stats.steps;
-  if (terminated || truncated) {
+  const SlotStep s = e.step(batch_.action.row(env), obs);
+  batch_.reward(env, 0) = s.reward;
+  batch_.terminated(env, 0) = s.terminated;
+  batch_.truncated(env, 0) = s.truncated;
+  batch_.status(env, 0) = static_cast<std::uint8_t>(s.status);
+  if (s.done()) {
+    // obs holds the episode's last observation (the last good one after trouble): keep it as
+    // final_obs, then start the next episode in its place.
+    const auto final_obs = batch_.final_obs.row(env);
     std::copy(obs.begin(), obs.end(), final_obs.begin());
-    ++e.stats.episodes;
-    ++e.episode;
-    reset_env(env);
+    begin_episode(env, e.episode() + 1);
   }
-  batch_.episode_step(env, 0) = e.episode_step;
-  return reward;
+  batch_.episode_step(env, 0) = e.episode_step();
 }
 
 const Batch& VectorEnv::reset() {
@@ -282,11 +155,8 @@ const Batch& VectorEnv::reset() {
   }
   arena_.execute([&] {
     tbb::parallel_for(0, config_.num_envs, [&](int env) {
-      reset_env(env);
-      batch_.reward(env, 0) = 0.0f;
-      batch_.terminated(env, 0) = 0;
-      batch_.truncated(env, 0) = 0;
-      batch_.status(env, 0) = 0;
+      begin_episode(env, slot(env).episode());
+      clear_flags(env);
       batch_.episode_step(env, 0) = 0;
     });
   });
@@ -320,7 +190,7 @@ void VectorEnv::warn_invalid_actions() {
   constexpr int kMaxWarnings = 5;
   for (int env = 0; env < config_.num_envs && invalid_action_warnings_ < kMaxWarnings; ++env) {
     if (batch_.status(env, 0) != static_cast<std::uint8_t>(StepStatus::kInvalidAction)) continue;
-    const int k = envs_[env].bad_action_element;
+    const int k = slot(env).bad_action_element();
     ++invalid_action_warnings_;
     spdlog::warn(
         "actions[{}][{}] ({}) is {}: not applied, env {} reset (counted in "
@@ -429,9 +299,10 @@ const Batch& VectorEnv::recv() {
 
 std::vector<EnvSnapshot> VectorEnv::snapshot() const {
   SIMLAB_CHECK(config_.snapshots) << "VectorEnv::snapshot needs config.snapshots";
-  std::vector<EnvSnapshot> out(envs_.size());
-  for (std::size_t i = 0; i < envs_.size(); ++i)
-    out[i] = {envs_[i].episode, envs_[i].actions, envs_[i].stats};
+  std::vector<EnvSnapshot> out;
+  out.reserve(slots_.size());
+  for (const auto& s : slots_)
+    out.push_back(s->snapshot());
   return out;
 }
 
@@ -454,23 +325,9 @@ const Batch& VectorEnv::restore(const std::vector<EnvSnapshot>& snapshots) {
   std::vector<int> ended(snapshots.size(), 0);
   arena_.execute([&] {
     tbb::parallel_for(0, config_.num_envs, [&](int env) {
-      Env& e = envs_[env];
-      const EnvSnapshot& s = snapshots[env];
-      e.world = make_env_world(variants_[variant_of(env)], config_, env);
-      e.episode = s.episode;
-      reset_env(env);
-      const auto action = batch_.action.row(env);
-      for (std::size_t at = 0; at < s.actions.size() && !ended[env]; at += action.size()) {
-        std::copy_n(s.actions.begin() + static_cast<std::ptrdiff_t>(at), action.size(),
-                    action.begin());
-        control_step(env);
-        ended[env] = e.episode != s.episode;
-      }
-      e.stats = s.stats;
-      batch_.reward(env, 0) = 0.0f;
-      batch_.terminated(env, 0) = 0;
-      batch_.truncated(env, 0) = 0;
-      batch_.status(env, 0) = 0;
+      ended[env] = !slot(env).restore(snapshots[env], batch_.obs.row(env));
+      clear_flags(env);
+      batch_.episode_step(env, 0) = slot(env).episode_step();
     });
   });
   for (std::size_t i = 0; i < ended.size(); ++i)
@@ -486,16 +343,16 @@ const Batch& VectorEnv::restore(const std::vector<EnvSnapshot>& snapshots) {
 
 EnvStats VectorEnv::stats() const {
   EnvStats total;
-  for (const auto& e : envs_)
-    total += e.stats;
+  for (const auto& s : slots_)
+    total += s->stats();
   return total;
 }
 
 std::size_t VectorEnv::world_bytes_per_env() const {
   std::size_t total = 0;
-  for (const auto& e : envs_)
-    total += e.world->bytes();
-  return total / envs_.size();
+  for (const auto& s : slots_)
+    total += s->world().bytes();
+  return total / slots_.size();
 }
 
 std::size_t VectorEnv::batch_bytes_per_env() const {

@@ -1,12 +1,12 @@
 // VectorEnv: N worlds, stepped in parallel on oneTBB, results in a Batch. The worlds share one
 // compiled Model, or one of a few structural variants (heterogeneous scenes), never a private copy.
 //
-//   sync:   step(actions [N, A]) -> parallel_for over envs -> each env writes its own Batch row
-//   async:  send(actions [k, A], env_ids [k]) -> one task per send on the arena's task group ->
-//   each
-//           finished env pushes its id on a ring -> recv() waits for batch_size ids and gathers
-//           their rows (EnvPool's action queue -> thread pool -> state queue, without the extra
-//           copies)
+// Each env is an EnvSlot (engine/env_slot.h: the one env step of every mode); VectorEnv schedules
+// the slots and resets an env when its episode ends.
+// - sync: step(actions [N, A]) runs a parallel_for over envs; each env writes its own Batch row.
+// - async: send(actions [k, A], env_ids [k]) queues one task per send on the arena's task group;
+//   each finished env pushes its id on a ring, and recv() waits for batch_size ids and gathers
+//   their rows (EnvPool's action queue, thread pool and state queue, without the extra copies).
 //
 // Threads: the arena holds num_threads slots, one of them the caller's. step() runs on the caller
 // plus num_threads - 1 workers; async steps run on the workers while the caller is free (to train,
@@ -28,10 +28,12 @@
 #include <mutex>
 #include <oneapi/tbb/task_arena.h>
 #include <oneapi/tbb/task_group.h>
+#include <optional>
 #include <span>
 #include <vector>
 
 #include "engine/core/batch.h"
+#include "engine/env_slot.h"
 #include "engine/physics/backend.h"
 
 namespace simlab::engine {
@@ -99,34 +101,6 @@ struct VectorEnvConfig {
   bool snapshots = false;
 };
 
-// What a VectorEnv does to env `env` (of any count of envs), for tools that inspect one env
-// without making all of them: make its world with startup randomization applied, and start its
-// episode `episode` (reset randomization, reset with noise, initial-state randomization).
-std::unique_ptr<physics::World> make_env_world(const EnvVariant& variant,
-                                               const VectorEnvConfig& config, int env);
-void start_episode(physics::World& world, const EnvVariant& variant, const VectorEnvConfig& config,
-                   int env, std::uint32_t episode);
-
-struct EnvStats {
-  std::uint64_t steps = 0;            // env steps taken
-  std::uint64_t episodes = 0;         // episodes finished (terminated or truncated)
-  std::uint64_t diverged = 0;         // resets after numerical trouble
-  std::uint64_t invalid_actions = 0;  // resets after a NaN/Inf action
-
-  EnvStats& operator+=(const EnvStats& o);
-};
-
-// One env's running episode, in a form that rebuilds it exactly: an env's world, random streams,
-// action-delay ring and observation noise are a function of (seed, env, episode) and the actions
-// applied since the episode started, so restore() replays those actions from the episode's start.
-// Physics state alone would not do: MuJoCo's warm start and Bullet's contact caches also decide
-// the next step, and neither engine can hand them over.
-struct EnvSnapshot {
-  std::uint32_t episode = 0;
-  std::vector<float> actions;  // [episode_step, act_dim] as given to step(), before any delay
-  EnvStats stats;
-};
-
 class VectorEnv {
  public:
   // Every env runs `model` with config.task and config.randomize.
@@ -150,7 +124,7 @@ class VectorEnv {
   const Space& observation_space() const { return observation_; }
   const Space& action_space() const { return variants_[0].model->info().action; }
   // The action delay (control steps) of an env's current episode.
-  int action_delay(int env) const { return envs_[env].delay; }
+  int action_delay(int env) const { return slot(env).action_delay(); }
 
   // Start a new episode in every env; returns the [num_envs] batch with the first observations.
   const Batch& reset();
@@ -175,39 +149,26 @@ class VectorEnv {
   const Batch& restore(const std::vector<EnvSnapshot>& envs);
 
   // One env's world, e.g. to read its randomized parameters.
-  const physics::World& world(int env) const { return *envs_[env].world; }
+  const physics::World& world(int env) const { return slot(env).world(); }
 
   // The [num_envs] batch written by step() and by the async workers.
   const Batch& batch() const { return batch_; }
 
   // Counters summed over envs, or for one env. Call when no async step is in flight.
   EnvStats stats() const;
-  const EnvStats& env_stats(int env) const { return envs_[env].stats; }
+  const EnvStats& env_stats(int env) const { return slot(env).stats(); }
 
   // Memory: world state per env (mean), batch rows per env, and the shared model once.
   std::size_t world_bytes_per_env() const;
   std::size_t batch_bytes_per_env() const;
 
  private:
-  struct Env {
-    std::unique_ptr<physics::World> world;
-    std::uint32_t episode = 0;
-    std::int32_t episode_step = 0;
-    int bad_action_element = -1;  // first NaN/Inf element of the last rejected action
-    EnvStats stats;
-    Rng noise_rng{0, 0, 0};      // observation noise and dropout of the current episode
-    int delay = 0;               // action delay of the current episode
-    int history_count = 0;       // actions in `history` this episode
-    std::vector<float> history;  // ring of the last action_delay_max + 1 actions (delay only)
-    std::vector<float> actions;  // this episode's actions (config.snapshots only)
-  };
-
+  EnvSlot& slot(int env) { return *slots_[static_cast<std::size_t>(env)]; }
+  const EnvSlot& slot(int env) const { return *slots_[static_cast<std::size_t>(env)]; }
   void make_envs();
-  void observe_env(int env, std::span<float> obs);  // the task's observation, corrupted
-  std::span<const float> delayed_action(int env);   // pushes the new action, returns the applied
-  void step_env(int env);       // applies batch_.action row `env` for action_repeat steps
-  float control_step(int env);  // one control step of it; returns the reward
-  void reset_env(int env);
+  void step_env(int env);  // applies batch_.action row `env` through its slot; resets at the end
+  void begin_episode(int env, std::uint32_t episode);
+  void clear_flags(int env);
   void finish(int env);  // async: publish a finished env to recv()
   void wait_idle();
   void warn_invalid_actions();  // main thread, after a step: name the first few bad actions
@@ -219,7 +180,7 @@ class VectorEnv {
   Space observation_;
   int num_threads_;
   int act_dim_;
-  std::vector<Env> envs_;
+  std::vector<std::optional<EnvSlot>> slots_;  // made in parallel, in place
   Batch batch_;
   tbb::task_arena arena_;
   tbb::task_group async_group_;  // async sends, run inside arena_

@@ -198,7 +198,7 @@ TrainResult run_dreamer(const TrainConfig& config, const scenes::Scene& scene, c
   if (dc.chunk < 1 || dc.batch < 1 || dc.seq_len < kOpenLoopContext + 2 || dc.train_ratio <= 0)
     throw train_error("dreamer", "chunk, batch and train ratio must be positive, seq_len > 6");
   if (dc.action_repeat < 1)
-    throw train_error("--action-repeat", "must be >= 1 (or 0: the scene's choice)");
+    throw train_error("dreamer.action_repeat", "must be >= 1 (or 0: the scene's choice)");
   const DistributedConfig dist_config = distributed_from_env();
   const int rank = dist_config.rank, world = dist_config.world_size;
   RunFolder run(config, kColumns, /*writer=*/rank == 0);
@@ -223,7 +223,7 @@ TrainResult run_dreamer(const TrainConfig& config, const scenes::Scene& scene, c
   std::unique_ptr<FrameRenderer> frames;
   std::function<torch::Tensor(const engine::VectorEnv&)> render_frames;
   if (images) {
-    frames = std::make_unique<FrameRenderer>(scene, config.seed, "--obs");
+    frames = std::make_unique<FrameRenderer>(scene, config.seed, "dreamer.obs");
     render_frames = [&frames](const engine::VectorEnv& e) { return frames->render(e); };
   }
   Counters c;
@@ -354,13 +354,13 @@ TrainResult run_dreamer(const TrainConfig& config, const scenes::Scene& scene, c
           what.find("not enough memory") == std::string::npos &&
           what.find("allocate memory") == std::string::npos)
         throw;
-      throw train_error("--batch", "the device ran out of memory in an update of " +
-                                       std::to_string(dc.batch) + " sequences x " +
-                                       std::to_string(dc.seq_len) + " steps (" +
-                                       std::to_string(dc.imag_starts) +
-                                       " imagination starts); lower --batch, --seq-len or "
-                                       "--imag-starts" +
-                                       last_checkpoint(checkpoint));
+      throw train_error("dreamer.batch", "the device ran out of memory in an update of " +
+                                             std::to_string(dc.batch) + " sequences x " +
+                                             std::to_string(dc.seq_len) + " steps (" +
+                                             std::to_string(dc.imag_starts) +
+                                             " imagination starts); lower --batch, --seq-len or "
+                                             "--imag-starts" +
+                                             last_checkpoint(checkpoint));
     } catch (const Error& e) {  // a loss that is not finite
       throw Error(e.where(), e.message() + " at iteration " + std::to_string(c.iteration + 1) +
                                  last_checkpoint(checkpoint));

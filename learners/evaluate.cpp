@@ -8,9 +8,10 @@
 #include <sstream>
 
 #include "engine/core/error.h"
+#include "engine/episode_rollout.h"
 #include "engine/io/image.h"
-#include "engine/io/rollout.h"
 #include "scenes/scene.h"
+#include "scenes/terms.h"
 
 namespace simlab::learners {
 namespace fs = std::filesystem;
@@ -38,26 +39,11 @@ std::string lower(std::string s) {
   return s;
 }
 
-// A site or body position that a `near` term reads.
-struct Point {
-  phys::Quantity q = phys::Quantity::kSitePos;
-  int index = -1;
-};
-Point find_point(const phys::Model& model, const std::string& name) {
-  const auto sites = model.names(phys::Element::kSite);
-  if (auto it = std::find(sites.begin(), sites.end(), name); it != sites.end())
-    return {phys::Quantity::kSitePos, static_cast<int>(it - sites.begin())};
-  const auto bodies = model.names(phys::Element::kBody);
-  if (auto it = std::find(bodies.begin(), bodies.end(), name); it != bodies.end())
-    return {phys::Quantity::kBodyPos, static_cast<int>(it - bodies.begin())};
-  return {};
-}
-
 // What evaluation needs of one structural variant.
 struct VariantInfo {
   std::vector<float> qpos_low, qpos_high;  // joint ranges by qpos address (+-inf: unlimited)
   std::vector<int> watched_bodies;         // bodies whose contacts are unwanted
-  std::vector<std::pair<Point, Point>> near;
+  std::vector<scenes::TermDistance> near;  // each `near` term's distance, and its threshold
   std::vector<double> near_max;
 };
 
@@ -80,22 +66,14 @@ VariantInfo describe(const phys::Model& model, const scenes::SceneSpec& spec,
     if (!ok) v.watched_bodies.push_back(b);
   }
   for (const auto* t : near) {
-    v.near.emplace_back(find_point(model, t->from), find_point(model, t->to));
+    v.near.emplace_back(model, *t);
     v.near_max.push_back(t->max);
   }
   return v;
 }
 
-double distance(const phys::World& world, const Point& a, const Point& b) {
-  double pa[3] = {0, 0, 0}, pb[3] = {0, 0, 0};
-  if (a.index >= 0) world.read(a.q, a.index, pa);
-  if (b.index >= 0) world.read(b.q, b.index, pb);
-  return std::sqrt((pa[0] - pb[0]) * (pa[0] - pb[0]) + (pa[1] - pb[1]) * (pa[1] - pb[1]) +
-                   (pa[2] - pb[2]) * (pa[2] - pb[2]));
-}
-
 struct Episode {
-  std::unique_ptr<engine::io::EpisodeRollout> rollout;
+  std::unique_ptr<engine::EpisodeRollout> rollout;
   std::vector<float> prev, prev2;  // the last two actions
   std::vector<double> state;
   double ret = 0;
@@ -143,6 +121,16 @@ int ExportedPolicy::state_dim() const {
   return dim;
 }
 
+ActionLimits ExportedPolicy::action_limits() const {
+  ActionLimits l;
+  for (const auto& e : card.at("action").at("elements")) {
+    l.low.push_back(e.value("low", -1.0f));
+    l.high.push_back(e.value("high", 1.0f));
+    l.safe.push_back(e.value("safe", std::clamp(0.0f, l.low.back(), l.high.back())));
+  }
+  return l;
+}
+
 void ExportedPolicy::reset(std::int64_t episodes) {
   const int dim = state_dim();
   state = dim > 0 ? torch::zeros({episodes, dim}) : torch::Tensor();
@@ -153,7 +141,7 @@ std::pair<torch::Tensor, torch::Tensor> ExportedPolicy::forward(const torch::Ten
                                                                 const std::vector<int>& episodes) {
   torch::NoGradGuard no_grad;
   if (!state.defined() && state_dim() > 0)
-    throw Error(SourceLocation{.file = file.string(), .field = "--policy"},
+    throw Error(SourceLocation{.file = file.string(), .field = "policy"},
                 "a recurrent policy (state_dim " + std::to_string(state_dim()) +
                     "): this command does not keep per-episode states for it yet (simlab eval "
                     "does)");
@@ -178,13 +166,13 @@ ExportedPolicy load_exported_policy(const fs::path& file) {
   ExportedPolicy p;
   p.file = file;
   if (!fs::is_regular_file(file))
-    throw Error(SourceLocation{.file = file.string(), .field = "--policy"},
+    throw Error(SourceLocation{.file = file.string(), .field = "policy"},
                 "no such policy file (write one with `simlab export --run runs/NAME --out DIR`: "
                 "DIR/policy.pt)");
   try {
     p.module = torch::jit::load(file.string());
   } catch (const c10::Error&) {
-    throw Error(SourceLocation{.file = file.string(), .field = "--policy"},
+    throw Error(SourceLocation{.file = file.string(), .field = "policy"},
                 "not a TorchScript policy (simlab export writes DIR/policy.pt; ONNX files are "
                 "for robot stacks, not for simlab eval)");
   }
@@ -235,77 +223,75 @@ void check_layout(const nlohmann::json& card, const std::string& card_file,
   }
 }
 
-EvalResult evaluate_policy(ExportedPolicy& policy, const EvalOptions& o) {
-  const auto backend = phys::parse_backend(o.backend, "--backend");
-  if (o.episodes < 1) throw option_error("--episodes", "must be >= 1");
-  const std::string scene_name =
-      !o.scene.empty() ? o.scene : policy.card.at("scene").at("spec").get<std::string>();
-  // train: the spec's ranges; heldout: its held-out ranges (an Error if it declares none);
-  // none: no parameter randomization or pushes (see scenes::with_randomization).
-  auto spec =
-      scenes::with_randomization(scenes::load_scene(scenes::resolve_scene(scene_name)),
-                                 scenes::parse_randomization(o.randomization, "--randomization"));
-  spec.backend = backend;
-  const auto scene = scenes::compile_scene(spec, o.seed);
+namespace {
+
+// What an evaluation needs besides its episodes: the card's layout and limits, success terms,
+// what each variant watches, and the sweep parameter.
+struct Setup {
+  int obs_dim = 0, act_dim = 0;
+  int repeat = 1;  // control steps per decision (the card's action_repeat)
+  ActionLimits limits;
+  std::vector<const scenes::TermSpec*> near;
+  std::string success_from;
+  std::vector<VariantInfo> info;
+  std::string sweep_label, sweep_element;
+};
+
+Setup set_up(const ExportedPolicy& policy, const scenes::Scene& scene, const EvalOptions& o) {
+  if (o.episodes < 1) throw option_error("episodes", "must be >= 1");
+  if (!o.sweep.empty() && o.sweep_png.empty())
+    throw option_error("sweep", "needs a file for the plot (sweep_png)");
   const auto& v0 = scene.variants.at(0);
   check_layout(policy.card, policy.card_file.string(),
                v0.task.observe ? v0.task.observation : v0.model->info().observation,
                v0.model->info().action);
-  const int obs_dim = static_cast<int>(policy.card["observation"]["elements"].size());
-  const int act_dim = static_cast<int>(policy.card["action"]["elements"].size());
+  Setup s;
+  s.obs_dim = static_cast<int>(policy.card["observation"]["elements"].size());
+  s.act_dim = static_cast<int>(policy.card["action"]["elements"].size());
   // A policy trained with an action repeat decides every `repeat` control steps.
-  const int repeat = std::max(1, policy.card["action"].value("action_repeat", 1));
-  std::vector<float> low(act_dim), high(act_dim), safe(act_dim);
-  for (int k = 0; k < act_dim; ++k) {
-    const auto& e = policy.card["action"]["elements"][k];
-    low[k] = e.at("low").get<float>();
-    high[k] = e.at("high").get<float>();
-    safe[k] = e.value("safe", std::clamp(0.0f, low[k], high[k]));
-  }
-
+  s.repeat = std::max(1, policy.card["action"].value("action_repeat", 1));
+  s.limits = policy.action_limits();
   // Success: the scene's `near` terminations, else its `near` rewards.
-  std::vector<const scenes::TermSpec*> near;
+  const auto& spec = scene.spec;
+  s.success_from = "termination";
   for (const auto& t : spec.terminations)
-    if (t.term == "near") near.push_back(&t);
-  std::string success_from = "termination";
-  if (near.empty()) {
-    success_from = "reward";
+    if (t.term == "near") s.near.push_back(&t);
+  if (s.near.empty()) {
+    s.success_from = "reward";
     for (const auto& t : spec.rewards)
-      if (t.term == "near") near.push_back(&t);
+      if (t.term == "near") s.near.push_back(&t);
   }
-  std::vector<VariantInfo> info;
   for (const auto& v : scene.variants)
-    info.push_back(describe(*v.model, spec, near, o.allowed_contacts));
-
+    s.info.push_back(describe(*v.model, spec, s.near, o.allowed_contacts));
   // The sweep parameter: "label" or "label:element".
-  std::string sweep_label = o.sweep, sweep_element;
+  s.sweep_label = o.sweep;
   if (const auto colon = o.sweep.find(':'); colon != std::string::npos) {
-    sweep_label = o.sweep.substr(0, colon);
-    sweep_element = o.sweep.substr(colon + 1);
+    s.sweep_label = o.sweep.substr(0, colon);
+    s.sweep_element = o.sweep.substr(colon + 1);
   }
-  if (!o.sweep.empty() && o.sweep_png.empty())
-    throw option_error("--sweep", "needs a file for the plot (--sweep-out)");
+  return s;
+}
 
-  auto config = scene.config;
-  config.seed = o.seed;
-  config.num_envs = o.episodes;
+// Episode k of the seed for every k, started; with a sweep, each one's value of the parameter.
+std::vector<Episode> start_episodes(const scenes::Scene& scene,
+                                    const engine::VectorEnvConfig& config, const Setup& s,
+                                    const EvalOptions& o) {
   std::vector<Episode> episodes(static_cast<std::size_t>(o.episodes));
   std::vector<std::string> randomized;  // labels seen, for a sweep error
   for (int k = 0; k < o.episodes; ++k) {
     auto& e = episodes[k];
-    e.rollout = std::make_unique<engine::io::EpisodeRollout>(scene.variants, config, k);
-    e.prev = safe;
-    e.prev2 = safe;
+    e.rollout = std::make_unique<engine::EpisodeRollout>(scene.variants, config, k);
+    e.prev = s.limits.safe;
+    e.prev2 = s.limits.safe;
     e.state.resize(static_cast<std::size_t>(e.rollout->state_dim()));
-    if (!o.sweep.empty()) {
-      for (const auto& c : scenes::randomized_params(*scene.variants[e.rollout->variant()].model,
-                                                     e.rollout->world())) {
-        const std::string label = scenes::param_label(c.param);
-        if (k == 0) randomized.push_back(label + ":" + c.element);
-        if (std::isnan(e.sweep_value) && label == sweep_label &&
-            (sweep_element.empty() || c.element == sweep_element))
-          e.sweep_value = c.value;
-      }
+    if (o.sweep.empty()) continue;
+    for (const auto& c : scenes::randomized_params(*scene.variants[e.rollout->variant()].model,
+                                                   e.rollout->world())) {
+      const std::string label = scenes::param_label(c.param);
+      if (k == 0) randomized.push_back(label + ":" + c.element);
+      if (std::isnan(e.sweep_value) && label == s.sweep_label &&
+          (s.sweep_element.empty() || c.element == s.sweep_element))
+        e.sweep_value = c.value;
     }
   }
   if (!o.sweep.empty() && std::none_of(episodes.begin(), episodes.end(), [](const Episode& e) {
@@ -314,25 +300,79 @@ EvalResult evaluate_policy(ExportedPolicy& policy, const EvalOptions& o) {
     std::string list;
     for (const auto& r : randomized)
       list += (list.empty() ? "" : ", ") + r;
-    throw option_error("--sweep", "'" + o.sweep + "' is not randomized in these episodes (" +
-                                      (list.empty() ? "nothing is" : "randomized: " + list) + ")");
+    throw option_error("sweep", "'" + o.sweep + "' is not randomized in these episodes (" +
+                                    (list.empty() ? "nothing is" : "randomized: " + list) + ")");
   }
+  return episodes;
+}
 
-  // Step every running episode together: one forward call per control step.
+// One decision of episode `e` with action `a`: the action figures, then the control steps it
+// holds for, with limits and contacts read after each.
+void decide(Episode& e, const float* a, bool flagged, const Setup& s) {
+  if (flagged) ++e.flags;
+  const auto& low = s.limits.low;
+  const auto& high = s.limits.high;
+  for (int j = 0; j < s.act_dim; ++j) {
+    const float tol = 1e-6f * std::max(1.0f, high[j] - low[j]);
+    if (a[j] <= low[j] + tol || a[j] >= high[j] - tol) ++e.saturated;
+    if (e.decisions >= 1) {
+      e.rate += std::abs(a[j] - e.prev[j]);
+      e.max_change = std::max(e.max_change, static_cast<double>(std::abs(a[j] - e.prev[j])));
+    }
+    if (e.decisions >= 2) e.jerk += std::abs(a[j] - 2 * e.prev[j] + e.prev2[j]);
+  }
+  const auto& v = s.info[e.rollout->variant()];
+  // The world stays at the step's end state (no auto-reset).
+  const engine::EnvSlot::ControlStepHook each = [&](const phys::World& w,
+                                                    const engine::SlotStep& step) {
+    e.ret += step.reward;  // in double, control step by control step
+    ++e.steps;
+    e.rollout->read_state(e.state);
+    for (std::size_t q = 0; q < v.qpos_low.size(); ++q)
+      if (e.state[q] <= v.qpos_low[q] || e.state[q] >= v.qpos_high[q]) {
+        ++e.limit_steps;
+        break;
+      }
+    double contacts = 0;
+    for (int b : v.watched_bodies) {
+      double c = 0;
+      w.read(phys::Quantity::kBodyContact, b, std::span<double>(&c, 1));
+      contacts += c;
+    }
+    e.contacts += contacts;
+    if (contacts > 0) ++e.contact_steps;
+  };
+  const auto step =
+      e.rollout->step(std::span<const float>(a, static_cast<std::size_t>(s.act_dim)), &each);
+  ++e.decisions;
+  e.prev2 = e.prev;
+  e.prev.assign(a, a + s.act_dim);
+  if (e.rollout->done()) {
+    e.terminated = step.terminated;
+    e.truncated = step.truncated;
+    e.success = !v.near.empty();
+    for (std::size_t t = 0; t < v.near.size(); ++t)
+      e.success = e.success && v.near[t](e.rollout->world()) <= v.near_max[t];
+  }
+}
+
+// Step every running episode together: one forward call per decision.
+void roll_out(ExportedPolicy& policy, std::vector<Episode>& episodes, const Setup& s) {
+  const int count = static_cast<int>(episodes.size());
   std::vector<int> active;
-  for (int k = 0; k < o.episodes; ++k)
+  for (int k = 0; k < count; ++k)
     active.push_back(k);
-  auto obs = torch::empty({o.episodes, obs_dim});
-  auto prev = torch::empty({o.episodes, act_dim});
-  policy.reset(o.episodes);  // recurrent policies: every episode starts from the initial state
+  auto obs = torch::empty({count, s.obs_dim});
+  auto prev = torch::empty({count, s.act_dim});
+  policy.reset(count);  // recurrent policies: every episode starts from the initial state
   while (!active.empty()) {
     const int n = static_cast<int>(active.size());
     for (int i = 0; i < n; ++i) {
       const auto& e = episodes[active[i]];
       std::copy(e.rollout->obs().begin(), e.rollout->obs().end(),
-                obs.data_ptr<float>() + static_cast<std::ptrdiff_t>(i) * obs_dim);
+                obs.data_ptr<float>() + static_cast<std::ptrdiff_t>(i) * s.obs_dim);
       std::copy(e.prev.begin(), e.prev.end(),
-                prev.data_ptr<float>() + static_cast<std::ptrdiff_t>(i) * act_dim);
+                prev.data_ptr<float>() + static_cast<std::ptrdiff_t>(i) * s.act_dim);
     }
     const auto [action_t, flag_t] = policy.forward(obs.slice(0, 0, n), prev.slice(0, 0, n), active);
     const auto actions = action_t.to(torch::kFloat32).contiguous();
@@ -340,96 +380,63 @@ EvalResult evaluate_policy(ExportedPolicy& policy, const EvalOptions& o) {
     std::vector<int> still;
     for (int i = 0; i < n; ++i) {
       auto& e = episodes[active[i]];
-      const float* a = actions.data_ptr<float>() + static_cast<std::ptrdiff_t>(i) * act_dim;
-      if (flags.data_ptr<bool>()[i]) ++e.flags;
-      for (int j = 0; j < act_dim; ++j) {
-        const float tol = 1e-6f * std::max(1.0f, high[j] - low[j]);
-        if (a[j] <= low[j] + tol || a[j] >= high[j] - tol) ++e.saturated;
-        if (e.decisions >= 1) {
-          e.rate += std::abs(a[j] - e.prev[j]);
-          e.max_change = std::max(e.max_change, static_cast<double>(std::abs(a[j] - e.prev[j])));
-        }
-        if (e.decisions >= 2) e.jerk += std::abs(a[j] - 2 * e.prev[j] + e.prev2[j]);
-      }
-      const auto& v = info[e.rollout->variant()];
-      const auto& world = e.rollout->world();
-      engine::io::EpisodeRollout::Step s;
-      // The action holds for `repeat` control steps (or until the episode ends); limits and
-      // contacts are read after each, the world staying at the step's end state (no auto-reset).
-      for (int r = 0; r < repeat && !e.rollout->done(); ++r) {
-        s = e.rollout->step(std::span<const float>(a, static_cast<std::size_t>(act_dim)));
-        e.ret += s.reward;
-        ++e.steps;
-        e.rollout->read_state(e.state);
-        for (std::size_t q = 0; q < v.qpos_low.size(); ++q)
-          if (e.state[q] <= v.qpos_low[q] || e.state[q] >= v.qpos_high[q]) {
-            ++e.limit_steps;
-            break;
-          }
-        double contacts = 0;
-        for (int b : v.watched_bodies) {
-          double c = 0;
-          world.read(phys::Quantity::kBodyContact, b, std::span<double>(&c, 1));
-          contacts += c;
-        }
-        e.contacts += contacts;
-        if (contacts > 0) ++e.contact_steps;
-      }
-      ++e.decisions;
-      e.prev2 = e.prev;
-      e.prev.assign(a, a + act_dim);
-      if (e.rollout->done()) {
-        e.terminated = s.terminated;
-        e.truncated = s.truncated;
-        e.success = !v.near.empty();
-        for (std::size_t t = 0; t < v.near.size(); ++t)
-          e.success =
-              e.success && distance(world, v.near[t].first, v.near[t].second) <= v.near_max[t];
-      } else {
-        still.push_back(active[i]);
-      }
+      decide(e, actions.data_ptr<float>() + static_cast<std::ptrdiff_t>(i) * s.act_dim,
+             flags.data_ptr<bool>()[i], s);
+      if (!e.rollout->done()) still.push_back(active[i]);
     }
     active.swap(still);
   }
+}
 
-  // Aggregates.
-  const double k = o.episodes;
-  double mean = 0, var = 0, lo = 1e300, hi = -1e300, length = 0, steps = 0, decisions = 0,
-         terminated = 0;
+// The episodes summed up.
+struct Totals {
+  double mean = 0, sd = 0, half = NAN, lo = 1e300, hi = -1e300, length = 0, steps = 0,
+         decisions = 0, terminated = 0;
   double success = 0, limit = 0, saturated = 0, contacts = 0, contact_steps = 0, rate = 0, jerk = 0,
-         max_change = 0, flags = 0;
+         max_change = 0, flags = 0, rate_n = 0, jerk_n = 0;
+};
+
+Totals sum_up(const std::vector<Episode>& episodes, int act_dim) {
+  Totals t;
+  const double k = static_cast<double>(episodes.size());
   for (const auto& e : episodes) {
-    mean += e.ret / k;
-    lo = std::min(lo, e.ret);
-    hi = std::max(hi, e.ret);
-    length += e.steps / k;
-    steps += e.steps;
-    decisions += e.decisions;
-    terminated += e.terminated / k;
-    success += e.success / k;
-    limit += static_cast<double>(e.limit_steps);
-    saturated += static_cast<double>(e.saturated);
-    contacts += e.contacts;
-    contact_steps += e.contact_steps;
-    rate += e.rate;
-    jerk += e.jerk;
-    max_change = std::max(max_change, e.max_change);
-    flags += static_cast<double>(e.flags);
+    t.mean += e.ret / k;
+    t.lo = std::min(t.lo, e.ret);
+    t.hi = std::max(t.hi, e.ret);
+    t.length += e.steps / k;
+    t.steps += e.steps;
+    t.decisions += e.decisions;
+    t.terminated += e.terminated / k;
+    t.success += e.success / k;
+    t.limit += static_cast<double>(e.limit_steps);
+    t.saturated += static_cast<double>(e.saturated);
+    t.contacts += e.contacts;
+    t.contact_steps += e.contact_steps;
+    t.rate += e.rate;
+    t.jerk += e.jerk;
+    t.max_change = std::max(t.max_change, e.max_change);
+    t.flags += static_cast<double>(e.flags);
   }
+  double var = 0;
   for (const auto& e : episodes)
-    var += (e.ret - mean) * (e.ret - mean) / std::max(1.0, k - 1);
-  const double sd = std::sqrt(var);
-  const double half = o.episodes > 1 ? t95(o.episodes - 1) * sd / std::sqrt(k) : NAN;
-  double rate_n = 0, jerk_n = 0;
+    var += (e.ret - t.mean) * (e.ret - t.mean) / std::max(1.0, k - 1);
+  t.sd = std::sqrt(var);
+  if (episodes.size() > 1)
+    t.half = t95(static_cast<int>(episodes.size()) - 1) * t.sd / std::sqrt(k);
   for (const auto& e : episodes) {
-    rate_n += std::max(0, e.decisions - 1) * static_cast<double>(act_dim);
-    jerk_n += std::max(0, e.decisions - 2) * static_cast<double>(act_dim);
+    t.rate_n += std::max(0, e.decisions - 1) * static_cast<double>(act_dim);
+    t.jerk_n += std::max(0, e.decisions - 2) * static_cast<double>(act_dim);
   }
-  const bool has_success = !near.empty();
+  return t;
+}
+
+nlohmann::json report_json(const ExportedPolicy& policy, const scenes::Scene& scene,
+                           const EvalOptions& o, const Setup& s,
+                           const std::vector<Episode>& episodes, const Totals& t) {
+  const bool has_success = !s.near.empty();
   auto num = [](double x) {
     return std::isfinite(x) ? nlohmann::json(x) : nlohmann::json(nullptr);
   };
-
   nlohmann::json per_episode = nlohmann::json::array();
   for (std::size_t i = 0; i < episodes.size(); ++i) {
     const auto& e = episodes[i];
@@ -445,77 +452,113 @@ EvalResult evaluate_policy(ExportedPolicy& policy, const EvalOptions& o) {
     if (!o.sweep.empty()) row["sweep_value"] = num(e.sweep_value);
     per_episode.push_back(row);
   }
-  nlohmann::json j = {
-      {"policy", policy.file.string()},
-      {"scene", spec.name},
-      {"randomization", o.randomization},
-      {"backend", o.backend},
-      {"episodes", o.episodes},
-      {"seed", o.seed},
-      {"return",
-       {{"mean", mean},
-        {"std", sd},
-        {"ci95", {num(mean - half), num(mean + half)}},
-        {"min", lo},
-        {"max", hi}}},
-      {"training_final_mean_return",
-       policy.card.contains("training")
-           ? policy.card["training"].value("final_mean_return", nlohmann::json(nullptr))
-           : nlohmann::json(nullptr)},
-      {"episode_length", length},
-      {"terminated_share", terminated},
-      {"success_rate", has_success ? nlohmann::json(success) : nlohmann::json(nullptr)},
-      {"success_criterion",
-       has_success ? "every `near` " + success_from + " term holds at the episode's last step"
-                   : "n/a: the scene has no `near` term"},
-      {"safety",
-       {{"joint_limit_share", steps > 0 ? limit / steps : 0.0},
-        {"joint_limit_steps", limit},
-        {"saturation_share", decisions > 0 ? saturated / (decisions * act_dim) : 0.0},
-        {"unwanted_contacts_per_step", steps > 0 ? contacts / steps : 0.0},
-        {"unwanted_contact_share", steps > 0 ? contact_steps / steps : 0.0},
-        {"allowed_contacts", o.allowed_contacts},
-        {"action_rate", rate_n > 0 ? rate / rate_n : 0.0},
-        {"jerk", jerk_n > 0 ? jerk / jerk_n : 0.0},
-        {"max_action_change", max_change},
-        {"guard_flags", flags}}},
-      {"per_episode", per_episode}};
+  const double steps = t.steps, decisions = t.decisions;
+  return {{"policy", policy.file.string()},
+          {"scene", scene.spec.name},
+          {"randomization", scenes::randomization_name(o.randomization)},
+          {"backend", phys::backend_name(o.backend)},
+          {"episodes", o.episodes},
+          {"seed", o.seed},
+          {"return",
+           {{"mean", t.mean},
+            {"std", t.sd},
+            {"ci95", {num(t.mean - t.half), num(t.mean + t.half)}},
+            {"min", t.lo},
+            {"max", t.hi}}},
+          {"training_final_mean_return",
+           policy.card.contains("training")
+               ? policy.card["training"].value("final_mean_return", nlohmann::json(nullptr))
+               : nlohmann::json(nullptr)},
+          {"episode_length", t.length},
+          {"terminated_share", t.terminated},
+          {"success_rate", has_success ? nlohmann::json(t.success) : nlohmann::json(nullptr)},
+          {"success_criterion",
+           has_success ? "every `near` " + s.success_from + " term holds at the episode's last step"
+                       : "n/a: the scene has no `near` term"},
+          {"safety",
+           {{"joint_limit_share", steps > 0 ? t.limit / steps : 0.0},
+            {"joint_limit_steps", t.limit},
+            {"saturation_share", decisions > 0 ? t.saturated / (decisions * s.act_dim) : 0.0},
+            {"unwanted_contacts_per_step", steps > 0 ? t.contacts / steps : 0.0},
+            {"unwanted_contact_share", steps > 0 ? t.contact_steps / steps : 0.0},
+            {"allowed_contacts", o.allowed_contacts},
+            {"action_rate", t.rate_n > 0 ? t.rate / t.rate_n : 0.0},
+            {"jerk", t.jerk_n > 0 ? t.jerk / t.jerk_n : 0.0},
+            {"max_action_change", t.max_change},
+            {"guard_flags", t.flags}}},
+          {"per_episode", per_episode}};
+}
 
-  if (!o.sweep.empty()) {
-    std::vector<std::pair<double, double>> points;
-    for (const auto& e : episodes)
-      if (std::isfinite(e.sweep_value)) points.emplace_back(e.sweep_value, e.ret);
-    std::sort(points.begin(), points.end());
-    std::vector<double> x, y;
-    for (const auto& [px, py] : points) {
-      x.push_back(px);
-      y.push_back(py);
-    }
-    engine::io::write_line_plot(o.sweep_png.string(),
-                                "return against " + o.sweep + " (" + spec.name + ")", o.sweep, x,
-                                {{.label = "episode return", .y = y, .points = true}});
-    j["sweep"] = {{"param", o.sweep}, {"values", x}, {"returns", y}, {"png", o.sweep_png.string()}};
-  }
-
+std::string report_markdown(const scenes::Scene& scene, const EvalOptions& o, const Setup& s,
+                            const Totals& t) {
+  const bool has_success = !s.near.empty();
+  const double steps = t.steps, decisions = t.decisions;
   std::ostringstream md;
-  md << "| " << spec.name << ", randomization " << o.randomization
-     << (backend == phys::BackendKind::kMuJoCo ? "" : ", on " + o.backend) << ", " << o.episodes
-     << " episodes | value |\n| --- | --- |\n";
-  md << "| mean return (95% interval) | " << fmt(mean, 2) << " (" << fmt(mean - half, 2) << " to "
-     << fmt(mean + half, 2) << ") |\n";
-  md << "| success rate | " << (has_success ? fmt(100 * success, 1) + "%" : "n/a") << " |\n";
-  md << "| episode length (steps) | " << fmt(length, 1) << " |\n";
-  md << "| terminated | " << fmt(100 * terminated, 1) << "% |\n";
-  md << "| steps at a joint limit | " << fmt(steps > 0 ? 100 * limit / steps : 0, 2) << "% |\n";
+  md << "| " << scene.spec.name << ", randomization " << scenes::randomization_name(o.randomization)
+     << (o.backend == phys::BackendKind::kMuJoCo
+             ? ""
+             : std::string(", on ") + phys::backend_name(o.backend))
+     << ", " << o.episodes << " episodes | value |\n| --- | --- |\n";
+  md << "| mean return (95% interval) | " << fmt(t.mean, 2) << " (" << fmt(t.mean - t.half, 2)
+     << " to " << fmt(t.mean + t.half, 2) << ") |\n";
+  md << "| success rate | " << (has_success ? fmt(100 * t.success, 1) + "%" : "n/a") << " |\n";
+  md << "| episode length (steps) | " << fmt(t.length, 1) << " |\n";
+  md << "| terminated | " << fmt(100 * t.terminated, 1) << "% |\n";
+  md << "| steps at a joint limit | " << fmt(steps > 0 ? 100 * t.limit / steps : 0, 2) << "% |\n";
   md << "| saturated action elements | "
-     << fmt(decisions > 0 ? 100 * saturated / (decisions * act_dim) : 0, 2) << "% |\n";
-  md << "| unwanted contacts per step | " << fmt(steps > 0 ? contacts / steps : 0, 3) << " |\n";
-  md << "| action rate, mean abs change per step | " << fmt(rate_n > 0 ? rate / rate_n : 0, 4)
+     << fmt(decisions > 0 ? 100 * t.saturated / (decisions * s.act_dim) : 0, 2) << "% |\n";
+  md << "| unwanted contacts per step | " << fmt(steps > 0 ? t.contacts / steps : 0, 3) << " |\n";
+  md << "| action rate, mean abs change per step | " << fmt(t.rate_n > 0 ? t.rate / t.rate_n : 0, 4)
      << " |\n";
-  md << "| action jerk, mean abs 2nd difference | " << fmt(jerk_n > 0 ? jerk / jerk_n : 0, 4)
+  md << "| action jerk, mean abs 2nd difference | " << fmt(t.jerk_n > 0 ? t.jerk / t.jerk_n : 0, 4)
      << " |\n";
-  md << "| guard flags (NaN/Inf input) | " << static_cast<std::int64_t>(flags) << " |\n";
-  return {j, md.str()};
+  md << "| guard flags (NaN/Inf input) | " << static_cast<std::int64_t>(t.flags) << " |\n";
+  return md.str();
+}
+
+// Return against the swept parameter: a PNG, and the points in the JSON.
+nlohmann::json plot_sweep(const scenes::Scene& scene, const EvalOptions& o,
+                          const std::vector<Episode>& episodes) {
+  std::vector<std::pair<double, double>> points;
+  for (const auto& e : episodes)
+    if (std::isfinite(e.sweep_value)) points.emplace_back(e.sweep_value, e.ret);
+  std::sort(points.begin(), points.end());
+  std::vector<double> x, y;
+  for (const auto& [px, py] : points) {
+    x.push_back(px);
+    y.push_back(py);
+  }
+  engine::io::write_line_plot(o.sweep_png.string(),
+                              "return against " + o.sweep + " (" + scene.spec.name + ")", o.sweep,
+                              x, {{.label = "episode return", .y = y, .points = true}});
+  return {{"param", o.sweep}, {"values", x}, {"returns", y}, {"png", o.sweep_png.string()}};
+}
+
+}  // namespace
+
+EvalResult evaluate_policy(ExportedPolicy& policy, const scenes::Scene& scene,
+                           const EvalOptions& o) {
+  const Setup s = set_up(policy, scene, o);
+  auto config = scene.config;
+  config.seed = o.seed;
+  config.num_envs = o.episodes;
+  config.action_repeat = s.repeat;
+  auto episodes = start_episodes(scene, config, s, o);
+  roll_out(policy, episodes, s);
+  const Totals t = sum_up(episodes, s.act_dim);
+  auto j = report_json(policy, scene, o, s, episodes, t);
+  if (!o.sweep.empty()) j["sweep"] = plot_sweep(scene, o, episodes);
+  return {j, report_markdown(scene, o, s, t)};
+}
+
+EvalResult evaluate_policy(ExportedPolicy& policy, const EvalOptions& o) {
+  const std::string scene_name =
+      !o.scene.empty() ? o.scene : policy.card.at("scene").at("spec").get<std::string>();
+  // train: the spec's ranges; heldout: its held-out ranges (an Error if it declares none);
+  // none: no parameter randomization or pushes (see scenes::with_randomization).
+  const auto scene =
+      scenes::build_scene(scene_name, o.randomization, {.seed = o.seed, .backend = o.backend});
+  return evaluate_policy(policy, scene, o);
 }
 
 }  // namespace simlab::learners

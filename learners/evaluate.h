@@ -2,7 +2,7 @@
 //
 //   policy.pt + policy_card.json --load_exported_policy--> ExportedPolicy
 //   scene (train | heldout | none randomization) --> K episodes, episode k = EpisodeRollout k of
-//   the seed (engine/io/rollout.h: deterministic, no auto-reset), all stepped together: one
+//   the seed (engine/episode_rollout.h: deterministic, no auto-reset), all stepped together: one
 //   forward call per control step for every running episode, with each episode's previous action
 //   --> returns, success, safety figures --> JSON + a markdown table (+ a sweep plot)
 //
@@ -28,8 +28,16 @@
 #include <torch/script.h>
 
 #include "engine/core/spec.h"
+#include "engine/physics/backend.h"
+#include "scenes/scene.h"
 
 namespace simlab::learners {
+
+// The action bounds and the safe action a policy card declares, per action element.
+struct ActionLimits {
+  std::vector<float> low, high;
+  std::vector<float> safe;  // the card's `safe`, else 0 clamped into [low, high]
+};
 
 struct ExportedPolicy {
   std::filesystem::path file;
@@ -42,6 +50,8 @@ struct ExportedPolicy {
   // The recurrent state's width: 0 for a feed-forward policy. Throws simlab::Error where the
   // card's interface.recurrent and the module disagree.
   int state_dim() const;
+  // The card's action limits (missing bounds: [-1, 1]).
+  ActionLimits action_limits() const;
   // Start `episodes` episodes: each one's state is the initial state (zeros).
   void reset(std::int64_t episodes);
   // (action [B, act_dim], flag [B]) for obs [B, obs_dim] and prev_action [B, act_dim]. A
@@ -63,11 +73,11 @@ void check_layout(const nlohmann::json& card, const std::string& card_file,
                   const engine::Space& observation, const engine::Space& action);
 
 struct EvalOptions {
-  std::string scene;                    // built-in name or spec file; "": the card's scene
-  std::string randomization = "train";  // train | heldout | none (scenes::Randomization)
+  std::string scene;  // built-in name or spec file; "": the card's scene
+  scenes::Randomization randomization = scenes::Randomization::kTrain;
   int episodes = 20;
   std::uint64_t seed = 1000;
-  std::string backend = "mujoco";   // mujoco or bullet (engine::physics::parse_backend)
+  engine::physics::BackendKind backend = engine::physics::BackendKind::kMuJoCo;
   std::string sweep;                // a randomized parameter: "body_mass" or "body_mass:pole"
   std::filesystem::path sweep_png;  // where its plot goes (required with sweep)
   std::vector<std::string> allowed_contacts = {"foot",   "feet", "toe",   "shin", "hand",
@@ -79,8 +89,12 @@ struct EvalResult {
   std::string markdown;
 };
 
-// Evaluate; throws simlab::Error on bad input (unknown scene, randomization, backend or sweep
-// parameter; a card that does not match the scene).
+// Evaluate on `scene` (options.scene or the card's, built with the options' randomization, backend
+// and seed); throws simlab::Error on bad input (a sweep parameter that is not randomized, a card
+// that does not match the scene), naming the field.
+EvalResult evaluate_policy(ExportedPolicy& policy, const scenes::Scene& scene,
+                           const EvalOptions& options);
+// The same, building the scene from the options (scenes::build_scene).
 EvalResult evaluate_policy(ExportedPolicy& policy, const EvalOptions& options);
 
 }  // namespace simlab::learners

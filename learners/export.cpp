@@ -397,7 +397,7 @@ bool onnx_available() {
   return false;
 }
 void write_onnx(const TrainedPolicy&, const Guardrails&, const std::string&, const fs::path&) {
-  throw Error(SourceLocation{.field = "--format"},
+  throw Error(SourceLocation{.field = "format"},
               "onnx: this simlab was built without ONNX (install libonnx-dev, see "
               "third_party/debian-packages.txt, and rebuild)");
 }
@@ -406,7 +406,7 @@ void write_onnx(const TrainedPolicy&, const Guardrails&, const std::string&, con
 ExportResult export_policy(const fs::path& run, const ExportOptions& options) {
   const auto t0 = std::chrono::steady_clock::now();
   if (options.formats.empty())
-    throw Error(SourceLocation{.field = "--format"}, "name at least one of torchscript, onnx");
+    throw Error(SourceLocation{.field = "format"}, "name at least one of torchscript, onnx");
   bool torchscript = false, onnx = false;
   for (const auto& f : options.formats) {
     if (f == "torchscript")
@@ -414,12 +414,12 @@ ExportResult export_policy(const fs::path& run, const ExportOptions& options) {
     else if (f == "onnx")
       onnx = true;
     else
-      throw Error(SourceLocation{.field = "--format"},
+      throw Error(SourceLocation{.field = "format"},
                   "'" + f + "': expected torchscript and/or onnx (comma-separated)");
   }
   if (onnx && !onnx_available()) write_onnx({}, {}, "", {});  // throws the reason
   if (!std::isfinite(options.max_delta))
-    throw Error(SourceLocation{.field = "--max-delta"}, "must be a finite fraction");
+    throw Error(SourceLocation{.field = "max_delta"}, "must be a finite fraction");
 
   auto policy = load_trained_policy(run, options.allow_unfinished);
   // The first evaluation runs on the engine the policy trained on: say so before writing anything
@@ -439,7 +439,7 @@ ExportResult export_policy(const fs::path& run, const ExportOptions& options) {
   std::error_code ec;
   fs::create_directories(options.out, ec);
   if (!fs::is_directory(options.out))
-    throw Error(SourceLocation{.field = "--out"}, "cannot create " + options.out.string());
+    throw Error(SourceLocation{.field = "out"}, "cannot create " + options.out.string());
   const fs::path pt = options.out / "policy.pt", onnx_file = options.out / "policy.onnx",
                  card_file = options.out / "policy_card.json";
   result.card["files"] = nlohmann::json::object();
@@ -449,7 +449,7 @@ ExportResult export_policy(const fs::path& run, const ExportOptions& options) {
   auto write_card = [&] {
     std::ofstream out(card_file);
     out << result.card.dump(2) << "\n";
-    if (!out) throw Error(SourceLocation{.field = "--out"}, "cannot write " + card_file.string());
+    if (!out) throw Error(SourceLocation{.field = "out"}, "cannot write " + card_file.string());
   };
   auto write_models = [&] {
     const std::string card = result.card.dump();
@@ -477,7 +477,8 @@ ExportResult export_policy(const fs::path& run, const ExportOptions& options) {
     EvalOptions eval;
     eval.episodes = options.eval_episodes;
     eval.seed = options.eval_seed;
-    eval.backend = policy.backend;  // on the physics engine it trained on
+    // On the physics engine it trained on (checked above).
+    eval.backend = engine::physics::parse_backend(policy.backend, "backend");
     auto evaluation = evaluate_policy(exported, eval).json;
     evaluation.erase("per_episode");  // simlab eval --out has them
     evaluation.erase("policy");

@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "engine/core/error.h"
+#include "scenes/render_camera.h"
 #include "scenes/scene.h"
 
 #ifdef SIMLAB_HAS_RENDER
@@ -66,12 +67,7 @@ torch::Tensor FrameRenderer::render(const engine::VectorEnv& env) {
     s.worlds[i] = &env.world(i);
     s.variants[i] = env.variant_of(i);
     // The scene's first camera, where `simlab render` with the same seed would put it.
-    const auto view = scenes::camera_view(s.scene, 0, *s.worlds[i], i, s.seed);
-    const float eye[3] = {static_cast<float>(view.eye[0]), static_cast<float>(view.eye[1]),
-                          static_cast<float>(view.eye[2])};
-    const float target[3] = {static_cast<float>(view.target[0]), static_cast<float>(view.target[1]),
-                             static_cast<float>(view.target[2])};
-    s.cameras[i] = engine::render::look_at(eye, target, static_cast<float>(view.fovy));
+    s.cameras[i] = scenes::render_camera(s.scene, 0, *s.worlds[i], i, s.seed);
   }
   s.renderer.render(s.worlds, s.variants, s.cameras);
   const auto& rgb = s.renderer.rgb();  // [N, H, W, 3]

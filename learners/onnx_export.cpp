@@ -180,7 +180,7 @@ void write_onnx(const TrainedPolicy& policy, const Guardrails& g, const std::str
   }
   std::ofstream out(file, std::ios::binary | std::ios::trunc);
   if (!out || !model.SerializeToOstream(&out))
-    throw Error(SourceLocation{.field = "--out"}, "cannot write " + file.string());
+    throw Error(SourceLocation{.field = "out"}, "cannot write " + file.string());
 }
 
 namespace {

@@ -21,11 +21,6 @@ std::uint64_t mix(std::uint64_t x) {
   return x ^ (x >> 31);
 }
 
-torch::Tensor from_rows(const engine::Buffer2D<float>& field, std::int64_t rows) {
-  return torch::from_blob(const_cast<float*>(field.data()), {rows, field.cols()}, torch::kFloat32)
-      .clone();
-}
-
 void RecentReturns::add(double episode_return) {
   returns_.push_back(episode_return);
   if (returns_.size() > 20) returns_.pop_front();
@@ -99,15 +94,15 @@ RunFolder::RunFolder(const TrainConfig& config, std::vector<std::string> columns
     : dir_(config.out),
       columns_(std::move(columns)),
       writer_(writer),
-      title_(config.algo + " on " + config.scene) {
+      title_(std::string(algo_name(config.algo)) + " on " + config.scene) {
   const auto wanted = config.to_json();
   if (writer_ && fs::exists(dir_ / "config.json") && !config.resume && !config.overwrite)
-    throw train_error("--out", dir_.string() +
-                                   " holds a run already: --resume continues it, --overwrite "
-                                   "starts over");
+    throw train_error("out", dir_.string() +
+                                 " holds a run already: --resume continues it, --overwrite "
+                                 "starts over");
   if (config.resume) {
     if (!fs::exists(checkpoint()))
-      throw train_error("--resume", "no checkpoint in " + dir_.string() + " to resume from");
+      throw train_error("resume", "no checkpoint in " + dir_.string() + " to resume from");
     std::ifstream in(dir_ / "config.json");
     nlohmann::json saved;
     try {
@@ -119,7 +114,7 @@ RunFolder::RunFolder(const TrainConfig& config, std::vector<std::string> columns
       std::string pointer = "/" + key;
       std::replace(pointer.begin(), pointer.end(), '.', '/');
       const nlohmann::json::json_pointer at(pointer);
-      throw train_error("--resume",
+      throw train_error("resume",
                         dir_.string() + " was trained with another configuration: '" + key +
                             "' differs (" + (saved.contains(at) ? saved[at].dump() : "absent") +
                             " there, " + (wanted.contains(at) ? wanted[at].dump() : "absent") +
@@ -134,7 +129,7 @@ RunFolder::RunFolder(const TrainConfig& config, std::vector<std::string> columns
     fs::create_directories(dir_, ec);
     std::ofstream out(dir_ / "config.json");
     out << wanted.dump(2) << "\n";
-    if (!out) throw train_error("--out", "cannot write " + (dir_ / "config.json").string());
+    if (!out) throw train_error("out", "cannot write " + (dir_ / "config.json").string());
   }
 }
 
@@ -173,7 +168,7 @@ void RunFolder::append(const nlohmann::json& row) {
   for (std::size_t i = 0; i < columns_.size(); ++i)
     csv << (i ? "," : "") << row.at(columns_[i]).dump();
   csv << "\n";
-  if (!jsonl || !csv) throw train_error("--out", "cannot write metrics in " + dir_.string());
+  if (!jsonl || !csv) throw train_error("out", "cannot write metrics in " + dir_.string());
 }
 
 void RunFolder::draw_curve() const {

@@ -31,9 +31,6 @@ Error train_error(const std::string& field, const std::string& message);
 
 std::uint64_t mix(std::uint64_t x);  // splitmix64's finalizer
 
-// The first `rows` rows of a batch field, copied into a [rows, cols] float tensor.
-torch::Tensor from_rows(const engine::Buffer2D<float>& field, std::int64_t rows);
-
 // The observation and action sizes of a scene, and the action bounds (infinite ones as +-1).
 struct Spaces {
   int obs_dim = 0, act_dim = 0;

@@ -4,6 +4,7 @@
 #include <chrono>
 
 #include "engine/core/error.h"
+#include "learners/tensor_view.h"
 
 namespace simlab::learners {
 namespace {
@@ -18,19 +19,6 @@ std::uint64_t chunk_seed(std::uint64_t seed, std::int64_t k) {
   x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
   x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
   return x ^ (x >> 31);
-}
-
-torch::Tensor rows_of(const engine::Buffer2D<float>& field, std::int64_t rows) {
-  return torch::from_blob(const_cast<float*>(field.data()), {rows, field.cols()}, torch::kFloat32)
-      .clone();
-}
-
-torch::Tensor flags_of(const engine::Buffer2D<std::uint8_t>& field, std::int64_t rows) {
-  auto out = torch::empty({rows});
-  float* dst = out.data_ptr<float>();  // not out[i] = ...: a tensor op per env and step
-  for (std::int64_t i = 0; i < rows; ++i)
-    dst[i] = static_cast<float>(field(i, 0));
-  return out;
 }
 
 }  // namespace
@@ -151,11 +139,11 @@ void RolloutStream::actor_loop() {
     const int steps = config_.steps;
     torch::Tensor obs, first;
     if (config_.start) {
-      obs = rows_of(env_.restore(config_.start->envs).obs, n);
+      obs = view(env_.restore(config_.start->envs).obs, n);
       policy_.set_state(config_.start->policy);
       first = config_.start->first.clone();
     } else {
-      obs = rows_of(env_.reset().obs, n);
+      obs = view(env_.reset().obs, n);
       first = torch::ones({n});
     }
     const bool images = static_cast<bool>(config_.frames);
@@ -205,27 +193,29 @@ void RolloutStream::actor_loop() {
         if (action.size(0) != n || action.size(1) != act_dim)
           throw Error(SourceLocation{.field = "stream"},
                       "the policy returned actions of the wrong shape");
+        // obs views the batch's observations: the chunk takes its copy before the step
+        // overwrites them, and every other field is copied straight from the batch.
+        c.obs[t] = obs;
         t0 = Clock::now();
         const engine::Batch& batch =
             env_.step(std::span<const float>(action.data_ptr<float>(), action.numel()));
         c.sim_s += seconds_since(t0);
-        c.obs[t] = obs;
         if (images) c.image[t] = image;
         c.first[t] = first;
         c.action[t] = action;
-        c.reward[t] = rows_of(batch.reward, n).squeeze(1);
-        c.terminated[t] = flags_of(batch.terminated, n);
-        c.truncated[t] = flags_of(batch.truncated, n);
+        c.reward[t] = view(batch.reward, n).squeeze(1);
+        c.terminated[t] = view(batch.terminated, n).squeeze(1);
+        c.truncated[t] = view(batch.truncated, n).squeeze(1);
         first = (c.terminated[t] + c.truncated[t]).clamp_max(1);
-        if (first.any().item<bool>()) c.final_obs[t] = rows_of(batch.final_obs, n);
-        obs = rows_of(batch.obs, n);
+        if (first.any().item<bool>()) c.final_obs[t] = view(batch.final_obs, n);
+        obs = view(batch.obs, n);
         if (images) {
           t0 = Clock::now();
           image = config_.frames(env_);
           c.sim_s += seconds_since(t0);
         }
       }
-      c.next_obs = obs;
+      c.next_obs = obs.clone();
       if (config_.snapshot_after && config_.snapshot_after(k))
         c.snapshot = StreamSnapshot{env_.snapshot(), policy_.state(), first.clone()};
       {

@@ -2,9 +2,9 @@
 // weights collect which data.
 //
 //   learner thread:  publish(v0) -> next() = chunk 0 -> train -> publish(v1) -> next() = chunk 1
-//   ... actor thread:    chunk k: wait for weights version max(0, k - lag) -> policy.load(weights)
-//   ->
-//                    T steps of the VectorEnv (policy.act on each observation) -> bounded queue
+//                    -> train -> ...
+//   actor thread:    chunk k: wait for weights version max(0, k - lag) -> policy.load(weights)
+//                    -> T steps of the VectorEnv (policy.act on each observation) -> bounded queue
 //
 // With lag 1 the actor collects chunk k while the learner trains on chunk k - 1 (its weights are
 // one iteration old, as in any asynchronous actor-learner); with lag 0 the two alternate. Chunk k

@@ -14,12 +14,12 @@
 #include "learners/dreamer.h"
 #include "learners/frames.h"
 #include "learners/run_folder.h"
+#include "learners/tensor_view.h"
 #include "learners/threads.h"
 #include "scenes/scene.h"
 
 namespace simlab::learners {
 namespace fs = std::filesystem;
-using detail::from_rows;
 using detail::mix;
 using detail::train_error;
 namespace {
@@ -83,15 +83,21 @@ void load_checkpoint(const fs::path& file, Ppo& ppo, ObsNormalizer& norm,
 }  // namespace
 
 nlohmann::json TrainConfig::to_json() const {
-  nlohmann::json j = {
-      {"scene", scene}, {"algo", algo}, {"steps", steps}, {"envs", envs}, {"seed", seed}};
+  nlohmann::json j = {{"scene", scene},
+                      {"algo", algo_name(algo)},
+                      {"steps", steps},
+                      {"envs", envs},
+                      {"seed", seed}};
   // PPO's envs start afresh at every checkpoint, so its period is part of the run; a dreamer
   // checkpoint holds the envs and changes nothing.
-  if (algo != "dreamer") j["checkpoint_every"] = checkpoint_every;
+  if (algo != Algo::kDreamer) j["checkpoint_every"] = checkpoint_every;
   // Only when not the default, so that run folders from before the option still resume.
-  if (randomization != "train") j["randomization"] = randomization;
-  if (backend != "mujoco") j["backend"] = backend;  // the same: runs before --backend resume
-  if (algo == "dreamer") {
+  if (randomization != scenes::Randomization::kTrain)
+    j["randomization"] = scenes::randomization_name(randomization);
+  // The same: runs from before --backend resume.
+  if (backend != engine::physics::BackendKind::kMuJoCo)
+    j["backend"] = engine::physics::backend_name(backend);
+  if (algo == Algo::kDreamer) {
     const auto& d = dreamer;
     j["dreamer"] = {{"chunk", d.chunk},
                     {"lag", d.lag},
@@ -138,19 +144,6 @@ nlohmann::json TrainConfig::to_json() const {
               {"init_log_std", ppo.init_log_std},
               {"scale_rewards", ppo.scale_rewards}};
   return j;
-}
-
-torch::Device resolve_device(const std::string& name) {
-  if (name == "cpu") return torch::kCPU;
-  if (name == "cuda") {
-    if (!torch::cuda::is_available())
-      throw train_error("--device",
-                        "cuda: this LibTorch has no CUDA or sees no GPU (Debian's libtorch is "
-                        "CPU-only; build against an official CUDA LibTorch, see README)");
-    return torch::kCUDA;
-  }
-  if (name == "auto") return torch::cuda::is_available() ? torch::kCUDA : torch::kCPU;
-  throw train_error("--device", "'" + name + "': expected auto, cpu or cuda");
 }
 
 namespace {
@@ -210,7 +203,7 @@ TrainResult run_ppo(const TrainConfig& config, const scenes::Scene& scene,
       std::uint64_t env_seed = mix(config.seed ^ mix(segment));
       if (dist_config.rank > 0) env_seed = mix(env_seed ^ mix(dist_config.rank));
       env = scenes::make_env(scene, n, threads, env_seed);
-      obs = from_rows(env->reset().obs, n);
+      obs = view(env->reset().obs, n);  // until the next step: read before it
       std::fill(episode_return.begin(), episode_return.end(), 0.0);
       discounted = torch::zeros({n}, torch::kFloat64);
       env_segment = segment;
@@ -225,7 +218,7 @@ TrainResult run_ppo(const TrainConfig& config, const scenes::Scene& scene,
       const auto applied = torch::max(torch::min(action, high), low).contiguous();
       const engine::Batch& batch =
           env->step(std::span<const float>(applied.data_ptr<float>(), applied.numel()));
-      auto reward = from_rows(batch.reward, n).squeeze(1);
+      auto reward = view(batch.reward, n).squeeze(1).clone();  // changed in place below
       auto done = torch::zeros({n});
       std::vector<std::int64_t> cut;  // truncated rows: bootstrap from the last observation
       for (int i = 0; i < n; ++i) {
@@ -246,7 +239,7 @@ TrainResult run_ppo(const TrainConfig& config, const scenes::Scene& scene,
       }
       if (!cut.empty()) {
         const auto rows = torch::tensor(cut, torch::kInt64);
-        const auto final_obs = from_rows(batch.final_obs, n).index_select(0, rows);
+        const auto final_obs = view(batch.final_obs, n).index_select(0, rows);
         reward.index_add_(0, rows, config.ppo.gamma * ppo.value(norm.normalize(final_obs)));
       }
       rollout.obs[t] = o;
@@ -255,7 +248,7 @@ TrainResult run_ppo(const TrainConfig& config, const scenes::Scene& scene,
       rollout.values[t] = value;
       rollout.rewards[t] = reward;
       rollout.dones[t] = done;
-      obs = from_rows(batch.obs, n);
+      obs = view(batch.obs, n);
     }
     rollout.values[horizon] = ppo.value(norm.normalize(obs));
     const auto t1 = std::chrono::steady_clock::now();
@@ -303,13 +296,19 @@ TrainResult run_ppo(const TrainConfig& config, const scenes::Scene& scene,
 
 }  // namespace
 
-TrainResult run_training(const TrainConfig& config,
+void check_train_config(const TrainConfig& config) {
+  if (config.envs < 1) throw train_error("envs", "must be >= 1");
+  if (config.steps < 1) throw train_error("steps", "must be >= 1");
+  if (config.checkpoint_every < 1) throw train_error("checkpoint_every", "must be >= 1");
+  if (config.randomization == scenes::Randomization::kHeldout)
+    throw train_error("randomization",
+                      "heldout: held-out ranges are for evaluation (simlab eval); train with "
+                      "train or none");
+}
+
+TrainResult run_training(const TrainConfig& config, const scenes::Scene& scene,
                          const std::function<void(const nlohmann::json& row)>& on_update) {
-  if (config.algo != "ppo" && config.algo != "dreamer")
-    throw train_error("--algo", "'" + config.algo + "': expected dreamer or ppo");
-  if (config.envs < 1) throw train_error("--envs", "must be >= 1");
-  if (config.steps < 1) throw train_error("--steps", "must be >= 1");
-  if (config.checkpoint_every < 1) throw train_error("--checkpoint-every", "must be >= 1");
+  check_train_config(config);
   torch::Device device = resolve_device(config.device);
   // Data-parallel on GPUs: each process on its own, as torchrun numbers them on a machine.
   if (const auto dist = distributed_from_env(); dist.enabled() && device.is_cuda())
@@ -317,17 +316,6 @@ TrainResult run_training(const TrainConfig& config,
         torch::kCUDA,
         static_cast<c10::DeviceIndex>(dist.local_rank %
                                       std::max<std::int64_t>(1, torch::cuda::device_count())));
-
-  // The scene first: a bad one leaves no run folder behind.
-  const auto randomization = scenes::parse_randomization(config.randomization, "--randomization");
-  if (randomization == scenes::Randomization::kHeldout)
-    throw train_error("--randomization",
-                      "heldout: held-out ranges are for evaluation (simlab eval); train with "
-                      "train or none");
-  auto spec = scenes::with_randomization(scenes::load_scene(scenes::resolve_scene(config.scene)),
-                                         randomization);
-  spec.backend = engine::physics::parse_backend(config.backend, "--backend");
-  const auto scene = scenes::compile_scene(spec, config.seed);
   const int threads = config.threads > 0
                           ? config.threads
                           : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
@@ -348,18 +336,19 @@ TrainResult run_training(const TrainConfig& config,
       if (std::isfinite(hi)) spaces.high[k] = hi;
     }
   }
-  if (config.algo == "dreamer" && config.dreamer.obs != "state") {
+  if (config.algo == Algo::kDreamer && config.dreamer.obs != "state") {
     if (!config.dreamer.image_obs())
-      throw train_error("--obs", "'" + config.dreamer.obs + "': expected state, rgb or state,rgb");
-    require_camera(scene, "--obs");
+      throw train_error("dreamer.obs",
+                        "'" + config.dreamer.obs + "': expected state, rgb or state,rgb");
+    require_camera(scene, "dreamer.obs");
   }
-  if (config.algo == "dreamer") {
+  if (config.algo == Algo::kDreamer) {
     // The decision interval the run records (and resumes and exports with) is a number, never
     // "the scene's": a scene file that changes later does not change a run folder's meaning.
     TrainConfig resolved = config;
     if (resolved.dreamer.action_repeat == 0)
       resolved.dreamer.action_repeat =
-          spec.action_repeat > 0 ? spec.action_repeat : kDefaultActionRepeat;
+          scene.spec.action_repeat > 0 ? scene.spec.action_repeat : kDefaultActionRepeat;
     return detail::run_dreamer(resolved, scene, spaces, threads, device, on_update);
   }
   return run_ppo(config, scene, spaces, threads, device, on_update);

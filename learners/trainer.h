@@ -19,28 +19,32 @@
 
 #include <nlohmann/json.hpp>
 
+#include "engine/physics/backend.h"
 #include "learners/dreamer.h"
+#include "learners/options.h"
 #include "learners/ppo.h"
+#include "scenes/scene.h"
 
 namespace simlab::learners {
 
 struct TrainConfig {
-  std::string scene = "cartpole-balance";  // a built-in name or a spec file
-  std::string algo = "ppo";                // ppo or dreamer
-  std::int64_t steps = 200000;             // env steps in total (over all envs)
+  // The scene as the run records it (a built-in name or a spec file), with its randomization and
+  // physics engine; run_training receives the scene already built from them.
+  std::string scene = "cartpole-balance";
+  // kTrain (the spec's ranges) or kNone (no parameter randomization or pushes); held-out ranges
+  // are for evaluation only.
+  scenes::Randomization randomization = scenes::Randomization::kTrain;
+  engine::physics::BackendKind backend = engine::physics::BackendKind::kMuJoCo;
+  Algo algo = Algo::kPpo;
+  std::int64_t steps = 200000;  // env steps in total (over all envs)
   int envs = 64;
   int threads = 0;  // simulation and LibTorch threads; 0: every core
   std::uint64_t seed = 0;
-  std::string device = "auto";  // auto, cpu or cuda
+  DeviceChoice device = DeviceChoice::kAuto;
   std::filesystem::path out = "runs/cartpole-balance";
   bool resume = false;
   bool overwrite = false;
   int checkpoint_every = 50;  // updates per segment (and per checkpoint)
-  // The scene's domain randomization: "train" (its ranges) or "none" (no parameter randomization
-  // or pushes; see scenes::with_randomization). Held-out ranges are for evaluation only.
-  std::string randomization = "train";
-  // The physics engine the scene runs on: mujoco or bullet (engine::physics::parse_backend).
-  std::string backend = "mujoco";
   PpoConfig ppo;
   DreamerConfig dreamer;
 
@@ -48,8 +52,9 @@ struct TrainConfig {
   nlohmann::json to_json() const;
 };
 
-// Resolve "auto" to CUDA when LibTorch has it, else the CPU; "cuda" without CUDA is an Error.
-torch::Device resolve_device(const std::string& name);
+// The checks that need no scene (algorithm, counts, randomization): an Error naming the field.
+// run_training makes them too; a front end calls this before building the scene.
+void check_train_config(const TrainConfig& config);
 
 // What a run ends with: this process's rank, and a fingerprint of its parameters (equal on every
 // rank of a data-parallel run).
@@ -58,14 +63,17 @@ struct TrainResult {
   std::string parameters;
 };
 
-// Train; `on_update` sees each metrics row as it is written (progress bars, tests). Throws
-// simlab::Error on bad input (unknown scene or algorithm, a run folder of another configuration)
-// and on a non-finite loss, which names the loss and leaves the last good checkpoint in place.
+// Train on `scene`; `on_update` sees each metrics row as it is written (progress bars, tests).
+// Throws simlab::Error on bad input (unknown scene or algorithm, a run folder of another
+// configuration) and on a non-finite loss, which names the loss and leaves the last good checkpoint
+// in place.
 //
 // Data-parallel over c10d when torchrun's variables (RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT)
 // name more than one process: every rank runs `envs` envs of its own, gradients and normalizer
 // statistics are averaged, and rank 0 writes the run folder; env steps count every rank's.
-TrainResult run_training(const TrainConfig& config,
+// `scene` is config.scene built with config.randomization, config.backend and config.seed
+// (tools/app builds it; a scene that fails to build leaves no run folder behind).
+TrainResult run_training(const TrainConfig& config, const scenes::Scene& scene,
                          const std::function<void(const nlohmann::json& row)>& on_update = {});
 
 }  // namespace simlab::learners

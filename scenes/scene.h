@@ -114,9 +114,6 @@ struct SceneSpec {
   // [corruption] action_delay_heldout = [min, max]: contains action_delay; -1: not declared.
   int heldout_delay_min = -1, heldout_delay_max = -1;
   SourceLocation keyframe_where, control_where;
-  // Which physics engine compiles and steps the model (commands' --backend): the same MJCF/URDF
-  // runs on both.
-  engine::physics::BackendKind backend = engine::physics::BackendKind::kMuJoCo;
 };
 
 // Which randomization a scene runs with:
@@ -161,11 +158,21 @@ struct Scene {
   // num_envs, num_threads and seed are left for the caller; task and randomize are variant 0's,
   // so that a single-variant scene also runs with VectorEnv(scene.model, scene.config).
   engine::VectorEnvConfig config;
+  // The physics engine that compiled the variants and steps them: the same MJCF/URDF runs on both.
+  engine::physics::BackendKind backend = engine::physics::BackendKind::kMuJoCo;
   double compile_seconds = 0;  // generating and compiling the variants
 };
-// `seed` keys the procedural content of every variant; `max_variants` (0: the spec's count)
-// limits how many are generated, e.g. to the number of envs.
+struct CompileOptions {
+  std::uint64_t seed = 0;  // keys the procedural content of every variant
+  int max_variants = 0;    // how many variants to generate (e.g. the number of envs); 0: all
+  engine::physics::BackendKind backend = engine::physics::BackendKind::kMuJoCo;
+};
+Scene compile_scene(const SceneSpec& spec, const CompileOptions& options);
+// On MuJoCo.
 Scene compile_scene(const SceneSpec& spec, std::uint64_t seed = 0, int max_variants = 0);
+// The whole pipeline from a name: resolve_scene, load_scene, with_randomization, compile_scene.
+Scene build_scene(const std::string& name_or_path, Randomization randomization,
+                  const CompileOptions& options);
 
 // The envs of a scene: num_envs envs over its variants, with the caller's threads and seed.
 // `snapshots`: the envs keep their running episodes' actions, for VectorEnv::snapshot().

@@ -450,4 +450,19 @@ engine::Task compile_task(const SceneSpec& spec, const Model& model, std::vector
   return task;
 }
 
+TermDistance::TermDistance(const Model& model, const TermSpec& term) {
+  std::tie(from_q_, from_) = resolve_point(model, term.from, term);
+  std::tie(to_q_, to_) = resolve_point(model, term.to, term);
+}
+
+double TermDistance::operator()(const World& world) const {
+  std::array<double, 3> a{}, b{};
+  world.read(from_q_, from_, a);
+  world.read(to_q_, to_, b);
+  double sum = 0;
+  for (int k = 0; k < 3; ++k)
+    sum += (b[k] - a[k]) * (b[k] - a[k]);
+  return std::sqrt(sum);
+}
+
 }  // namespace simlab::scenes

@@ -61,6 +61,18 @@ std::vector<std::string> required_keys(TermKind kind);
 engine::Task compile_task(const SceneSpec& spec, const engine::physics::Model& model,
                           std::vector<float>* obs_noise = nullptr);
 
+// The distance between a `distance` or `near` term's two points (each a site, else a body),
+// resolved against `model` once: an Error naming the term where a point does not exist.
+class TermDistance {
+ public:
+  TermDistance(const engine::physics::Model& model, const TermSpec& term);
+  double operator()(const engine::physics::World& world) const;
+
+ private:
+  engine::physics::Quantity from_q_, to_q_;
+  int from_, to_;
+};
+
 // Each reward term of `model` on its own: `evaluate` writes the weighted value of every term, in
 // spec order (their sum is compile_task's reward), for displays such as the viewer's panel.
 struct RewardBreakdown {

@@ -1,11 +1,9 @@
 // Errors in simlab come in three kinds, each with its own treatment:
 //   1. Bad user input (a model file, a spec, a CLI value): throw simlab::Error carrying where it
-//   came
-//      from (file:line:column and the field or key path). It is caught once, at the CLI boundary,
-//      printed, and the process exits with code 2.
+//      came from (file:line:column and the field or key path). It is caught once, at the CLI
+//      boundary, printed, and the process exits with code 2.
 //   2. Programmer bugs: SIMLAB_CHECK(cond) << "message". The check stays in release builds and
-//   throws
-//      std::logic_error naming the source line.
+//      throws std::logic_error naming the source line.
 //   3. Numerical trouble inside a step (NaN, explosion): never an exception; the env is reset and a
 //      per-env counter goes up (see engine/vector_env.h).
 #pragma once

@@ -1,8 +1,8 @@
 // A job's episodes split over shards, and one shard's files in the output folder.
 //
 // Sharding: the job has episodes 0..E-1; shard i of N takes every episode k with k % N == i.
-// Episode k's data depends on (scene, seed, k) only (engine/io/rollout.h), so the union of the N
-// shards equals a one-shard run with the same seed. The shard comes from --shard I/N, else from
+// Episode k's data depends on (scene, seed, k) only (engine/episode_rollout.h), so the union of the
+// N shards equals a one-shard run with the same seed. The shard comes from --shard I/N, else from
 // Slurm (SLURM_ARRAY_TASK_ID - SLURM_ARRAY_TASK_MIN of SLURM_ARRAY_TASK_COUNT), else from a
 // Kubernetes indexed Job (JOB_COMPLETION_INDEX, with the count from --shards or
 // SIMLAB_SHARD_COUNT), else 0 of 1.

@@ -50,8 +50,7 @@ struct ModelSource {
 // How a world is put back to the start of an episode.
 struct ResetOptions {
   int keyframe = -1;  // index of the keyframe to start from; -1: the first one, if any, else qpos0
-  double qpos_noise =
-      0.01;  // uniform noise half-width on positions (rad or m), applied on the manifold
+  double qpos_noise = 0.01;  // uniform noise half-width on positions (rad or m), on the manifold
   double qvel_noise = 0.01;  // uniform noise half-width on velocities
 };
 
@@ -60,20 +59,20 @@ enum class Element { kBody, kJoint, kGeom, kSite, kSensor, kActuator, kLight, kC
 
 // Physical and visual parameters that domain randomization can change per env, one scalar each,
 // addressed by (param, element index):
-//   kBodyMass            a body's mass (its inertia scales along)                  element: body
-//   kBodyComX/Y/Z        its centre of mass in its own frame (m)                   element: body
-//   kGeomFriction        a geom's sliding friction                                 element: geom
-//   kGeomSoftness        contact softness: the time constant of solref (s)         element: geom
-//   kGeomR/G/B           colour channels in [0, 1]                                 element: geom
-//   kJointDamping        damping of every dof of the joint                         element: joint
-//   kJointArmature       rotor inertia added to every dof of the joint             element: joint
-//   kJointFrictionLoss   dry friction of every dof of the joint                    element: joint
-//   kActuatorGain        an actuator's gear (force per unit of control)            element:
-//   actuator kActuatorForceLimit  the symmetric limit on its force (turns the limit on) element:
-//   actuator kGravityZ            the vertical gravity component element: world kLightPosX/Y/Z a
-//   light's position (m)                                    element: light kLightDiffuse        a
-//   light's diffuse intensity (all three channels)          element: light kCameraPosX/Y/Z      a
-//   camera's position (m)                                   element: camera
+//   kBodyMass            a body's mass (its inertia scales along)               element: body
+//   kBodyComX/Y/Z        its centre of mass in its own frame (m)                element: body
+//   kGeomFriction        a geom's sliding friction                              element: geom
+//   kGeomSoftness        contact softness: the time constant of solref (s)      element: geom
+//   kGeomR/G/B           colour channels in [0, 1]                              element: geom
+//   kJointDamping        damping of every dof of the joint                      element: joint
+//   kJointArmature       rotor inertia added to every dof of the joint          element: joint
+//   kJointFrictionLoss   dry friction of every dof of the joint                 element: joint
+//   kActuatorGain        an actuator's gear (force per unit of control)         element: actuator
+//   kActuatorForceLimit  the symmetric limit on its force (turns the limit on)  element: actuator
+//   kGravityZ            the vertical gravity component                         element: world
+//   kLightPosX/Y/Z       a light's position (m)                                 element: light
+//   kLightDiffuse        a light's diffuse intensity (all three channels)       element: light
+//   kCameraPosX/Y/Z      a camera's position (m)                                element: camera
 enum class Param {
   kBodyMass,
   kBodyComX,

@@ -121,6 +121,25 @@ TEST(Cli, BadValuesExitTwoNamingTheFlag) {
   EXPECT_EQ(r.code, 2);
 }
 
+// Libraries name fields ("max_steps", "dreamer.action_repeat"); the CLI says them as the flags of
+// the command that ran, and leaves fields that are not its flags as they are.
+TEST(Cli, LibraryFieldsAreSaidAsTheCommandsFlags) {
+  const auto out = (std::filesystem::temp_directory_path() / "simlab_cli_fields").string();
+  auto r = run("gen --scene cartpole-balance --max-steps -1 --out " + out);
+  EXPECT_EQ(r.code, 2);
+  EXPECT_TRUE(contains(r.out, "--max-steps: must be >= 0")) << r.out;
+  r = run("gen --scene cartpole-balance --obs state,depht --out " + out);
+  EXPECT_EQ(r.code, 2);
+  EXPECT_TRUE(contains(r.out, "--obs: unknown observation 'depht'")) << r.out;
+  r = run("scenes show cartpole-swingup --randomization heldout");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_TRUE(contains(r.out, "cartpole-swingup.toml: --randomization: heldout")) << r.out;
+  r = run("render --scene push --envs 1 --camera nope --out " + out);
+  EXPECT_EQ(r.code, 2);
+  EXPECT_TRUE(contains(r.out, "--camera")) << r.out;
+  EXPECT_FALSE(std::filesystem::exists(out));
+}
+
 TEST(Cli, ScenesListAndCheck) {
   auto r = run("scenes list");
   EXPECT_EQ(r.code, 0) << r.out;

@@ -20,6 +20,7 @@
 #include "learners/threads.h"
 #include "learners/trainer.h"
 #include "scenes/scene.h"
+#include "tests/support/train.h"
 
 namespace simlab::learners {
 namespace {
@@ -406,7 +407,7 @@ std::vector<nlohmann::json> rows(const fs::path& dir) {
 TrainConfig tiny_run(const fs::path& out) {
   TrainConfig c;
   c.scene = "cartpole-balance";
-  c.algo = "dreamer";
+  c.algo = Algo::kDreamer;
   c.envs = 2;
   c.threads = 1;
   c.seed = 5;
@@ -414,7 +415,7 @@ TrainConfig tiny_run(const fs::path& out) {
   c.checkpoint_every = 3;
   c.steps = 6 * 20 * 2;  // 6 iterations: 2 segments
   c.out = out;
-  c.device = "cpu";
+  c.device = DeviceChoice::kCpu;
   return c;
 }
 
@@ -423,15 +424,15 @@ TEST(DreamerTraining, AResumedRunReproducesAnUninterruptedOne) {
   const auto split = fs::temp_directory_path() / "simlab_dreamer_split";
   fs::remove_all(whole);
   fs::remove_all(split);
-  run_training(tiny_run(whole));
+  simlab::test::train(tiny_run(whole));
   auto first = tiny_run(split);
   first.steps /= 2;
-  run_training(first);
+  simlab::test::train(first);
   ASSERT_EQ(rows(split).size(), 3u);
   auto second = tiny_run(split);
   second.resume = true;
   second.checkpoint_every = 2;  // not part of a dreamer run's identity: it changes nothing
-  run_training(second);
+  simlab::test::train(second);
   const auto a = rows(whole), b = rows(split);
   ASSERT_EQ(a.size(), 6u);
   ASSERT_EQ(b.size(), 6u);
@@ -447,7 +448,7 @@ TEST(DreamerTraining, AResumedRunReproducesAnUninterruptedOne) {
   other.resume = true;
   other.dreamer.deter = 64;
   try {
-    run_training(other);
+    simlab::test::train(other);
     FAIL() << "no error";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("'dreamer.deter' differs"), std::string::npos) << e.what();
@@ -469,7 +470,7 @@ TEST(DreamerTraining, EpisodesRunOnAcrossCheckpoints) {
     c.dreamer.prefill = c.steps;  // acting and stepping only: no updates
     c.dreamer.replay = c.steps;
     c.checkpoint_every = every;
-    run_training(c);
+    simlab::test::train(c);
     runs.push_back(rows(c.out));
     fs::remove_all(c.out);
   }
@@ -489,7 +490,7 @@ TEST(DreamerTraining, TheCheckpointPeriodDoesNotChangeLearning) {
     auto c = tiny_run(fs::temp_directory_path() / ("simlab_dreamer_learn" + std::to_string(every)));
     fs::remove_all(c.out);
     c.checkpoint_every = every;
-    run_training(c);
+    simlab::test::train(c);
     runs.push_back(rows(c.out));
     fs::remove_all(c.out);
   }
@@ -508,17 +509,17 @@ TEST(DreamerImages, RgbOnASceneWithoutACameraIsAnError) {
   c.scene = "cartpole-swingup";
   c.dreamer.obs = "rgb";
   try {
-    run_training(c);
+    simlab::test::train(c);
     FAIL() << "no error";
   } catch (const Error& e) {
     const std::string what = e.what();
-    EXPECT_NE(what.find("--obs"), std::string::npos) << what;
+    EXPECT_NE(what.find("obs"), std::string::npos) << what;
     EXPECT_NE(what.find("'cartpole-swingup' has no [[camera]]"), std::string::npos) << what;
   }
   EXPECT_FALSE(fs::exists(c.out));  // no run folder left behind
   c.dreamer.obs = "depth";
   try {
-    run_training(c);
+    simlab::test::train(c);
     FAIL() << "no error";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("expected state, rgb or state,rgb"), std::string::npos)
@@ -589,7 +590,7 @@ TEST(DreamerImages, ATinyRgbRunWritesFramesOfTheWorldModel) {
   c.dreamer.train_ratio = 4;
   c.steps = 4 * 20 * 2;
   c.checkpoint_every = 4;
-  run_training(c);
+  simlab::test::train(c);
   const auto r = rows(c.out);
   ASSERT_EQ(r.size(), 4u);
   EXPECT_GT(r.back()["updates"].get<int>(), 0);

@@ -20,6 +20,8 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/support/train.h"
+
 #ifdef SIMLAB_HAS_ONNX
 #include <onnx/onnx_pb.h>
 #endif
@@ -81,8 +83,8 @@ class Export : public ::testing::Test {
     c.checkpoint_every = 2;
     c.steps = 8 * 32 * 4;
     c.out = kRun;
-    c.device = "cpu";
-    run_training(c);
+    c.device = DeviceChoice::kCpu;
+    simlab::test::train(c);
     ExportOptions o;
     o.out = kOut;
     o.eval_episodes = 2;
@@ -544,7 +546,7 @@ TEST_F(Export, BadInputIsNamed) {
   ExportOptions o;
   o.out = kOut / "bad";
   o.formats = {"tflite"};
-  EXPECT_TRUE(test::contains(error_of([&] { export_policy(kRun, o); }), "--format: 'tflite'"));
+  EXPECT_TRUE(test::contains(error_of([&] { export_policy(kRun, o); }), "format: 'tflite'"));
 
   // A card that does not match the scene names the field.
   auto policy = load_exported_policy(kOut / "policy.pt");
@@ -560,12 +562,9 @@ TEST_F(Export, BadInputIsNamed) {
   EXPECT_TRUE(test::contains(renamed, "'joint_pos/hinge'")) << renamed;
   policy.card["observation"]["elements"][1]["name"] = "joint_pos/hinge";
   // cartpole-balance declares held-out ranges; an unknown randomization is named.
-  e.randomization = "wider";
-  const auto wider = error_of([&] { evaluate_policy(policy, e); });
+  const auto wider = error_of([&] { scenes::parse_randomization("wider", "randomization"); });
   EXPECT_TRUE(test::contains(wider, "'wider'")) << wider;
-  e.randomization = "train";
-  e.backend = "bulet";
-  const auto engine = error_of([&] { evaluate_policy(policy, e); });
+  const auto engine = error_of([&] { engine::physics::parse_backend("bulet", "--backend"); });
   EXPECT_TRUE(test::contains(engine, "--backend")) << engine;
   EXPECT_TRUE(test::contains(engine, "expected mujoco or bullet")) << engine;
 }
@@ -584,7 +583,7 @@ class DreamerExport : public ::testing::Test {
     fs::remove_all(kDreamerOut);
     TrainConfig c;
     c.scene = "cartpole-balance";
-    c.algo = "dreamer";
+    c.algo = Algo::kDreamer;
     c.envs = 2;
     c.threads = 1;
     c.seed = 5;
@@ -602,8 +601,8 @@ class DreamerExport : public ::testing::Test {
     c.checkpoint_every = 3;
     c.steps = 6 * 20 * 2;
     c.out = kDreamerRun;
-    c.device = "cpu";
-    run_training(c);
+    c.device = DeviceChoice::kCpu;
+    simlab::test::train(c);
     ExportOptions o;
     o.out = kDreamerOut;
     o.eval_episodes = 2;

@@ -36,9 +36,9 @@ TEST(Scenes, EveryBuiltInSceneCompilesAndSteps) {
 TEST(Scenes, EveryBuiltInSceneRunsOnBulletDeterministically) {
   for (const auto& file : builtin_scenes()) {
     SCOPED_TRACE(file.string());
-    auto spec = load_scene(file);
-    spec.backend = engine::physics::BackendKind::kBullet;
-    const auto scene = compile_scene(spec, /*seed=*/3, /*max_variants=*/4);
+    const auto scene = compile_scene(
+        load_scene(file),
+        {.seed = 3, .max_variants = 4, .backend = engine::physics::BackendKind::kBullet});
     EXPECT_EQ(scene.model->backend(), engine::physics::BackendKind::kBullet);
     std::vector<std::vector<float>> runs;
     for (int threads : {1, 2}) {

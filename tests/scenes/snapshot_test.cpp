@@ -84,9 +84,10 @@ TEST(Snapshot, CartpoleWithDelayAndRandomizedMassesContinuesExactly) {
 
 #if SIMLAB_HAS_PHYSICS_BULLET
 TEST(Snapshot, BulletContinuesExactly) {
-  auto spec = load_scene(resolve_scene("quadruped"));
-  spec.backend = engine::physics::BackendKind::kBullet;
-  expect_restored_env_continues_exactly(compile_scene(spec, 0, 2), 4, 150, 150);
+  const auto spec = load_scene(resolve_scene("quadruped"));
+  expect_restored_env_continues_exactly(
+      compile_scene(spec, {.max_variants = 2, .backend = engine::physics::BackendKind::kBullet}), 4,
+      150, 150);
 }
 #endif
 

@@ -13,8 +13,8 @@
 #include "engine/core/error.h"
 #include "engine/io/pipeline.h"
 #include "engine/io/shard.h"
+#include "tools/app/gen_job.h"
 #include "tools/simlab/commands.h"
-#include "tools/simlab/gen_job.h"
 
 namespace simlab::tools {
 namespace {
@@ -24,7 +24,7 @@ namespace io = engine::io;
 using nlohmann::json;
 
 struct Options {
-  GenOptions gen;
+  app::GenOptions gen;
   int repeats = 2;
   bool no_images = false;
   std::string out;
@@ -39,12 +39,13 @@ struct Phase {
   double writer_busy = 0, writer_cpu = 0, backpressure = 0;
 };
 
-Phase run_phase(const GenSpec& spec, const std::vector<std::int64_t>& todo, const fs::path* out) {
+Phase run_phase(const app::GenSpec& spec, const std::vector<std::int64_t>& todo,
+                const fs::path* out) {
   Phase p;
   const auto t0 = std::chrono::steady_clock::now();
   if (!out) {
-    const auto s = simulate(
-        spec, todo, [](std::unique_ptr<io::Episode>) {}, nullptr, "");
+    const auto s = app::simulate(
+        spec, todo, [](std::unique_ptr<io::Episode>) {}, nullptr);
     p.steps = s.env_steps;
   } else {
     io::ShardStore store(*out, io::Shard{}, spec.layout, spec.env_args, spec.job, SIMLAB_VERSION,
@@ -52,9 +53,9 @@ Phase run_phase(const GenSpec& spec, const std::vector<std::int64_t>& todo, cons
     store.open(io::Existing::kOverwrite);
     io::BackgroundWriter writer(std::size_t{256} << 20,
                                 [&store](std::unique_ptr<io::Episode> e) { store.write(*e); });
-    const auto s = simulate(
+    const auto s = app::simulate(
         spec, todo, [&writer](std::unique_ptr<io::Episode> e) { writer.push(std::move(e)); },
-        nullptr, "");
+        nullptr);
     writer.finish();
     const auto record = store.finish();
     p.steps = s.env_steps;
@@ -79,9 +80,9 @@ void run_bench_gen(const Options& o) {
 #endif
   json results = json::array();
   for (const auto& mode : modes) {
-    GenOptions g = o.gen;
+    app::GenOptions g = o.gen;
     g.obs = mode;
-    const GenSpec spec = prepare_gen(g);
+    const app::GenSpec spec = app::prepare_gen(g);
     std::vector<std::int64_t> todo;
     for (std::int64_t k = 0; k < g.episodes; ++k)
       todo.push_back(k);
@@ -111,20 +112,27 @@ void run_bench_gen(const Options& o) {
     std::error_code ec;
     fs::remove_all(dir, ec);
   }
-  json j = {
-      {"scene", o.gen.scene},     {"envs", o.gen.envs},        {"episodes", o.gen.episodes},
-      {"threads", o.gen.threads}, {"res", o.gen.res},          {"compression", o.gen.compression},
-      {"repeats", o.repeats},     {"target_write_cost", 0.10}, {"modes", results}};
-  const bool mujoco = o.gen.backend == "mujoco";
-  if (!mujoco) j["backend"] = o.gen.backend;
+  json j = {{"scene", o.gen.run.scene},
+            {"envs", o.gen.run.envs},
+            {"episodes", o.gen.episodes},
+            {"threads", o.gen.run.threads},
+            {"res", o.gen.res},
+            {"compression", o.gen.compression},
+            {"repeats", o.repeats},
+            {"target_write_cost", 0.10},
+            {"modes", results}};
+  const bool mujoco = o.gen.run.backend == engine::physics::BackendKind::kMuJoCo;
+  if (!mujoco) j["backend"] = engine::physics::backend_name(o.gen.run.backend);
   if (o.json) {
     std::printf("%s\n", j.dump(2).c_str());
     return;
   }
   std::printf(
       "simlab bench gen: %s%s, %lld episodes, %d envs, %d threads, deflate %d, best of %d\n",
-      o.gen.scene.c_str(), mujoco ? "" : (" on " + o.gen.backend).c_str(),
-      static_cast<long long>(o.gen.episodes), o.gen.envs, o.gen.threads, o.gen.compression,
+      o.gen.run.scene.c_str(),
+      mujoco ? ""
+             : (std::string(" on ") + engine::physics::backend_name(o.gen.run.backend)).c_str(),
+      static_cast<long long>(o.gen.episodes), o.gen.run.envs, o.gen.run.threads, o.gen.compression,
       o.repeats);
   for (const auto& r : results)
     std::printf(
@@ -143,23 +151,23 @@ void run_bench_gen(const Options& o) {
 
 void add_bench_gen_command(CLI::App& bench) {
   auto o = std::make_shared<Options>();
-  o->gen.scene = "push";
+  o->gen.run.scene = "push";
   o->gen.episodes = 32;
   auto* cmd = bench.add_subcommand(
       "gen",
       "Env-steps/s of dataset generation with and without writing (state-only and with RGB),\n"
       "and bytes per step on disk, measured in the same run");
-  cmd->add_option("--scene", o->gen.scene, "Built-in scene name or spec file")
+  cmd->add_option("--scene", o->gen.run.scene, "Built-in scene name or spec file")
       ->capture_default_str();
-  cmd->add_option("--envs", o->gen.envs, "Episodes simulated at once")->capture_default_str();
+  cmd->add_option("--envs", o->gen.run.envs, "Episodes simulated at once")->capture_default_str();
   cmd->add_option("--episodes", o->gen.episodes, "Episodes per phase")->capture_default_str();
   cmd->add_option("--max-steps", o->gen.max_steps, "Cap on episode length (0: the scene's)")
       ->capture_default_str();
   cmd->add_option("--res", o->gen.res, "RGB resolution")->capture_default_str();
-  cmd->add_option("--threads", o->gen.threads, "Simulation threads (0: all cores)")
+  cmd->add_option("--threads", o->gen.run.threads, "Simulation threads (0: all cores)")
       ->capture_default_str();
-  cmd->add_option("--seed", o->gen.seed, "Seed")->capture_default_str();
-  add_backend_option(*cmd, o->gen.backend);
+  cmd->add_option("--seed", o->gen.run.seed, "Seed")->capture_default_str();
+  add_backend_option(*cmd, o->gen.run.backend);
   cmd->add_option("--compression", o->gen.compression, "Deflate level 0-9")->capture_default_str();
   cmd->add_option("--repeats", o->repeats, "Repeats of each phase; the fastest is kept")
       ->capture_default_str();

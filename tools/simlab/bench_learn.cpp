@@ -20,6 +20,7 @@
 #include "learners/threads.h"
 #include "learners/trainer.h"
 #include "scenes/scene.h"
+#include "tools/app/run.h"
 #include "tools/simlab/commands.h"
 
 namespace simlab::tools {
@@ -29,7 +30,7 @@ struct BenchDreamerOptions {
   std::string scene = "cartpole-swingup";
   int updates = 20, threads = 1;
   learners::DreamerConfig config;
-  std::string device = "cpu";
+  learners::DeviceChoice device = learners::DeviceChoice::kCpu;
   bool json = false;
 };
 
@@ -64,7 +65,7 @@ void run_bench_dreamer(const BenchDreamerOptions& o) {
       o.threads > 0 ? o.threads : static_cast<int>(std::thread::hardware_concurrency()));
   const torch::Device device = learners::resolve_device(o.device);
   torch::manual_seed(0);
-  const auto scene = scenes::compile_scene(scenes::load_scene(scenes::resolve_scene(o.scene)), 0);
+  const auto scene = app::build_scene(app::RunSpec{.scene = o.scene});
   const learners::DreamerConfig& config = o.config;
   if (!config.state_obs() && !config.image_obs())
     throw Error(SourceLocation{.field = "--obs"},
@@ -72,8 +73,8 @@ void run_bench_dreamer(const BenchDreamerOptions& o) {
   // Replay from random actions: 8 envs x 500 steps (with their rendered frames for --obs rgb).
   const int envs = 8, steps = std::max(500, config.seq_len + 1);
   std::unique_ptr<learners::FrameRenderer> frames;
-  if (config.image_obs()) frames = std::make_unique<learners::FrameRenderer>(scene, 0, "--obs");
-  auto env = scenes::make_env(scene, envs, 1, 0);
+  if (config.image_obs()) frames = std::make_unique<learners::FrameRenderer>(scene, 0, "obs");
+  auto env = app::make_envs(app::RunSpec{.scene = o.scene, .envs = envs, .threads = 1}, scene);
   const int obs_dim = env->observation_space().dim(), act_dim = env->action_space().dim();
   learners::SequenceReplay replay(envs, static_cast<std::int64_t>(envs) * steps, obs_dim, act_dim,
                                   frames ? learners::kFrameSize : 0);
@@ -176,7 +177,11 @@ void add_bench_dreamer_command(CLI::App& bench) {
   cmd->add_option("--threads", o->threads,
                   "LibTorch and BLAS threads (0: all cores; 1 is what training uses)")
       ->capture_default_str();
-  cmd->add_option("--device", o->device, "cpu, cuda or auto")->capture_default_str();
+  cmd->add_option_function<std::string>(
+         "--device",
+         [o](const std::string& word) { o->device = learners::parse_device(word, "--device"); },
+         "cpu, cuda or auto")
+      ->default_str("cpu");
   cmd->add_option("--obs", o->config.obs,
                   "state, rgb or state,rgb (64x64 frames of the scene's first camera)")
       ->capture_default_str();

@@ -28,6 +28,7 @@
 #include "engine/core/error.h"
 #include "engine/vector_env.h"
 #include "scenes/scene.h"
+#include "tools/app/run.h"
 #include "tools/simlab/commands.h"
 #include "tools/simlab/progress.h"
 
@@ -43,7 +44,8 @@ struct Options {
   int frame_skip = 1;
   int repeats = 5;
   std::uint64_t seed = 0;
-  std::string backend = "mujoco";  // bullet: MuJoCo and Bullet, side by side
+  // kBullet: MuJoCo and Bullet, side by side
+  engine::physics::BackendKind backend = engine::physics::BackendKind::kMuJoCo;
   bool json = false;
 };
 
@@ -115,89 +117,77 @@ BatchedRun run_batched(const std::vector<engine::EnvVariant>& variants,
   return run;
 }
 
-void run_bench_physics(const Options& o) {
-  auto bad = [](const char* field, const std::string& what) {
-    return Error(SourceLocation{.field = field}, what);
-  };
-  if (o.envs < 1) throw bad("--envs", "must be >= 1");
-  if (o.steps < 1) throw bad("--steps", "must be >= 1");
-  if (o.threads < 0) throw bad("--threads", "must be >= 0 (0: all cores)");
-  if (o.repeats < 1) throw bad("--repeats", "must be >= 1");
-  const bool compare = engine::physics::parse_backend(o.backend, "--backend") ==
-                       engine::physics::BackendKind::kBullet;
-  const int threads = o.threads == 0 ? tbb::info::default_concurrency() : o.threads;
-  // Let oneTBB run as many threads as asked for, even past the core count: the arena asks for
-  // `threads` workers, and the calling thread counts against the limit too.
-  tbb::global_control allow(tbb::global_control::max_allowed_parallelism,
-                            std::max<std::size_t>(threads + 1, tbb::info::default_concurrency()));
-
-  // A bare model steps with no task and 1000-step episodes; a scene brings its own configuration.
-  // A heterogeneous scene runs all its structural variants (env i runs variant i % V).
+// What a bench physics run steps: the model or scene (MuJoCo), the same without parameter
+// randomization (scenes only), and the same on Bullet (--backend bullet).
+struct Subjects {
   std::filesystem::path path;
   std::vector<engine::EnvVariant> variants;
   engine::VectorEnvConfig base;
-  base.frame_skip = o.frame_skip;
   // The comparison without randomization keeps the scene's initial-state terms (where episodes
   // start is part of the task) and drops parameter randomization, pushes and corruption.
+  bool randomized = false;
   std::vector<engine::EnvVariant> plain_variants;
   engine::VectorEnvConfig plain;
-  bool randomized = false;
-  // --backend bullet: the same model or scene built on Bullet.
   std::vector<engine::EnvVariant> bullet_variants;
   engine::VectorEnvConfig bullet_base;
+};
+
+// A bare model steps with no task and 1000-step episodes; a scene brings its own configuration.
+// A heterogeneous scene runs all its structural variants (env i runs variant i % V).
+Subjects load_subjects(const Options& o, bool compare) {
+  Subjects s;
+  s.base.frame_skip = o.frame_skip;
   if (!o.scene.empty()) {
-    const auto spec = scenes::load_scene(scenes::resolve_scene(o.scene));
-    auto scene = scenes::compile_scene(spec, o.seed, o.envs);
-    path = scene.spec.file;
-    variants = scene.variants;
-    base = scene.config;
-    auto bare_spec = spec;
-    std::erase_if(bare_spec.randomize, [](const scenes::RandomizeSpec& r) {
-      return r.state == scenes::RandomizeSpec::State::kNone ||
-             r.state == scenes::RandomizeSpec::State::kPush;
-    });
-    randomized = bare_spec.randomize.size() != spec.randomize.size() || base.corruption.any();
-    auto bare = scenes::compile_scene(bare_spec, o.seed, o.envs);
-    plain_variants = bare.variants;
-    plain = bare.config;
-    plain.corruption = {};
+    const app::RunSpec run{.scene = o.scene, .seed = o.seed, .max_variants = o.envs};
+    const auto scene = app::build_scene(run);
+    s.path = scene.spec.file;
+    s.variants = scene.variants;
+    s.base = scene.config;
+    auto plain_run = run;
+    plain_run.randomization = scenes::Randomization::kNone;
+    const auto bare = app::build_scene(plain_run);
+    s.randomized =
+        bare.spec.randomize.size() != scene.spec.randomize.size() || s.base.corruption.any();
+    s.plain_variants = bare.variants;
+    s.plain = bare.config;
+    s.plain.corruption = {};
     if (compare) {
-      auto bullet_spec = spec;
-      bullet_spec.backend = engine::physics::BackendKind::kBullet;
-      auto bullet_scene = scenes::compile_scene(bullet_spec, o.seed, o.envs);
-      bullet_variants = bullet_scene.variants;
-      bullet_base = bullet_scene.config;
+      auto bullet_run = run;
+      bullet_run.backend = engine::physics::BackendKind::kBullet;
+      const auto bullet_scene = app::build_scene(bullet_run);
+      s.bullet_variants = bullet_scene.variants;
+      s.bullet_base = bullet_scene.config;
     }
   } else {
-    path = engine::resolve_model(o.model);
-    variants = {{engine::physics::load_model(engine::physics::ModelSource::file(path)), {}, {}}};
+    s.path = engine::resolve_model(o.model);
+    const auto source = engine::physics::ModelSource::file(s.path);
+    s.variants = {{engine::physics::load_model(source), {}, {}}};
     if (compare) {
-      bullet_variants = {{engine::physics::load_model(engine::physics::ModelSource::file(path),
-                                                      engine::physics::BackendKind::kBullet),
-                          {},
-                          {}}};
-      bullet_base = base;
+      s.bullet_variants = {
+          {engine::physics::load_model(source, engine::physics::BackendKind::kBullet), {}, {}}};
+      s.bullet_base = s.base;
     }
   }
-  const auto& info = variants[0].model->info();
-  if (compare && (bullet_variants.size() != variants.size() ||
-                  bullet_variants[0].model->info().action.dim() != info.action.dim() ||
-                  bullet_base.frame_skip != base.frame_skip))
+  if (compare && (s.bullet_variants.size() != s.variants.size() ||
+                  s.bullet_variants[0].model->info().action.dim() !=
+                      s.variants[0].model->info().action.dim() ||
+                  s.bullet_base.frame_skip != s.base.frame_skip))
     throw std::logic_error("the Bullet build of the model has another shape than MuJoCo's");
-  const int num_variants = static_cast<int>(variants.size());
-  const auto table = make_ctrl_table(info.action, o.seed);
-  if (!o.json) {
-    std::printf(
-        "simlab bench physics: %s (nq %d, nv %d, nu %d; %d variant%s), %d envs x %d steps, frame "
-        "skip %d, %d thread%s, best of %d%s\n",
-        path.string().c_str(), info.nq, info.nv, info.nu, num_variants,
-        num_variants == 1 ? "" : "s", o.envs, o.steps, base.frame_skip, threads,
-        threads == 1 ? "" : "s", o.repeats, compare ? "; MuJoCo and Bullet" : "");
-    std::fflush(stdout);
-  }
+  return s;
+}
 
+// The fastest of every phase over the repeats: the raw loop, the batched runs on 1 and T threads,
+// the unrandomized scene, and Bullet's.
+struct Measured {
+  double raw = 1e300, bullet_raw = 1e300;
+  BatchedRun one, many, unrandomized, bullet_one, bullet_many;
+};
+
+Measured measure(const Subjects& s, const Options& o, int threads, bool compare,
+                 const engine::Buffer2D<float>& table) {
+  const int num_variants = static_cast<int>(s.variants.size());
   const std::int64_t per_phase = static_cast<std::int64_t>(o.envs) * o.steps;
-  const int phases = (randomized ? 4 : 3) + (compare ? 3 : 0);
+  const int phases = (s.randomized ? 4 : 3) + (compare ? 3 : 0);
   Progress progress(
       compare ? "raw, batched x1, batched xT; MuJoCo, then Bullet" : "raw, batched x1, batched xT",
       per_phase * phases * o.repeats, "env-steps");
@@ -208,66 +198,147 @@ void run_bench_physics(const Options& o) {
     for (int v = 0; v < num_variants; ++v)
       seconds +=
           vs[v].model->time_raw_loop(o.envs / num_variants + (v < o.envs % num_variants ? 1 : 0),
-                                     o.steps, base.frame_skip, table);
+                                     o.steps, s.base.frame_skip, table);
     done += per_phase;
     progress.update(done);
     return seconds;
   };
-  double raw = 1e300, bullet_raw = 1e300;
-  BatchedRun one, many, unrandomized, bullet_one, bullet_many;
-  one.seconds = many.seconds = unrandomized.seconds = 1e300;
-  bullet_one.seconds = bullet_many.seconds = 1e300;
+  auto batched = [&](const std::vector<engine::EnvVariant>& vs, const engine::VectorEnvConfig& c,
+                     int t) { return run_batched(vs, c, o, t, table, progress, done); };
+  // Keep the faster run; a repeat must give the same rollout.
+  auto keep = [](BatchedRun& best, BatchedRun run, int repeat, const char* what) {
+    if (repeat > 0 && run.digest != best.digest)
+      throw std::logic_error(std::string("a repeat of the same seed gave a different ") + what);
+    if (repeat == 0 || run.seconds < best.seconds) best = std::move(run);
+  };
+  Measured m;
   for (int r = 0; r < o.repeats; ++r) {
-    raw = std::min(raw, raw_loop(variants));
-    auto a = run_batched(variants, base, o, 1, table, progress, done);
-    auto b = run_batched(variants, base, o, threads, table, progress, done);
-    if (r > 0 && (a.digest != one.digest || b.digest != many.digest))
-      throw std::logic_error("a repeat of the same seed gave a different rollout");
-    if (a.seconds < one.seconds) one = a;
-    if (b.seconds < many.seconds) many = b;
-    if (randomized) {
-      auto c = run_batched(plain_variants, plain, o, threads, table, progress, done);
-      if (c.seconds < unrandomized.seconds) unrandomized = c;
+    m.raw = std::min(m.raw, raw_loop(s.variants));
+    keep(m.one, batched(s.variants, s.base, 1), r, "rollout");
+    keep(m.many, batched(s.variants, s.base, threads), r, "rollout");
+    if (s.randomized) {
+      auto c = batched(s.plain_variants, s.plain, threads);
+      if (r == 0 || c.seconds < m.unrandomized.seconds) m.unrandomized = c;
     }
     if (compare) {
-      bullet_raw = std::min(bullet_raw, raw_loop(bullet_variants));
-      auto ba = run_batched(bullet_variants, bullet_base, o, 1, table, progress, done);
-      auto bb = run_batched(bullet_variants, bullet_base, o, threads, table, progress, done);
-      if (r > 0 && (ba.digest != bullet_one.digest || bb.digest != bullet_many.digest))
-        throw std::logic_error("a repeat of the same seed gave a different Bullet rollout");
-      if (ba.seconds < bullet_one.seconds) bullet_one = ba;
-      if (bb.seconds < bullet_many.seconds) bullet_many = bb;
+      m.bullet_raw = std::min(m.bullet_raw, raw_loop(s.bullet_variants));
+      keep(m.bullet_one, batched(s.bullet_variants, s.bullet_base, 1), r, "Bullet rollout");
+      keep(m.bullet_many, batched(s.bullet_variants, s.bullet_base, threads), r, "Bullet rollout");
     }
   }
   progress.finish();
+  return m;
+}
 
-  const double n = static_cast<double>(per_phase);
-  // One engine's figures: its raw loop, its batched runs on 1 and T threads.
-  auto figures = [&](double raw_seconds, const BatchedRun& one_run, const BatchedRun& many_run,
-                     std::size_t model_bytes) -> nlohmann::json {
-    return {{"raw_env_steps_per_s", n / raw_seconds},
-            {"batched_1t_env_steps_per_s", n / one_run.seconds},
-            {"batched_env_steps_per_s", n / many_run.seconds},
-            {"scaling_vs_threads_x_raw", raw_seconds / (threads * many_run.seconds)},
-            {"overhead_1t", one_run.seconds / raw_seconds - 1.0},
-            {"bytes_world_per_env", many_run.world_bytes},
-            {"bytes_batch_per_env", many_run.batch_bytes},
-            {"bytes_model_shared", model_bytes},
-            {"digest", many_run.digest},
-            {"digest_1t", one_run.digest},
-            {"deterministic", one_run.digest == many_run.digest},
-            {"episodes", many_run.stats.episodes},
-            {"diverged", many_run.stats.diverged},
-            {"invalid_actions", many_run.stats.invalid_actions}};
+// One engine's figures: its raw loop, its batched runs on 1 and T threads.
+nlohmann::json figures(double n, int threads, double raw_seconds, const BatchedRun& one_run,
+                       const BatchedRun& many_run, std::size_t model_bytes) {
+  return {{"raw_env_steps_per_s", n / raw_seconds},
+          {"batched_1t_env_steps_per_s", n / one_run.seconds},
+          {"batched_env_steps_per_s", n / many_run.seconds},
+          {"scaling_vs_threads_x_raw", raw_seconds / (threads * many_run.seconds)},
+          {"overhead_1t", one_run.seconds / raw_seconds - 1.0},
+          {"bytes_world_per_env", many_run.world_bytes},
+          {"bytes_batch_per_env", many_run.batch_bytes},
+          {"bytes_model_shared", model_bytes},
+          {"digest", many_run.digest},
+          {"digest_1t", one_run.digest},
+          {"deterministic", one_run.digest == many_run.digest},
+          {"episodes", many_run.stats.episodes},
+          {"diverged", many_run.stats.diverged},
+          {"invalid_actions", many_run.stats.invalid_actions}};
+}
+
+void print_comparison(const Measured& m, double n, int threads, bool randomized) {
+  const double raw_rate = n / m.raw, one_rate = n / m.one.seconds, many_rate = n / m.many.seconds;
+  const double bullet_raw_rate = n / m.bullet_raw, bullet_one_rate = n / m.bullet_one.seconds,
+               bullet_many_rate = n / m.bullet_many.seconds;
+  const std::string batched_t = "batched VectorEnv, " + std::to_string(threads) + " threads";
+  std::printf("  %-34s %14s %14s %16s\n", "env-steps/s", "MuJoCo", "Bullet", "Bullet / MuJoCo");
+  std::printf("  %-34s %14.0f %14.0f %16.3f\n", "raw step loop, 1 thread", raw_rate,
+              bullet_raw_rate, bullet_raw_rate / raw_rate);
+  std::printf("  %-34s %14.0f %14.0f %16.3f\n", "batched VectorEnv, 1 thread", one_rate,
+              bullet_one_rate, bullet_one_rate / one_rate);
+  std::printf("  %-34s %14.0f %14.0f %16.3f\n", batched_t.c_str(), many_rate, bullet_many_rate,
+              bullet_many_rate / many_rate);
+  std::printf("  %-34s %+13.1f%% %+13.1f%%\n", "1-thread overhead against raw",
+              100 * (m.one.seconds / m.raw - 1.0),
+              100 * (m.bullet_one.seconds / m.bullet_raw - 1.0));
+  std::printf("  %-34s %14.2f %14.2f\n", "batched / (threads x raw)",
+              many_rate / (threads * raw_rate), bullet_many_rate / (threads * bullet_raw_rate));
+  if (randomized)
+    std::printf(
+        "  MuJoCo without param. randomization: %.0f env-steps/s: randomization costs "
+        "%.1f%%\n",
+        n / m.unrandomized.seconds, 100 * (1.0 - m.unrandomized.seconds / m.many.seconds));
+  std::printf("  memory per env: MuJoCo %zu B world state, Bullet %zu B; %zu B batch rows\n",
+              m.many.world_bytes, m.bullet_many.world_bytes, m.many.batch_bytes);
+  auto digests = [](const char* name, const BatchedRun& a, const BatchedRun& b) {
+    std::printf("  %s: episodes %llu, diverged %llu; rollout digest %s (1 thread: %s) %s\n", name,
+                static_cast<unsigned long long>(b.stats.episodes),
+                static_cast<unsigned long long>(b.stats.diverged), b.digest.c_str(),
+                a.digest.c_str(), a.digest == b.digest ? "identical" : "DIFFERENT");
   };
-  const double raw_rate = n / raw, one_rate = n / one.seconds, many_rate = n / many.seconds;
-  const double scaling = many_rate / (threads * raw_rate);
-  const double overhead = one.seconds / raw - 1.0;
-  const bool deterministic = one.digest == many.digest;
-  // Randomization's cost: throughput lost against the same scene without it, same run.
-  const double randomize_cost = randomized ? 1.0 - unrandomized.seconds / many.seconds : 0.0;
+  digests("MuJoCo", m.one, m.many);
+  digests("Bullet", m.bullet_one, m.bullet_many);
+}
 
-  nlohmann::json j = {{"model", path.string()},
+void print_mujoco(const Measured& m, double n, int threads, bool randomized,
+                  std::size_t model_bytes) {
+  const double raw_rate = n / m.raw, one_rate = n / m.one.seconds, many_rate = n / m.many.seconds;
+  std::printf("  %-34s %12.0f env-steps/s   (the physical limit per core)\n",
+              "raw mj_step loop, 1 thread", raw_rate);
+  std::printf("  %-34s %12.0f env-steps/s   bookkeeping overhead %+.1f%% (target <= 5%%)\n",
+              "batched VectorEnv, 1 thread", one_rate, 100 * (m.one.seconds / m.raw - 1.0));
+  std::printf("  %-34s %12.0f env-steps/s   = %.2f x threads x raw (target >= 0.90)\n",
+              ("batched VectorEnv, " + std::to_string(threads) + " threads").c_str(), many_rate,
+              many_rate / (threads * raw_rate));
+  if (randomized)
+    std::printf("  %-34s %12.0f env-steps/s   randomization costs %.1f%% (target <= 5%%)\n",
+                "same scene, no param. randomization", n / m.unrandomized.seconds,
+                100 * (1.0 - m.unrandomized.seconds / m.many.seconds));
+  std::printf("  memory per env: %zu B world state + %zu B batch rows; model %zu B, shared\n",
+              m.many.world_bytes, m.many.batch_bytes, model_bytes);
+  std::printf("  episodes %llu, diverged %llu; rollout digest %s (1 thread: %s) %s\n",
+              static_cast<unsigned long long>(m.many.stats.episodes),
+              static_cast<unsigned long long>(m.many.stats.diverged), m.many.digest.c_str(),
+              m.one.digest.c_str(), m.one.digest == m.many.digest ? "identical" : "DIFFERENT");
+}
+
+void run_bench_physics(const Options& o) {
+  auto bad = [](const char* field, const std::string& what) {
+    return Error(SourceLocation{.field = field}, what);
+  };
+  if (o.envs < 1) throw bad("--envs", "must be >= 1");
+  if (o.steps < 1) throw bad("--steps", "must be >= 1");
+  if (o.threads < 0) throw bad("--threads", "must be >= 0 (0: all cores)");
+  if (o.repeats < 1) throw bad("--repeats", "must be >= 1");
+  const bool compare = o.backend == engine::physics::BackendKind::kBullet;
+  const int threads = o.threads == 0 ? tbb::info::default_concurrency() : o.threads;
+  // Let oneTBB run as many threads as asked for, even past the core count: the arena asks for
+  // `threads` workers, and the calling thread counts against the limit too.
+  tbb::global_control allow(tbb::global_control::max_allowed_parallelism,
+                            std::max<std::size_t>(threads + 1, tbb::info::default_concurrency()));
+
+  const Subjects s = load_subjects(o, compare);
+  const auto& info = s.variants[0].model->info();
+  const int num_variants = static_cast<int>(s.variants.size());
+  const auto table = make_ctrl_table(info.action, o.seed);
+  if (!o.json) {
+    std::printf(
+        "simlab bench physics: %s (nq %d, nv %d, nu %d; %d variant%s), %d envs x %d steps, frame "
+        "skip %d, %d thread%s, best of %d%s\n",
+        s.path.string().c_str(), info.nq, info.nv, info.nu, num_variants,
+        num_variants == 1 ? "" : "s", o.envs, o.steps, s.base.frame_skip, threads,
+        threads == 1 ? "" : "s", o.repeats, compare ? "; MuJoCo and Bullet" : "");
+    std::fflush(stdout);
+  }
+  const Measured m = measure(s, o, threads, compare, table);
+
+  const double n = static_cast<double>(o.envs) * o.steps;
+  // Randomization's cost: throughput lost against the same scene without it, same run.
+  const double randomize_cost = s.randomized ? 1.0 - m.unrandomized.seconds / m.many.seconds : 0.0;
+  nlohmann::json j = {{"model", s.path.string()},
                       {"nq", info.nq},
                       {"nv", info.nv},
                       {"nu", info.nu},
@@ -275,76 +346,31 @@ void run_bench_physics(const Options& o) {
                       {"envs", o.envs},
                       {"steps", o.steps},
                       {"threads", threads},
-                      {"frame_skip", base.frame_skip},
+                      {"frame_skip", s.base.frame_skip},
                       {"repeats", o.repeats},
                       {"seed", o.seed},
                       {"scene", o.scene},
-                      {"randomized", randomized},
+                      {"randomized", s.randomized},
                       {"randomize_cost", randomize_cost}};
-  j.update(figures(raw, one, many, info.model_bytes));  // MuJoCo's at the top level
-  // --backend bullet: Bullet's figures beside MuJoCo's.
-  const double bullet_raw_rate = compare ? n / bullet_raw : 0;
-  const double bullet_one_rate = compare ? n / bullet_one.seconds : 0;
-  const double bullet_many_rate = compare ? n / bullet_many.seconds : 0;
-  const bool bullet_deterministic = !compare || bullet_one.digest == bullet_many.digest;
+  j.update(figures(n, threads, m.raw, m.one, m.many, info.model_bytes));  // MuJoCo's at the top
   if (compare) {
-    j["bullet"] =
-        figures(bullet_raw, bullet_one, bullet_many, bullet_variants[0].model->info().model_bytes);
-    j["bullet_vs_mujoco"] = {{"raw", bullet_raw_rate / raw_rate},
-                             {"batched_1t", bullet_one_rate / one_rate},
-                             {"batched", bullet_many_rate / many_rate}};
+    // --backend bullet: Bullet's figures beside MuJoCo's.
+    j["bullet"] = figures(n, threads, m.bullet_raw, m.bullet_one, m.bullet_many,
+                          s.bullet_variants[0].model->info().model_bytes);
+    j["bullet_vs_mujoco"] = {{"raw", m.raw / m.bullet_raw},
+                             {"batched_1t", m.one.seconds / m.bullet_one.seconds},
+                             {"batched", m.many.seconds / m.bullet_many.seconds}};
   }
   if (o.json) {
     std::printf("%s\n", j.dump(2).c_str());
   } else if (compare) {
-    const std::string batched_t = "batched VectorEnv, " + std::to_string(threads) + " threads";
-    std::printf("  %-34s %14s %14s %16s\n", "env-steps/s", "MuJoCo", "Bullet", "Bullet / MuJoCo");
-    std::printf("  %-34s %14.0f %14.0f %16.3f\n", "raw step loop, 1 thread", raw_rate,
-                bullet_raw_rate, bullet_raw_rate / raw_rate);
-    std::printf("  %-34s %14.0f %14.0f %16.3f\n", "batched VectorEnv, 1 thread", one_rate,
-                bullet_one_rate, bullet_one_rate / one_rate);
-    std::printf("  %-34s %14.0f %14.0f %16.3f\n", batched_t.c_str(), many_rate, bullet_many_rate,
-                bullet_many_rate / many_rate);
-    std::printf("  %-34s %+13.1f%% %+13.1f%%\n", "1-thread overhead against raw", 100 * overhead,
-                100 * (bullet_one.seconds / bullet_raw - 1.0));
-    std::printf("  %-34s %14.2f %14.2f\n", "batched / (threads x raw)", scaling,
-                bullet_many_rate / (threads * bullet_raw_rate));
-    if (randomized)
-      std::printf(
-          "  MuJoCo without param. randomization: %.0f env-steps/s: randomization costs "
-          "%.1f%%\n",
-          n / unrandomized.seconds, 100 * randomize_cost);
-    std::printf("  memory per env: MuJoCo %zu B world state, Bullet %zu B; %zu B batch rows\n",
-                many.world_bytes, bullet_many.world_bytes, many.batch_bytes);
-    auto digests = [](const char* name, const BatchedRun& a, const BatchedRun& b) {
-      std::printf("  %s: episodes %llu, diverged %llu; rollout digest %s (1 thread: %s) %s\n", name,
-                  static_cast<unsigned long long>(b.stats.episodes),
-                  static_cast<unsigned long long>(b.stats.diverged), b.digest.c_str(),
-                  a.digest.c_str(), a.digest == b.digest ? "identical" : "DIFFERENT");
-    };
-    digests("MuJoCo", one, many);
-    digests("Bullet", bullet_one, bullet_many);
+    print_comparison(m, n, threads, s.randomized);
   } else {
-    std::printf("  %-34s %12.0f env-steps/s   (the physical limit per core)\n",
-                "raw mj_step loop, 1 thread", raw_rate);
-    std::printf("  %-34s %12.0f env-steps/s   bookkeeping overhead %+.1f%% (target <= 5%%)\n",
-                "batched VectorEnv, 1 thread", one_rate, 100 * overhead);
-    std::printf("  %-34s %12.0f env-steps/s   = %.2f x threads x raw (target >= 0.90)\n",
-                ("batched VectorEnv, " + std::to_string(threads) + " threads").c_str(), many_rate,
-                scaling);
-    if (randomized)
-      std::printf("  %-34s %12.0f env-steps/s   randomization costs %.1f%% (target <= 5%%)\n",
-                  "same scene, no param. randomization", n / unrandomized.seconds,
-                  100 * randomize_cost);
-    std::printf("  memory per env: %zu B world state + %zu B batch rows; model %zu B, shared\n",
-                many.world_bytes, many.batch_bytes, info.model_bytes);
-    std::printf("  episodes %llu, diverged %llu; rollout digest %s (1 thread: %s) %s\n",
-                static_cast<unsigned long long>(many.stats.episodes),
-                static_cast<unsigned long long>(many.stats.diverged), many.digest.c_str(),
-                one.digest.c_str(), deterministic ? "identical" : "DIFFERENT");
+    print_mujoco(m, n, threads, s.randomized, info.model_bytes);
   }
-  if (!deterministic) throw std::logic_error("rollouts differ between 1 and N threads");
-  if (!bullet_deterministic)
+  if (m.one.digest != m.many.digest)
+    throw std::logic_error("rollouts differ between 1 and N threads");
+  if (compare && m.bullet_one.digest != m.bullet_many.digest)
     throw std::logic_error("Bullet rollouts differ between 1 and N threads");
 }
 

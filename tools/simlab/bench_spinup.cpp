@@ -13,6 +13,7 @@
 
 #include "engine/core/error.h"
 #include "scenes/scene.h"
+#include "tools/app/run.h"
 #include "tools/simlab/commands.h"
 
 namespace simlab::tools {
@@ -24,7 +25,7 @@ struct Options {
   int threads = 0;
   int variants = 0;  // 0: the scene's own count
   std::uint64_t seed = 0;
-  std::string backend = "mujoco";
+  engine::physics::BackendKind backend = engine::physics::BackendKind::kMuJoCo;
   bool json = false;
 };
 
@@ -52,19 +53,20 @@ void run_bench_spinup(const Options& o) {
   if (o.variants < 0) throw Error(SourceLocation{.field = "--variants"}, "must be >= 0");
   const std::size_t rss_before = resident_bytes();
   const auto start = std::chrono::steady_clock::now();
-  auto spec = scenes::load_scene(scenes::resolve_scene(o.scene));
-  spec.backend = engine::physics::parse_backend(o.backend, "--backend");
+  app::RunSpec run{
+      .scene = o.scene, .backend = o.backend, .seed = o.seed, .envs = o.envs, .threads = o.threads};
+  const auto spec = app::load_spec(run);
   const double parse_s = since(start);
 
   auto t = std::chrono::steady_clock::now();
-  int limit = o.variants > 0 ? o.variants : spec.procedural.variants;
-  limit = std::min(limit, o.envs);  // no more variants than envs to run them
-  const auto scene = scenes::compile_scene(spec, o.seed, limit);
+  // No more variants than envs to run them.
+  run.max_variants = std::min(o.variants > 0 ? o.variants : spec.procedural.variants, o.envs);
+  const auto scene = app::build_scene(run, spec);
   const double compile_s = since(t);
   const std::size_t rss_models = resident_bytes();
 
   t = std::chrono::steady_clock::now();
-  auto env = scenes::make_env(scene, o.envs, o.threads, o.seed);
+  auto env = app::make_envs(run, scene);
   const double envs_s = since(t);
   const double total_s = since(start);
   const std::size_t rss_after = resident_bytes();
@@ -98,17 +100,17 @@ void run_bench_spinup(const Options& o) {
       {"bytes_resident_models", rss_models > rss_before ? rss_models - rss_before : 0},
       {"target_seconds", 3.0},
       {"target_met", total_s <= 3.0 && variants >= std::min(64, o.envs)}};
-  if (spec.backend != engine::physics::BackendKind::kMuJoCo)
-    j["backend"] = engine::physics::backend_name(spec.backend);
+  if (o.backend != engine::physics::BackendKind::kMuJoCo)
+    j["backend"] = engine::physics::backend_name(o.backend);
   if (o.json) {
     std::printf("%s\n", j.dump(2).c_str());
     return;
   }
   std::printf("simlab bench spinup: %s%s, %d envs over %d structural variants, %d threads\n",
               spec.name.c_str(),
-              spec.backend == engine::physics::BackendKind::kMuJoCo
+              o.backend == engine::physics::BackendKind::kMuJoCo
                   ? ""
-                  : (std::string(" on ") + engine::physics::backend_name(spec.backend)).c_str(),
+                  : (std::string(" on ") + engine::physics::backend_name(o.backend)).c_str(),
               o.envs, variants, env->num_threads());
   std::printf("  %-28s %8.3f s\n", "parse spec", parse_s);
   std::printf("  %-28s %8.3f s   %8.1f variants/s (each compiled once, shared)\n",

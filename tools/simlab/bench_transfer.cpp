@@ -21,6 +21,7 @@
 #include "learners/export.h"
 #include "learners/trainer.h"
 #include "scenes/scene.h"
+#include "tools/app/learn.h"
 #include "tools/simlab/commands.h"
 #include "tools/simlab/progress.h"
 
@@ -87,29 +88,32 @@ void run_bench_transfer(const BenchTransferOptions& o) {
   std::fflush(stdout);
 
   struct Row {
-    std::string label, randomization;
+    std::string label;
+    scenes::Randomization randomization;
     double train_s = 0, final_return = NAN;
     Figure train, heldout, none, bullet;
   };
   const bool bullet = engine::physics::bullet_available();
-  std::vector<Row> rows = {{.label = "domain randomization", .randomization = "train"},
-                           {.label = "no randomization", .randomization = "none"}};
+  std::vector<Row> rows = {
+      {.label = "domain randomization", .randomization = scenes::Randomization::kTrain},
+      {.label = "no randomization", .randomization = scenes::Randomization::kNone}};
   for (auto& row : rows) {
+    const std::string randomization = scenes::randomization_name(row.randomization);
     learners::TrainConfig c;
     c.scene = o.scene;
-    c.algo = "ppo";
+    c.algo = learners::Algo::kPpo;
     c.steps = o.steps;
     c.envs = o.envs;
     c.threads = o.threads;
     c.seed = o.seed;
-    c.device = "cpu";
-    c.out = dir / ("trained-" + row.randomization);
+    c.device = learners::DeviceChoice::kCpu;
+    c.out = dir / ("trained-" + randomization);
     c.overwrite = true;
     c.randomization = row.randomization;
     c.ppo.horizon = o.horizon;
     const auto t0 = std::chrono::steady_clock::now();
-    Progress progress("ppo, randomization " + row.randomization, o.steps, "env-steps");
-    learners::run_training(c, [&](const nlohmann::json& m) {
+    Progress progress("ppo, randomization " + randomization, o.steps, "env-steps");
+    app::train(c, [&](const nlohmann::json& m) {
       progress.update(m.at("env_steps").get<std::int64_t>());
       if (!m.at("mean_return").is_null()) row.final_return = m.at("mean_return").get<double>();
     });
@@ -122,27 +126,27 @@ void run_bench_transfer(const BenchTransferOptions& o) {
     export_options.eval_episodes = 0;
     learners::export_policy(c.out, export_options);
     auto policy = learners::load_exported_policy(export_options.out / "policy.pt");
-    for (const auto& [name, target] : {std::pair<std::string, Figure*>{"train", &row.train},
-                                       {"heldout", &row.heldout},
-                                       {"none", &row.none}}) {
+    for (const auto& [r, target] :
+         {std::pair<scenes::Randomization, Figure*>{scenes::Randomization::kTrain, &row.train},
+          {scenes::Randomization::kHeldout, &row.heldout},
+          {scenes::Randomization::kNone, &row.none}}) {
       learners::EvalOptions e;
       e.scene = o.scene;
-      e.randomization = name;
+      e.randomization = r;
       e.episodes = o.episodes;
       e.seed = o.eval_seed;
-      *target = figure(learners::evaluate_policy(policy, e).json);
+      *target = figure(app::evaluate(policy, e).json);
     }
     if (bullet) {  // the other physics engine, on the training ranges
       learners::EvalOptions e;
       e.scene = o.scene;
-      e.randomization = "train";
       e.episodes = o.episodes;
       e.seed = o.eval_seed;
-      e.backend = "bullet";
-      row.bullet = figure(learners::evaluate_policy(policy, e).json);
+      e.backend = engine::physics::BackendKind::kBullet;
+      row.bullet = figure(app::evaluate(policy, e).json);
     }
     std::printf("  trained with randomization %-5s in %6.1f s: final training return %.1f\n",
-                row.randomization.c_str(), row.train_s, row.final_return);
+                randomization.c_str(), row.train_s, row.final_return);
     std::fflush(stdout);
   }
 
@@ -160,8 +164,9 @@ void run_bench_transfer(const BenchTransferOptions& o) {
     else
       std::snprintf(other, sizeof other, "n/a (built without Bullet) | n/a");
     std::printf("| %s (--randomization %s) | %s | %s | %.3f | %s | %s |\n", r.label.c_str(),
-                r.randomization.c_str(), cell(r.train).c_str(), cell(r.heldout).c_str(),
-                r.heldout.mean / r.train.mean, cell(r.none).c_str(), other);
+                scenes::randomization_name(r.randomization), cell(r.train).c_str(),
+                cell(r.heldout).c_str(), r.heldout.mean / r.train.mean, cell(r.none).c_str(),
+                other);
   }
   // Each ratio's spread: the held-out interval over the training mean (the training intervals
   // are much narrower). The comparison only counts where the spreads do not overlap.

@@ -7,20 +7,38 @@
 #include <CLI/CLI.hpp>
 
 #include "engine/physics/backend.h"
+#include "scenes/scene.h"
 
 namespace simlab::tools {
 
-// --backend mujoco|bullet, on every command that compiles a scene and steps it; the word goes into
-// `backend` (scenes::SceneSpec::backend takes engine::physics::parse_backend(backend)). It is
-// checked as it is parsed, by parse_backend: an unknown engine, or bullet in a build without it,
-// is a simlab::Error naming --backend (exit 2), as the tool's other option errors are.
-inline CLI::Option* add_backend_option(CLI::App& cmd, std::string& backend) {
+// Typed options: each word is parsed into its enum once, here, as CLI11 reads it. An unknown word
+// (or bullet in a build without it) is a simlab::Error naming the flag (exit 2), as the tool's
+// other option errors are.
+
+// --backend mujoco|bullet, on every command that compiles a scene and steps it.
+inline CLI::Option* add_backend_option(CLI::App& cmd, engine::physics::BackendKind& backend) {
   return cmd
-      .add_option("--backend", backend,
-                  "Physics engine: mujoco (default) or bullet, the same model on Bullet3's "
-                  "Featherstone multibody")
-      ->each([](const std::string& word) { engine::physics::parse_backend(word, "--backend"); })
-      ->capture_default_str();
+      .add_option_function<std::string>(
+          "--backend",
+          [&backend](const std::string& word) {
+            backend = engine::physics::parse_backend(word, "--backend");
+          },
+          "Physics engine: mujoco (default) or bullet, the same model on Bullet3's "
+          "Featherstone multibody")
+      ->default_str(engine::physics::backend_name(backend));
+}
+
+// --randomization train|heldout|none (`help` says which a command takes).
+inline CLI::Option* add_randomization_option(CLI::App& cmd, scenes::Randomization& randomization,
+                                             const std::string& help) {
+  return cmd
+      .add_option_function<std::string>(
+          "--randomization",
+          [&randomization](const std::string& word) {
+            randomization = scenes::parse_randomization(word, "--randomization");
+          },
+          help)
+      ->default_str(scenes::randomization_name(randomization));
 }
 
 void add_version_command(CLI::App& app);

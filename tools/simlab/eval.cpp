@@ -9,6 +9,7 @@
 
 #include "engine/core/error.h"
 #include "learners/evaluate.h"
+#include "tools/app/learn.h"
 #include "tools/simlab/commands.h"
 
 namespace simlab::tools {
@@ -40,7 +41,7 @@ void run_eval(EvalArgs& a) {
                       : std::filesystem::path("sweep_" + stem + ".png");
   }
   auto policy = learners::load_exported_policy(a.policy);
-  const auto r = learners::evaluate_policy(policy, o);
+  const auto r = app::evaluate(policy, o);
   std::printf("%s\n", r.markdown.c_str());
   if (!a.out.empty()) {
     std::ofstream out(a.out);
@@ -66,10 +67,9 @@ void add_eval_command(CLI::App& app) {
                   "policy_card.json beside it)")
       ->required();
   cmd->add_option("--scene", a->options.scene, "Built-in scene or spec file (default: the card's)");
-  cmd->add_option("--randomization", a->options.randomization,
-                  "train (the scene's ranges), heldout (its wider held-out ranges, values training "
-                  "never saw), none (no parameter randomization or pushes)")
-      ->capture_default_str();
+  add_randomization_option(*cmd, a->options.randomization,
+                           "train (the scene's ranges), heldout (its wider held-out ranges, values "
+                           "training never saw), none (no parameter randomization or pushes)");
   cmd->add_option("--episodes", a->options.episodes, "Episodes")->capture_default_str();
   cmd->add_option("--seed", a->options.seed, "Seed of the episodes")->capture_default_str();
   add_backend_option(*cmd, a->options.backend);

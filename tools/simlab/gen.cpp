@@ -20,8 +20,9 @@
 #include "engine/io/manifest.h"
 #include "engine/io/pipeline.h"
 #include "engine/io/shard.h"
+#include "tools/app/gen_job.h"
 #include "tools/simlab/commands.h"
-#include "tools/simlab/gen_job.h"
+#include "tools/simlab/progress.h"
 
 namespace simlab::tools {
 namespace {
@@ -31,7 +32,7 @@ namespace io = engine::io;
 using nlohmann::json;
 
 struct Options {
-  GenOptions gen;
+  app::GenOptions gen;
   std::string out;
   std::string shard;
   int shards = 0;
@@ -102,7 +103,7 @@ void run_gen(const Options& o) {
   if (o.queue_mb < 1) throw Error(SourceLocation{.field = "--queue-mb"}, "must be >= 1");
   const auto shard =
       io::resolve_shard(o.shard, o.shards, [](const char* n) { return std::getenv(n); });
-  const GenSpec spec = prepare_gen(o.gen);
+  const app::GenSpec spec = app::prepare_gen(o.gen);
   io::ShardStore store(o.out, shard, spec.layout, spec.env_args, spec.job, SIMLAB_VERSION,
                        o.chunk_episodes);
   store.open(o.resume      ? io::Existing::kResume
@@ -120,9 +121,11 @@ void run_gen(const Options& o) {
     std::printf(
         "simlab gen: %s%s, %s: %zu of %lld episodes, %zu committed already, %zu to go -> %s\n",
         spec.scene.spec.name.c_str(),
-        o.gen.backend == "mujoco" ? "" : (" on " + o.gen.backend).c_str(), where.c_str(),
-        mine.size(), static_cast<long long>(o.gen.episodes), store.committed().size(), todo.size(),
-        o.out.c_str());
+        o.gen.run.backend == engine::physics::BackendKind::kMuJoCo
+            ? ""
+            : (std::string(" on ") + engine::physics::backend_name(o.gen.run.backend)).c_str(),
+        where.c_str(), mine.size(), static_cast<long long>(o.gen.episodes),
+        store.committed().size(), todo.size(), o.out.c_str());
 
   // A write that failed (a full disk) loses nothing committed before it: say so, and how to go on.
   auto kept = [&](const Error& e) {
@@ -130,7 +133,7 @@ void run_gen(const Options& o) {
                                 " episodes committed before are intact in " + o.out +
                                 ": make room and run the same command with --resume");
   };
-  GenStats stats;
+  app::GenStats stats;
   double backpressure = 0, writer_busy = 0;
   std::size_t peak = 0;
   SignalScope signals;  // through the shard's assembly too: a full disk can strike there
@@ -138,9 +141,10 @@ void run_gen(const Options& o) {
     io::BackgroundWriter writer(static_cast<std::size_t>(o.queue_mb) << 20,
                                 [&store](std::unique_ptr<io::Episode> e) { store.write(*e); });
     try {
-      stats = simulate(
+      stats = app::simulate(
           spec, todo, [&writer](std::unique_ptr<io::Episode> e) { writer.push(std::move(e)); },
-          &g_stop, "gen " + std::to_string(shard.index) + "/" + std::to_string(shard.count));
+          &g_stop,
+          progress_bar("gen " + std::to_string(shard.index) + "/" + std::to_string(shard.count)));
       writer.finish();
       backpressure = writer.queue().blocked_seconds();
       writer_busy = writer.busy_seconds();
@@ -193,7 +197,8 @@ void run_gen(const Options& o) {
                   {"backpressure_seconds", backpressure},
                   {"queue_peak_bytes", peak},
                   {"manifest", manifest}};
-  if (o.gen.backend != "mujoco") summary["backend"] = o.gen.backend;
+  if (o.gen.run.backend != engine::physics::BackendKind::kMuJoCo)
+    summary["backend"] = engine::physics::backend_name(o.gen.run.backend);
   if (o.json) {
     std::printf("%s\n", summary.dump(2).c_str());
     return;
@@ -232,8 +237,8 @@ void add_gen_command(CLI::App& app) {
       "files in robomimic's layout (data/demo_K/{obs,next_obs,actions,rewards,dones,states}).\n"
       "Episode k depends on the seed and k only, so shards can run anywhere, in any number.");
   auto& g = o->gen;
-  cmd->add_option("--scene", g.scene, "Built-in scene name or spec file (required)");
-  cmd->add_option("--envs", g.envs, "Episodes simulated at once")->capture_default_str();
+  cmd->add_option("--scene", g.run.scene, "Built-in scene name or spec file (required)");
+  cmd->add_option("--envs", g.run.envs, "Episodes simulated at once")->capture_default_str();
   cmd->add_option("--episodes", g.episodes, "Episodes in the whole job (all shards)")
       ->capture_default_str();
   cmd->add_option("--policy", g.policy,
@@ -245,7 +250,7 @@ void add_gen_command(CLI::App& app) {
   cmd->add_option("--res", g.res, "Image resolution WIDTHxHEIGHT (rgb, depth, seg)")
       ->capture_default_str();
   cmd->add_option("--camera", g.camera, "A scene camera by name (default: the scene's first)");
-  add_backend_option(*cmd, g.backend);
+  add_backend_option(*cmd, g.run.backend);
   cmd->add_option("--out", o->out, "Dataset folder (required)");
   cmd->add_option("--shard", o->shard,
                   "This process's shard INDEX/COUNT, e.g. 3/8 (default: from SLURM_ARRAY_TASK_ID\n"
@@ -256,9 +261,9 @@ void add_gen_command(CLI::App& app) {
   cmd->add_flag("--resume", o->resume,
                 "Continue this shard in --out: keep committed episodes, simulate the rest");
   cmd->add_flag("--overwrite", o->overwrite, "Remove this shard's files in --out and start over");
-  cmd->add_option("--seed", g.seed, "Seed of the scene, randomization and policy")
+  cmd->add_option("--seed", g.run.seed, "Seed of the scene, randomization and policy")
       ->capture_default_str();
-  cmd->add_option("--threads", g.threads, "Simulation threads (0: all cores)")
+  cmd->add_option("--threads", g.run.threads, "Simulation threads (0: all cores)")
       ->capture_default_str();
   cmd->add_option("--max-steps", g.max_steps, "Cap on episode length (0: the scene's own)")
       ->capture_default_str();

@@ -1,5 +1,6 @@
 // simlab: the command-line entry point. Errors in what the user gave us (simlab::Error, bad flags)
 // print one clear message and exit 2; anything else is a bug and exits 1.
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -32,6 +33,27 @@ void use_fitting_blas_kernels([[maybe_unused]] char** argv) {
   setenv("OPENBLAS_CORETYPE", core.c_str(), 1);
   execv("/proc/self/exe", argv);  // returns only if that failed: go on with the generic kernels
 #endif
+}
+
+// The command that ran: the deepest subcommand the parser took.
+const CLI::App* command_of(const CLI::App& app) {
+  for (const CLI::App* sub : app.get_subcommands())
+    if (sub->parsed()) return command_of(*sub);
+  return &app;
+}
+
+// Libraries name fields ("envs", "dreamer.action_repeat"); say them as the command's flags where
+// the command has one of that name ("--envs", "--action-repeat").
+simlab::Error as_flags(const simlab::Error& e, const CLI::App& app) {
+  const auto& field = e.where().field;
+  if (field.empty() || field.rfind("--", 0) == 0) return e;
+  std::string flag = "--" + field.substr(field.rfind('.') + 1);
+  std::replace(flag.begin(), flag.end(), '_', '-');
+  const CLI::App* command = command_of(app);
+  if (command->get_option_no_throw(flag) == nullptr) return e;
+  auto where = e.where();
+  where.field = flag;
+  return simlab::Error(where, e.message());
 }
 
 }  // namespace
@@ -77,7 +99,7 @@ int main(int argc, char** argv) {
     const int rc = app.exit(e);
     return rc == 0 ? 0 : 2;
   } catch (const simlab::Error& e) {
-    std::fprintf(stderr, "simlab: error: %s\n", e.what());
+    std::fprintf(stderr, "simlab: error: %s\n", as_flags(e, app).what());
     return 2;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "simlab: internal error (please report it): %s\n", e.what());

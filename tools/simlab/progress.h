@@ -4,6 +4,8 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <string>
 
 namespace simlab::tools {
@@ -23,5 +25,21 @@ class Progress {
   bool finished_ = false;
   std::chrono::steady_clock::time_point start_, last_draw_;
 };
+
+// A progress callback (app::GenProgress's shape) that draws this bar, made at the first call,
+// when the total is known.
+inline std::function<void(std::int64_t, std::int64_t, const char*, bool)> progress_bar(
+    std::string label) {
+  auto bar = std::make_shared<std::unique_ptr<Progress>>();
+  return [bar, label = std::move(label)](std::int64_t done, std::int64_t total, const char* unit,
+                                         bool final) {
+    if (!*bar) *bar = std::make_unique<Progress>(label, total, unit);
+    if (final) {
+      (*bar)->finish();
+    } else {
+      (*bar)->update(done);
+    }
+  };
+}
 
 }  // namespace simlab::tools

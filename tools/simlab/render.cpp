@@ -18,7 +18,9 @@
 #ifdef SIMLAB_HAS_PHYSICS_MJR
 #include "engine/physics/mujoco/mjr_render.h"
 #endif
+#include "scenes/render_camera.h"
 #include "scenes/scene.h"
+#include "tools/app/run.h"
 #include "tools/simlab/commands.h"
 #include "tools/simlab/progress.h"
 
@@ -38,7 +40,8 @@ struct Options {
   int repeats = 5;
   bool json = false;
   std::string camera;  // a scene camera by name; "": the scene's first, else a framing camera
-  std::string backend = "mujoco";  // render only: bench render times MuJoCo's own renderer
+  // render only: bench render times MuJoCo's own renderer
+  engine::physics::BackendKind backend = engine::physics::BackendKind::kMuJoCo;
 };
 
 std::pair<int, int> parse_res(const std::string& res) {
@@ -60,12 +63,15 @@ struct Staged {
 };
 
 Staged stage(const Options& o) {
-  if (o.envs < 1) throw Error(SourceLocation{.field = "--envs"}, "must be >= 1");
   if (o.steps < 0) throw Error(SourceLocation{.field = "--steps"}, "must be >= 0");
-  auto spec = scenes::load_scene(scenes::resolve_scene(o.scene));
-  spec.backend = engine::physics::parse_backend(o.backend, "--backend");
-  Staged s{.scene = scenes::compile_scene(spec, o.seed, o.envs)};
-  s.env = scenes::make_env(s.scene, o.envs, o.threads, o.seed);
+  const app::RunSpec run{.scene = o.scene,
+                         .backend = o.backend,
+                         .seed = o.seed,
+                         .envs = o.envs,
+                         .threads = o.threads,
+                         .max_variants = o.envs};
+  Staged s{.scene = app::build_scene(run)};
+  s.env = app::make_envs(run, s.scene);
   const int act = s.env->action_space().dim();
   std::vector<float> actions(static_cast<std::size_t>(o.envs) * act);
   engine::Rng rng(o.seed, 0, 0, 9);
@@ -112,16 +118,7 @@ Staged stage(const Options& o) {
       s.cameras.push_back(cam);
       continue;
     }
-    if (camera < 0) {
-      s.cameras.push_back(engine::render::default_camera(visual));
-      continue;
-    }
-    const auto view = scenes::camera_view(s.scene, camera, *s.worlds.back(), i, o.seed);
-    const float eye[3] = {static_cast<float>(view.eye[0]), static_cast<float>(view.eye[1]),
-                          static_cast<float>(view.eye[2])};
-    const float target[3] = {static_cast<float>(view.target[0]), static_cast<float>(view.target[1]),
-                             static_cast<float>(view.target[2])};
-    s.cameras.push_back(engine::render::look_at(eye, target, static_cast<float>(view.fovy)));
+    s.cameras.push_back(scenes::render_camera(s.scene, camera, *s.worlds.back(), i, o.seed));
   }
   return s;
 }

@@ -5,6 +5,7 @@
 #include "engine/core/error.h"
 #include "engine/core/rng.h"
 #include "scenes/scene.h"
+#include "tools/app/run.h"
 #include "tools/simlab/commands.h"
 
 namespace simlab::tools {
@@ -21,19 +22,18 @@ void list_scenes() {
 
 // Parse, compile, and step a few envs with random actions: what a user wants to know before a
 // long run is that the spec loads, what it compiles to, and that rewards come out finite.
-void check_scene(const std::string& name_or_path, const std::string& backend) {
-  const auto path = scenes::resolve_scene(name_or_path);
-  auto spec = scenes::load_scene(path);
-  spec.backend = engine::physics::parse_backend(backend, "--backend");
-  const auto scene = scenes::compile_scene(spec);
-  const auto& info = scene.model->info();
+void check_scene(const std::string& name_or_path, engine::physics::BackendKind backend) {
   constexpr int kEnvs = 4, kSteps = 50;
-  auto env = scenes::make_env(scene, kEnvs, 1);
+  const app::RunSpec run{.scene = name_or_path, .backend = backend, .envs = kEnvs, .threads = 1};
+  const auto path = scenes::resolve_scene(name_or_path);
+  const auto scene = app::build_scene(run);
+  const auto& info = scene.model->info();
+  auto env = app::make_envs(run, scene);
   std::printf("%s: ok\n", path.c_str());
   std::printf("  scene      %s: %s\n", scene.spec.name.c_str(), scene.spec.description.c_str());
   std::printf("  model      %s (nq %d, nv %d, nu %d, timestep %g s) on %s\n",
               scene.spec.model.c_str(), info.nq, info.nv, info.nu, info.timestep,
-              engine::physics::backend_name(spec.backend));
+              engine::physics::backend_name(scene.backend));
   std::printf("  control    %g Hz (frame skip %d), episodes of %d steps\n", scene.spec.control_hz,
               scene.config.frame_skip, scene.config.max_episode_steps);
   std::printf("  spaces     observation %d, action %d\n", env->observation_space().dim(),
@@ -68,7 +68,7 @@ struct ShowOptions {
   std::string scene;
   std::uint64_t seed = 0;
   int env = 0;
-  std::string randomization = "train";
+  scenes::Randomization randomization = scenes::Randomization::kTrain;
   std::string emit_mjcf;
 };
 
@@ -103,10 +103,10 @@ void print_ranges(const scenes::SceneSpec& spec) {
 // parameters randomization changed at the start of episode 0, and its first observation.
 void show_scene(const ShowOptions& o) {
   if (o.env < 0) throw Error(SourceLocation{.field = "--env"}, "must be >= 0");
+  const app::RunSpec run{.scene = o.scene, .randomization = o.randomization, .seed = o.seed};
   const auto declared = scenes::load_scene(scenes::resolve_scene(o.scene));
-  const auto spec = scenes::with_randomization(
-      declared, scenes::parse_randomization(o.randomization, "--randomization"));
-  const auto scene = scenes::compile_scene(spec, o.seed);
+  const auto spec = scenes::with_randomization(declared, o.randomization);
+  const auto scene = app::build_scene(run, spec);
   const int v = o.env % static_cast<int>(scene.variants.size());
   const auto& variant = scene.variants[v];
   auto config = scene.config;
@@ -116,7 +116,7 @@ void show_scene(const ShowOptions& o) {
 
   std::printf("%s, seed %llu, env %d: variant %d of %zu, randomization %s\n", spec.name.c_str(),
               static_cast<unsigned long long>(o.seed), o.env, v, scene.variants.size(),
-              o.randomization.c_str());
+              scenes::randomization_name(o.randomization));
   print_ranges(declared);
   if (!spec.procedural.empty()) std::printf("  generated  %s\n", scene.variant_summary[v].c_str());
   const auto& model = *variant.model;
@@ -153,7 +153,7 @@ void add_scenes_command(CLI::App& app) {
   auto* check = scenes->add_subcommand(
       "check", "Validate a scene spec (a file, or a built-in name): parse, compile, smoke-run");
   auto target = std::make_shared<std::string>();
-  auto check_backend = std::make_shared<std::string>("mujoco");
+  auto check_backend = std::make_shared<engine::physics::BackendKind>();
   check->add_option("scene", *target, "Spec file or built-in scene name")->required();
   add_backend_option(*check, *check_backend);
   check->callback([target, check_backend] { check_scene(*target, *check_backend); });
@@ -167,9 +167,8 @@ void add_scenes_command(CLI::App& app) {
   show->add_option("--seed", show_options->seed, "Seed of the run")->capture_default_str();
   show->add_option("--env", show_options->env, "Env index (variant = env % variants)")
       ->capture_default_str();
-  show->add_option("--randomization", show_options->randomization,
-                   "train (the training ranges), heldout (the held-out ranges) or none")
-      ->capture_default_str();
+  add_randomization_option(*show, show_options->randomization,
+                           "train (the training ranges), heldout (the held-out ranges) or none");
   show->add_option("--emit-mjcf", show_options->emit_mjcf,
                    "Write the env's compiled model (MJCF, randomized values) to this file");
   show->callback([show_options] { show_scene(*show_options); });

@@ -3,11 +3,13 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <map>
 #include <memory>
 #include <string>
 
 #include "engine/core/error.h"
 #include "learners/trainer.h"
+#include "tools/app/learn.h"
 #include "tools/simlab/commands.h"
 #include "tools/simlab/progress.h"
 
@@ -30,30 +32,38 @@ void run_train(const learners::TrainConfig& c) {
   std::int64_t start_steps = -1, last_report = 0;
   nlohmann::json last;
   double waited_s = 0, learned_s = 0;  // dreamer: the learner's time waiting for data and training
-  const auto result = learners::run_training(c, [&](const nlohmann::json& row) {
+  const auto result = app::train(c, [&](const nlohmann::json& row) {
     if (quiet) return;
     const auto steps = row.at("env_steps").get<std::int64_t>();
     if (start_steps < 0) {
-      const int per_env = c.algo == "dreamer" ? c.dreamer.chunk : c.ppo.horizon;
+      const bool is_dreamer = c.algo == learners::Algo::kDreamer;
+      const int per_env = is_dreamer ? c.dreamer.chunk : c.ppo.horizon;
       start_steps = steps - static_cast<std::int64_t>(per_env) * c.envs;
+      const std::string algo = learners::algo_name(c.algo);
       progress =
-          std::make_unique<Progress>(c.algo + " on " + c.scene, c.steps - start_steps, "env-steps");
+          std::make_unique<Progress>(algo + " on " + c.scene, c.steps - start_steps, "env-steps");
+      const std::string randomization =
+          c.randomization == scenes::Randomization::kTrain
+              ? ""
+              : std::string(", randomization ") + scenes::randomization_name(c.randomization);
+      const std::string backend =
+          c.backend == engine::physics::BackendKind::kMuJoCo
+              ? ""
+              : std::string(", on ") + engine::physics::backend_name(c.backend);
       std::printf("training %s with %s: %d envs, %lld env steps, seed %llu%s%s -> %s\n",
-                  c.scene.c_str(), c.algo.c_str(), c.envs, static_cast<long long>(c.steps),
-                  static_cast<unsigned long long>(c.seed),
-                  c.randomization == "train" ? "" : (", randomization " + c.randomization).c_str(),
-                  c.backend == "mujoco" ? "" : (", on " + c.backend).c_str(),
+                  c.scene.c_str(), algo.c_str(), c.envs, static_cast<long long>(c.steps),
+                  static_cast<unsigned long long>(c.seed), randomization.c_str(), backend.c_str(),
                   c.out.string().c_str());
     }
     progress->update(steps - start_steps);
     if (steps - last_report >= c.steps / 10 || steps >= c.steps) {
       last_report = steps;
       std::printf("  %s %5d  env steps %9lld  mean return %9s  %7.0f env-steps/s",
-                  c.algo == "dreamer" ? "iteration" : "update",
-                  row.at(c.algo == "dreamer" ? "iteration" : "update").get<int>(),
+                  c.algo == learners::Algo::kDreamer ? "iteration" : "update",
+                  row.at(c.algo == learners::Algo::kDreamer ? "iteration" : "update").get<int>(),
                   static_cast<long long>(steps), number(row.at("mean_return"), "%.1f").c_str(),
                   row.at("env_steps_per_s").get<double>());
-      if (c.algo == "dreamer")
+      if (c.algo == learners::Algo::kDreamer)
         std::printf("  %lld updates  open-loop nmse %s  starvation %s",
                     static_cast<long long>(row.at("updates").get<std::int64_t>()),
                     number(row.at("openloop_nmse"), "%.3f").c_str(),
@@ -61,7 +71,7 @@ void run_train(const learners::TrainConfig& c) {
       std::printf("\n");
       std::fflush(stdout);
     }
-    if (c.algo == "dreamer" && !row.at("starvation").is_null()) {
+    if (c.algo == learners::Algo::kDreamer && !row.at("starvation").is_null()) {
       waited_s += row.at("wait_s").get<double>();
       learned_s += row.at("learn_s").get<double>();
     }
@@ -84,7 +94,7 @@ void run_train(const learners::TrainConfig& c) {
                 100 * waited_s / (waited_s + learned_s));
   std::printf("  %s/learning_curve.png: mean return against env steps\n", c.out.string().c_str());
   std::printf("  %s/metrics.jsonl, metrics.csv: one row per update\n", c.out.string().c_str());
-  if (c.algo == "dreamer")
+  if (c.algo == learners::Algo::kDreamer)
     std::printf("  %s/world_model.png: the world model's open-loop predictions against real data\n",
                 c.out.string().c_str());
   std::printf("  %s/checkpoint.pt: resume with --resume (same options, more --steps)\n",
@@ -109,19 +119,22 @@ void add_train_command(CLI::App& app) {
       "    c10d under torchrun.");
   cmd->add_option("--scene", c->scene, "Built-in scene name or spec file")->capture_default_str();
   cmd->add_option("--algo", c->algo, "ppo or dreamer")
-      ->check(CLI::IsMember({"ppo", "dreamer"}))
-      ->capture_default_str();
+      ->transform(CLI::CheckedTransformer(std::map<std::string, learners::Algo>{
+          {"ppo", learners::Algo::kPpo}, {"dreamer", learners::Algo::kDreamer}}))
+      ->default_str("ppo");
   cmd->add_option("--steps", c->steps, "Env steps in total, over all envs")->capture_default_str();
   cmd->add_option("--envs", c->envs, "Parallel envs (default: ppo 64, dreamer 4)");
   cmd->add_option("--threads", c->threads, "Simulation and LibTorch threads (0: all cores)")
       ->capture_default_str();
   cmd->add_option("--seed", c->seed, "Seed of envs, weights and sampling")->capture_default_str();
-  cmd->add_option("--device", c->device, "auto, cpu or cuda")->capture_default_str();
-  cmd->add_option("--randomization", c->randomization,
-                  "train (the scene's domain randomization) or none (no parameter randomization "
-                  "or pushes; episodes still start where the scene says)")
-      ->check(CLI::IsMember({"train", "none"}))
-      ->capture_default_str();
+  cmd->add_option_function<std::string>(
+         "--device",
+         [c](const std::string& word) { c->device = learners::parse_device(word, "--device"); },
+         "auto, cpu or cuda")
+      ->default_str("auto");
+  add_randomization_option(*cmd, c->randomization,
+                           "train (the scene's domain randomization) or none (no parameter "
+                           "randomization or pushes; episodes still start where the scene says)");
   add_backend_option(*cmd, c->backend);
   cmd->add_option("--out", *out, "Run folder (metrics, checkpoint)")->capture_default_str();
   cmd->add_flag("--resume", c->resume, "Continue the run in --out from its checkpoint");
@@ -212,7 +225,7 @@ void add_train_command(CLI::App& app) {
       "  simlab train --scene cartpole-balance --steps 600000 --envs 64 --resume");
   cmd->callback([c, out, horizon, hidden, cmd] {
     c->out = *out;
-    const bool dreamer = c->algo == "dreamer";
+    const bool dreamer = c->algo == learners::Algo::kDreamer;
     if (cmd->count("--envs") == 0) c->envs = dreamer ? 4 : 64;
     if (*horizon > 0) (dreamer ? c->dreamer.chunk : c->ppo.horizon) = *horizon;
     if (*hidden > 0) (dreamer ? c->dreamer.hidden : c->ppo.hidden) = *hidden;

@@ -28,11 +28,10 @@
 #include "engine/core/rng.h"
 #include "engine/io/image.h"
 #include "engine/render/batch_renderer.h"
-#ifdef SIMLAB_HAS_LEARNERS
-#include "learners/evaluate.h"
-#endif
 #include "scenes/scene.h"
 #include "scenes/terms.h"
+#include "tools/app/policy.h"
+#include "tools/app/run.h"
 #include "tools/simlab/commands.h"
 #include "tools/simlab/view_window.h"
 
@@ -53,7 +52,7 @@ struct Options {
   int first_variant = 0;
   int frames = 0;  // 0: until the window closes
   std::string screenshot;
-  std::string backend = "mujoco";
+  engine::physics::BackendKind backend = engine::physics::BackendKind::kMuJoCo;
 };
 
 // Orbit camera shared by every env, around each env's own model centre.
@@ -70,88 +69,33 @@ struct Orbit {
   }
 };
 
-// Actions for every env: uniform within the actuators' ranges ([-1, 1] where unbounded), zero, or
-// an exported policy (policy.pt) fed every env's observation and previous action.
-class Policy {
+// Every env's actions from the policy source, each env with its previous action (the policy's
+// safe action again where an episode just started). The action space is copied: the envs (and
+// their spaces) are remade when the variants page on.
+class EnvPolicy {
  public:
-  // A bad --policy fails here, before any window opens.
-  static void check(const std::string& kind) {
-    if (kind == "random" || kind == "zero") return;
-    std::error_code ec;
-    if (!std::filesystem::is_regular_file(kind, ec))
-      throw Error(SourceLocation{.field = "--policy"},
-                  "'" + kind +
-                      "': no such policy file; the viewer drives envs with 'random' or 'zero' "
-                      "actions, or a policy.pt written by `simlab export`");
-#ifndef SIMLAB_HAS_LEARNERS
-    throw Error(SourceLocation{.file = kind, .field = "--policy"},
-                "policy files need LibTorch, and this simlab was built without it; use random "
-                "or zero");
-#endif
+  EnvPolicy(app::PolicySource source, const engine::Space& observation, const engine::Space& action,
+            std::uint64_t seed)
+      : source_(std::move(source)), action_(action), rng_(seed, 0, 0, 12) {
+    source_.bind(observation, action);
   }
 
-  // The bounds are copied: the envs (and their spaces) are remade when the variants page on.
-  Policy(const std::string& kind, const engine::Space& observation, const engine::Space& action,
-         std::uint64_t seed)
-      : zero_(kind == "zero"), rng_(seed, 0, 0, 12) {
-    check(kind);
-    for (int k = 0; k < action.dim(); ++k) {
-      low_.push_back(std::isfinite(action.low()[k]) ? action.low()[k] : -1.0);
-      high_.push_back(std::isfinite(action.high()[k]) ? action.high()[k] : 1.0);
-    }
-#ifdef SIMLAB_HAS_LEARNERS
-    if (kind != "random" && kind != "zero") {
-      file_ = std::make_unique<learners::ExportedPolicy>(learners::load_exported_policy(kind));
-      learners::check_layout(file_->card,
-                             file_->card_file.empty() ? kind : file_->card_file.string(),
-                             observation, action);
-      for (int k = 0; k < action.dim(); ++k) {
-        const auto& e = file_->card["action"]["elements"][k];
-        safe_.push_back(
-            e.value("safe", std::clamp(0.0f, e.value("low", -1.0f), e.value("high", 1.0f))));
-      }
-    }
-#else
-    (void)observation;
-#endif
-  }
-
-  // `obs` is every env's current observation; `reset` marks envs whose episode just started
-  // (their previous action is the policy's safe action again).
-  void act(std::span<const float> obs, const std::vector<bool>& reset,
+  // `obs` is every env's current observation; `fresh` marks envs whose episode just started.
+  void act(std::span<const float> obs, const std::vector<bool>& fresh,
            std::vector<float>& actions) {
-#ifdef SIMLAB_HAS_LEARNERS
-    if (file_) {
-      const auto act_dim = static_cast<std::int64_t>(low_.size());
-      const auto envs = static_cast<std::int64_t>(actions.size()) / act_dim;
-      prev_.resize(actions.size());
-      for (std::int64_t e = 0; e < envs; ++e)
-        if (reset[e]) std::copy(safe_.begin(), safe_.end(), prev_.begin() + e * act_dim);
-      const auto o = torch::from_blob(const_cast<float*>(obs.data()),
-                                      {envs, static_cast<std::int64_t>(obs.size()) / envs});
-      const auto p = torch::from_blob(prev_.data(), {envs, act_dim});
-      const auto a = file_->forward(o, p).first.to(torch::kFloat32).contiguous();
-      std::copy(a.data_ptr<float>(), a.data_ptr<float>() + actions.size(), actions.begin());
-      prev_ = actions;
-      return;
-    }
-#else
-    (void)obs, (void)reset;
-#endif
-    for (std::size_t i = 0; i < actions.size(); ++i) {
-      const std::size_t k = i % low_.size();
-      actions[i] = zero_ ? 0.0f : static_cast<float>(rng_.uniform(low_[k], high_[k]));
-    }
+    const auto& safe = source_.safe_action();
+    prev_.resize(actions.size());
+    for (std::size_t e = 0; e < fresh.size(); ++e)
+      if (fresh[e]) std::copy(safe.begin(), safe.end(), prev_.begin() + e * safe.size());
+    source_.act(obs, prev_, actions, rng_, action_);
+    prev_ = actions;
   }
 
  private:
-  bool zero_;
-  std::vector<double> low_, high_;
+  app::PolicySource source_;
+  engine::Space action_;
   engine::Rng rng_;
-#ifdef SIMLAB_HAS_LEARNERS
-  std::unique_ptr<learners::ExportedPolicy> file_;
-  std::vector<float> safe_, prev_;
-#endif
+  std::vector<float> prev_;
 };
 
 // The envs on screen: the scene's variants from `first` on (env i runs variant (first + i) % V).
@@ -213,9 +157,9 @@ void run_view(const Options& o) {
     throw Error(SourceLocation{.field = "--select"}, "env " + std::to_string(o.select) +
                                                          " is not on screen (0 to " +
                                                          std::to_string(o.envs - 1) + ")");
-  auto spec = scenes::load_scene(scenes::resolve_scene(o.scene));
-  spec.backend = engine::physics::parse_backend(o.backend, "--backend");
-  const auto scene = scenes::compile_scene(spec, o.seed);
+  auto source = app::PolicySource::parse(o.policy);  // a bad --policy fails before any window
+  const auto scene =
+      app::build_scene(app::RunSpec{.scene = o.scene, .backend = o.backend, .seed = o.seed});
   const int num_variants = static_cast<int>(scene.variants.size());
   std::vector<std::shared_ptr<const engine::physics::Model>> models;
   for (const auto& v : scene.variants)
@@ -225,7 +169,8 @@ void run_view(const Options& o) {
     throw Error(SourceLocation{.field = "--first-variant"},
                 scene.spec.name + " has variants 0 to " + std::to_string(num_variants - 1));
   auto shown = std::make_unique<Shown>(scene, o.first_variant, o.envs, o.seed);
-  Policy policy(o.policy, shown->env->observation_space(), shown->env->action_space(), o.seed);
+  EnvPolicy policy(std::move(source), shown->env->observation_space(), shown->env->action_space(),
+                   o.seed);
   // Each variant's reward terms, compiled when an env of it is first selected.
   std::vector<std::optional<scenes::RewardBreakdown>> breakdowns(scene.variants.size());
 
@@ -329,7 +274,7 @@ void run_view(const Options& o) {
     ImGui::Begin("simlab", nullptr,
                  ImGuiWindowFlags_NoMove | ImGuiWindowFlags_NoResize | ImGuiWindowFlags_NoCollapse);
     ImGui::Text("%s: %d envs, %d variants, %s", scene.spec.name.c_str(), o.envs, num_variants,
-                engine::physics::backend_name(scene.spec.backend));
+                engine::physics::backend_name(scene.backend));
     ImGui::Text("seed %llu, policy %s, %.0f frames/s", static_cast<unsigned long long>(o.seed),
                 o.policy.c_str(), ImGui::GetIO().Framerate);
     if (ImGui::Button(paused ? "Run (space)" : "Pause (space)")) paused = !paused;

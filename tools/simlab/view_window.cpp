@@ -88,6 +88,174 @@ struct ViewerWindow::Vulkan {
   }
 };
 
+namespace {
+
+// A Vulkan instance with what GLFW needs for windows, and the window's surface.
+void create_instance(ViewerWindow::Vulkan& v, GLFWwindow* window) {
+  std::uint32_t n = 0;
+  const char** extensions = glfwGetRequiredInstanceExtensions(&n);
+  VkApplicationInfo app{.sType = VK_STRUCTURE_TYPE_APPLICATION_INFO,
+                        .pApplicationName = "simlab view",
+                        .apiVersion = VK_API_VERSION_1_1};
+  VkInstanceCreateInfo instance{.sType = VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO,
+                                .pApplicationInfo = &app,
+                                .enabledExtensionCount = n,
+                                .ppEnabledExtensionNames = extensions};
+  vk(vkCreateInstance(&instance, nullptr, &v.instance), "vkCreateInstance");
+  vk(glfwCreateWindowSurface(v.instance, window, nullptr, &v.surface), "glfwCreateWindowSurface");
+}
+
+// The first device with a queue that draws and presents to the surface, and that queue.
+void create_device(ViewerWindow::Vulkan& v) {
+  std::uint32_t count = 0;
+  vkEnumeratePhysicalDevices(v.instance, &count, nullptr);
+  std::vector<VkPhysicalDevice> devices(count);
+  vkEnumeratePhysicalDevices(v.instance, &count, devices.data());
+  for (VkPhysicalDevice d : devices) {
+    std::uint32_t nq = 0;
+    vkGetPhysicalDeviceQueueFamilyProperties(d, &nq, nullptr);
+    std::vector<VkQueueFamilyProperties> families(nq);
+    vkGetPhysicalDeviceQueueFamilyProperties(d, &nq, families.data());
+    for (std::uint32_t q = 0; q < nq && !v.physical; ++q) {
+      VkBool32 present = VK_FALSE;
+      vkGetPhysicalDeviceSurfaceSupportKHR(d, q, v.surface, &present);
+      if (present && (families[q].queueFlags & VK_QUEUE_GRAPHICS_BIT)) v.physical = d, v.family = q;
+    }
+  }
+  if (!v.physical) throw viewer_error("no Vulkan device can draw to and present the window");
+  const float priority = 1;
+  VkDeviceQueueCreateInfo queue{.sType = VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO,
+                                .queueFamilyIndex = v.family,
+                                .queueCount = 1,
+                                .pQueuePriorities = &priority};
+  const char* swapchain_ext = VK_KHR_SWAPCHAIN_EXTENSION_NAME;
+  VkDeviceCreateInfo device{.sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO,
+                            .queueCreateInfoCount = 1,
+                            .pQueueCreateInfos = &queue,
+                            .enabledExtensionCount = 1,
+                            .ppEnabledExtensionNames = &swapchain_ext};
+  vk(vkCreateDevice(v.physical, &device, nullptr, &v.device), "vkCreateDevice");
+  vkGetDeviceQueue(v.device, v.family, 0, &v.queue);
+}
+
+// Swapchain: images we copy into, draw the UI on, and read back for screenshots.
+void create_swapchain(ViewerWindow::Vulkan& v, int width, int height) {
+  VkSurfaceCapabilitiesKHR caps;
+  vkGetPhysicalDeviceSurfaceCapabilitiesKHR(v.physical, v.surface, &caps);
+  std::uint32_t n = 0;
+  vkGetPhysicalDeviceSurfaceFormatsKHR(v.physical, v.surface, &n, nullptr);
+  std::vector<VkSurfaceFormatKHR> formats(n);
+  vkGetPhysicalDeviceSurfaceFormatsKHR(v.physical, v.surface, &n, formats.data());
+  VkSurfaceFormatKHR format = formats.at(0);
+  for (const auto& f : formats)
+    if (f.format == VK_FORMAT_B8G8R8A8_UNORM || f.format == VK_FORMAT_R8G8B8A8_UNORM) format = f;
+  v.format = format.format;
+  v.bgra = format.format == VK_FORMAT_B8G8R8A8_UNORM || format.format == VK_FORMAT_B8G8R8A8_SRGB;
+  const VkImageUsageFlags usage = VK_IMAGE_USAGE_TRANSFER_DST_BIT |
+                                  VK_IMAGE_USAGE_TRANSFER_SRC_BIT |
+                                  VK_IMAGE_USAGE_COLOR_ATTACHMENT_BIT;
+  if ((caps.supportedUsageFlags & usage) != usage)
+    throw viewer_error("the window's images cannot be copied into, read back and drawn on");
+  VkSwapchainCreateInfoKHR swapchain{
+      .sType = VK_STRUCTURE_TYPE_SWAPCHAIN_CREATE_INFO_KHR,
+      .surface = v.surface,
+      .minImageCount = std::max(2u, caps.minImageCount),
+      .imageFormat = format.format,
+      .imageColorSpace = format.colorSpace,
+      .imageExtent = {static_cast<std::uint32_t>(width), static_cast<std::uint32_t>(height)},
+      .imageArrayLayers = 1,
+      .imageUsage = usage,
+      .imageSharingMode = VK_SHARING_MODE_EXCLUSIVE,
+      .preTransform = caps.currentTransform,
+      .compositeAlpha = VK_COMPOSITE_ALPHA_OPAQUE_BIT_KHR,
+      .presentMode = VK_PRESENT_MODE_FIFO_KHR,
+      .clipped = VK_TRUE};
+  if (caps.maxImageCount > 0)
+    swapchain.minImageCount = std::min(swapchain.minImageCount, caps.maxImageCount);
+  vk(vkCreateSwapchainKHR(v.device, &swapchain, nullptr, &v.swapchain), "vkCreateSwapchainKHR");
+  vkGetSwapchainImagesKHR(v.device, v.swapchain, &n, nullptr);
+  v.images.resize(n);
+  vkGetSwapchainImagesKHR(v.device, v.swapchain, &n, v.images.data());
+}
+
+// One pass over the copied image: the UI is drawn on top (load), and the image leaves ready to be
+// read back, then presented. A view and a framebuffer per swapchain image.
+void create_render_pass(ViewerWindow::Vulkan& v, int width, int height) {
+  VkAttachmentDescription attachment{.format = v.format,
+                                     .samples = VK_SAMPLE_COUNT_1_BIT,
+                                     .loadOp = VK_ATTACHMENT_LOAD_OP_LOAD,
+                                     .storeOp = VK_ATTACHMENT_STORE_OP_STORE,
+                                     .stencilLoadOp = VK_ATTACHMENT_LOAD_OP_DONT_CARE,
+                                     .stencilStoreOp = VK_ATTACHMENT_STORE_OP_DONT_CARE,
+                                     .initialLayout = VK_IMAGE_LAYOUT_TRANSFER_DST_OPTIMAL,
+                                     .finalLayout = VK_IMAGE_LAYOUT_TRANSFER_SRC_OPTIMAL};
+  VkAttachmentReference color{0, VK_IMAGE_LAYOUT_COLOR_ATTACHMENT_OPTIMAL};
+  VkSubpassDescription subpass{.pipelineBindPoint = VK_PIPELINE_BIND_POINT_GRAPHICS,
+                               .colorAttachmentCount = 1,
+                               .pColorAttachments = &color};
+  const VkSubpassDependency dependencies[2] = {
+      {.srcSubpass = VK_SUBPASS_EXTERNAL,
+       .dstSubpass = 0,
+       .srcStageMask = VK_PIPELINE_STAGE_TRANSFER_BIT,
+       .dstStageMask = VK_PIPELINE_STAGE_COLOR_ATTACHMENT_OUTPUT_BIT,
+       .srcAccessMask = VK_ACCESS_TRANSFER_WRITE_BIT,
+       .dstAccessMask = VK_ACCESS_COLOR_ATTACHMENT_READ_BIT | VK_ACCESS_COLOR_ATTACHMENT_WRITE_BIT},
+      {.srcSubpass = 0,
+       .dstSubpass = VK_SUBPASS_EXTERNAL,
+       .srcStageMask = VK_PIPELINE_STAGE_COLOR_ATTACHMENT_OUTPUT_BIT,
+       .dstStageMask = VK_PIPELINE_STAGE_TRANSFER_BIT,
+       .srcAccessMask = VK_ACCESS_COLOR_ATTACHMENT_WRITE_BIT,
+       .dstAccessMask = VK_ACCESS_TRANSFER_READ_BIT}};
+  VkRenderPassCreateInfo pass{.sType = VK_STRUCTURE_TYPE_RENDER_PASS_CREATE_INFO,
+                              .attachmentCount = 1,
+                              .pAttachments = &attachment,
+                              .subpassCount = 1,
+                              .pSubpasses = &subpass,
+                              .dependencyCount = 2,
+                              .pDependencies = dependencies};
+  vk(vkCreateRenderPass(v.device, &pass, nullptr, &v.render_pass), "vkCreateRenderPass");
+  for (VkImage image : v.images) {
+    VkImageViewCreateInfo view{.sType = VK_STRUCTURE_TYPE_IMAGE_VIEW_CREATE_INFO,
+                               .image = image,
+                               .viewType = VK_IMAGE_VIEW_TYPE_2D,
+                               .format = v.format,
+                               .subresourceRange = {VK_IMAGE_ASPECT_COLOR_BIT, 0, 1, 0, 1}};
+    vk(vkCreateImageView(v.device, &view, nullptr, &v.views.emplace_back()), "vkCreateImageView");
+    VkFramebufferCreateInfo fb{.sType = VK_STRUCTURE_TYPE_FRAMEBUFFER_CREATE_INFO,
+                               .renderPass = v.render_pass,
+                               .attachmentCount = 1,
+                               .pAttachments = &v.views.back(),
+                               .width = static_cast<std::uint32_t>(width),
+                               .height = static_cast<std::uint32_t>(height),
+                               .layers = 1};
+    vk(vkCreateFramebuffer(v.device, &fb, nullptr, &v.framebuffers.emplace_back()),
+       "vkCreateFramebuffer");
+  }
+}
+
+// The command buffer, its semaphores and fence, and the staging and read-back buffers.
+void create_commands(ViewerWindow::Vulkan& v, int width, int height) {
+  VkCommandPoolCreateInfo pool{.sType = VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO,
+                               .flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT,
+                               .queueFamilyIndex = v.family};
+  vk(vkCreateCommandPool(v.device, &pool, nullptr, &v.pool), "vkCreateCommandPool");
+  VkCommandBufferAllocateInfo alloc{.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO,
+                                    .commandPool = v.pool,
+                                    .level = VK_COMMAND_BUFFER_LEVEL_PRIMARY,
+                                    .commandBufferCount = 1};
+  vk(vkAllocateCommandBuffers(v.device, &alloc, &v.cmd), "vkAllocateCommandBuffers");
+  VkSemaphoreCreateInfo sem{.sType = VK_STRUCTURE_TYPE_SEMAPHORE_CREATE_INFO};
+  vk(vkCreateSemaphore(v.device, &sem, nullptr, &v.acquired), "vkCreateSemaphore");
+  vk(vkCreateSemaphore(v.device, &sem, nullptr, &v.drawn), "vkCreateSemaphore");
+  VkFenceCreateInfo fence{.sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
+  vk(vkCreateFence(v.device, &fence, nullptr, &v.fence), "vkCreateFence");
+  const VkDeviceSize bytes = static_cast<VkDeviceSize>(width) * height * 4;
+  v.staging.create(v.physical, v.device, bytes, VK_BUFFER_USAGE_TRANSFER_SRC_BIT);
+  v.readback.create(v.physical, v.device, bytes, VK_BUFFER_USAGE_TRANSFER_DST_BIT);
+}
+
+}  // namespace
+
 ViewerWindow::ViewerWindow(int width, int height, const std::string& title, Handlers handlers)
     : width_(width), height_(height), handlers_(std::move(handlers)) {
   if (!glfwInit())
@@ -102,204 +270,59 @@ ViewerWindow::ViewerWindow(int width, int height, const std::string& title, Hand
     glfwWindowHint(GLFW_RESIZABLE, GLFW_FALSE);
     window_ = glfwCreateWindow(width, height, title.c_str(), nullptr, nullptr);
     if (!window_) throw viewer_error("cannot create the window");
-    Vulkan& v = *vk_;
-
-    std::uint32_t n = 0;
-    const char** extensions = glfwGetRequiredInstanceExtensions(&n);
-    VkApplicationInfo app{.sType = VK_STRUCTURE_TYPE_APPLICATION_INFO,
-                          .pApplicationName = "simlab view",
-                          .apiVersion = VK_API_VERSION_1_1};
-    VkInstanceCreateInfo instance{.sType = VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO,
-                                  .pApplicationInfo = &app,
-                                  .enabledExtensionCount = n,
-                                  .ppEnabledExtensionNames = extensions};
-    vk(vkCreateInstance(&instance, nullptr, &v.instance), "vkCreateInstance");
-    vk(glfwCreateWindowSurface(v.instance, window_, nullptr, &v.surface),
-       "glfwCreateWindowSurface");
-
-    // The first device with a queue that draws and presents to this surface.
-    std::uint32_t count = 0;
-    vkEnumeratePhysicalDevices(v.instance, &count, nullptr);
-    std::vector<VkPhysicalDevice> devices(count);
-    vkEnumeratePhysicalDevices(v.instance, &count, devices.data());
-    for (VkPhysicalDevice d : devices) {
-      std::uint32_t nq = 0;
-      vkGetPhysicalDeviceQueueFamilyProperties(d, &nq, nullptr);
-      std::vector<VkQueueFamilyProperties> families(nq);
-      vkGetPhysicalDeviceQueueFamilyProperties(d, &nq, families.data());
-      for (std::uint32_t q = 0; q < nq && !v.physical; ++q) {
-        VkBool32 present = VK_FALSE;
-        vkGetPhysicalDeviceSurfaceSupportKHR(d, q, v.surface, &present);
-        if (present && (families[q].queueFlags & VK_QUEUE_GRAPHICS_BIT))
-          v.physical = d, v.family = q;
-      }
-    }
-    if (!v.physical) throw viewer_error("no Vulkan device can draw to and present the window");
-    const float priority = 1;
-    VkDeviceQueueCreateInfo queue{.sType = VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO,
-                                  .queueFamilyIndex = v.family,
-                                  .queueCount = 1,
-                                  .pQueuePriorities = &priority};
-    const char* swapchain_ext = VK_KHR_SWAPCHAIN_EXTENSION_NAME;
-    VkDeviceCreateInfo device{.sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO,
-                              .queueCreateInfoCount = 1,
-                              .pQueueCreateInfos = &queue,
-                              .enabledExtensionCount = 1,
-                              .ppEnabledExtensionNames = &swapchain_ext};
-    vk(vkCreateDevice(v.physical, &device, nullptr, &v.device), "vkCreateDevice");
-    vkGetDeviceQueue(v.device, v.family, 0, &v.queue);
-
-    // Swapchain: images we copy into, draw the UI on, and read back for screenshots.
-    VkSurfaceCapabilitiesKHR caps;
-    vkGetPhysicalDeviceSurfaceCapabilitiesKHR(v.physical, v.surface, &caps);
-    vkGetPhysicalDeviceSurfaceFormatsKHR(v.physical, v.surface, &n, nullptr);
-    std::vector<VkSurfaceFormatKHR> formats(n);
-    vkGetPhysicalDeviceSurfaceFormatsKHR(v.physical, v.surface, &n, formats.data());
-    VkSurfaceFormatKHR format = formats.at(0);
-    for (const auto& f : formats)
-      if (f.format == VK_FORMAT_B8G8R8A8_UNORM || f.format == VK_FORMAT_R8G8B8A8_UNORM) format = f;
-    v.format = format.format;
-    v.bgra = format.format == VK_FORMAT_B8G8R8A8_UNORM || format.format == VK_FORMAT_B8G8R8A8_SRGB;
-    const VkImageUsageFlags usage = VK_IMAGE_USAGE_TRANSFER_DST_BIT |
-                                    VK_IMAGE_USAGE_TRANSFER_SRC_BIT |
-                                    VK_IMAGE_USAGE_COLOR_ATTACHMENT_BIT;
-    if ((caps.supportedUsageFlags & usage) != usage)
-      throw viewer_error("the window's images cannot be copied into, read back and drawn on");
-    VkSwapchainCreateInfoKHR swapchain{
-        .sType = VK_STRUCTURE_TYPE_SWAPCHAIN_CREATE_INFO_KHR,
-        .surface = v.surface,
-        .minImageCount = std::max(2u, caps.minImageCount),
-        .imageFormat = format.format,
-        .imageColorSpace = format.colorSpace,
-        .imageExtent = {static_cast<std::uint32_t>(width), static_cast<std::uint32_t>(height)},
-        .imageArrayLayers = 1,
-        .imageUsage = usage,
-        .imageSharingMode = VK_SHARING_MODE_EXCLUSIVE,
-        .preTransform = caps.currentTransform,
-        .compositeAlpha = VK_COMPOSITE_ALPHA_OPAQUE_BIT_KHR,
-        .presentMode = VK_PRESENT_MODE_FIFO_KHR,
-        .clipped = VK_TRUE};
-    if (caps.maxImageCount > 0)
-      swapchain.minImageCount = std::min(swapchain.minImageCount, caps.maxImageCount);
-    vk(vkCreateSwapchainKHR(v.device, &swapchain, nullptr, &v.swapchain), "vkCreateSwapchainKHR");
-    vkGetSwapchainImagesKHR(v.device, v.swapchain, &n, nullptr);
-    v.images.resize(n);
-    vkGetSwapchainImagesKHR(v.device, v.swapchain, &n, v.images.data());
-
-    // One pass over the copied image: the UI is drawn on top (load), and the image leaves ready to
-    // be read back, then presented.
-    VkAttachmentDescription attachment{.format = v.format,
-                                       .samples = VK_SAMPLE_COUNT_1_BIT,
-                                       .loadOp = VK_ATTACHMENT_LOAD_OP_LOAD,
-                                       .storeOp = VK_ATTACHMENT_STORE_OP_STORE,
-                                       .stencilLoadOp = VK_ATTACHMENT_LOAD_OP_DONT_CARE,
-                                       .stencilStoreOp = VK_ATTACHMENT_STORE_OP_DONT_CARE,
-                                       .initialLayout = VK_IMAGE_LAYOUT_TRANSFER_DST_OPTIMAL,
-                                       .finalLayout = VK_IMAGE_LAYOUT_TRANSFER_SRC_OPTIMAL};
-    VkAttachmentReference color{0, VK_IMAGE_LAYOUT_COLOR_ATTACHMENT_OPTIMAL};
-    VkSubpassDescription subpass{.pipelineBindPoint = VK_PIPELINE_BIND_POINT_GRAPHICS,
-                                 .colorAttachmentCount = 1,
-                                 .pColorAttachments = &color};
-    const VkSubpassDependency dependencies[2] = {
-        {.srcSubpass = VK_SUBPASS_EXTERNAL,
-         .dstSubpass = 0,
-         .srcStageMask = VK_PIPELINE_STAGE_TRANSFER_BIT,
-         .dstStageMask = VK_PIPELINE_STAGE_COLOR_ATTACHMENT_OUTPUT_BIT,
-         .srcAccessMask = VK_ACCESS_TRANSFER_WRITE_BIT,
-         .dstAccessMask =
-             VK_ACCESS_COLOR_ATTACHMENT_READ_BIT | VK_ACCESS_COLOR_ATTACHMENT_WRITE_BIT},
-        {.srcSubpass = 0,
-         .dstSubpass = VK_SUBPASS_EXTERNAL,
-         .srcStageMask = VK_PIPELINE_STAGE_COLOR_ATTACHMENT_OUTPUT_BIT,
-         .dstStageMask = VK_PIPELINE_STAGE_TRANSFER_BIT,
-         .srcAccessMask = VK_ACCESS_COLOR_ATTACHMENT_WRITE_BIT,
-         .dstAccessMask = VK_ACCESS_TRANSFER_READ_BIT}};
-    VkRenderPassCreateInfo pass{.sType = VK_STRUCTURE_TYPE_RENDER_PASS_CREATE_INFO,
-                                .attachmentCount = 1,
-                                .pAttachments = &attachment,
-                                .subpassCount = 1,
-                                .pSubpasses = &subpass,
-                                .dependencyCount = 2,
-                                .pDependencies = dependencies};
-    vk(vkCreateRenderPass(v.device, &pass, nullptr, &v.render_pass), "vkCreateRenderPass");
-    for (VkImage image : v.images) {
-      VkImageViewCreateInfo view{.sType = VK_STRUCTURE_TYPE_IMAGE_VIEW_CREATE_INFO,
-                                 .image = image,
-                                 .viewType = VK_IMAGE_VIEW_TYPE_2D,
-                                 .format = v.format,
-                                 .subresourceRange = {VK_IMAGE_ASPECT_COLOR_BIT, 0, 1, 0, 1}};
-      vk(vkCreateImageView(v.device, &view, nullptr, &v.views.emplace_back()), "vkCreateImageView");
-      VkFramebufferCreateInfo fb{.sType = VK_STRUCTURE_TYPE_FRAMEBUFFER_CREATE_INFO,
-                                 .renderPass = v.render_pass,
-                                 .attachmentCount = 1,
-                                 .pAttachments = &v.views.back(),
-                                 .width = static_cast<std::uint32_t>(width),
-                                 .height = static_cast<std::uint32_t>(height),
-                                 .layers = 1};
-      vk(vkCreateFramebuffer(v.device, &fb, nullptr, &v.framebuffers.emplace_back()),
-         "vkCreateFramebuffer");
-    }
-
-    VkCommandPoolCreateInfo pool{.sType = VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO,
-                                 .flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT,
-                                 .queueFamilyIndex = v.family};
-    vk(vkCreateCommandPool(v.device, &pool, nullptr, &v.pool), "vkCreateCommandPool");
-    VkCommandBufferAllocateInfo alloc{.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO,
-                                      .commandPool = v.pool,
-                                      .level = VK_COMMAND_BUFFER_LEVEL_PRIMARY,
-                                      .commandBufferCount = 1};
-    vk(vkAllocateCommandBuffers(v.device, &alloc, &v.cmd), "vkAllocateCommandBuffers");
-    VkSemaphoreCreateInfo sem{.sType = VK_STRUCTURE_TYPE_SEMAPHORE_CREATE_INFO};
-    vk(vkCreateSemaphore(v.device, &sem, nullptr, &v.acquired), "vkCreateSemaphore");
-    vk(vkCreateSemaphore(v.device, &sem, nullptr, &v.drawn), "vkCreateSemaphore");
-    VkFenceCreateInfo fence{.sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
-    vk(vkCreateFence(v.device, &fence, nullptr, &v.fence), "vkCreateFence");
-    const VkDeviceSize bytes = static_cast<VkDeviceSize>(width) * height * 4;
-    v.staging.create(v.physical, v.device, bytes, VK_BUFFER_USAGE_TRANSFER_SRC_BIT);
-    v.readback.create(v.physical, v.device, bytes, VK_BUFFER_USAGE_TRANSFER_DST_BIT);
-
-    // Dear ImGui on this device: its font atlas is uploaded once, here.
-    const VkDescriptorPoolSize sizes[] = {{VK_DESCRIPTOR_TYPE_COMBINED_IMAGE_SAMPLER, 16}};
-    VkDescriptorPoolCreateInfo descriptors{
-        .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO,
-        .flags = VK_DESCRIPTOR_POOL_CREATE_FREE_DESCRIPTOR_SET_BIT,
-        .maxSets = 16,
-        .poolSizeCount = 1,
-        .pPoolSizes = sizes};
-    vk(vkCreateDescriptorPool(v.device, &descriptors, nullptr, &v.descriptors),
-       "vkCreateDescriptorPool");
-    IMGUI_CHECKVERSION();
-    ImGui::CreateContext();
-    ImGui::GetIO().IniFilename = nullptr;  // no imgui.ini next to the user's files
-    ImGui::StyleColorsDark();
-    imgui_glfw_ = ImGui_ImplGlfw_InitForVulkan(window_, false);
-    ImGui_ImplVulkan_InitInfo init{};
-    init.Instance = v.instance;
-    init.PhysicalDevice = v.physical;
-    init.Device = v.device;
-    init.QueueFamily = v.family;
-    init.Queue = v.queue;
-    init.DescriptorPool = v.descriptors;
-    init.MinImageCount = std::max(2u, static_cast<std::uint32_t>(v.images.size()));
-    init.ImageCount = static_cast<std::uint32_t>(v.images.size());
-    init.MSAASamples = VK_SAMPLE_COUNT_1_BIT;
-    imgui_vulkan_ = ImGui_ImplVulkan_Init(&init, v.render_pass);
-    if (!imgui_glfw_ || !imgui_vulkan_) throw viewer_error("cannot start Dear ImGui");
-    VkCommandBufferBeginInfo begin{.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO,
-                                   .flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT};
-    vkBeginCommandBuffer(v.cmd, &begin);
-    ImGui_ImplVulkan_CreateFontsTexture(v.cmd);
-    vkEndCommandBuffer(v.cmd);
-    v.submit_and_wait(VkSubmitInfo{.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO,
-                                   .commandBufferCount = 1,
-                                   .pCommandBuffers = &v.cmd});
-    ImGui_ImplVulkan_DestroyFontUploadObjects();
+    create_instance(*vk_, window_);
+    create_device(*vk_);
+    create_swapchain(*vk_, width, height);
+    create_render_pass(*vk_, width, height);
+    create_commands(*vk_, width, height);
+    start_imgui();
   } catch (...) {
     release();
     throw;
   }
+  connect_input();
+}
 
-  // Input goes to ImGui first; the app gets what the UI does not take.
+// Dear ImGui on the window's device: its font atlas is uploaded once, here.
+void ViewerWindow::start_imgui() {
+  Vulkan& v = *vk_;
+  const VkDescriptorPoolSize sizes[] = {{VK_DESCRIPTOR_TYPE_COMBINED_IMAGE_SAMPLER, 16}};
+  VkDescriptorPoolCreateInfo descriptors{.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO,
+                                         .flags = VK_DESCRIPTOR_POOL_CREATE_FREE_DESCRIPTOR_SET_BIT,
+                                         .maxSets = 16,
+                                         .poolSizeCount = 1,
+                                         .pPoolSizes = sizes};
+  vk(vkCreateDescriptorPool(v.device, &descriptors, nullptr, &v.descriptors),
+     "vkCreateDescriptorPool");
+  IMGUI_CHECKVERSION();
+  ImGui::CreateContext();
+  ImGui::GetIO().IniFilename = nullptr;  // no imgui.ini next to the user's files
+  ImGui::StyleColorsDark();
+  imgui_glfw_ = ImGui_ImplGlfw_InitForVulkan(window_, false);
+  ImGui_ImplVulkan_InitInfo init{};
+  init.Instance = v.instance;
+  init.PhysicalDevice = v.physical;
+  init.Device = v.device;
+  init.QueueFamily = v.family;
+  init.Queue = v.queue;
+  init.DescriptorPool = v.descriptors;
+  init.MinImageCount = std::max(2u, static_cast<std::uint32_t>(v.images.size()));
+  init.ImageCount = static_cast<std::uint32_t>(v.images.size());
+  init.MSAASamples = VK_SAMPLE_COUNT_1_BIT;
+  imgui_vulkan_ = ImGui_ImplVulkan_Init(&init, v.render_pass);
+  if (!imgui_glfw_ || !imgui_vulkan_) throw viewer_error("cannot start Dear ImGui");
+  VkCommandBufferBeginInfo begin{.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO,
+                                 .flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT};
+  vkBeginCommandBuffer(v.cmd, &begin);
+  ImGui_ImplVulkan_CreateFontsTexture(v.cmd);
+  vkEndCommandBuffer(v.cmd);
+  v.submit_and_wait(VkSubmitInfo{
+      .sType = VK_STRUCTURE_TYPE_SUBMIT_INFO, .commandBufferCount = 1, .pCommandBuffers = &v.cmd});
+  ImGui_ImplVulkan_DestroyFontUploadObjects();
+}
+
+// Input goes to ImGui first; the app gets what the UI does not take.
+void ViewerWindow::connect_input() {
   glfwSetWindowUserPointer(window_, this);
   glfwSetKeyCallback(window_, [](GLFWwindow* w, int key, int scancode, int action, int mods) {
     ImGui_ImplGlfw_KeyCallback(w, key, scancode, action, mods);

@@ -43,8 +43,12 @@ class ViewerWindow {
   // back into it as [height, width, 3] RGB.
   void present(const std::uint8_t* rgb, int w, int h, std::vector<std::uint8_t>* capture = nullptr);
 
+ public:
+  struct Vulkan;  // the window's Vulkan objects (view_window.cpp)
+
  private:
-  struct Vulkan;
+  void start_imgui();
+  void connect_input();
   void release();  // everything, in reverse order; safe on a half-made window
   bool released_ = false;
   int width_, height_;

@@ -1,6 +1,6 @@
 // A dataset episode is env k's first episode of a VectorEnv with the same seed: the same
 // observations (noise, dropout and action delay included), rewards and endings, step for step.
-#include "engine/io/rollout.h"
+#include "engine/episode_rollout.h"
 
 #include <cstring>
 #include <vector>
@@ -9,7 +9,7 @@
 
 #include "tests/support/scenes.h"
 
-namespace simlab::engine::io {
+namespace simlab::engine {
 namespace {
 
 float action_for(std::int64_t env, int step, int j) {
@@ -94,4 +94,4 @@ TEST(EpisodeRollout, StateIsQposThenQvelAndDependsOnTheIndexOnly) {
 }
 
 }  // namespace
-}  // namespace simlab::engine::io
+}  // namespace simlab::engine

@@ -5,8 +5,8 @@
 //   todo episodes --> slots (one EpisodeRollout each, stepped on oneTBB; a slot whose episode
 //   ended takes the next) --> with images: one batch render of every slot per step --> sink
 //
-// Episode k's data depends on (scene, seed, policy, k) only: see engine/io/rollout.h. An exported
-// policy (--policy FILE, policy.pt) is deterministic and called on one observation at a time, so
+// Episode k's data depends on (scene, seed, policy, k) only: see engine/episode_rollout.h. An
+// exported policy (policy.pt) is deterministic and called on one observation at a time, so
 // its actions do not depend on how many episodes run beside it either.
 #pragma once
 
@@ -22,40 +22,34 @@
 
 #include "engine/io/dataset.h"
 #include "scenes/scene.h"
+#include "tools/app/policy.h"
+#include "tools/app/run.h"
 
-namespace simlab::tools {
+namespace simlab::app {
 
 struct GenOptions {
-  std::string scene;
-  int envs = 16;
+  // The scene, its physics engine, the seed (scene, randomization and policy), the episodes
+  // simulated at once (envs) and the simulation threads. Datasets always use the training
+  // randomization.
+  RunSpec run{.scene = "", .envs = 16};
   std::int64_t episodes = 100;
   std::string policy = "random";  // random, zero, or an exported policy.pt (needs LibTorch)
-  std::string obs = "state";
-  std::string res = "64x64";
+  std::string obs = "state";      // comma-separated: state, rgb, depth, seg
+  std::string res = "64x64";      // WIDTHxHEIGHT of images
   std::string camera;  // a scene camera by name; "": the scene's first, else a framing camera
-  std::uint64_t seed = 0;
-  int threads = 0;
-  int max_steps = 0;  // > 0: cap the scene's episode length
+  int max_steps = 0;   // > 0: cap the scene's episode length
   int compression = 4;
-  std::string backend = "mujoco";  // the physics engine (--backend): mujoco or bullet
 };
 
-// An exported policy as gen calls it: the action for one observation, given the previous action
-// (the safe action at an episode's first step). Callable from several threads at once.
-using PolicyFn = std::function<void(std::span<const float> obs, std::span<const float> prev,
-                                    std::span<float> action)>;
-
 // A validated job: the compiled scene, the env configuration, the dataset layout and the JSON
-// that goes into the files. Bad options throw simlab::Error naming the flag.
+// that goes into the files. Bad options throw simlab::Error naming the field.
 struct GenSpec {
   GenOptions options;
   scenes::Scene scene;
   engine::VectorEnvConfig config;  // seed and episode length as the job runs them
   engine::io::DatasetLayout layout;
-  enum class Policy { kRandom, kZero, kFile } policy = Policy::kRandom;
-  std::shared_ptr<const PolicyFn> policy_fn;  // kFile
-  std::vector<float> safe_action;             // kFile: the previous action at the first step
-  int camera = -1;                            // scene camera index, -1: default framing camera
+  PolicySource policy;
+  int camera = -1;       // scene camera index, -1: default framing camera
   nlohmann::json job;    // what determines the data (compared on --resume and merge)
   std::string env_args;  // data.attrs env_args (robomimic's env metadata, JSON)
 };
@@ -70,10 +64,14 @@ struct GenStats {
 
 using EpisodeSink = std::function<void(std::unique_ptr<engine::io::Episode>)>;
 
-// Roll out `todo` (episode indices) and give each finished episode to `sink`, on this thread.
-// Stops early, abandoning episodes in flight, once `stop` reads true. `progress_label` non-empty:
-// draw a progress bar (env-steps/s and ETA) on a terminal.
-GenStats simulate(const GenSpec& spec, std::span<const std::int64_t> todo, const EpisodeSink& sink,
-                  const std::atomic<bool>* stop, const std::string& progress_label);
+// How far a job is: `done` of `total` `unit`s (env-steps, or episodes when they have no limit).
+// Called on the simulating thread after every round of steps, and once with `final` at the end.
+using GenProgress =
+    std::function<void(std::int64_t done, std::int64_t total, const char* unit, bool final)>;
 
-}  // namespace simlab::tools
+// Roll out `todo` (episode indices) and give each finished episode to `sink`, on this thread.
+// Stops early, abandoning episodes in flight, once `stop` reads true.
+GenStats simulate(const GenSpec& spec, std::span<const std::int64_t> todo, const EpisodeSink& sink,
+                  const std::atomic<bool>* stop = nullptr, const GenProgress& progress = {});
+
+}  // namespace simlab::app

@@ -1,4 +1,4 @@
-#include "tools/simlab/gen_job.h"
+#include "tools/app/gen_job.h"
 
 #include <algorithm>
 #include <chrono>
@@ -12,26 +12,18 @@
 
 #include "engine/core/error.h"
 #include "engine/core/rng.h"
+#include "engine/episode_rollout.h"
 #include "engine/io/hash.h"
-#include "engine/io/rollout.h"
-#ifdef SIMLAB_HAS_LEARNERS
-#include <mutex>
-
-#include "learners/evaluate.h"
-#endif
 #ifdef SIMLAB_HAS_RENDER
 #include "engine/render/batch_renderer.h"
+#include "scenes/render_camera.h"
 #endif
-#include "tools/simlab/progress.h"
 
-namespace simlab::tools {
+namespace simlab::app {
 namespace {
 
 namespace io = engine::io;
 using nlohmann::json;
-
-// The policy's own Philox stream of episode k, apart from every stream VectorEnv draws from.
-constexpr std::uint32_t kPolicyStream = 0x50000000u;
 
 std::vector<std::string> split(const std::string& text, char sep) {
   std::vector<std::string> out;
@@ -48,68 +40,19 @@ std::string read_text(const std::filesystem::path& file) {
   return s.str();
 }
 
-// --policy FILE: an exported policy.pt whose card matches the scene's observation and action
-// layout (an Error naming the card's field otherwise).
-void load_policy_file(GenSpec& s, const engine::Space& observation, const engine::Space& action) {
-#ifdef SIMLAB_HAS_LEARNERS
-  auto policy =
-      std::make_shared<learners::ExportedPolicy>(learners::load_exported_policy(s.options.policy));
-  learners::check_layout(policy->card,
-                         policy->card_file.empty() ? s.options.policy : policy->card_file.string(),
-                         observation, action);
-  const int act_dim = action.dim();
-  s.safe_action.assign(static_cast<std::size_t>(act_dim), 0.0f);
-  for (int k = 0; k < act_dim; ++k) {
-    const auto& e = policy->card["action"]["elements"][k];
-    const float lo = e.value("low", -1.0f), hi = e.value("high", 1.0f);
-    s.safe_action[k] = e.value("safe", std::clamp(0.0f, lo, hi));
-  }
-  // One observation per call (batch 1): the same arithmetic whatever --envs is. Calls are
-  // serialized: a small MLP is cheap next to the physics, and LibTorch's own threads stay idle.
-  auto lock = std::make_shared<std::mutex>();
-  s.policy_fn = std::make_shared<const PolicyFn>([policy, lock](std::span<const float> obs,
-                                                                std::span<const float> prev,
-                                                                std::span<float> out) {
-    const auto o = torch::from_blob(const_cast<float*>(obs.data()),
-                                    {1, static_cast<std::int64_t>(obs.size())});
-    const auto p = torch::from_blob(const_cast<float*>(prev.data()),
-                                    {1, static_cast<std::int64_t>(prev.size())});
-    std::lock_guard guard(*lock);
-    const auto a = policy->forward(o, p).first.to(torch::kFloat32).contiguous();
-    std::copy(a.data_ptr<float>(), a.data_ptr<float>() + out.size(), out.begin());
-  });
-#else
-  (void)observation, (void)action;
-  throw Error(SourceLocation{.file = s.options.policy, .field = "--policy"},
-              "policy files need LibTorch, and this simlab was built without it; use --policy "
-              "random or --policy zero");
-#endif
-}
-
 }  // namespace
 
 GenSpec prepare_gen(const GenOptions& o) {
-  if (o.scene.empty())
-    throw Error(SourceLocation{.field = "--scene"},
+  if (o.run.scene.empty())
+    throw Error(SourceLocation{.field = "scene"},
                 "required: a built-in scene name or a spec file (see `simlab scenes list`)");
-  if (o.envs < 1) throw Error(SourceLocation{.field = "--envs"}, "must be >= 1");
+  if (o.run.envs < 1) throw Error(SourceLocation{.field = "envs"}, "must be >= 1");
   if (o.episodes < 1 || o.episodes > 0x7fffffff)
-    throw Error(SourceLocation{.field = "--episodes"}, "must be in [1, 2^31)");
-  if (o.max_steps < 0) throw Error(SourceLocation{.field = "--max-steps"}, "must be >= 0");
+    throw Error(SourceLocation{.field = "episodes"}, "must be in [1, 2^31)");
+  if (o.max_steps < 0) throw Error(SourceLocation{.field = "max_steps"}, "must be >= 0");
   if (o.compression < 0 || o.compression > 9)
-    throw Error(SourceLocation{.field = "--compression"}, "must be a deflate level in [0, 9]");
-  GenSpec s{.options = o};
-  s.policy = GenSpec::Policy::kRandom;
-  if (o.policy == "zero") {
-    s.policy = GenSpec::Policy::kZero;
-  } else if (o.policy != "random") {
-    std::error_code ec;
-    if (!std::filesystem::is_regular_file(o.policy, ec))
-      throw Error(SourceLocation{.file = o.policy, .field = "--policy"},
-                  "no such policy file; expected random, zero, or a policy.pt written by "
-                  "`simlab export`");
-    s.policy = GenSpec::Policy::kFile;  // loaded once the scene is compiled
-  }
+    throw Error(SourceLocation{.field = "compression"}, "must be a deflate level in [0, 9]");
+  GenSpec s{.options = o, .policy = PolicySource::parse(o.policy)};  // loaded with the scene
 
   auto& L = s.layout;
   L.state = false;
@@ -124,38 +67,38 @@ GenSpec prepare_gen(const GenOptions& o) {
       L.seg = true;
     } else {
       const auto guess = scenes::did_you_mean(key, {"state", "rgb", "depth", "seg"});
-      throw Error(SourceLocation{.field = "--obs"},
+      throw Error(SourceLocation{.field = "obs"},
                   "unknown observation '" + key + "'" +
                       (guess.empty() ? "" : "; did you mean '" + guess + "'?") +
                       " (known: state, rgb, depth, seg)");
     }
   }
   if (!L.state && !L.has_images())
-    throw Error(SourceLocation{.field = "--obs"}, "name at least one of state, rgb, depth, seg");
+    throw Error(SourceLocation{.field = "obs"}, "name at least one of state, rgb, depth, seg");
   if (L.has_images()) {
 #ifndef SIMLAB_HAS_RENDER
-    throw Error(SourceLocation{.field = "--obs"},
+    throw Error(SourceLocation{.field = "obs"},
                 "rgb, depth and seg need the Vulkan renderer, and this simlab was built without "
                 "it (SIMLAB_WITH_VULKAN=OFF); use --obs state");
 #endif
     char x = 0;
     if (std::sscanf(o.res.c_str(), "%d%c%d", &L.width, &x, &L.height) != 3 || x != 'x' ||
         L.width < 1 || L.height < 1 || L.width > 4096 || L.height > 4096)
-      throw Error(SourceLocation{.field = "--res"},
+      throw Error(SourceLocation{.field = "res"},
                   "expected WIDTHxHEIGHT, e.g. 64x64; got '" + o.res + "'");
   }
   L.compression = o.compression;
 
-  auto spec = scenes::load_scene(scenes::resolve_scene(o.scene));
-  spec.backend = engine::physics::parse_backend(o.backend, "--backend");
+  const auto spec = load_spec(o.run);
   // Variant v depends on (seed, v) only, and episode k runs variant k % V: generating fewer than
   // V variants for a small job (k < episodes <= V) maps every episode to the same variant.
-  const int variants = std::max(
-      1, std::min<int>(std::max(1, spec.procedural.variants), static_cast<int>(o.episodes)));
-  s.scene = scenes::compile_scene(spec, o.seed, spec.procedural.empty() ? 0 : variants);
-  s.config = s.scene.config;
-  s.config.seed = o.seed;
-  s.config.num_envs = 1;
+  RunSpec run = o.run;
+  run.max_variants = spec.procedural.empty()
+                         ? 0
+                         : std::max(1, std::min<int>(std::max(1, spec.procedural.variants),
+                                                     static_cast<int>(o.episodes)));
+  s.scene = build_scene(run, spec);
+  s.config = episode_config(run, s.scene);
   if (o.max_steps > 0) s.config.max_episode_steps = o.max_steps;
   if (!o.camera.empty()) {
     s.camera = scenes::find_camera(spec, o.camera);
@@ -171,8 +114,8 @@ GenSpec prepare_gen(const GenOptions& o) {
   L.obs_names = obs_space.names();
   L.act_names = act_space.names();
   std::string policy_hash;
-  if (s.policy == GenSpec::Policy::kFile) {
-    load_policy_file(s, obs_space, act_space);
+  s.policy.bind(obs_space, act_space);
+  if (s.policy.exported()) {
     const std::string bytes = read_text(o.policy);
     io::Fnv1a64 h;
     h.add(bytes.data(), bytes.size());
@@ -186,7 +129,7 @@ GenSpec prepare_gen(const GenOptions& o) {
       L.has_images() ? (s.camera >= 0 ? spec.cameras[s.camera].name : "default") : "";
   s.job = {{"scene", spec.name},
            {"scene_spec_hash", spec_hash.hex()},
-           {"seed", o.seed},
+           {"seed", o.run.seed},
            {"episodes", o.episodes},
            {"policy", o.policy},
            {"obs", L.obs_keys()},
@@ -196,14 +139,14 @@ GenSpec prepare_gen(const GenOptions& o) {
            {"frame_skip", s.config.frame_skip}};
   if (!policy_hash.empty()) s.job["policy_hash"] = policy_hash;  // the file's bytes, not its path
   // Only when not the default, so that folders written before --backend still resume and merge.
-  if (spec.backend != engine::physics::BackendKind::kMuJoCo)
-    s.job["backend"] = engine::physics::backend_name(spec.backend);
+  if (o.run.backend != engine::physics::BackendKind::kMuJoCo)
+    s.job["backend"] = engine::physics::backend_name(o.run.backend);
   json env_kwargs = {
       {"scene", spec.name},
       {"scene_file", spec.file.string()},
       {"scene_spec", spec_text},
-      {"backend", engine::physics::backend_name(spec.backend)},
-      {"seed", o.seed},
+      {"backend", engine::physics::backend_name(o.run.backend)},
+      {"seed", o.run.seed},
       {"control_hz", spec.control_hz},
       {"frame_skip", s.config.frame_skip},
       {"max_episode_steps", s.config.max_episode_steps},
@@ -226,18 +169,18 @@ GenSpec prepare_gen(const GenOptions& o) {
 namespace {
 
 struct Slot {
-  std::unique_ptr<io::EpisodeRollout> rollout;
+  std::unique_ptr<engine::EpisodeRollout> rollout;
   std::unique_ptr<io::Episode> episode;
   engine::Rng policy{0, 0, 0};
   std::vector<float> action;
-  std::vector<float> prev;  // an exported policy's previous action
+  std::vector<float> prev;  // the previous action (an exported policy reads it)
   std::vector<double> state;
   int frames = 0;  // image frames recorded (with images, a rollout steps only once its current
                    // observation has its frame)
 };
 
 // Episode k's settings recorded beside its data: variant and what randomization changed.
-std::string episode_env_args(const GenSpec& spec, const io::EpisodeRollout& r) {
+std::string episode_env_args(const GenSpec& spec, const engine::EpisodeRollout& r) {
   json changed = json::array();
   const auto& model = *spec.scene.variants[r.variant()].model;
   for (const auto& c : scenes::randomized_params(model, r.world()))
@@ -246,7 +189,7 @@ std::string episode_env_args(const GenSpec& spec, const io::EpisodeRollout& r) {
                        {"value", c.value},
                        {"model", c.model_value}});
   return json{{"episode", r.index()},
-              {"seed", spec.options.seed},
+              {"seed", spec.options.run.seed},
               {"variant", r.variant()},
               {"variant_summary",
                spec.scene.variant_summary.empty() ? "" : spec.scene.variant_summary[r.variant()]},
@@ -255,7 +198,7 @@ std::string episode_env_args(const GenSpec& spec, const io::EpisodeRollout& r) {
 }
 
 void start(const GenSpec& spec, Slot& slot, std::int64_t k) {
-  slot.rollout = std::make_unique<io::EpisodeRollout>(spec.scene.variants, spec.config, k);
+  slot.rollout = std::make_unique<engine::EpisodeRollout>(spec.scene.variants, spec.config, k);
   const auto& r = *slot.rollout;
   auto e = std::make_unique<io::Episode>();
   e->index = k;
@@ -273,9 +216,10 @@ void start(const GenSpec& spec, Slot& slot, std::int64_t k) {
   e->states.reserve(steps * r.state_dim());
   e->obs.insert(e->obs.end(), r.obs().begin(), r.obs().end());
   slot.episode = std::move(e);
-  slot.policy = engine::Rng(spec.options.seed, static_cast<std::uint32_t>(k), 0, kPolicyStream);
+  slot.policy = engine::Rng(spec.options.run.seed, static_cast<std::uint32_t>(k), 0,
+                            engine::rng_stream::kPolicy);
   slot.action.assign(static_cast<std::size_t>(L.act_dim), 0.0f);
-  if (spec.policy == GenSpec::Policy::kFile) slot.prev = spec.safe_action;
+  slot.prev = spec.policy.safe_action();
   slot.state.assign(static_cast<std::size_t>(r.state_dim()), 0.0);
   slot.frames = 0;
 }
@@ -283,18 +227,11 @@ void start(const GenSpec& spec, Slot& slot, std::int64_t k) {
 void step(const GenSpec& spec, Slot& slot) {
   auto& r = *slot.rollout;
   auto& e = *slot.episode;
-  if (spec.policy == GenSpec::Policy::kRandom) {
-    // Uniform over the action space where it is bounded (actuator ctrlrange), else [-1, 1].
-    const auto& space = spec.scene.variants[r.variant()].model->info().action;
-    for (std::size_t j = 0; j < slot.action.size(); ++j) {
-      float lo = space.low()[j], hi = space.high()[j];
-      if (!std::isfinite(lo) || !std::isfinite(hi)) lo = -1, hi = 1;
-      slot.action[j] = static_cast<float>(slot.policy.uniform(lo, hi));
-    }
-  } else if (spec.policy == GenSpec::Policy::kFile) {
-    (*spec.policy_fn)(r.obs(), slot.prev, slot.action);
-    slot.prev = slot.action;
-  }
+  // One observation per call (batch 1) for an exported policy: the same arithmetic whatever
+  // --envs is. A random one draws uniformly over its variant's action space.
+  spec.policy.act(r.obs(), slot.prev, slot.action, slot.policy,
+                  spec.scene.variants[r.variant()].model->info().action);
+  slot.prev = slot.action;
   r.read_state(slot.state);
   const auto s = r.step(slot.action);
   e.states.insert(e.states.end(), slot.state.begin(), slot.state.end());
@@ -360,16 +297,9 @@ class SlotRenderer {
   }
 
   // Episode k is seen as env k of `simlab render` with the same seed would be.
-  engine::render::Camera camera(const io::EpisodeRollout& r) const {
-    if (spec_.camera < 0)
-      return engine::render::default_camera(spec_.scene.variants[r.variant()].model->visual());
-    const auto view = scenes::camera_view(spec_.scene, spec_.camera, r.world(),
-                                          static_cast<int>(r.index()), spec_.options.seed);
-    const float eye[3] = {static_cast<float>(view.eye[0]), static_cast<float>(view.eye[1]),
-                          static_cast<float>(view.eye[2])};
-    const float target[3] = {static_cast<float>(view.target[0]), static_cast<float>(view.target[1]),
-                             static_cast<float>(view.target[2])};
-    return engine::render::look_at(eye, target, static_cast<float>(view.fovy));
+  engine::render::Camera camera(const engine::EpisodeRollout& r) const {
+    return scenes::render_camera(spec_.scene, spec_.camera, r.world(), static_cast<int>(r.index()),
+                                 spec_.options.run.seed);
   }
 
   const GenSpec& spec_;
@@ -383,15 +313,15 @@ class SlotRenderer {
 }  // namespace
 
 GenStats simulate(const GenSpec& spec, std::span<const std::int64_t> todo, const EpisodeSink& sink,
-                  const std::atomic<bool>* stop, const std::string& progress_label) {
+                  const std::atomic<bool>* stop, const GenProgress& progress) {
   GenStats stats;
   const auto t0 = std::chrono::steady_clock::now();
   if (todo.empty()) return stats;
   const bool images = spec.layout.has_images();
-  const int n = static_cast<int>(std::min<std::size_t>(spec.options.envs, todo.size()));
+  const int n = static_cast<int>(std::min<std::size_t>(spec.options.run.envs, todo.size()));
   std::vector<Slot> slots(static_cast<std::size_t>(n));
-  tbb::task_arena arena(spec.options.threads > 0 ? spec.options.threads
-                                                 : tbb::task_arena::automatic);
+  tbb::task_arena arena(spec.options.run.threads > 0 ? spec.options.run.threads
+                                                     : tbb::task_arena::automatic);
   std::atomic<std::size_t> next{0};
   std::vector<std::unique_ptr<io::Episode>> finished(slots.size());
 
@@ -400,15 +330,12 @@ GenStats simulate(const GenSpec& spec, std::span<const std::int64_t> todo, const
   if (images) renderer = std::make_unique<SlotRenderer>(spec, n);
 #endif
 
-  // The bar counts env steps against an upper bound (every episode running to its time limit);
-  // episodes that end early make the ETA pessimistic, never the rate.
+  // Progress counts env steps against an upper bound (every episode running to its time limit);
+  // episodes that end early make an ETA pessimistic, never the rate.
   const std::int64_t limit = spec.config.max_episode_steps;
-  std::unique_ptr<Progress> progress;
-  if (!progress_label.empty())
-    progress = std::make_unique<Progress>(progress_label,
-                                          limit > 0 ? static_cast<std::int64_t>(todo.size()) * limit
-                                                    : static_cast<std::int64_t>(todo.size()),
-                                          limit > 0 ? "env-steps" : "episodes");
+  const std::int64_t total = limit > 0 ? static_cast<std::int64_t>(todo.size()) * limit
+                                       : static_cast<std::int64_t>(todo.size());
+  const char* unit = limit > 0 ? "env-steps" : "episodes";
 
   std::atomic<std::int64_t> steps{0};
   bool any = true;
@@ -446,14 +373,13 @@ GenStats simulate(const GenSpec& spec, std::span<const std::int64_t> todo, const
       }
       any = any || slots[i].rollout != nullptr;
     }
-    if (progress) {
-      progress->update(limit > 0 ? steps.load() : stats.episodes);
-    }
+    if (progress) progress(limit > 0 ? steps.load() : stats.episodes, total, unit, false);
   }
-  if (progress && !stats.interrupted) progress->finish();
+  if (progress && !stats.interrupted)
+    progress(limit > 0 ? steps.load() : stats.episodes, total, unit, true);
   stats.env_steps = steps.load();
   stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return stats;
 }
 
-}  // namespace simlab::tools
+}  // namespace simlab::app

@@ -1,0 +1,157 @@
+// From a SceneSpec to what runs: the structural variants, compiled in parallel, with their tasks
+// and randomizers, and the VectorEnv configuration; make_env builds the envs of a compiled scene.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <oneapi/tbb/parallel_for.h>
+#include <sstream>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "engine/core/error.h"
+#include "engine/physics/backend.h"
+#include "engine/vector_env.h"
+#include "scenes/procedural.h"
+#include "scenes/scene.h"
+#include "scenes/spec_reader.h"
+#include "scenes/terms.h"
+
+namespace simlab::scenes {
+namespace {
+
+namespace fs = std::filesystem;
+using detail::num;
+
+std::string read_text(const fs::path& file) {
+  std::ifstream in(file);
+  if (!in) throw Error(SourceLocation{.file = file.string()}, "model file is not readable");
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+}  // namespace
+
+Scene compile_scene(const SceneSpec& spec, std::uint64_t seed, int max_variants) {
+  return compile_scene(spec, CompileOptions{.seed = seed, .max_variants = max_variants});
+}
+
+Scene build_scene(const std::string& name_or_path, Randomization randomization,
+                  const CompileOptions& options) {
+  return compile_scene(with_randomization(load_scene(resolve_scene(name_or_path)), randomization),
+                       options);
+}
+
+Scene compile_scene(const SceneSpec& spec, const CompileOptions& options) {
+  const std::uint64_t seed = options.seed;
+  const int max_variants = options.max_variants;
+  const auto start = std::chrono::steady_clock::now();
+  Scene scene{.spec = spec};
+  scene.backend = options.backend;
+  const ProceduralSpec& procedural = spec.procedural;
+  int count = procedural.empty() ? 1 : procedural.variants;
+  if (max_variants > 0) count = std::min(count, max_variants);
+
+  // Variants: generated and compiled in parallel (MuJoCo's parser itself takes one at a time).
+  std::vector<engine::physics::ModelSource> sources(static_cast<std::size_t>(count));
+  scene.variants.resize(static_cast<std::size_t>(count));
+  if (procedural.empty()) {
+    sources[0] = engine::physics::ModelSource::file(spec.model);
+    scene.variants[0].model = engine::physics::load_model(sources[0], options.backend);
+  } else {
+    const std::string base = read_text(spec.model);
+    scene.variant_summary.resize(static_cast<std::size_t>(count));
+    tbb::parallel_for(0, count, [&](int v) {
+      auto generated = generate_variant(procedural, base, seed, v);
+      // Named beside the base model so that its relative asset paths still resolve.
+      auto& source = sources[v];
+      source.path = spec.model.parent_path() / (spec.model.stem().string() + "-" + spec.name +
+                                                "-v" + std::to_string(v) + ".xml");
+      source.text = std::move(generated.mjcf);
+      source.heightfields = std::move(generated.heightfields);
+      try {
+        scene.variants[v].model = engine::physics::load_model(source, options.backend);
+      } catch (const Error& e) {
+        throw Error(procedural.where, "variant " + std::to_string(v) + " (" + generated.summary +
+                                          ") does not compile: " + e.what());
+      }
+      scene.variant_summary[v] = std::move(generated.summary);
+    });
+  }
+  scene.sources = std::move(sources);
+  scene.model = scene.variants[0].model;
+  const auto& info = scene.model->info();
+
+  // Control rate: a whole number of physics steps per control step.
+  const double ratio = 1.0 / (spec.control_hz * info.timestep);
+  const int frame_skip = static_cast<int>(std::lround(ratio));
+  if (frame_skip < 1 || std::abs(ratio - frame_skip) > 1e-6)
+    throw Error(spec.control_where,
+                num(spec.control_hz) +
+                    " Hz is not the physics rate divided by a whole number (the model steps at " +
+                    num(1.0 / info.timestep) + " Hz; try " + num(1.0 / info.timestep / 2) + ")");
+  scene.config.frame_skip = frame_skip;
+  scene.config.max_episode_steps =
+      std::max(1, static_cast<int>(std::lround(spec.episode_seconds * spec.control_hz)));
+
+  scene.config.reset = spec.reset;
+  if (!spec.reset_keyframe.empty()) {
+    const auto& keys = info.keyframes;
+    const auto it = std::find(keys.begin(), keys.end(), spec.reset_keyframe);
+    if (it == keys.end()) {
+      throw Error(spec.keyframe_where, "the model has no keyframe '" + spec.reset_keyframe + "'" +
+                                           suggest(spec.reset_keyframe, keys, "it has"));
+    }
+    scene.config.reset.keyframe = static_cast<int>(it - keys.begin());
+  }
+
+  // Cameras that follow a body need it in every variant.
+  for (const auto& cam : spec.cameras) {
+    if (cam.track.empty()) continue;
+    for (const auto& v : scene.variants) {
+      const auto bodies = v.model->names(engine::physics::Element::kBody);
+      if (std::find(bodies.begin(), bodies.end(), cam.track) == bodies.end())
+        throw Error(cam.track_where, "the model has no body '" + cam.track + "' to track" +
+                                         suggest(cam.track, bodies));
+    }
+  }
+
+  // Terms and randomization, resolved against each variant's names.
+  std::vector<float> obs_noise;
+  for (int v = 0; v < count; ++v) {
+    auto& variant = scene.variants[v];
+    variant.task = compile_task(spec, *variant.model, v == 0 ? &obs_noise : nullptr);
+    variant.randomize = compile_randomizer(spec, *variant.model);
+  }
+  scene.config.task = scene.variants[0].task;
+  scene.config.randomize = scene.variants[0].randomize;
+  scene.config.randomize_interval =
+      std::any_of(spec.randomize.begin(), spec.randomize.end(),
+                  [](const RandomizeSpec& r) { return r.mode == RandomizeSpec::Mode::kInterval; });
+  scene.config.corruption.obs_noise = std::move(obs_noise);
+  scene.config.corruption.obs_dropout = static_cast<float>(spec.obs_dropout);
+  scene.config.corruption.action_delay_min = spec.action_delay_min;
+  scene.config.corruption.action_delay_max = spec.action_delay_max;
+  scene.config.seed = seed;
+  scene.compile_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return scene;
+}
+
+std::unique_ptr<engine::VectorEnv> make_env(const Scene& scene, int num_envs, int num_threads,
+                                            std::uint64_t seed, bool snapshots, int action_repeat) {
+  auto config = scene.config;
+  config.num_envs = num_envs;
+  config.num_threads = num_threads;
+  config.seed = seed;
+  config.snapshots = snapshots;
+  config.action_repeat = action_repeat;
+  return std::make_unique<engine::VectorEnv>(scene.variants, std::move(config));
+}
+
+}  // namespace simlab::scenes

@@ -1,0 +1,214 @@
+// Parsing a spec: the top-level keys, [reset], the term sections and [[camera]], [corruption]; the
+// larger sections [[randomize]] and [procedural] have files of their own (spec_sections.h).
+#include "scenes/spec_sections.h"
+
+#include <cmath>
+#include <cstddef>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <toml++/toml.h>
+#include <utility>
+#include <vector>
+
+#include "engine/core/assets.h"
+#include "engine/core/error.h"
+#include "scenes/scene.h"
+#include "scenes/spec_reader.h"
+#include "scenes/terms.h"
+
+namespace simlab::scenes {
+namespace {
+
+namespace fs = std::filesystem;
+using detail::at;
+using detail::num;
+using detail::pick;
+using detail::read_procedural;
+using detail::read_randomize;
+using detail::Reader;
+
+// [[observation]], [[reward]] and [[termination]]: one table per term, checked against its
+// section's term table and the keys its kind needs.
+std::vector<TermSpec> read_terms(const Reader& root, const std::string& key, const TermTable& table,
+                                 const std::string& what) {
+  std::vector<TermSpec> terms;
+  const bool observation = key == "observation";
+  root.each(key, [&](const Reader& r, std::size_t) {
+    std::vector<std::string> allowed = {"term", "joint", "body",   "site",   "sensor", "from",
+                                        "to",   "axis",  "weight", "target", "min",    "max"};
+    if (observation)
+      allowed = {"term", "joints", "body",   "site",  "sensor",
+                 "from", "to",     "prefix", "count", "noise"};
+    r.only(allowed);
+    TermSpec t;
+    t.term = r.required_text("term");
+    t.where = r.where("term");
+    const TermKind kind = pick(table, t.term, t.where, what + " term");
+    // Errors about the element point at the key that names it.
+    for (const char* element : {"joint", "joints", "body", "site", "sensor", "from", "prefix"})
+      if (r.has(element)) {
+        t.where = r.where(element);
+        break;
+      }
+    t.joints = r.names(observation ? "joints" : "joint", {});
+    t.body = r.text("body", "");
+    t.site = r.text("site", "");
+    t.sensor = r.text("sensor", "");
+    t.from = r.text("from", "");
+    t.to = r.text("to", "");
+    t.prefix = r.text("prefix", "");
+    t.count = observation ? r.integer("count", 0) : 0;
+    t.axis =
+        pick<int>({{"x", 0}, {"y", 1}, {"z", 2}}, r.text("axis", "x"), r.where("axis"), "axis");
+    t.weight = r.number("weight", 1.0);
+    t.target = r.number("target", 0.0);
+    t.min = r.number("min", -1e300);
+    t.max = r.number("max", 1e300);
+    t.noise = observation ? r.number("noise", 0.0) : 0.0;
+    if (t.min > t.max)
+      throw Error(r.where("min"), "min (" + num(t.min) + ") > max (" + num(t.max) + ")");
+    if (t.noise < 0) throw Error(r.where("noise"), "must be >= 0");
+    if (t.count < 0 || t.count > 64) throw Error(r.where("count"), "must be in [0, 64]");
+    for (const auto& need : required_keys(kind)) {
+      const bool present = need == "min|max"  ? r.has("min") || r.has("max")
+                           : need == "joints" ? !t.joints.empty()
+                           : need == "joint"  ? t.joints.size() == 1
+                                              : r.has(need);
+      if (!present)
+        throw Error(r.where(need == "min|max" ? "min" : need),
+                    "term '" + t.term + "' needs " +
+                        (need == "min|max" ? std::string("min or max") : need));
+    }
+    terms.push_back(std::move(t));
+  });
+  return terms;
+}
+
+// [[camera]]: free cameras for rendering, each with its own name.
+std::vector<CameraSpec> read_cameras(const Reader& root) {
+  std::vector<CameraSpec> cameras;
+  root.each("camera", [&](const Reader& c, std::size_t i) {
+    c.only({"name", "pos", "target", "track", "fovy", "pos_noise", "target_noise", "fovy_noise"});
+    CameraSpec cam;
+    cam.where = c.where("name");
+    cam.name = c.text("name", "camera" + std::to_string(i));
+    c.vec3("pos", cam.pos);
+    c.vec3("target", cam.target);
+    cam.track = c.text("track", "", &cam.track_where);
+    cam.fovy = c.number("fovy", cam.fovy);
+    if (cam.fovy <= 0 || cam.fovy >= 180)
+      throw Error(c.where("fovy"), "must be in (0, 180) degrees");
+    cam.pos_noise = c.number("pos_noise", 0.0);
+    if (cam.pos_noise < 0) throw Error(c.where("pos_noise"), "must be >= 0");
+    cam.target_noise = c.number("target_noise", 0.0);
+    if (cam.target_noise < 0) throw Error(c.where("target_noise"), "must be >= 0");
+    cam.fovy_noise = c.number("fovy_noise", 0.0);
+    if (cam.fovy_noise < 0 || cam.fovy - cam.fovy_noise <= 0 || cam.fovy + cam.fovy_noise >= 180)
+      throw Error(c.where("fovy_noise"), "must be >= 0 and keep fovy within (0, 180) degrees");
+    for (const auto& other : cameras)
+      if (other.name == cam.name)
+        throw Error(cam.where, "a camera named '" + cam.name + "' exists");
+    cameras.push_back(std::move(cam));
+  });
+  return cameras;
+}
+
+// [corruption]: the sensor and actuator model (observation dropout, action delays).
+void read_corruption(const Reader& root, SceneSpec& spec) {
+  const toml::table* table = root.table("corruption");
+  if (!table) return;
+  Reader c(root.file(), *table, "corruption.");
+  c.only({"obs_dropout", "action_delay", "action_delay_heldout"});
+  spec.obs_dropout = c.number("obs_dropout", 0.0);
+  if (spec.obs_dropout < 0 || spec.obs_dropout >= 1)
+    throw Error(c.where("obs_dropout"), "must be in [0, 1)");
+  const auto delay = c.range("action_delay", {0, 0});
+  if (delay.first < 0 || delay.second > 100 || delay.first != std::floor(delay.first) ||
+      delay.second != std::floor(delay.second))
+    throw Error(c.where("action_delay"), "expected whole control steps in [0, 100]");
+  spec.action_delay_min = static_cast<int>(delay.first);
+  spec.action_delay_max = static_cast<int>(delay.second);
+  if (c.has("action_delay_heldout")) {
+    const auto held = c.range("action_delay_heldout", delay);
+    if (held.first < 0 || held.second > 100 || held.first != std::floor(held.first) ||
+        held.second != std::floor(held.second))
+      throw Error(c.where("action_delay_heldout"), "expected whole control steps in [0, 100]");
+    if (held.first > delay.first || held.second < delay.second)
+      throw Error(c.where("action_delay_heldout"),
+                  "held-out delays [" + num(held.first) + ", " + num(held.second) +
+                      "] must contain action_delay [" + num(delay.first) + ", " +
+                      num(delay.second) + "]");
+    spec.heldout_delay_min = static_cast<int>(held.first);
+    spec.heldout_delay_max = static_cast<int>(held.second);
+  }
+}
+
+fs::path resolve_model_path(const fs::path& spec_file, const std::string& model,
+                            const SourceLocation& where) {
+  const fs::path p(model);
+  for (const fs::path& candidate :
+       {p.is_absolute() ? p : spec_file.parent_path() / p, engine::asset_dir() / p})
+    if (fs::exists(candidate)) return candidate;
+  throw Error(where, "model '" + model + "' not found next to the spec or in " +
+                         engine::asset_dir().string());
+}
+
+}  // namespace
+
+SceneSpec parse_scene(const std::string& text, const fs::path& name) {
+  toml::table root;
+  try {
+    root = toml::parse(text, name.string());
+  } catch (const toml::parse_error& e) {
+    throw Error(at(name, e.source(), ""), std::string(e.description()));
+  }
+  SceneSpec spec;
+  spec.file = name;
+  Reader r(name, root, "");
+  r.only({"name", "description", "model", "control_hz", "episode_seconds", "action_repeat", "reset",
+          "observation", "reward", "termination", "randomize", "procedural", "corruption",
+          "camera"});
+  spec.name = r.text("name", name.stem().string());
+  spec.description = r.text("description", "");
+  spec.model = resolve_model_path(name, r.required_text("model"), r.where("model"));
+  spec.control_hz = r.number("control_hz", spec.control_hz, &spec.control_where);
+  if (spec.control_hz <= 0) throw Error(spec.control_where, "must be > 0");
+  spec.episode_seconds = r.number("episode_seconds", spec.episode_seconds);
+  if (spec.episode_seconds <= 0) throw Error(r.where("episode_seconds"), "must be > 0");
+  spec.action_repeat = r.integer("action_repeat", spec.action_repeat);
+  if (spec.action_repeat < 0)
+    throw Error(r.where("action_repeat"), "must be >= 1 (or 0: the learner's default)");
+
+  if (const toml::node* node = root.get("reset")) {
+    const toml::table* table = node->as_table();
+    if (!table) throw Error(r.where("reset"), "expected a table ([reset])");
+    Reader reset(name, *table, "reset.");
+    reset.only({"keyframe", "qpos_noise", "qvel_noise"});
+    spec.reset_keyframe = reset.text("keyframe", "", &spec.keyframe_where);
+    spec.reset.qpos_noise = reset.number("qpos_noise", spec.reset.qpos_noise);
+    spec.reset.qvel_noise = reset.number("qvel_noise", spec.reset.qvel_noise);
+    if (spec.reset.qpos_noise < 0) throw Error(reset.where("qpos_noise"), "must be >= 0");
+    if (spec.reset.qvel_noise < 0) throw Error(reset.where("qvel_noise"), "must be >= 0");
+  }
+  spec.observations = read_terms(r, "observation", kObservationTerms, "observation");
+  spec.rewards = read_terms(r, "reward", kRewardTerms, "reward");
+  spec.terminations = read_terms(r, "termination", kTerminationTerms, "termination");
+  spec.randomize = read_randomize(r);
+  spec.procedural = read_procedural(r);
+  spec.cameras = read_cameras(r);
+  read_corruption(r, spec);
+  return spec;
+}
+
+SceneSpec load_scene(const fs::path& file) {
+  if (!fs::exists(file)) throw Error(SourceLocation{.file = file.string()}, "no such scene file");
+  std::ifstream in(file);
+  if (!in) throw Error(SourceLocation{.file = file.string()}, "scene file is not readable");
+  std::ostringstream text;
+  text << in.rdbuf();
+  return parse_scene(text.str(), file);
+}
+
+}  // namespace simlab::scenes

@@ -1,0 +1,32 @@
+#include "tools/app/learn.h"
+
+#include <string>
+
+#include "tools/app/run.h"
+
+namespace simlab::app {
+
+learners::TrainResult train(const learners::TrainConfig& config,
+                            const std::function<void(const nlohmann::json& row)>& on_update) {
+  learners::check_train_config(config);
+  const RunSpec run{.scene = config.scene,
+                    .randomization = config.randomization,
+                    .backend = config.backend,
+                    .seed = config.seed,
+                    .envs = config.envs,
+                    .threads = config.threads};
+  return learners::run_training(config, build_scene(run), on_update);
+}
+
+learners::EvalResult evaluate(learners::ExportedPolicy& policy,
+                              const learners::EvalOptions& options) {
+  const RunSpec run{.scene = !options.scene.empty()
+                                 ? options.scene
+                                 : policy.card.at("scene").at("spec").get<std::string>(),
+                    .randomization = options.randomization,
+                    .backend = options.backend,
+                    .seed = options.seed};
+  return learners::evaluate_policy(policy, build_scene(run), options);
+}
+
+}  // namespace simlab::app
