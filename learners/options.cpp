@@ -1,43 +1,41 @@
 #include "learners/options.h"
 
+#include "engine/core/choice.h"
 #include "engine/core/error.h"
 
 namespace simlab::learners {
 namespace {
 
+const Choice<Algo> kAlgos[] = {{"ppo", Algo::kPpo}, {"dreamer", Algo::kDreamer}};
+const Choice<DeviceChoice> kDevices[] = {
+    {"auto", DeviceChoice::kAuto}, {"cpu", DeviceChoice::kCpu}, {"cuda", DeviceChoice::kCuda}};
+
 Error bad(const std::string& field, const std::string& message) {
   return Error(SourceLocation{.field = field}, message);
+}
+
+template <class E, std::size_t N>
+E parse(const Choice<E> (&table)[N], const std::string& word, const std::string& field) {
+  if (const auto value = choice_value(table, word)) return *value;
+  throw bad(field, "'" + word + "': expected " + choice_words(table));
 }
 
 }  // namespace
 
 const char* algo_name(Algo algo) {
-  return algo == Algo::kDreamer ? "dreamer" : "ppo";
+  return choice_name(kAlgos, algo);
 }
 
 const char* device_name(DeviceChoice device) {
-  switch (device) {
-    case DeviceChoice::kAuto:
-      return "auto";
-    case DeviceChoice::kCpu:
-      return "cpu";
-    case DeviceChoice::kCuda:
-      return "cuda";
-  }
-  return "?";
+  return choice_name(kDevices, device);
 }
 
 Algo parse_algo(const std::string& word, const std::string& field) {
-  if (word == "ppo") return Algo::kPpo;
-  if (word == "dreamer") return Algo::kDreamer;
-  throw bad(field, "'" + word + "': expected dreamer or ppo");
+  return parse(kAlgos, word, field);
 }
 
 DeviceChoice parse_device(const std::string& word, const std::string& field) {
-  if (word == "auto") return DeviceChoice::kAuto;
-  if (word == "cpu") return DeviceChoice::kCpu;
-  if (word == "cuda") return DeviceChoice::kCuda;
-  throw bad(field, "'" + word + "': expected auto, cpu or cuda");
+  return parse(kDevices, word, field);
 }
 
 torch::Device resolve_device(DeviceChoice device) {

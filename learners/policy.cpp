@@ -192,8 +192,8 @@ TrainedPolicy load_trained_policy(const fs::path& run, bool allow_unfinished) {
                              "--allow-unfinished)");
 
   // The scene gives the spaces, as training read them.
-  const auto scene =
-      scenes::compile_scene(scenes::load_scene(scenes::resolve_scene(p.scene)), p.seed, 1);
+  const auto scene = scenes::build_scene(p.scene, scenes::Randomization::kTrain,
+                                         {.seed = p.seed, .max_variants = 1});
   const auto& v0 = scene.variants.at(0);
   p.observation = v0.task.observe ? v0.task.observation : v0.model->info().observation;
   p.action = v0.model->info().action;

@@ -3,30 +3,30 @@
 #include <string>
 #include <vector>
 
+#include "engine/core/choice.h"
 #include "engine/core/error.h"
 #include "scenes/scene.h"
 #include "scenes/terms.h"
 
 namespace simlab::scenes {
 
+namespace {
+
+const Choice<Randomization> kRandomizations[] = {{"train", Randomization::kTrain},
+                                                 {"heldout", Randomization::kHeldout},
+                                                 {"none", Randomization::kNone}};
+
+}  // namespace
+
 Randomization parse_randomization(const std::string& word, const std::string& field) {
-  if (word == "train") return Randomization::kTrain;
-  if (word == "heldout") return Randomization::kHeldout;
-  if (word == "none") return Randomization::kNone;
-  throw Error(SourceLocation{.field = field}, "'" + word + "': expected train, heldout or none" +
+  if (const auto r = choice_value(kRandomizations, word)) return *r;
+  throw Error(SourceLocation{.field = field}, "'" + word + "': expected " +
+                                                  choice_words(kRandomizations) +
                                                   suggest(word, {"train", "heldout", "none"}));
 }
 
 const char* randomization_name(Randomization r) {
-  switch (r) {
-    case Randomization::kTrain:
-      return "train";
-    case Randomization::kHeldout:
-      return "heldout";
-    case Randomization::kNone:
-      return "none";
-  }
-  return "?";
+  return choice_name(kRandomizations, r);
 }
 
 bool has_heldout(const SceneSpec& spec) {

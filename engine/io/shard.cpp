@@ -57,7 +57,7 @@ std::string pad5(int n) {
 
 Shard resolve_shard(const std::string& flag, int count_flag,
                     const std::function<const char*(const char*)>& getenv) {
-  if (count_flag < 0) throw Error(SourceLocation{.field = "--shards"}, "must be >= 1");
+  if (count_flag < 0) throw Error(SourceLocation{.field = "shards"}, "must be >= 1");
   auto checked = [&](long long index, long long count, std::string source) {
     if (count < 1 || count > 99999)
       throw Error(SourceLocation{.field = source},
@@ -67,9 +67,9 @@ Shard resolve_shard(const std::string& flag, int count_flag,
                                                        " is outside [0, " + std::to_string(count) +
                                                        ")");
     if (count_flag > 0 && count_flag != count)
-      throw Error(SourceLocation{.field = "--shards"}, std::to_string(count_flag) +
-                                                           " disagrees with " + source + " (" +
-                                                           std::to_string(count) + " shards)");
+      throw Error(SourceLocation{.field = "shards"}, std::to_string(count_flag) +
+                                                         " disagrees with " + source + " (" +
+                                                         std::to_string(count) + " shards)");
     return Shard{static_cast<int>(index), static_cast<int>(count), std::move(source)};
   };
   if (!flag.empty()) {
@@ -78,9 +78,9 @@ Shard resolve_shard(const std::string& flag, int count_flag,
     const auto count =
         slash == std::string::npos ? std::nullopt : parse_count(flag.substr(slash + 1));
     if (!index || !count)
-      throw Error(SourceLocation{.field = "--shard"},
+      throw Error(SourceLocation{.field = "shard"},
                   "expected INDEX/COUNT with 0 <= INDEX < COUNT, e.g. 0/4; got '" + flag + "'");
-    return checked(*index, *count, "--shard");
+    return checked(*index, *count, "shard");
   }
   if (getenv("SLURM_ARRAY_TASK_ID")) {
     const long long id = env_int(getenv, "SLURM_ARRAY_TASK_ID");
@@ -108,7 +108,7 @@ Shard resolve_shard(const std::string& flag, int count_flag,
     return checked(index, count, "JOB_COMPLETION_INDEX");
   }
   if (count_flag > 1)
-    throw Error(SourceLocation{.field = "--shards"},
+    throw Error(SourceLocation{.field = "shards"},
                 "gives the count only; the index comes from --shard I/N, SLURM_ARRAY_TASK_ID or "
                 "JOB_COMPLETION_INDEX, and none is set");
   return Shard{};
@@ -221,14 +221,14 @@ void ShardStore::open(Existing existing) {
   std::error_code ec;
   fs::create_directories(dir_, ec);
   if (ec || !fs::is_directory(dir_))
-    throw Error(SourceLocation{.file = dir_.string(), .field = "--out"},
+    throw Error(SourceLocation{.file = dir_.string(), .field = "out"},
                 "cannot create the output folder: " +
                     (ec ? ec.message() : std::string("a file is in the way")));
   // Writable? Ask the file system, not the permission bits (root, read-only mounts, quotas).
   const fs::path probe = dir_ / (".simlab-write-probe-" + std::to_string(::getpid()));
   const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (fd < 0)
-    throw Error(SourceLocation{.file = dir_.string(), .field = "--out"},
+    throw Error(SourceLocation{.file = dir_.string(), .field = "out"},
                 std::string("the output folder is not writable: ") + std::strerror(errno));
   ::close(fd);
   fs::remove(probe, ec);
@@ -236,7 +236,7 @@ void ShardStore::open(Existing existing) {
   const auto own = own_files();
   if (!own.empty()) {
     if (existing == Existing::kFail)
-      throw Error(SourceLocation{.file = dir_.string(), .field = "--out"},
+      throw Error(SourceLocation{.file = dir_.string(), .field = "out"},
                   "already holds shard " + std::to_string(shard_.index) + " of " +
                       std::to_string(shard_.count) + " (" + own.front().filename().string() +
                       (own.size() > 1 ? " and " + std::to_string(own.size() - 1) + " more" : "") +

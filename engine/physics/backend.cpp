@@ -1,5 +1,6 @@
 #include "engine/physics/backend.h"
 
+#include "engine/core/choice.h"
 #include "engine/core/error.h"
 #include "engine/physics/mujoco/mujoco_backend.h"
 #ifdef SIMLAB_HAS_PHYSICS_BULLET
@@ -7,6 +8,12 @@
 #endif
 
 namespace simlab::engine::physics {
+namespace {
+
+const Choice<BackendKind> kBackends[] = {{"mujoco", BackendKind::kMuJoCo},
+                                         {"bullet", BackendKind::kBullet}};
+
+}  // namespace
 
 std::shared_ptr<const Model> load_model(const ModelSource& source, BackendKind backend) {
   switch (backend) {
@@ -33,14 +40,14 @@ bool bullet_available() {
 }
 
 BackendKind parse_backend(const std::string& word, const std::string& field) {
-  if (word == "mujoco") return BackendKind::kMuJoCo;
-  if (word == "bullet") {
-    if (!bullet_available())
-      throw Error(SourceLocation{.field = field},
-                  "'bullet': this simlab was built without Bullet (SIMLAB_WITH_BULLET=OFF)");
-    return BackendKind::kBullet;
-  }
-  throw Error(SourceLocation{.field = field}, "'" + word + "': expected mujoco or bullet");
+  const auto kind = choice_value(kBackends, word);
+  if (!kind)
+    throw Error(SourceLocation{.field = field},
+                "'" + word + "': expected " + choice_words(kBackends));
+  if (*kind == BackendKind::kBullet && !bullet_available())
+    throw Error(SourceLocation{.field = field},
+                "'bullet': this simlab was built without Bullet (SIMLAB_WITH_BULLET=OFF)");
+  return *kind;
 }
 
 void write_mjcf(const ModelSource& source, const World& world, const std::filesystem::path& out) {
@@ -89,13 +96,7 @@ Element param_element(Param param) {
 }
 
 const char* backend_name(BackendKind kind) {
-  switch (kind) {
-    case BackendKind::kMuJoCo:
-      return "mujoco";
-    case BackendKind::kBullet:
-      return "bullet";
-  }
-  return "unknown";
+  return choice_name(kBackends, kind);
 }
 
 }  // namespace simlab::engine::physics

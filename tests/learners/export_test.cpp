@@ -31,6 +31,8 @@
 #include "learners/policy.h"
 #include "learners/threads.h"
 #include "learners/trainer.h"
+#include "tests/support/cli.h"
+#include "tests/support/errors.h"
 
 namespace simlab::learners {
 namespace {
@@ -40,27 +42,6 @@ namespace {
 [[maybe_unused]] const bool kOneComputeThread = (set_compute_threads(1), true);
 
 namespace fs = std::filesystem;
-
-namespace test {
-struct Result {
-  int code;
-  std::string out;
-};
-// A shell command's exit code and output (stdout and stderr).
-Result shell(const std::string& cmd) {
-  FILE* pipe = popen((cmd + " 2>&1").c_str(), "r");
-  if (!pipe) return {-1, "popen failed"};
-  std::string out;
-  std::array<char, 4096> buf;
-  while (std::size_t n = fread(buf.data(), 1, buf.size(), pipe))
-    out.append(buf.data(), n);
-  const int status = pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
-bool contains(const std::string& haystack, const std::string& needle) {
-  return haystack.find(needle) != std::string::npos;
-}
-}  // namespace test
 
 // Per process: CTest runs each test in its own process, possibly side by side.
 const fs::path kRun = fs::temp_directory_path() / ("simlab_export_run_" + std::to_string(getpid()));
@@ -516,14 +497,7 @@ TEST_F(Export, EvaluationReportsReturnsAndSafety) {
   EXPECT_EQ(evaluate_policy(policy, o).json["return"], j["return"]);
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using test::error_of;
 
 TEST_F(Export, BadInputIsNamed) {
   // A folder without a finished policy.

@@ -25,10 +25,12 @@ inline Result shell(const std::string& cmd) {
   return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
 }
 
+#ifdef SIMLAB_BIN
 // simlab with `args`; `prefix` goes before the binary (environment variables).
 inline Result run(const std::string& args, const std::string& prefix = "") {
   return shell(prefix + std::string(SIMLAB_BIN) + " " + args);
 }
+#endif
 
 inline bool contains(const std::string& haystack, const std::string& needle) {
   return haystack.find(needle) != std::string::npos;

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include "engine/episode_rollout.h"
+#include "tests/support/errors.h"
 #include "tools/app/gen_job.h"
 #include "tools/app/policy.h"
 #include "tools/app/run.h"
@@ -14,14 +15,7 @@
 namespace simlab::app {
 namespace {
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "no error";
-}
+using test::error_of;
 
 bool contains(const std::string& s, const std::string& part) {
   return s.find(part) != std::string::npos;

@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include "engine/core/error.h"
+#include "tests/support/errors.h"
 
 namespace simlab::engine::io {
 namespace {
@@ -24,14 +25,7 @@ Shard resolve(const std::string& flag, int count, const Env& env) {
   });
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "no error";
-}
+using test::error_of;
 
 TEST(Shard, IndexAndCountFromTheFlagSlurmOrKubernetes) {
   auto s = resolve("", 0, {});
@@ -56,7 +50,7 @@ TEST(Shard, IndexAndCountFromTheFlagSlurmOrKubernetes) {
   EXPECT_EQ(shard_stem(s), "shard-00007-of-00008");
 
   EXPECT_NE(error_of([] { resolve("4/4", 0, {}); }).find("outside [0, 4)"), std::string::npos);
-  EXPECT_NE(error_of([] { resolve("1-4", 0, {}); }).find("--shard: expected INDEX/COUNT"),
+  EXPECT_NE(error_of([] { resolve("1-4", 0, {}); }).find("shard: expected INDEX/COUNT"),
             std::string::npos);
   EXPECT_NE(error_of([] {
               resolve("", 0, {{"JOB_COMPLETION_INDEX", "1"}});
