@@ -147,6 +147,126 @@ void frame_tile(engine::io::ImageGrid& grid, int tile) {
     }
 }
 
+// The viewer's buttons and keys, read by the frame loop.
+struct Controls {
+  bool paused = false, step_once = false, reset = false, next_variants = false;
+};
+
+// Mouse drags outside the panel: left orbits, right pans.
+void drag(GLFWwindow* window, Orbit& orbit, double& last_x, double& last_y) {
+  double mx, my;
+  glfwGetCursorPos(window, &mx, &my);
+  const double dx = mx - last_x, dy = my - last_y;
+  last_x = mx, last_y = my;
+  if (!ImGui::GetIO().WantCaptureMouse) {
+    if (glfwGetMouseButton(window, GLFW_MOUSE_BUTTON_LEFT) == GLFW_PRESS) {
+      orbit.azimuth -= static_cast<float>(dx) * 0.4f;
+      orbit.elevation = std::clamp(orbit.elevation + static_cast<float>(dy) * 0.3f, -89.0f, 89.0f);
+    }
+    if (glfwGetMouseButton(window, GLFW_MOUSE_BUTTON_RIGHT) == GLFW_PRESS) {
+      orbit.pan[0] -= static_cast<float>(dx) * 0.005f;
+      orbit.pan[2] += static_cast<float>(dy) * 0.005f;
+    }
+  }
+}
+
+// One step of every env with the policy's actions; the selected env's reward, return and terms.
+void step_envs(engine::VectorEnv& env, EnvPolicy& policy, std::vector<float>& actions,
+               std::vector<bool>& fresh, Selected& sel, const scenes::RewardBreakdown& breakdown) {
+  const auto& now = env.batch();
+  policy.act(std::span<const float>(now.obs.data(), now.obs.size()), fresh, actions);
+  const auto& batch = env.step(actions);
+  for (int e = 0; e < env.num_envs(); ++e)
+    fresh[e] = batch.terminated(e, 0) || batch.truncated(e, 0);
+  const float r = batch.reward(sel.env, 0);
+  sel.rewards.push_back(r);
+  if (sel.rewards.size() > kPlotSteps) sel.rewards.pop_front();
+  sel.episode_return += r;
+  if (batch.terminated(sel.env, 0) || batch.truncated(sel.env, 0))
+    sel.last_return = sel.episode_return, sel.episode_return = 0, ++sel.episodes;
+  sel.stale = true;  // a reset inside the step may have drawn new parameters
+  // The terms of the step just taken (after an auto-reset they describe the new episode).
+  sel.terms.resize(breakdown.labels.size());
+  breakdown.evaluate(env.world(sel.env), batch.action.row(sel.env), sel.terms);
+}
+
+// The panel on the selected env: controls, its variant, randomized parameters, reward terms and
+// the reward plot, right of the grid.
+void draw_panel(const Options& o, const scenes::Scene& scene, const engine::VectorEnv& env,
+                int variant, const scenes::RewardBreakdown& breakdown, Selected& sel, Controls& c,
+                float left, float height) {
+  const int num_variants = static_cast<int>(scene.variants.size());
+  const engine::physics::World& world = env.world(sel.env);
+  ImGui::SetNextWindowPos(ImVec2(left, 0));
+  ImGui::SetNextWindowSize(ImVec2(static_cast<float>(kPanelWidth), height));
+  ImGui::Begin("simlab", nullptr,
+               ImGuiWindowFlags_NoMove | ImGuiWindowFlags_NoResize | ImGuiWindowFlags_NoCollapse);
+  ImGui::Text("%s: %d envs, %d variants, %s", scene.spec.name.c_str(), o.envs, num_variants,
+              engine::physics::backend_name(scene.backend));
+  ImGui::Text("seed %llu, policy %s, %.0f frames/s", static_cast<unsigned long long>(o.seed),
+              o.policy.c_str(), ImGui::GetIO().Framerate);
+  if (ImGui::Button(c.paused ? "Run (space)" : "Pause (space)")) c.paused = !c.paused;
+  ImGui::SameLine();
+  if (ImGui::Button("Step (n)")) c.step_once = true;
+  ImGui::SameLine();
+  if (ImGui::Button("Reset (r)")) c.reset = true;
+  ImGui::SameLine();
+  ImGui::BeginDisabled(num_variants <= o.envs);
+  if (ImGui::Button("Next variants (v)")) c.next_variants = true;
+  ImGui::EndDisabled();
+  int selected = sel.env;
+  if (ImGui::SliderInt("env", &selected, 0, o.envs - 1) && selected != sel.env)
+    sel.env = selected, sel.clear();
+  ImGui::Separator();
+  ImGui::Text("env %d: variant %d, step %d", sel.env, variant,
+              env.batch().episode_step(sel.env, 0));
+  if (!scene.spec.procedural.empty())
+    ImGui::TextWrapped("%s", scene.variant_summary[variant].c_str());
+  ImGui::Text("return %.2f (last episode %.2f, %d done)", sel.episode_return, sel.last_return,
+              sel.episodes);
+
+  if (sel.stale)
+    sel.changes = scenes::randomized_params(*scene.variants[variant].model, world),
+    sel.stale = false;
+  const auto& changes = sel.changes;
+  if (ImGui::CollapsingHeader("Randomized parameters", ImGuiTreeNodeFlags_DefaultOpen)) {
+    if (changes.empty()) ImGui::TextDisabled("none: this env runs the compiled model");
+    if (!changes.empty() && ImGui::BeginTable("params", 3,
+                                              ImGuiTableFlags_ScrollY | ImGuiTableFlags_RowBg |
+                                                  ImGuiTableFlags_SizingStretchProp,
+                                              ImVec2(0, 180))) {
+      ImGui::TableSetupScrollFreeze(0, 1);
+      ImGui::TableSetupColumn("parameter");
+      ImGui::TableSetupColumn("element");
+      ImGui::TableSetupColumn("value (model)");
+      ImGui::TableHeadersRow();
+      for (const auto& c : changes) {
+        ImGui::TableNextRow();
+        ImGui::TableNextColumn();
+        ImGui::TextUnformatted(scenes::param_label(c.param).c_str());
+        ImGui::TableNextColumn();
+        ImGui::TextUnformatted(c.element.c_str());
+        ImGui::TableNextColumn();
+        ImGui::Text("%.4g (%.4g)", c.value, c.model_value);
+      }
+      ImGui::EndTable();
+    }
+  }
+  if (ImGui::CollapsingHeader("Reward terms", ImGuiTreeNodeFlags_DefaultOpen)) {
+    for (std::size_t i = 0; i < breakdown.labels.size() && i < sel.terms.size(); ++i)
+      ImGui::Text("%+9.4f  %s", sel.terms[i], breakdown.labels[i].c_str());
+    if (breakdown.labels.empty()) ImGui::TextDisabled("the scene declares no reward terms");
+  }
+  if (ImGui::CollapsingHeader("Reward", ImGuiTreeNodeFlags_DefaultOpen)) {
+    std::vector<float> plot(sel.rewards.begin(), sel.rewards.end());
+    ImGui::PlotLines("##reward", plot.data(), static_cast<int>(plot.size()), 0,
+                     "reward per step (last 300)", FLT_MAX, FLT_MAX,
+                     ImVec2(kPanelWidth - 20.0f, 120));
+  }
+  ImGui::TextDisabled("click: select; drag: orbit/pan; wheel: zoom; Esc: quit");
+  ImGui::End();
+}
+
 void run_view(const Options& o) {
   int w = 0, h = 0;
   char x = 0;
@@ -176,15 +296,15 @@ void run_view(const Options& o) {
 
   engine::io::ImageGrid grid(o.envs, w, h, 0);
   Orbit orbit;
-  bool paused = false, step_once = false, reset = false, next_variants = false;
+  Controls c;
   Selected sel{.env = o.select};
   double press_x = -1, press_y = -1;
   ViewerWindow::Handlers handlers;
   handlers.key = [&](int key) {
-    if (key == GLFW_KEY_SPACE) paused = !paused;
-    if (key == GLFW_KEY_N) step_once = true;
-    if (key == GLFW_KEY_R) reset = true;
-    if (key == GLFW_KEY_V) next_variants = true;
+    if (key == GLFW_KEY_SPACE) c.paused = !c.paused;
+    if (key == GLFW_KEY_N) c.step_once = true;
+    if (key == GLFW_KEY_R) c.reset = true;
+    if (key == GLFW_KEY_V) c.next_variants = true;
   };
   handlers.scroll = [&](double dy) {
     orbit.distance_scale =
@@ -215,129 +335,30 @@ void run_view(const Options& o) {
   for (int frame = 0; !glfwWindowShouldClose(window.glfw()); ++frame) {
     glfwPollEvents();
     window.begin_ui();
-    // Mouse drags outside the panel: left orbits, right pans.
-    double mx, my;
-    glfwGetCursorPos(window.glfw(), &mx, &my);
-    const double dx = mx - last_x, dy = my - last_y;
-    last_x = mx, last_y = my;
-    if (!ImGui::GetIO().WantCaptureMouse) {
-      if (glfwGetMouseButton(window.glfw(), GLFW_MOUSE_BUTTON_LEFT) == GLFW_PRESS) {
-        orbit.azimuth -= static_cast<float>(dx) * 0.4f;
-        orbit.elevation =
-            std::clamp(orbit.elevation + static_cast<float>(dy) * 0.3f, -89.0f, 89.0f);
-      }
-      if (glfwGetMouseButton(window.glfw(), GLFW_MOUSE_BUTTON_RIGHT) == GLFW_PRESS) {
-        orbit.pan[0] -= static_cast<float>(dx) * 0.005f;
-        orbit.pan[2] += static_cast<float>(dy) * 0.005f;
-      }
-    }
+    drag(window.glfw(), orbit, last_x, last_y);
     if (glfwGetKey(window.glfw(), GLFW_KEY_ESCAPE) == GLFW_PRESS)
       glfwSetWindowShouldClose(window.glfw(), GLFW_TRUE);
 
-    if (next_variants) {
-      next_variants = false;
+    if (c.next_variants) {
+      c.next_variants = false;
       shown = std::make_unique<Shown>(
           scene, (shown->first + std::min(o.envs, num_variants)) % num_variants, o.envs, o.seed);
       sel.clear();
       fresh.assign(fresh.size(), true);
     }
-    if (reset) shown->env->reset(), sel.clear(), fresh.assign(fresh.size(), true), reset = false;
+    if (c.reset)
+      shown->env->reset(), sel.clear(), fresh.assign(fresh.size(), true), c.reset = false;
     auto& env = *shown->env;
     const int variant = shown->variants[sel.env];
     auto& breakdown = breakdowns[variant];
     if (!breakdown)
       breakdown = scenes::compile_reward_breakdown(scene.spec, *scene.variants[variant].model);
-    if (!paused || step_once) {
-      const auto& now = env.batch();
-      policy.act(std::span<const float>(now.obs.data(), now.obs.size()), fresh, actions);
-      const auto& batch = env.step(actions);
-      for (int e = 0; e < o.envs; ++e)
-        fresh[e] = batch.terminated(e, 0) || batch.truncated(e, 0);
-      step_once = false;
-      const float r = batch.reward(sel.env, 0);
-      sel.rewards.push_back(r);
-      if (sel.rewards.size() > kPlotSteps) sel.rewards.pop_front();
-      sel.episode_return += r;
-      if (batch.terminated(sel.env, 0) || batch.truncated(sel.env, 0))
-        sel.last_return = sel.episode_return, sel.episode_return = 0, ++sel.episodes;
-      sel.stale = true;  // a reset inside the step may have drawn new parameters
-      // The terms of the step just taken (after an auto-reset they describe the new episode).
-      sel.terms.resize(breakdown->labels.size());
-      breakdown->evaluate(env.world(sel.env), batch.action.row(sel.env), sel.terms);
+    if (!c.paused || c.step_once) {
+      step_envs(env, policy, actions, fresh, sel, *breakdown);
+      c.step_once = false;
     }
-
-    // The panel.
-    const engine::physics::World& world = env.world(sel.env);
-    ImGui::SetNextWindowPos(ImVec2(static_cast<float>(grid.width), 0));
-    ImGui::SetNextWindowSize(
-        ImVec2(static_cast<float>(kPanelWidth), static_cast<float>(window.height())));
-    ImGui::Begin("simlab", nullptr,
-                 ImGuiWindowFlags_NoMove | ImGuiWindowFlags_NoResize | ImGuiWindowFlags_NoCollapse);
-    ImGui::Text("%s: %d envs, %d variants, %s", scene.spec.name.c_str(), o.envs, num_variants,
-                engine::physics::backend_name(scene.backend));
-    ImGui::Text("seed %llu, policy %s, %.0f frames/s", static_cast<unsigned long long>(o.seed),
-                o.policy.c_str(), ImGui::GetIO().Framerate);
-    if (ImGui::Button(paused ? "Run (space)" : "Pause (space)")) paused = !paused;
-    ImGui::SameLine();
-    if (ImGui::Button("Step (n)")) step_once = true;
-    ImGui::SameLine();
-    if (ImGui::Button("Reset (r)")) reset = true;
-    ImGui::SameLine();
-    ImGui::BeginDisabled(num_variants <= o.envs);
-    if (ImGui::Button("Next variants (v)")) next_variants = true;
-    ImGui::EndDisabled();
-    int selected = sel.env;
-    if (ImGui::SliderInt("env", &selected, 0, o.envs - 1) && selected != sel.env)
-      sel.env = selected, sel.clear();
-    ImGui::Separator();
-    ImGui::Text("env %d: variant %d, step %d", sel.env, variant,
-                env.batch().episode_step(sel.env, 0));
-    if (!scene.spec.procedural.empty())
-      ImGui::TextWrapped("%s", scene.variant_summary[variant].c_str());
-    ImGui::Text("return %.2f (last episode %.2f, %d done)", sel.episode_return, sel.last_return,
-                sel.episodes);
-
-    if (sel.stale)
-      sel.changes = scenes::randomized_params(*scene.variants[variant].model, world),
-      sel.stale = false;
-    const auto& changes = sel.changes;
-    if (ImGui::CollapsingHeader("Randomized parameters", ImGuiTreeNodeFlags_DefaultOpen)) {
-      if (changes.empty()) ImGui::TextDisabled("none: this env runs the compiled model");
-      if (!changes.empty() && ImGui::BeginTable("params", 3,
-                                                ImGuiTableFlags_ScrollY | ImGuiTableFlags_RowBg |
-                                                    ImGuiTableFlags_SizingStretchProp,
-                                                ImVec2(0, 180))) {
-        ImGui::TableSetupScrollFreeze(0, 1);
-        ImGui::TableSetupColumn("parameter");
-        ImGui::TableSetupColumn("element");
-        ImGui::TableSetupColumn("value (model)");
-        ImGui::TableHeadersRow();
-        for (const auto& c : changes) {
-          ImGui::TableNextRow();
-          ImGui::TableNextColumn();
-          ImGui::TextUnformatted(scenes::param_label(c.param).c_str());
-          ImGui::TableNextColumn();
-          ImGui::TextUnformatted(c.element.c_str());
-          ImGui::TableNextColumn();
-          ImGui::Text("%.4g (%.4g)", c.value, c.model_value);
-        }
-        ImGui::EndTable();
-      }
-    }
-    if (ImGui::CollapsingHeader("Reward terms", ImGuiTreeNodeFlags_DefaultOpen)) {
-      for (std::size_t i = 0; i < breakdown->labels.size() && i < sel.terms.size(); ++i)
-        ImGui::Text("%+9.4f  %s", sel.terms[i], breakdown->labels[i].c_str());
-      if (breakdown->labels.empty()) ImGui::TextDisabled("the scene declares no reward terms");
-    }
-    if (ImGui::CollapsingHeader("Reward", ImGuiTreeNodeFlags_DefaultOpen)) {
-      std::vector<float> plot(sel.rewards.begin(), sel.rewards.end());
-      ImGui::PlotLines("##reward", plot.data(), static_cast<int>(plot.size()), 0,
-                       "reward per step (last 300)", FLT_MAX, FLT_MAX,
-                       ImVec2(kPanelWidth - 20.0f, 120));
-    }
-    ImGui::TextDisabled("click: select; drag: orbit/pan; wheel: zoom; Esc: quit");
-    ImGui::End();
-
+    draw_panel(o, scene, env, variant, *breakdown, sel, c, static_cast<float>(grid.width),
+               static_cast<float>(window.height()));
     for (int i = 0; i < o.envs; ++i)
       cameras[i] = orbit.camera(scene.variants[shown->variants[i]].model->visual());
     renderer.render(shown->worlds, shown->variants, cameras);
@@ -353,7 +374,7 @@ void run_view(const Options& o) {
             "wrote %s after %d frames (%d envs of %s; panel on env %d, variant %d: %zu "
             "randomized parameters, %zu reward terms)\n",
             o.screenshot.c_str(), o.frames, o.envs, scene.spec.name.c_str(), sel.env, variant,
-            changes.size(), breakdown->labels.size());
+            sel.changes.size(), breakdown->labels.size());
       }
       break;
     }
