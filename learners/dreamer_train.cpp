@@ -189,6 +189,49 @@ void draw_open_loop_frames(const fs::path& file, const OpenLoop& o) {
                         grid.rgb.data());
 }
 
+// A chunk's [T, N] steps into each env's replay ring, in time order: every observation with the
+// action and reward that led to it, and, where an episode ended, its final observation too. The
+// carry holds each env's last action and reward across chunks; episode returns are counted here.
+void add_chunk(const Chunk& chunk, const DreamerPolicy& policy, SequenceReplay& replay,
+               Carry& carry, Counters& c) {
+  const std::int64_t steps = chunk.obs.size(0), n = chunk.obs.size(1);
+  const std::int64_t obs_dim = chunk.obs.size(2), act_dim = chunk.action.size(2);
+  const bool images = chunk.image.defined();
+  const std::int64_t frame_bytes = 3 * kFrameSize * kFrameSize;
+  const auto actions = policy.normalize(chunk.action).contiguous();
+  const auto obs = chunk.obs.contiguous(), final_obs = chunk.final_obs.contiguous();
+  const auto first = chunk.first.accessor<float, 2>(), reward = chunk.reward.accessor<float, 2>();
+  const auto terminated = chunk.terminated.accessor<float, 2>();
+  const auto truncated = chunk.truncated.accessor<float, 2>();
+  auto prev_reward = carry.prev_reward.accessor<float, 1>();
+  auto episode_return = carry.episode_return.accessor<double, 1>();
+  for (std::int64_t t = 0; t < steps; ++t) {
+    for (std::int64_t i = 0; i < n; ++i) {
+      const bool starts = first[t][i] > 0;
+      const std::int64_t row = t * n + i;
+      // The step's frame; an episode's final observation reuses it (it has none of its own).
+      const std::uint8_t* image =
+          images ? chunk.image.data_ptr<std::uint8_t>() + row * frame_bytes : nullptr;
+      const float* o = obs.data_ptr<float>() + row * obs_dim;
+      const float* a = actions.data_ptr<float>() + row * act_dim;
+      float* prev_action = carry.prev_action.data_ptr<float>() + i * act_dim;
+      replay.add(static_cast<int>(i), o, starts ? nullptr : prev_action,
+                 starts ? 0.0f : prev_reward[i], starts, false, image);
+      std::copy(a, a + act_dim, prev_action);
+      prev_reward[i] = reward[t][i];
+      episode_return[i] += reward[t][i];
+      if (terminated[t][i] > 0 || truncated[t][i] > 0) {
+        // The episode's last observation, reached by this step.
+        replay.add(static_cast<int>(i), final_obs.data_ptr<float>() + row * obs_dim, a,
+                   reward[t][i], false, terminated[t][i] > 0, image);
+        c.recent.add(episode_return[i]);
+        episode_return[i] = 0;
+        ++c.episodes;
+      }
+    }
+  }
+}
+
 }  // namespace
 
 TrainResult run_dreamer(const TrainConfig& config, const scenes::Scene& scene, const Spaces& spaces,
@@ -288,46 +331,12 @@ TrainResult run_dreamer(const TrainConfig& config, const scenes::Scene& scene, c
   DreamerStats stats;
   double openloop = NAN;
   OpenLoop last_open_loop;
-  const int obs_dim = spaces.obs_dim, act_dim = spaces.act_dim;
-  const std::int64_t frame_bytes = 3 * kFrameSize * kFrameSize;
   while (c.iteration < iterations) {
     const double waited_before = stream.learner_wait_s();
     const auto t0 = std::chrono::steady_clock::now();
     const Chunk chunk = stream.next();
     const double wait_s = stream.learner_wait_s() - waited_before;
-    const auto actions = policy.normalize(chunk.action).contiguous();
-    const auto obs = chunk.obs.contiguous(), final_obs = chunk.final_obs.contiguous();
-    const auto first = chunk.first.accessor<float, 2>(), reward = chunk.reward.accessor<float, 2>();
-    const auto terminated = chunk.terminated.accessor<float, 2>();
-    const auto truncated = chunk.truncated.accessor<float, 2>();
-    auto prev_reward = carry.prev_reward.accessor<float, 1>();
-    auto episode_return = carry.episode_return.accessor<double, 1>();
-    for (int t = 0; t < dc.chunk; ++t) {
-      for (int i = 0; i < n; ++i) {
-        const bool starts = first[t][i] > 0;
-        const std::int64_t row = static_cast<std::int64_t>(t) * n + i;
-        // The step's frame; an episode's final observation reuses it (it has none of its own).
-        const std::uint8_t* image =
-            images ? chunk.image.data_ptr<std::uint8_t>() + row * frame_bytes : nullptr;
-        const float* o = obs.data_ptr<float>() + row * obs_dim;
-        const float* a = actions.data_ptr<float>() + row * act_dim;
-        float* prev_action =
-            carry.prev_action.data_ptr<float>() + static_cast<std::int64_t>(i) * act_dim;
-        replay.add(i, o, starts ? nullptr : prev_action, starts ? 0.0f : prev_reward[i], starts,
-                   false, image);
-        std::copy(a, a + act_dim, prev_action);
-        prev_reward[i] = reward[t][i];
-        episode_return[i] += reward[t][i];
-        if (terminated[t][i] > 0 || truncated[t][i] > 0) {
-          // The episode's last observation, reached by this step.
-          replay.add(i, final_obs.data_ptr<float>() + row * obs_dim, a, reward[t][i], false,
-                     terminated[t][i] > 0, image);
-          c.recent.add(episode_return[i]);
-          episode_return[i] = 0;
-          ++c.episodes;
-        }
-      }
-    }
+    add_chunk(chunk, policy, replay, carry, c);
     c.env_steps += per_iteration;
     const auto t1 = std::chrono::steady_clock::now();
     int updates = 0;
