@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
-#include <map>
 #include <memory>
 #include <string>
 
@@ -118,9 +117,9 @@ void add_train_command(CLI::App& app) {
       "  --algo ppo: model-free, thousands of envs in parallel (default 64); data-parallel over\n"
       "    c10d under torchrun.");
   cmd->add_option("--scene", c->scene, "Built-in scene name or spec file")->capture_default_str();
-  cmd->add_option("--algo", c->algo, "ppo or dreamer")
-      ->transform(CLI::CheckedTransformer(std::map<std::string, learners::Algo>{
-          {"ppo", learners::Algo::kPpo}, {"dreamer", learners::Algo::kDreamer}}))
+  cmd->add_option_function<std::string>(
+         "--algo", [c](const std::string& word) { c->algo = learners::parse_algo(word, "--algo"); },
+         "ppo or dreamer")
       ->default_str("ppo");
   cmd->add_option("--steps", c->steps, "Env steps in total, over all envs")->capture_default_str();
   cmd->add_option("--envs", c->envs, "Parallel envs (default: ppo 64, dreamer 4)");
