@@ -153,6 +153,8 @@ class VectorEnv {
 
   // The [num_envs] batch written by step() and by the async workers.
   const Batch& batch() const { return batch_; }
+  // The [batch_size] batch recv() fills (the same buffer every time).
+  const Batch& recv_batch() const { return recv_batch_; }
 
   // Counters summed over envs, or for one env. Call when no async step is in flight.
   EnvStats stats() const;

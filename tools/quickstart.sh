@@ -38,3 +38,7 @@ echo "  learning_curve.png  mean return against env steps"
 echo "  export/             policy.pt (TorchScript), policy.onnx, policy_card.json"
 echo "  eval.json           the evaluation above, as JSON"
 echo "simlab is built: $simlab --help shows every command."
+if [[ -d $root/build/tools/python/simlab ]]; then
+  echo "From Python (Debian's python3): export PYTHONPATH=$root/build/tools/python"
+  echo "  then: python3 -c 'import simlab; print(simlab.scenes())'"
+fi
