@@ -51,7 +51,8 @@ elif ((sanitize)); then
   build="$root/build-asan"
   cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSIMLAB_SANITIZE=ON \
     -DSIMLAB_WITH_TORCH=OFF -DSIMLAB_WITH_VULKAN=OFF -DSIMLAB_WITH_BULLET=ON \
-    -DSIMLAB_BUILD_VIEWER=OFF -DSIMLAB_BUILD_TESTS=ON -DSIMLAB_WARNINGS_AS_ERRORS=$werror >/dev/null
+    -DSIMLAB_BUILD_VIEWER=OFF -DSIMLAB_WITH_PYTHON=OFF -DSIMLAB_BUILD_TESTS=ON \
+    -DSIMLAB_WARNINGS_AS_ERRORS=$werror >/dev/null
   cmake --build "$build" -j "$jobs"
   export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
   ctest --test-dir "$build" -L "engine|scenes" --output-on-failure -j "$jobs" "${ctest_args[@]}"

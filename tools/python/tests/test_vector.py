@@ -158,3 +158,49 @@ def test_render_returns_uint8_frames_from_the_batch_renderer():
     frames = envs.render()
     assert frames.shape == (3, 24, 32, 3) and frames.dtype == np.uint8
     assert frames.std() > 0
+    named = simlab.make_vec("cartpole-balance", 2, render="side")
+    named.reset()
+    assert named.render().shape == (2, 128, 128, 3)
+    with pytest.raises(ValueError, match="camera: scene 'cartpole-balance' has no camera 'top'"):
+        simlab.make_vec("cartpole-balance", 2, render="top")
+    with pytest.raises(ValueError, match="render"):
+        simlab.make_vec("cartpole-balance", 1).render()
+
+
+def test_a_bad_spec_file_raises_the_clis_located_message(tmp_path):
+    spec = tmp_path / "bad.toml"
+    spec.write_text('name = "bad"\nmodel = "cartpole.xml"\ncontrol_hz = 100\n'
+                    'episode_seconds = 10\nbogus_key = 1\n')
+    with pytest.raises(ValueError) as e:
+        simlab.make_vec(str(spec), 1)
+    assert "bad.toml:5" in str(e.value) and "bogus_key" in str(e.value)
+
+
+def test_with_gymnasium_the_classes_subclass_its_vector_env_and_spaces(tmp_path):
+    """Debian 12 has no gymnasium: a stand-in with the names simlab uses checks the wiring."""
+    import subprocess
+    import sys
+
+    pkg = tmp_path / "gymnasium"
+    (pkg / "vector").mkdir(parents=True)
+    (pkg / "spaces").mkdir()
+    (pkg / "__init__.py").write_text("from . import spaces, vector\nclass Env: pass\n")
+    (pkg / "vector" / "__init__.py").write_text(
+        "import enum\nclass AutoresetMode(enum.Enum):\n    NEXT_STEP = 'NextStep'\n"
+        "    SAME_STEP = 'SameStep'\nclass VectorEnv: pass\n")
+    (pkg / "spaces" / "__init__.py").write_text(
+        "import numpy as np\nclass Box:\n    def __init__(self, low, high, shape=None, dtype=np.float32):\n"
+        "        self.low, self.high, self.dtype = np.asarray(low, dtype), np.asarray(high, dtype), dtype\n"
+        "        self.shape = self.low.shape\n")
+    code = ("import gymnasium, simlab, numpy as np\n"
+            "e = simlab.make_vec('cartpole-balance', 2)\n"
+            "assert simlab.HAVE_GYMNASIUM\n"
+            "assert isinstance(e, gymnasium.vector.VectorEnv)\n"
+            "assert isinstance(e.single_action_space, gymnasium.spaces.Box)\n"
+            "assert e.metadata['autoreset_mode'] == gymnasium.vector.AutoresetMode.SAME_STEP\n"
+            "assert isinstance(simlab.make('cartpole-balance'), gymnasium.Env)\n"
+            "e.reset(); e.step(np.zeros((2, 1), np.float32)); print('ok')\n")
+    import os
+    env = dict(os.environ, PYTHONPATH=f"{tmp_path}:{os.environ.get('PYTHONPATH', '')}")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert r.returncode == 0 and "ok" in r.stdout, r.stdout + r.stderr
