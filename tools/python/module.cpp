@@ -157,7 +157,7 @@ class Envs {
 #endif
   }
 
-  py::array frames(py::handle owner) const {
+  py::object frames(py::handle owner) const {
 #ifdef SIMLAB_HAS_RENDER
     if (!renderer_) return py::none();
     return view(renderer_->rgb().data(),
