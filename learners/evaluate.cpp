@@ -241,6 +241,7 @@ Setup set_up(const ExportedPolicy& policy, const scenes::Scene& scene, const Eva
   if (o.episodes < 1) throw option_error("episodes", "must be >= 1");
   if (!o.sweep.empty() && o.sweep_png.empty())
     throw option_error("sweep", "needs a file for the plot (sweep_png)");
+  scenes::require_actions(scene);
   const auto& v0 = scene.variants.at(0);
   check_layout(policy.card, policy.card_file.string(),
                v0.task.observe ? v0.task.observation : v0.model->info().observation,

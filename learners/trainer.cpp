@@ -309,6 +309,7 @@ void check_train_config(const TrainConfig& config) {
 TrainResult run_training(const TrainConfig& config, const scenes::Scene& scene,
                          const std::function<void(const nlohmann::json& row)>& on_update) {
   check_train_config(config);
+  scenes::require_actions(scene);  // before the run folder exists
   torch::Device device = resolve_device(config.device);
   // Data-parallel on GPUs: each process on its own, as torchrun numbers them on a machine.
   if (const auto dist = distributed_from_env(); dist.enabled() && device.is_cuda())

@@ -154,4 +154,15 @@ std::unique_ptr<engine::VectorEnv> make_env(const Scene& scene, int num_envs, in
   return std::make_unique<engine::VectorEnv>(scene.variants, std::move(config));
 }
 
+void require_actions(const Scene& scene, const std::string& field) {
+  if (scene.model && scene.model->info().action.dim() > 0) return;
+  throw Error(SourceLocation{.file = scene.spec.file.string(), .field = field},
+              "scene '" + scene.spec.name + "' has no action dimensions: its model '" +
+                  scene.spec.model.filename().string() +
+                  "' declares no actuators, so there is nothing for a policy to control. Add "
+                  "actuators to the model (MJCF: <actuator><motor joint=\"NAME\" gear=\"1\" "
+                  "ctrlrange=\"-1 1\"/></actuator>; a URDF's <transmission> elements are not "
+                  "read: include the URDF from an MJCF that adds them)");
+}
+
 }  // namespace simlab::scenes

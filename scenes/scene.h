@@ -174,6 +174,10 @@ Scene compile_scene(const SceneSpec& spec, std::uint64_t seed = 0, int max_varia
 Scene build_scene(const std::string& name_or_path, Randomization randomization,
                   const CompileOptions& options);
 
+// An Error naming the spec's file (and `field`) when the scene has no action dimensions: a model
+// without actuators leaves nothing for a policy to control.
+void require_actions(const Scene& scene, const std::string& field = "scene");
+
 // The envs of a scene: num_envs envs over its variants, with the caller's threads and seed.
 // `snapshots`: the envs keep their running episodes' actions, for VectorEnv::snapshot().
 // `action_repeat`: control steps per step() (VectorEnvConfig::action_repeat).

@@ -399,3 +399,31 @@ TEST(Cli, ScenesCheckNamesTheBadLine) {
 }
 
 }  // namespace
+
+// A model without actuators has nothing to control: train, eval and gen --policy refuse it with a
+// message that says how to add actuators, exit 2, and leave no run folder (it used to die by
+// SIGFPE inside LibTorch's weight initialization, leaving config.json behind).
+TEST(Cli, AModelWithoutActuatorsIsRefusedByTrainWithAFix) {
+  const auto dir = std::filesystem::temp_directory_path() / "simlab_cli_noact";
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir / "ball.xml")
+      << "<mujoco model=\"ball\"><worldbody><geom type=\"plane\" size=\"2 2 0.1\"/>"
+         "<body name=\"ball\" pos=\"0 0 1\"><joint name=\"slide\" type=\"slide\" axis=\"0 0 1\"/>"
+         "<geom type=\"sphere\" size=\"0.1\" mass=\"1\"/></body></worldbody></mujoco>\n";
+  std::ofstream(dir / "ball.toml") << "name = \"ball\"\nmodel = \"ball.xml\"\ncontrol_hz = 50\n"
+                                      "episode_seconds = 2\n[[reward]]\nterm = \"alive\"\n";
+  const std::string spec = (dir / "ball.toml").string();
+  EXPECT_EQ(run("scenes check " + spec).code, 0);  // a passive scene is a valid scene
+  for (const char* algo : {"ppo", "dreamer"}) {
+    const auto out = dir / (std::string("run-") + algo);
+    const auto r = run("train --scene " + spec + " --algo " + algo + " --steps 400 --out " +
+                       out.string());
+    EXPECT_EQ(r.code, 2) << r.out;
+    EXPECT_TRUE(contains(r.out, "ball.toml: --scene: scene 'ball' has no action dimensions"))
+        << r.out;
+    EXPECT_TRUE(contains(r.out, "<motor joint=")) << r.out;
+    EXPECT_FALSE(std::filesystem::exists(out)) << "no run folder left behind";
+  }
+  std::filesystem::remove_all(dir);
+}

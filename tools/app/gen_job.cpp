@@ -114,6 +114,7 @@ GenSpec prepare_gen(const GenOptions& o) {
   L.obs_names = obs_space.names();
   L.act_names = act_space.names();
   std::string policy_hash;
+  if (s.policy.exported()) scenes::require_actions(s.scene, "policy");
   s.policy.bind(obs_space, act_space);
   if (s.policy.exported()) {
     const std::string bytes = read_text(o.policy);

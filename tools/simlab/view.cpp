@@ -280,6 +280,7 @@ void run_view(const Options& o) {
   auto source = app::PolicySource::parse(o.policy);  // a bad --policy fails before any window
   const auto scene =
       app::build_scene(app::RunSpec{.scene = o.scene, .backend = o.backend, .seed = o.seed});
+  if (source.exported()) scenes::require_actions(scene, "policy");
   const int num_variants = static_cast<int>(scene.variants.size());
   std::vector<std::shared_ptr<const engine::physics::Model>> models;
   for (const auto& v : scene.variants)
