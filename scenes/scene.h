@@ -138,12 +138,23 @@ SceneSpec with_randomization(SceneSpec spec, Randomization r);
 SceneSpec load_scene(const std::filesystem::path& file);
 SceneSpec parse_scene(const std::string& text, const std::filesystem::path& name);
 
-// A built-in scene name ("cartpole-balance") or a path to a spec file.
+// A scene name ("cartpole-balance": found on the scene path) or a path to a spec file.
 std::filesystem::path resolve_scene(const std::string& name_or_path);
 // Where built-in specs live: $SIMLAB_SCENE_DIR if set, else scenes/specs of the source tree.
 std::filesystem::path scene_dir();
 // The built-in scenes: scene_dir()/*.toml, sorted by name.
 std::vector<std::filesystem::path> builtin_scenes();
+// The folders scene names are looked up in, first match wins: $SIMLAB_SCENE_PATH's folders
+// (colon-separated, as PATH), then the built-ins' scene_dir().
+std::vector<std::filesystem::path> scene_path();
+// Every scene a name can reach, in scene_path() order, each folder's sorted by name.
+struct SceneEntry {
+  std::string name;
+  std::filesystem::path file;
+  bool builtin = false;   // from scene_dir()
+  bool shadowed = false;  // an earlier folder has a scene of the same name
+};
+std::vector<SceneEntry> list_scenes();
 
 // A scene ready to run: its structural variants (compiled models with their tasks and
 // randomizers) and the VectorEnv configuration (frame skip, episode length, reset, corruption).

@@ -1,6 +1,8 @@
 #include "scenes/scene.h"
 
 #include <cmath>
+#include <cstdlib>
+#include <filesystem>
 #include <numbers>
 #include <vector>
 
@@ -202,6 +204,54 @@ TEST(SceneErrors, UnknownSceneNameSuggestsTheClosest) {
 TEST(DidYouMean, SuggestsOnlyCloseWords) {
   EXPECT_EQ(did_you_mean("qpos_nosie", {"qpos_noise", "qvel_noise"}), "qpos_noise");
   EXPECT_EQ(did_you_mean("zzz", {"qpos_noise", "keyframe"}), "");
+}
+
+}  // namespace
+}  // namespace simlab::scenes
+
+namespace simlab::scenes {
+namespace {
+
+// SIMLAB_SCENE_PATH adds folders of user scenes in front of the built-ins: names resolve there
+// first, the listing says where each scene comes from, and a user scene may shadow a built-in.
+TEST(ScenePath, UserFoldersComeBeforeTheBuiltIns) {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / "simlab_scene_path";
+  fs::remove_all(dir);
+  fs::create_directories(dir / "a");
+  fs::create_directories(dir / "b");
+  const auto builtin = resolve_scene("cartpole-balance");
+  fs::copy_file(builtin, dir / "a" / "my-cart.toml");
+  fs::copy_file(builtin, dir / "b" / "cartpole-balance.toml");
+  const std::string path = (dir / "a").string() + ":" + (dir / "b").string();
+  setenv("SIMLAB_SCENE_PATH", path.c_str(), 1);
+  EXPECT_EQ(resolve_scene("my-cart"), dir / "a" / "my-cart.toml");
+  EXPECT_EQ(resolve_scene("cartpole-balance"), dir / "b" / "cartpole-balance.toml");
+  EXPECT_EQ(scene_path().size(), 3u);
+  const auto entries = list_scenes();
+  int shadowed = 0, user = 0;
+  for (const auto& e : entries) {
+    shadowed += e.shadowed;
+    user += !e.builtin;
+    if (e.shadowed) {
+      EXPECT_EQ(e.name, "cartpole-balance");
+      EXPECT_TRUE(e.builtin);
+    }
+  }
+  EXPECT_EQ(shadowed, 1);
+  EXPECT_EQ(user, 2);
+  EXPECT_EQ(entries.size(), builtin_scenes().size() + 2);
+  // A user scene compiles like a built-in (its model found the same way).
+  EXPECT_EQ(compile_scene(load_scene(resolve_scene("my-cart"))).spec.name, "cartpole-balance");
+  unsetenv("SIMLAB_SCENE_PATH");
+  EXPECT_EQ(resolve_scene("cartpole-balance"), builtin);
+  try {
+    resolve_scene("my-cart");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("SIMLAB_SCENE_PATH"), std::string::npos) << e.what();
+  }
+  fs::remove_all(dir);
 }
 
 }  // namespace

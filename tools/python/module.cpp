@@ -289,8 +289,8 @@ PYBIND11_MODULE(_simlab, m) {
 
   m.def("scenes", [] {
     std::vector<std::string> names;
-    for (const auto& file : sl::scenes::builtin_scenes())
-      names.push_back(file.stem().string());
+    for (const auto& e : sl::scenes::list_scenes())
+      if (!e.shadowed) names.push_back(e.name);
     return names;
   });
   m.def("scene_info", &scene_info, py::arg("scene"), py::arg("backend") = "mujoco");

@@ -11,12 +11,18 @@
 namespace simlab::tools {
 namespace {
 
+// Every scene a name reaches: SIMLAB_SCENE_PATH's folders first, then the built-ins.
 void list_scenes() {
-  const auto files = scenes::builtin_scenes();
-  std::printf("%zu built-in scenes (in %s):\n", files.size(), scenes::scene_dir().c_str());
-  for (const auto& file : files) {
-    const auto spec = scenes::load_scene(file);
-    std::printf("  %-20s %s\n", spec.name.c_str(), spec.description.c_str());
+  const auto entries = scenes::list_scenes();
+  std::printf("%zu scenes (built-ins in %s", entries.size(), scenes::scene_dir().c_str());
+  const auto path = scenes::scene_path();
+  if (path.size() > 1) std::printf("; SIMLAB_SCENE_PATH first");
+  std::printf("):\n");
+  for (const auto& e : entries) {
+    const auto spec = scenes::load_scene(e.file);
+    const std::string from = e.builtin ? "built-in" : "from " + e.file.parent_path().string();
+    std::printf("  %-20s %s  [%s%s]\n", e.name.c_str(), spec.description.c_str(), from.c_str(),
+                e.shadowed ? "; shadowed by the one above" : "");
   }
 }
 
