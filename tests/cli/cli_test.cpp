@@ -427,3 +427,40 @@ TEST(Cli, AModelWithoutActuatorsIsRefusedByTrainWithAFix) {
   }
   std::filesystem::remove_all(dir);
 }
+
+// The viewer looks through the scene's first camera by default (quadruped's follows its robot),
+// through any scene or model camera by name, or through the free orbit camera; a camera the scene
+// does not have is refused, listing those it has.
+TEST(Cli, ViewerCamerasByNameFreeOrTheScenesFirst) {
+  const auto dir = std::filesystem::temp_directory_path() / "simlab_view_cameras";
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  const std::string xvfb = "xvfb-run -a -s '-screen 0 1024x768x24' ";
+  const auto scene_cam = dir / "scene.png", free_cam = dir / "free.png";
+  auto r = run("view --scene quadruped --envs 1 --res 96x72 --frames 3 --screenshot " +
+                   scene_cam.string(),
+               xvfb);
+  ASSERT_EQ(r.code, 0) << r.out;
+  r = run("view --scene quadruped --envs 1 --res 96x72 --frames 3 --camera free --screenshot " +
+              free_cam.string(),
+          xvfb);
+  ASSERT_EQ(r.code, 0) << r.out;
+  int w = 0, h = 0, n = 0;
+  unsigned char* a = stbi_load(scene_cam.string().c_str(), &w, &h, &n, 3);
+  unsigned char* b = stbi_load(free_cam.string().c_str(), &w, &h, &n, 3);
+  ASSERT_TRUE(a && b);
+  // The tile (top left, 96 x 72) differs between the two cameras; the panel does not matter.
+  int differing = 0;
+  for (int y = 0; y < 72; ++y)
+    for (int x = 0; x < 96 * 3; ++x)
+      differing += a[(y * w) * 3 + x] != b[(y * w) * 3 + x];
+  stbi_image_free(a);
+  stbi_image_free(b);
+  EXPECT_GT(differing, 1000);
+  r = run("view --scene cartpole-balance --camera top --frames 1", xvfb);
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_TRUE(contains(r.out, "--camera: scene 'cartpole-balance' has no camera 'top' (its "
+                              "cameras: side)"))
+      << r.out;
+  std::filesystem::remove_all(dir);
+}

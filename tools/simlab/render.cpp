@@ -82,43 +82,11 @@ Staged stage(const Options& o) {
   }
   // A camera by name: the scene's [[camera]] entries first, then the model's own <camera>s.
   // Without a name: the scene's first camera, else one that frames the model.
-  const auto& cams = s.scene.spec.cameras;
-  const auto& model_cams = s.scene.model->visual().cameras;
-  int camera = cams.empty() ? -1 : 0, model_camera = -1;
-  if (!o.camera.empty()) {
-    camera = -1;
-    std::vector<std::string> names;
-    for (std::size_t c = 0; c < cams.size(); ++c) {
-      if (cams[c].name == o.camera) camera = static_cast<int>(c);
-      names.push_back(cams[c].name);
-    }
-    for (std::size_t c = 0; c < model_cams.size() && camera < 0; ++c) {
-      if (model_cams[c].name == o.camera) model_camera = static_cast<int>(c);
-      names.push_back(model_cams[c].name);
-    }
-    if (camera < 0 && model_camera < 0) {
-      const auto guess = scenes::did_you_mean(o.camera, names);
-      std::string list;
-      for (const auto& n : names)
-        list += (list.empty() ? "" : ", ") + n;
-      throw Error(SourceLocation{.file = s.scene.spec.file.string(), .field = "--camera"},
-                  "scene '" + s.scene.spec.name + "' has no camera '" + o.camera + "'" +
-                      (guess.empty() ? " (its cameras: " + (list.empty() ? "none" : list) + ")"
-                                     : "; did you mean '" + guess + "'?"));
-    }
-  }
+  const auto choice = scenes::choose_camera(s.scene, o.camera);
   for (int i = 0; i < o.envs; ++i) {
     s.worlds.push_back(&s.env->world(i));
     s.variants.push_back(s.env->variant_of(i));
-    const auto& visual = s.scene.variants[s.variants.back()].model->visual();
-    if (model_camera >= 0) {  // where the model's camera is in this env (pose randomization too)
-      engine::render::Camera cam;
-      s.worlds.back()->camera_pose(model_camera, cam.pos, cam.mat);
-      cam.fovy_deg = visual.cameras[model_camera].fovy_deg;
-      s.cameras.push_back(cam);
-      continue;
-    }
-    s.cameras.push_back(scenes::render_camera(s.scene, camera, *s.worlds.back(), i, o.seed));
+    s.cameras.push_back(scenes::render_camera(s.scene, choice, *s.worlds.back(), i, o.seed));
   }
   return s;
 }

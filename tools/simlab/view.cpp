@@ -5,7 +5,9 @@
 //   the grid composed on the host, the selected env framed -> ViewerWindow: swapchain image + Dear
 //   ImGui panel (the env's variant, randomized parameters, reward terms, a live reward plot)
 //
-// Controls: space pauses, n steps once while paused, r resets every env, v shows the next page of
+// The scene's first camera by default (--camera NAME: another scene or model camera; free: the
+// orbit camera). Controls: c toggles the free orbit camera, f makes it follow each env's robot,
+// space pauses, n steps once while paused, r resets every env, v shows the next page of
 // structural variants, click selects an env, left-drag orbits, right-drag pans, the wheel zooms,
 // Esc quits. --frames N --screenshot FILE write the window after N frames and quit (scripted
 // captures, e.g. under xvfb-run).
@@ -28,6 +30,7 @@
 #include "engine/core/rng.h"
 #include "engine/io/image.h"
 #include "engine/render/batch_renderer.h"
+#include "scenes/render_camera.h"
 #include "scenes/scene.h"
 #include "scenes/terms.h"
 #include "tools/app/policy.h"
@@ -53,16 +56,26 @@ struct Options {
   int frames = 0;  // 0: until the window closes
   std::string screenshot;
   engine::physics::BackendKind backend = engine::physics::BackendKind::kMuJoCo;
+  std::string camera;  // a scene or model camera; "": the scene's first; "free": the orbit camera
 };
 
-// Orbit camera shared by every env, around each env's own model centre.
+// Orbit camera shared by every env, around each env's own model centre, or (follow) around the
+// env's first body, so that robots that move stay in view.
 struct Orbit {
   float azimuth = -55, elevation = 25, distance_scale = 1.6f;
   float pan[3] = {0, 0, 0};
-  engine::render::Camera camera(const engine::physics::VisualModel& v) const {
+  engine::render::Camera camera(const engine::physics::VisualModel& v,
+                                const engine::physics::World* follow) const {
     const float d = distance_scale * std::max(v.extent, 0.1f);
     const float a = azimuth * 3.14159265f / 180, e = elevation * 3.14159265f / 180;
-    const float target[3] = {v.center[0] + pan[0], v.center[1] + pan[1], v.center[2] + pan[2]};
+    float centre[3] = {v.center[0], v.center[1], v.center[2]};
+    if (follow) {
+      double root[3] = {0, 0, 0};
+      follow->read(engine::physics::Quantity::kBodyPos, 1, root);
+      for (int k = 0; k < 3; ++k)
+        centre[k] = static_cast<float>(root[k]);
+    }
+    const float target[3] = {centre[0] + pan[0], centre[1] + pan[1], centre[2] + pan[2]};
     const float eye[3] = {target[0] + d * std::cos(e) * std::cos(a),
                           target[1] + d * std::cos(e) * std::sin(a), target[2] + d * std::sin(e)};
     return engine::render::look_at(eye, target, 45);
@@ -150,6 +163,8 @@ void frame_tile(engine::io::ImageGrid& grid, int tile) {
 // The viewer's buttons and keys, read by the frame loop.
 struct Controls {
   bool paused = false, step_once = false, reset = false, next_variants = false;
+  bool free = false;    // the orbit camera instead of the chosen one (c)
+  bool follow = false;  // the orbit camera follows each env's first body (f)
 };
 
 // Mouse drags outside the panel: left orbits, right pans.
@@ -214,6 +229,9 @@ void draw_panel(const Options& o, const scenes::Scene& scene, const engine::Vect
   ImGui::BeginDisabled(num_variants <= o.envs);
   if (ImGui::Button("Next variants (v)")) c.next_variants = true;
   ImGui::EndDisabled();
+  ImGui::Checkbox("free camera (c)", &c.free);
+  ImGui::SameLine();
+  ImGui::Checkbox("follow (f)", &c.follow);
   int selected = sel.env;
   if (ImGui::SliderInt("env", &selected, 0, o.envs - 1) && selected != sel.env)
     sel.env = selected, sel.clear();
@@ -281,6 +299,9 @@ void run_view(const Options& o) {
   const auto scene =
       app::build_scene(app::RunSpec{.scene = o.scene, .backend = o.backend, .seed = o.seed});
   if (source.exported()) scenes::require_actions(scene, "policy");
+  // The scene's first camera unless told otherwise; "free" (or a scene without cameras): orbit.
+  const auto choice =
+      o.camera == "free" ? scenes::CameraChoice{} : scenes::choose_camera(scene, o.camera);
   const int num_variants = static_cast<int>(scene.variants.size());
   std::vector<std::shared_ptr<const engine::physics::Model>> models;
   for (const auto& v : scene.variants)
@@ -298,6 +319,7 @@ void run_view(const Options& o) {
   engine::io::ImageGrid grid(o.envs, w, h, 0);
   Orbit orbit;
   Controls c;
+  c.free = !choice.chosen();
   Selected sel{.env = o.select};
   double press_x = -1, press_y = -1;
   ViewerWindow::Handlers handlers;
@@ -306,6 +328,8 @@ void run_view(const Options& o) {
     if (key == GLFW_KEY_N) c.step_once = true;
     if (key == GLFW_KEY_R) c.reset = true;
     if (key == GLFW_KEY_V) c.next_variants = true;
+    if (key == GLFW_KEY_C) c.free = !c.free;
+    if (key == GLFW_KEY_F) c.follow = !c.follow;
   };
   handlers.scroll = [&](double dy) {
     orbit.distance_scale =
@@ -361,7 +385,11 @@ void run_view(const Options& o) {
     draw_panel(o, scene, env, variant, *breakdown, sel, c, static_cast<float>(grid.width),
                static_cast<float>(window.height()));
     for (int i = 0; i < o.envs; ++i)
-      cameras[i] = orbit.camera(scene.variants[shown->variants[i]].model->visual());
+      cameras[i] =
+          c.free || !choice.chosen()
+              ? orbit.camera(scene.variants[shown->variants[i]].model->visual(),
+                             c.follow ? shown->worlds[i] : nullptr)
+              : scenes::render_camera(scene, choice, *shown->worlds[i], shown->first + i, o.seed);
     renderer.render(shown->worlds, shown->variants, cameras);
     grid.fill(renderer.rgb().data());
     frame_tile(grid, sel.env);
@@ -390,14 +418,19 @@ void add_view_command(CLI::App& app) {
       "view",
       "A window with a grid of envs and a panel on the selected one (its variant, randomized\n"
       "parameters, reward terms and a live reward plot). Space: pause; n: one step; r: reset;\n"
-      "v: next variants; click: select an env; left-drag: orbit; right-drag: pan; wheel: zoom;\n"
-      "Esc: quit. Needs a display; for scripted captures: xvfb-run simlab view --frames 30\n"
-      "--screenshot view.png");
+      "v: next variants; click: select an env; c: the scene's camera / the free camera; f: the\n"
+      "free camera follows each robot; left-drag: orbit; right-drag: pan; wheel: zoom; Esc: quit.\n"
+      "Needs a display; for scripted captures: xvfb-run simlab view --frames 30 --screenshot\n"
+      "view.png");
   cmd->add_option("--scene", o->scene, "Built-in scene name or spec file")->capture_default_str();
   cmd->add_option("--envs", o->envs, "Envs in the grid (1-64)")->capture_default_str();
   cmd->add_option("--res", o->res, "Resolution of each env WIDTHxHEIGHT")->capture_default_str();
   cmd->add_option("--seed", o->seed, "Seed")->capture_default_str();
   add_backend_option(*cmd, o->backend);
+  cmd->add_option("--camera", o->camera,
+                  "A scene camera or one of the model's (tracking ones follow their body); "
+                  "default: the scene's first camera, else the free orbit camera; free: the orbit "
+                  "camera (c toggles it, f makes it follow each env's robot)");
   cmd->add_option("--policy", o->policy,
                   "Actions: random (uniform in the actuator ranges), zero, or an exported "
                   "policy.pt (`simlab export`)")
