@@ -101,6 +101,21 @@ TEST(Cli, MalformedXmlExitsTwoNamingFileAndLine) {
   std::filesystem::remove(path);
 }
 
+// MuJoCo says only "file not found" for a missing <include>: simlab names the file it looked for.
+TEST(Cli, AMissingIncludeNamesTheFileItLookedFor) {
+  const auto path = temp_file("simlab_cli_include.xml",
+                              "<mujoco>\n <include file=\"parts/arm.xml\"/>\n <worldbody/>\n"
+                              "</mujoco>\n");
+  const auto r = run("bench physics --model " + path.string() + " --envs 2 --steps 2");
+  EXPECT_EQ(r.code, 2);
+  const auto looked = (path.parent_path() / "parts" / "arm.xml").string();
+  EXPECT_TRUE(contains(r.out, path.string() + ":2: element <include>: no such included file "
+                                              "'parts/arm.xml' (looked for " +
+                                  looked))
+      << r.out;
+  std::filesystem::remove(path);
+}
+
 TEST(Cli, UnknownElementExitsTwoNamingFileAndLine) {
   const auto path = temp_file("simlab_cli_unknown.xml",
                               "<mujoco>\n <worldbody>\n  <bogus/>\n </worldbody>\n</mujoco>\n");

@@ -4,7 +4,9 @@
 #include <array>
 #include <chrono>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <mutex>
 #include <regex>
 #include <sstream>
@@ -57,6 +59,26 @@ Error compile_error(const ModelSource& source, const std::string& raw) {
     what = raw.substr(0, raw.find('\n'));
     for (const char* prefix : {"XML Error: ", "Error: "})
       if (what.rfind(prefix, 0) == 0) what = what.substr(std::strlen(prefix));
+  }
+  // A missing <include> names no file: find the include that is not there.
+  if (where.field == "element <include>" && what.find("file not found") != std::string::npos) {
+    std::string xml = source.text;
+    if (xml.empty()) {
+      std::ifstream in(source.path);
+      xml.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    }
+    const auto dir = source.path.parent_path();
+    const std::regex include(R"(<include[^>]*\bfile\s*=\s*["']([^"']+)["'])");
+    for (auto it = std::sregex_iterator(xml.begin(), xml.end(), include);
+         it != std::sregex_iterator(); ++it) {
+      const std::filesystem::path file = dir / (*it)[1].str();
+      if (std::filesystem::exists(file)) continue;
+      where.line =
+          1 + static_cast<int>(std::count(xml.begin(), xml.begin() + it->position(), '\n'));
+      return Error(where, "no such included file '" + (*it)[1].str() + "' (looked for " +
+                              std::filesystem::absolute(file).lexically_normal().string() +
+                              "; includes resolve against the model's folder)");
+    }
   }
   return Error(where, what + " (MuJoCo's compiler)");
 }
