@@ -5,11 +5,13 @@
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
+#include <fnmatch.h>
 #include <fstream>
 #include <memory>
 #include <oneapi/tbb/parallel_for.h>
 #include <sstream>
 #include <string>
+#include <unistd.h>
 #include <utility>
 #include <vector>
 
@@ -33,6 +35,71 @@ std::string read_text(const fs::path& file) {
   std::ostringstream text;
   text << in.rdbuf();
   return text.str();
+}
+
+// "<motor .../>" lines for every joint an [[actuator]] entry matches (glob patterns, fnmatch).
+std::string actuator_xml(const SceneSpec& spec, const engine::physics::Model& model) {
+  const auto joints = model.names(engine::physics::Element::kJoint);
+  std::ostringstream xml;
+  xml.precision(17);
+  xml << "<actuator>\n";
+  for (const auto& a : spec.actuators) {
+    for (const auto& pattern : a.joints) {
+      const bool glob = pattern.find_first_of("*?[") != std::string::npos;
+      int matched = 0;
+      for (std::size_t j = 0; j < joints.size(); ++j) {
+        if (fnmatch(pattern.c_str(), joints[j].c_str(), 0) != 0) continue;
+        // Actuators drive hinge and slide joints (one degree of freedom).
+        if (model.quantity_dim(engine::physics::Quantity::kJointPos, static_cast<int>(j)) != 1) {
+          if (glob) continue;
+          throw Error(a.joints_where, "joint '" + joints[j] +
+                                          "' is a free or ball joint: actuators drive hinge and "
+                                          "slide joints");
+        }
+        ++matched;
+        const char* tag = a.type == ActuatorSpec::Type::kMotor      ? "motor"
+                          : a.type == ActuatorSpec::Type::kPosition ? "position"
+                                                                    : "velocity";
+        xml << "  <" << tag << " name=\"" << tag << "_" << joints[j] << "\" joint=\"" << joints[j]
+            << "\" gear=\"" << (a.type == ActuatorSpec::Type::kMotor ? a.gear : 1.0)
+            << "\" ctrllimited=\"true\" ctrlrange=\"" << a.ctrl_min << " " << a.ctrl_max << "\"";
+        if (a.type == ActuatorSpec::Type::kPosition) xml << " kp=\"" << a.kp << "\"";
+        if (a.type == ActuatorSpec::Type::kVelocity) xml << " kv=\"" << a.kv << "\"";
+        if (a.force_limited)
+          xml << " forcelimited=\"true\" forcerange=\"" << a.force_min << " " << a.force_max
+              << "\"";
+        xml << "/>\n";
+      }
+      if (matched == 0)
+        throw Error(a.joints_where, "no hinge or slide joint of '" +
+                                        spec.model.filename().string() + "' matches '" + pattern +
+                                        "'" + suggest(pattern, joints, "its joints"));
+    }
+  }
+  xml << "</actuator>\n";
+  return xml.str();
+}
+
+// The model's MJCF with the spec's [[actuator]]s added: a URDF is converted to MJCF first (through
+// MuJoCo's own importer), then the actuators go before </mujoco>.
+std::string actuated_mjcf(const SceneSpec& spec) {
+  const auto base = engine::physics::ModelSource::file(spec.model);
+  const auto model = engine::physics::load_model(base);
+  std::string text = read_text(spec.model);
+  if (text.find("<mujoco") == std::string::npos) {  // a URDF: MuJoCo's MJCF of it
+    const fs::path tmp = fs::temp_directory_path() / ("simlab-" + std::to_string(::getpid()) + "-" +
+                                                      spec.model.stem().string() + ".xml");
+    auto world = model->make_world({});
+    engine::physics::write_mjcf(base, *world, tmp);
+    text = read_text(tmp);
+    std::error_code ec;
+    fs::remove(tmp, ec);
+  }
+  const auto end = text.rfind("</mujoco>");
+  if (end == std::string::npos)
+    throw Error(spec.actuators.front().where,
+                "cannot add actuators: '" + spec.model.string() + "' has no </mujoco>");
+  return text.insert(end, actuator_xml(spec, *model));
 }
 
 }  // namespace
@@ -60,11 +127,19 @@ Scene compile_scene(const SceneSpec& spec, const CompileOptions& options) {
   // Variants: generated and compiled in parallel (MuJoCo's parser itself takes one at a time).
   std::vector<engine::physics::ModelSource> sources(static_cast<std::size_t>(count));
   scene.variants.resize(static_cast<std::size_t>(count));
+  // With [[actuator]]s the model is compiled from its text with them added, named beside the
+  // original so that its relative asset paths still resolve.
+  const std::string actuated = spec.actuators.empty() ? "" : actuated_mjcf(spec);
   if (procedural.empty()) {
     sources[0] = engine::physics::ModelSource::file(spec.model);
+    if (!actuated.empty()) {
+      sources[0].path =
+          spec.model.parent_path() / (spec.model.stem().string() + "-" + spec.name + ".xml");
+      sources[0].text = actuated;
+    }
     scene.variants[0].model = engine::physics::load_model(sources[0], options.backend);
   } else {
-    const std::string base = read_text(spec.model);
+    const std::string base = actuated.empty() ? read_text(spec.model) : actuated;
     scene.variant_summary.resize(static_cast<std::size_t>(count));
     tbb::parallel_for(0, count, [&](int v) {
       auto generated = generate_variant(procedural, base, seed, v);

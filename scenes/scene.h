@@ -85,6 +85,21 @@ struct CameraSpec {
   SourceLocation where, track_where;
 };
 
+// [[actuator]]: actuators added to the model when the scene compiles, so that URDF robots (whose
+// <transmission>s MuJoCo does not read) and actuator-less MJCF become controllable. One entry
+// drives every joint its names or glob patterns match ("*": every hinge and slide joint).
+struct ActuatorSpec {
+  enum class Type { kMotor, kPosition, kVelocity } type = Type::kMotor;
+  std::vector<std::string> joints;
+  double gear = 1;                     // motor: torque (force) = gear x control
+  double kp = 10;                      // position: stiffness of the servo
+  double kv = 1;                       // velocity: gain of the servo
+  double ctrl_min = -1, ctrl_max = 1;  // the action's range
+  bool force_limited = false;          // clamp the actuator's output to [force_min, force_max]
+  double force_min = 0, force_max = 0;
+  SourceLocation where, joints_where;
+};
+
 // Where a scene camera is for one env: eye and target in world coordinates.
 struct CameraView {
   double eye[3], target[3];
@@ -109,7 +124,8 @@ struct SceneSpec {
   std::vector<RandomizeSpec> randomize;
   ProceduralSpec procedural;
   std::vector<CameraSpec> cameras;
-  double obs_dropout = 0;  // [corruption]
+  std::vector<ActuatorSpec> actuators;  // added to the model's own
+  double obs_dropout = 0;               // [corruption]
   int action_delay_min = 0, action_delay_max = 0;
   // [corruption] action_delay_heldout = [min, max]: contains action_delay; -1: not declared.
   int heldout_delay_min = -1, heldout_delay_max = -1;

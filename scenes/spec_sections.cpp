@@ -115,6 +115,46 @@ std::vector<CameraSpec> read_cameras(const Reader& root) {
   return cameras;
 }
 
+// [[actuator]]: actuators the scene adds to its model.
+std::vector<ActuatorSpec> read_actuators(const Reader& root) {
+  std::vector<ActuatorSpec> out;
+  root.each("actuator", [&](const Reader& a, std::size_t) {
+    a.only({"type", "joints", "gear", "kp", "kv", "ctrl_range", "force_range"});
+    ActuatorSpec act;
+    act.where = a.where("type");
+    act.type = pick<ActuatorSpec::Type>({{"motor", ActuatorSpec::Type::kMotor},
+                                         {"position", ActuatorSpec::Type::kPosition},
+                                         {"velocity", ActuatorSpec::Type::kVelocity}},
+                                        a.text("type", "motor"), act.where, "actuator type");
+    act.joints_where = a.where("joints");
+    act.joints = a.names("joints", {});
+    if (act.joints.empty())
+      throw Error(act.joints_where, "required: the joints to drive, by name or pattern (\"*\")");
+    act.gear = a.number("gear", act.gear);
+    act.kp = a.number("kp", act.kp);
+    act.kv = a.number("kv", act.kv);
+    if (!(act.gear != 0 && std::isfinite(act.gear)))
+      throw Error(a.where("gear"), "must be finite and non-zero");
+    if (!(act.kp > 0 && std::isfinite(act.kp))) throw Error(a.where("kp"), "must be > 0");
+    if (!(act.kv > 0 && std::isfinite(act.kv))) throw Error(a.where("kv"), "must be > 0");
+    const auto ctrl = a.range("ctrl_range", {-1, 1});
+    act.ctrl_min = ctrl.first, act.ctrl_max = ctrl.second;
+    if (!(act.ctrl_min < act.ctrl_max) || !std::isfinite(act.ctrl_min) ||
+        !std::isfinite(act.ctrl_max))
+      throw Error(a.where("ctrl_range"), "expected finite [low, high] with low < high");
+    if (a.has("force_range")) {
+      const auto force = a.range("force_range", {0, 0});
+      act.force_limited = true;
+      act.force_min = force.first, act.force_max = force.second;
+      if (!(act.force_min < act.force_max) || !std::isfinite(act.force_min) ||
+          !std::isfinite(act.force_max))
+        throw Error(a.where("force_range"), "expected finite [low, high] with low < high");
+    }
+    out.push_back(std::move(act));
+  });
+  return out;
+}
+
 // [corruption]: the sensor and actuator model (observation dropout, action delays).
 void read_corruption(const Reader& root, SceneSpec& spec) {
   const toml::table* table = root.table("corruption");
@@ -168,8 +208,8 @@ SceneSpec parse_scene(const std::string& text, const fs::path& name) {
   spec.file = name;
   Reader r(name, root, "");
   r.only({"name", "description", "model", "control_hz", "episode_seconds", "action_repeat", "reset",
-          "observation", "reward", "termination", "randomize", "procedural", "corruption",
-          "camera"});
+          "observation", "reward", "termination", "randomize", "procedural", "corruption", "camera",
+          "actuator"});
   spec.name = r.text("name", name.stem().string());
   spec.description = r.text("description", "");
   spec.model = resolve_model_path(name, r.required_text("model"), r.where("model"));
@@ -198,6 +238,7 @@ SceneSpec parse_scene(const std::string& text, const fs::path& name) {
   spec.randomize = read_randomize(r);
   spec.procedural = read_procedural(r);
   spec.cameras = read_cameras(r);
+  spec.actuators = read_actuators(r);
   read_corruption(r, spec);
   return spec;
 }

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <set>
 #include <stb/stb_image.h>
+#include <sstream>
 #include <string>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -476,6 +477,57 @@ TEST(Cli, ViewerCamerasByNameFreeOrTheScenesFirst) {
   EXPECT_EQ(r.code, 2) << r.out;
   EXPECT_TRUE(contains(r.out, "--camera: scene 'cartpole-balance' has no camera 'top' (its "
                               "cameras: side)"))
+      << r.out;
+  std::filesystem::remove_all(dir);
+}
+
+// A URDF robot has no actuators MuJoCo reads; a spec's [[actuator]] entries add them, and the arm
+// trains with PPO from the spec alone (position servos on both joints, reward: reach a pose).
+TEST(Cli, AUrdfArmTrainsFromASpecWithActuators) {
+  const auto dir = std::filesystem::temp_directory_path() / "simlab_cli_urdf_arm";
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  const std::string body =
+      "name = \"arm-reach\"\nmodel = \"models/arm2.urdf\"\ncontrol_hz = 50\n"
+      "episode_seconds = 4\n"
+      "[[observation]]\nterm = \"joint_pos\"\njoints = [\"*\"]\n"
+      "[[observation]]\nterm = \"joint_vel\"\njoints = [\"*\"]\n"
+      "[[reward]]\nterm = \"joint_position\"\njoint = \"shoulder\"\ntarget = 1.0\n"
+      "[[reward]]\nterm = \"joint_position\"\njoint = \"elbow\"\ntarget = -0.8\n";
+  std::ofstream(dir / "arm.toml") << body << "[[actuator]]\ntype = \"position\"\njoints = [\"*\"]\n"
+                                  << "kp = 2.0\nctrl_range = [-2.5, 2.5]\n";
+  std::ofstream(dir / "typo.toml") << body << "[[actuator]]\njoints = [\"sholder\"]\n";
+  const std::string spec = (dir / "arm.toml").string();
+  auto r = run("scenes check " + spec);
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_TRUE(contains(r.out, "nu 2")) << r.out;
+  r = run("train --scene " + spec + " --steps 40000 --envs 32 --horizon 32 --threads 2 --out " +
+          (dir / "run").string());
+  ASSERT_EQ(r.code, 0) << r.out;
+  // The mean return of the first finished episodes against the last: the arm learned the pose.
+  std::ifstream csv(dir / "run" / "metrics.csv");
+  std::string line;
+  std::getline(csv, line);
+  double first = 0, last = 0;
+  bool seen = false;
+  while (std::getline(csv, line)) {
+    std::stringstream row(line);
+    std::string cell;
+    for (int k = 0; k < 4; ++k)
+      std::getline(row, cell, ',');
+    if (cell == "null" || cell.empty()) continue;
+    last = std::stod(cell);
+    if (!seen) first = last, seen = true;
+  }
+  ASSERT_TRUE(seen);
+  EXPECT_LT(first, -150) << "random poses are far from the target";
+  EXPECT_GT(last, 0.5 * first) << "first " << first << ", last " << last;
+  // A joint the robot does not have is located, with the closest name.
+  r = run("scenes check " + (dir / "typo.toml").string());
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_TRUE(contains(r.out, "typo.toml:")) << r.out;
+  EXPECT_TRUE(contains(r.out, "actuator[0].joints: no hinge or slide joint of 'arm2.urdf' "
+                              "matches 'sholder'; did you mean 'shoulder'?"))
       << r.out;
   std::filesystem::remove_all(dir);
 }
