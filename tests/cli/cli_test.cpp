@@ -488,7 +488,7 @@ TEST(Cli, AUrdfArmTrainsFromASpecWithActuators) {
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   const std::string body =
-      "name = \"arm-reach\"\nmodel = \"models/arm2.urdf\"\ncontrol_hz = 50\n"
+      "name = \"arm-reach\"\nmodel = \"models/planar-arm.urdf\"\ncontrol_hz = 50\n"
       "episode_seconds = 4\n"
       "[[observation]]\nterm = \"joint_pos\"\njoints = [\"*\"]\n"
       "[[observation]]\nterm = \"joint_vel\"\njoints = [\"*\"]\n"
@@ -526,7 +526,7 @@ TEST(Cli, AUrdfArmTrainsFromASpecWithActuators) {
   r = run("scenes check " + (dir / "typo.toml").string());
   EXPECT_EQ(r.code, 2) << r.out;
   EXPECT_TRUE(contains(r.out, "typo.toml:")) << r.out;
-  EXPECT_TRUE(contains(r.out, "actuator[0].joints: no hinge or slide joint of 'arm2.urdf' "
+  EXPECT_TRUE(contains(r.out, "actuator[0].joints: no hinge or slide joint of 'planar-arm.urdf' "
                               "matches 'sholder'; did you mean 'shoulder'?"))
       << r.out;
   std::filesystem::remove_all(dir);
