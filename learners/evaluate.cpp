@@ -4,11 +4,13 @@
 #include <cctype>
 #include <cmath>
 #include <fstream>
+#include <iterator>
 #include <memory>
 #include <sstream>
 
 #include "engine/core/error.h"
 #include "engine/episode_rollout.h"
+#include "engine/io/hash.h"
 #include "engine/io/image.h"
 #include "scenes/scene.h"
 #include "scenes/terms.h"
@@ -552,13 +554,42 @@ EvalResult evaluate_policy(ExportedPolicy& policy, const scenes::Scene& scene,
   return {j, report_markdown(scene, o, s, t)};
 }
 
+std::string model_hash(const fs::path& model) {
+  std::ifstream in(model, std::ios::binary);
+  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  engine::io::Fnv1a64 h;
+  h.add(bytes.data(), bytes.size());
+  return h.hex();
+}
+
+scenes::SceneSpec card_scene(const ExportedPolicy& policy) {
+  const auto& scene = policy.card.at("scene");
+  const std::string card_file =
+      policy.card_file.empty() ? policy.file.string() : policy.card_file.string();
+  if (!scene.contains("spec_text"))
+    return scenes::load_scene(scenes::resolve_scene(scene.at("spec").get<std::string>()));
+  auto spec = scenes::parse_scene(scene.at("spec_text").get<std::string>(),
+                                  scene.value("spec_file", scene.value("spec", "")));
+  if (scene.contains("model_hash")) {
+    const std::string want = scene.at("model_hash").get<std::string>();
+    const std::string have = model_hash(spec.model);
+    if (have != want)
+      throw Error(SourceLocation{.file = card_file, .field = "scene.model_hash"},
+                  "the model " + spec.model.string() +
+                      " changed since the policy was exported: its hash is " + have +
+                      ", the card's " + want +
+                      " (pass --scene to evaluate on the changed model anyway)");
+  }
+  return spec;
+}
+
 EvalResult evaluate_policy(ExportedPolicy& policy, const EvalOptions& o) {
-  const std::string scene_name =
-      !o.scene.empty() ? o.scene : policy.card.at("scene").at("spec").get<std::string>();
   // train: the spec's ranges; heldout: its held-out ranges (an Error if it declares none);
   // none: no parameter randomization or pushes (see scenes::with_randomization).
-  const auto scene =
-      scenes::build_scene(scene_name, o.randomization, {.seed = o.seed, .backend = o.backend});
+  const auto spec =
+      !o.scene.empty() ? scenes::load_scene(scenes::resolve_scene(o.scene)) : card_scene(policy);
+  const auto scene = scenes::compile_scene(scenes::with_randomization(spec, o.randomization),
+                                           {.seed = o.seed, .backend = o.backend});
   return evaluate_policy(policy, scene, o);
 }
 

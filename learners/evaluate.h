@@ -72,6 +72,13 @@ ExportedPolicy load_exported_policy(const std::filesystem::path& file);
 void check_layout(const nlohmann::json& card, const std::string& card_file,
                   const engine::Space& observation, const engine::Space& action);
 
+// The model file's content hash (FNV-1a 64 of its bytes, hex), as policy cards record it.
+std::string model_hash(const std::filesystem::path& model);
+// The scene a card was exported from: its embedded spec text, parsed as the file it came from (so
+// its model resolves as it did, from any working folder), else the spec it names (older cards). A
+// model whose bytes changed since the export is an Error naming the card's scene.model_hash.
+scenes::SceneSpec card_scene(const ExportedPolicy& policy);
+
 struct EvalOptions {
   std::string scene;  // built-in name or spec file; "": the card's scene
   scenes::Randomization randomization = scenes::Randomization::kTrain;

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cmath>
 #include <fstream>
+#include <iterator>
 #include <map>
 
 #include "engine/core/error.h"
@@ -165,7 +166,11 @@ const char* operation_name(scenes::RandomizeSpec::Operation o) {
 }
 
 nlohmann::json scene_json(const TrainedPolicy& policy) {
-  const auto spec = scenes::load_scene(scenes::resolve_scene(policy.scene));
+  const auto spec_file = fs::absolute(scenes::resolve_scene(policy.scene)).lexically_normal();
+  const auto spec = scenes::load_scene(spec_file);
+  std::ifstream spec_in(spec_file);
+  const std::string spec_text((std::istreambuf_iterator<char>(spec_in)),
+                              std::istreambuf_iterator<char>());
   nlohmann::json randomize = nlohmann::json::array();
   for (const auto& r : spec.randomize) {
     nlohmann::json j = {{"param", r.param_name},
@@ -191,8 +196,14 @@ nlohmann::json scene_json(const TrainedPolicy& policy) {
         if (!s->empty()) what += "/" + *s;
       noise[what] = t.noise;
     }
+  // The spec's text and where it was, and the model's hash: the card evaluates from any folder,
+  // and refuses a model that changed since.
   return {{"name", spec.name},
           {"spec", policy.scene},
+          {"spec_file", spec_file.string()},
+          {"spec_text", spec_text},
+          {"model_file", fs::absolute(spec.model).lexically_normal().string()},
+          {"model_hash", model_hash(spec.model)},
           {"control_hz", spec.control_hz},
           {"episode_seconds", spec.episode_seconds},
           {"variants", spec.procedural.variants},

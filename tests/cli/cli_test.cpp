@@ -531,3 +531,42 @@ TEST(Cli, AUrdfArmTrainsFromASpecWithActuators) {
       << r.out;
   std::filesystem::remove_all(dir);
 }
+
+#if SIMLAB_HAS_LEARNERS
+// A policy card carries its scene (the spec's text, where it was, the model's hash): eval works
+// from any folder without --scene, and refuses a model that changed since the export.
+TEST(Cli, APolicyCardEvaluatesFromAnyFolderAndRefusesAChangedModel) {
+  namespace fs = std::filesystem;
+  const auto dir = fs::temp_directory_path() / "simlab_cli_portable_card";
+  fs::remove_all(dir);
+  fs::create_directories(dir / "a");
+  fs::create_directories(dir / "b");
+  fs::copy_file(fs::path(SIMLAB_TEST_ASSET_DIR) / "models" / "cartpole.xml", dir / "a" / "m.xml");
+  {
+    std::ifstream in(fs::path(SIMLAB_TEST_ASSET_DIR).parent_path() / "scenes" / "specs" /
+                     "cartpole-balance.toml");
+    std::stringstream text;
+    text << in.rdbuf();
+    std::string spec = text.str();
+    const std::string from = "model = \"models/cartpole.xml\"";
+    spec.replace(spec.find(from), from.size(), "model = \"m.xml\"");
+    std::ofstream(dir / "a" / "mine.toml") << spec;
+  }
+  const std::string in_a = "cd " + (dir / "a").string() + " && ";
+  auto r = run("train --scene mine.toml --steps 1024 --envs 8 --horizon 64 --threads 1 --out run",
+               in_a);
+  ASSERT_EQ(r.code, 0) << r.out;
+  r = run("export --run run --out exp --eval-episodes 0", in_a);
+  ASSERT_EQ(r.code, 0) << r.out;
+  const std::string in_b = "cd " + (dir / "b").string() + " && ";
+  r = run("eval --policy ../a/exp/policy.pt --episodes 2", in_b);
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_TRUE(contains(r.out, "| cartpole-balance, randomization train, 2 episodes")) << r.out;
+  std::ofstream(dir / "a" / "m.xml", std::ios::app) << "<!-- changed -->\n";
+  r = run("eval --policy ../a/exp/policy.pt --episodes 2", in_b);
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_TRUE(contains(r.out, "policy_card.json: scene.model_hash: the model")) << r.out;
+  EXPECT_TRUE(contains(r.out, "changed since the policy was exported")) << r.out;
+  fs::remove_all(dir);
+}
+#endif
