@@ -109,8 +109,8 @@ SlotStep EnvSlot::control_step(std::span<const float> action, std::span<float> o
     if (s.status == StepStatus::kDiverged) ++stats_.diverged;
   }
   ++stats_.steps;
+  ++episode_step_;  // a failed step counts too: it ends the episode
   if (s.status == StepStatus::kOk) {
-    ++episode_step_;
     if (config_->snapshots) actions_.insert(actions_.end(), action.begin(), action.end());
     // Reward and termination read the true state; only the observation is corrupted.
     const Task& task = variant_->task;
@@ -125,7 +125,6 @@ SlotStep EnvSlot::control_step(std::span<const float> action, std::span<float> o
     }
     observe(obs);
   } else {
-    ++episode_step_;
     s.truncated = true;  // obs still holds the last good observation
   }
   if (s.done()) ++stats_.episodes;

@@ -100,7 +100,6 @@ class EnvSlot {
   EnvSnapshot snapshot() const;
   bool restore(const EnvSnapshot& snapshot, std::span<float> obs);
 
-  int env() const { return env_; }
   std::uint32_t episode() const { return episode_; }
   std::int32_t episode_step() const { return episode_step_; }
   int action_delay() const { return delay_; }

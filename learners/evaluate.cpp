@@ -583,13 +583,16 @@ scenes::SceneSpec card_scene(const ExportedPolicy& policy) {
   return spec;
 }
 
+scenes::SceneSpec eval_spec(const ExportedPolicy& policy, const EvalOptions& o) {
+  return !o.scene.empty() ? scenes::load_scene(scenes::resolve_scene(o.scene)) : card_scene(policy);
+}
+
 EvalResult evaluate_policy(ExportedPolicy& policy, const EvalOptions& o) {
   // train: the spec's ranges; heldout: its held-out ranges (an Error if it declares none);
   // none: no parameter randomization or pushes (see scenes::with_randomization).
-  const auto spec =
-      !o.scene.empty() ? scenes::load_scene(scenes::resolve_scene(o.scene)) : card_scene(policy);
-  const auto scene = scenes::compile_scene(scenes::with_randomization(spec, o.randomization),
-                                           {.seed = o.seed, .backend = o.backend});
+  const auto scene =
+      scenes::compile_scene(scenes::with_randomization(eval_spec(policy, o), o.randomization),
+                            {.seed = o.seed, .backend = o.backend});
   return evaluate_policy(policy, scene, o);
 }
 

@@ -96,6 +96,10 @@ struct EvalResult {
   std::string markdown;
 };
 
+// The spec an evaluation runs on, its randomization not yet applied: options.scene (a name or a
+// file), else the card's (card_scene).
+scenes::SceneSpec eval_spec(const ExportedPolicy& policy, const EvalOptions& options);
+
 // Evaluate on `scene` (options.scene or the card's, built with the options' randomization, backend
 // and seed); throws simlab::Error on bad input (a sweep parameter that is not randomized, a card
 // that does not match the scene), naming the field.

@@ -219,13 +219,15 @@ Scene compile_scene(const SceneSpec& spec, const CompileOptions& options) {
 }
 
 std::unique_ptr<engine::VectorEnv> make_env(const Scene& scene, int num_envs, int num_threads,
-                                            std::uint64_t seed, bool snapshots, int action_repeat) {
+                                            std::uint64_t seed, bool snapshots, int action_repeat,
+                                            int batch_size) {
   auto config = scene.config;
   config.num_envs = num_envs;
   config.num_threads = num_threads;
   config.seed = seed;
   config.snapshots = snapshots;
   config.action_repeat = action_repeat;
+  config.batch_size = batch_size;
   return std::make_unique<engine::VectorEnv>(scene.variants, std::move(config));
 }
 

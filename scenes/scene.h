@@ -207,10 +207,11 @@ void require_actions(const Scene& scene, const std::string& field = "scene");
 
 // The envs of a scene: num_envs envs over its variants, with the caller's threads and seed.
 // `snapshots`: the envs keep their running episodes' actions, for VectorEnv::snapshot().
-// `action_repeat`: control steps per step() (VectorEnvConfig::action_repeat).
+// `action_repeat`: control steps per step() (VectorEnvConfig::action_repeat); `batch_size`: envs
+// per recv() (0: all).
 std::unique_ptr<engine::VectorEnv> make_env(const Scene& scene, int num_envs, int num_threads = 0,
                                             std::uint64_t seed = 0, bool snapshots = false,
-                                            int action_repeat = 1);
+                                            int action_repeat = 1, int batch_size = 0);
 
 // Camera `camera` of the scene for env `env` of a run with `seed`, which runs `world` (of the
 // env's variant): tracked bodies are read from the world.

@@ -20,15 +20,16 @@ learners::TrainResult train(const learners::TrainConfig& config,
 
 learners::EvalResult evaluate(learners::ExportedPolicy& policy,
                               const learners::EvalOptions& options) {
-  // Without a scene: the one the card carries (its spec text, its model checked by hash), so that
-  // an exported policy evaluates from any folder.
-  const RunSpec run{.scene = !options.scene.empty() ? options.scene : "(the policy card's)",
+  // Without options.scene, the scene the card carries: an exported policy evaluates from any
+  // folder, and a model that changed since the export is refused.
+  const RunSpec run{.scene = !options.scene.empty()
+                                 ? options.scene
+                                 : policy.card.at("scene").at("spec").get<std::string>(),
                     .randomization = options.randomization,
                     .backend = options.backend,
                     .seed = options.seed};
-  const auto spec = !options.scene.empty() ? load_spec(run)
-                                           : scenes::with_randomization(
-                                                 learners::card_scene(policy), run.randomization);
+  const auto spec =
+      scenes::with_randomization(learners::eval_spec(policy, options), run.randomization);
   return learners::evaluate_policy(policy, build_scene(run, spec), options);
 }
 

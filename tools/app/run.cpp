@@ -42,7 +42,7 @@ std::unique_ptr<engine::VectorEnv> make_envs(const RunSpec& run, const scenes::S
                                              EnvOptions options) {
   check(run);
   return scenes::make_env(scene, run.envs, run.threads, run.seed, options.snapshots,
-                          options.action_repeat);
+                          options.action_repeat, options.batch_size);
 }
 
 engine::VectorEnvConfig episode_config(const RunSpec& run, const scenes::Scene& scene) {

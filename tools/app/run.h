@@ -44,6 +44,7 @@ scenes::Scene build_scene(const RunSpec& run);
 struct EnvOptions {
   bool snapshots = false;  // keep each env's running episode (VectorEnv::snapshot)
   int action_repeat = 1;   // control steps per step()
+  int batch_size = 0;      // envs per recv() (async); 0: all
 };
 // run.envs envs of `scene` on run.threads threads, seeded with run.seed.
 std::unique_ptr<engine::VectorEnv> make_envs(const RunSpec& run, const scenes::Scene& scene,

@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <cstdint>
 #include <memory>
-#include <optional>
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
@@ -175,21 +174,15 @@ class Envs {
   }
 
   void make() {
-    auto config = scene_.config;
-    config.num_envs = run_.envs;
-    config.num_threads = run_.threads;
-    config.seed = run_.seed;
-    config.batch_size = batch_size_;
     py::gil_scoped_release release;
     env_.reset();
-    env_ = std::make_unique<engine::VectorEnv>(scene_.variants, std::move(config));
+    env_ = app::make_envs(run_, scene_, {.batch_size = batch_size_});
   }
 
   void start_renderer(int width, int height, const std::string& camera) {
 #ifdef SIMLAB_HAS_RENDER
     if (width <= 0 || height <= 0) width = height = 128;
-    camera_ = camera.empty() ? (scene_.spec.cameras.empty() ? -1 : 0)
-                             : scenes::find_camera(scene_.spec, camera);
+    camera_ = scenes::choose_camera(scene_, camera);  // scene cameras, then the model's
     std::vector<std::shared_ptr<const engine::physics::Model>> models;
     for (const auto& v : scene_.variants)
       models.push_back(v.model);
@@ -207,7 +200,7 @@ class Envs {
   int batch_size_;
   std::unique_ptr<engine::VectorEnv> env_;
 #ifdef SIMLAB_HAS_RENDER
-  int camera_ = -1;
+  scenes::CameraChoice camera_;
   std::unique_ptr<engine::render::BatchRenderer> renderer_;
 #endif
 };

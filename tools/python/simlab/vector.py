@@ -51,7 +51,6 @@ class VectorEnv(_VectorBase):
                                   batch_size=int(batch_size), width=width, height=height,
                                   camera=camera)
         self._copy = copy
-        self._closed = False
         self.num_envs = self._envs.num_envs
         self.render_mode = "rgb_array" if render is not None else None
         self.single_observation_space = box(self._envs.observation)
@@ -61,7 +60,6 @@ class VectorEnv(_VectorBase):
         self.spec = None
         self.closed = False
         self._views = self._envs.batch()
-        self._async = False
 
     # Gymnasium's VectorEnv API -------------------------------------------------------------------
     def reset(self, *, seed=None, options=None):
@@ -95,7 +93,7 @@ class VectorEnv(_VectorBase):
     def close(self, **kwargs):
         self._envs = None
         self._views = None
-        self._closed = self.closed = True
+        self.closed = True
 
     def __enter__(self):
         return self
