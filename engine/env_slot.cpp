@@ -12,6 +12,7 @@ EnvStats& EnvStats::operator+=(const EnvStats& o) {
   episodes += o.episodes;
   diverged += o.diverged;
   invalid_actions += o.invalid_actions;
+  overflows += o.overflows;
   return *this;
 }
 
@@ -107,6 +108,7 @@ SlotStep EnvSlot::control_step(std::span<const float> action, std::span<float> o
   } else {
     s.status = world_->step(delayed(action), config_->frame_skip);
     if (s.status == StepStatus::kDiverged) ++stats_.diverged;
+    if (s.status == StepStatus::kOverflow) ++stats_.overflows;
   }
   ++stats_.steps;
   ++episode_step_;  // a failed step counts too: it ends the episode

@@ -43,6 +43,7 @@ struct EnvStats {
   std::uint64_t episodes = 0;         // episodes finished (terminated or truncated)
   std::uint64_t diverged = 0;         // resets after numerical trouble
   std::uint64_t invalid_actions = 0;  // resets after a NaN/Inf action
+  std::uint64_t overflows = 0;        // resets after a full physics buffer (World::fault())
 
   EnvStats& operator+=(const EnvStats& o);
 };

@@ -182,21 +182,27 @@ const Batch& VectorEnv::step(std::span<const float> actions) {
                           step_env(env);
                       });
   });
-  warn_invalid_actions();
+  warn_faults();
   return batch_;
 }
 
-void VectorEnv::warn_invalid_actions() {
+void VectorEnv::warn_faults() {
   constexpr int kMaxWarnings = 5;
-  for (int env = 0; env < config_.num_envs && invalid_action_warnings_ < kMaxWarnings; ++env) {
-    if (batch_.status(env, 0) != static_cast<std::uint8_t>(StepStatus::kInvalidAction)) continue;
+  for (int env = 0; env < config_.num_envs && fault_warnings_ < kMaxWarnings; ++env) {
+    const auto status = static_cast<StepStatus>(batch_.status(env, 0));
+    if (status != StepStatus::kInvalidAction && status != StepStatus::kOverflow) continue;
+    ++fault_warnings_;
+    const char* more = fault_warnings_ == kMaxWarnings ? "; further ones are only counted" : "";
+    if (status == StepStatus::kOverflow) {
+      spdlog::warn("env {}: {}; env reset (counted in stats().overflows){}", env,
+                   slot(env).world().fault(), more);
+      continue;
+    }
     const int k = slot(env).bad_action_element();
-    ++invalid_action_warnings_;
     spdlog::warn(
         "actions[{}][{}] ({}) is {}: not applied, env {} reset (counted in "
         "stats().invalid_actions){}",
-        env, k, action_space().names()[k], batch_.action(env, k), env,
-        invalid_action_warnings_ == kMaxWarnings ? "; further ones are only counted" : "");
+        env, k, action_space().names()[k], batch_.action(env, k), env, more);
   }
 }
 

@@ -173,9 +173,9 @@ class VectorEnv {
   void clear_flags(int env);
   void finish(int env);  // async: publish a finished env to recv()
   void wait_idle();
-  void warn_invalid_actions();  // main thread, after a step: name the first few bad actions
+  void warn_faults();  // main thread, after a step: name the first few bad actions and overflows
 
-  int invalid_action_warnings_ = 0;
+  int fault_warnings_ = 0;
 
   std::vector<EnvVariant> variants_;
   VectorEnvConfig config_;

@@ -27,16 +27,16 @@ void write_stream_snapshot(torch::serialize::OutputArchive& archive, const std::
                            const StreamSnapshot& snapshot) {
   const auto n = static_cast<std::int64_t>(snapshot.envs.size());
   auto episode = torch::empty({n}, torch::kInt64), length = torch::empty({n}, torch::kInt64);
-  auto stats = torch::empty({n, 4}, torch::kInt64);
+  auto stats = torch::empty({n, 5}, torch::kInt64);
   std::vector<float> actions;
   for (std::int64_t i = 0; i < n; ++i) {
     const auto& e = snapshot.envs[i];
     episode[i] = static_cast<std::int64_t>(e.episode);
     length[i] = static_cast<std::int64_t>(e.actions.size());
     actions.insert(actions.end(), e.actions.begin(), e.actions.end());
-    const std::uint64_t counts[4] = {e.stats.steps, e.stats.episodes, e.stats.diverged,
-                                     e.stats.invalid_actions};
-    for (int k = 0; k < 4; ++k)
+    const std::uint64_t counts[5] = {e.stats.steps, e.stats.episodes, e.stats.diverged,
+                                     e.stats.invalid_actions, e.stats.overflows};
+    for (int k = 0; k < 5; ++k)
       stats[i][k] = static_cast<std::int64_t>(counts[k]);
   }
   archive.write(prefix + "_episode", episode);
@@ -69,10 +69,13 @@ StreamSnapshot read_stream_snapshot(torch::serialize::InputArchive& archive,
     SIMLAB_CHECK(at + len <= actions.numel()) << "a stream snapshot's actions are cut short";
     e.actions.assign(a + at, a + at + len);
     at += len;
-    e.stats = {static_cast<std::uint64_t>(stats[i][0].item<std::int64_t>()),
-               static_cast<std::uint64_t>(stats[i][1].item<std::int64_t>()),
-               static_cast<std::uint64_t>(stats[i][2].item<std::int64_t>()),
-               static_cast<std::uint64_t>(stats[i][3].item<std::int64_t>())};
+    e.stats = {
+        static_cast<std::uint64_t>(stats[i][0].item<std::int64_t>()),
+        static_cast<std::uint64_t>(stats[i][1].item<std::int64_t>()),
+        static_cast<std::uint64_t>(stats[i][2].item<std::int64_t>()),
+        static_cast<std::uint64_t>(stats[i][3].item<std::int64_t>()),
+        // checkpoints written before overflows were counted have four columns
+        stats.size(1) > 4 ? static_cast<std::uint64_t>(stats[i][4].item<std::int64_t>()) : 0};
     s.envs.push_back(std::move(e));
   }
   for (std::int64_t i = 0; i < count.item<std::int64_t>(); ++i) {

@@ -84,7 +84,9 @@ std::string actuator_xml(const SceneSpec& spec, const engine::physics::Model& mo
 // MuJoCo's own importer), then the actuators go before </mujoco>.
 std::string actuated_mjcf(const SceneSpec& spec) {
   const auto base = engine::physics::ModelSource::file(spec.model);
-  const auto model = engine::physics::load_model(base);
+  // Only its joints are read: no arena to fit.
+  const auto model = engine::physics::load_model(base, engine::physics::BackendKind::kMuJoCo,
+                                                 engine::physics::ArenaOptions{.fit = false});
   std::string text = read_text(spec.model);
   if (text.find("<mujoco") == std::string::npos) {  // a URDF: MuJoCo's MJCF of it
     const fs::path tmp = fs::temp_directory_path() / ("simlab-" + std::to_string(::getpid()) + "-" +
@@ -130,6 +132,7 @@ Scene compile_scene(const SceneSpec& spec, const CompileOptions& options) {
   // With [[actuator]]s the model is compiled from its text with them added, named beside the
   // original so that its relative asset paths still resolve.
   const std::string actuated = spec.actuators.empty() ? "" : actuated_mjcf(spec);
+  const engine::physics::ArenaOptions arena{.margin = spec.memory_margin};
   if (procedural.empty()) {
     sources[0] = engine::physics::ModelSource::file(spec.model);
     if (!actuated.empty()) {
@@ -137,7 +140,7 @@ Scene compile_scene(const SceneSpec& spec, const CompileOptions& options) {
           spec.model.parent_path() / (spec.model.stem().string() + "-" + spec.name + ".xml");
       sources[0].text = actuated;
     }
-    scene.variants[0].model = engine::physics::load_model(sources[0], options.backend);
+    scene.variants[0].model = engine::physics::load_model(sources[0], options.backend, arena);
   } else {
     const std::string base = actuated.empty() ? read_text(spec.model) : actuated;
     scene.variant_summary.resize(static_cast<std::size_t>(count));
@@ -150,7 +153,7 @@ Scene compile_scene(const SceneSpec& spec, const CompileOptions& options) {
       source.text = std::move(generated.mjcf);
       source.heightfields = std::move(generated.heightfields);
       try {
-        scene.variants[v].model = engine::physics::load_model(source, options.backend);
+        scene.variants[v].model = engine::physics::load_model(source, options.backend, arena);
       } catch (const Error& e) {
         throw Error(procedural.where, "variant " + std::to_string(v) + " (" + generated.summary +
                                           ") does not compile: " + e.what());

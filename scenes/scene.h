@@ -116,6 +116,9 @@ struct SceneSpec {
   // Control steps each decision of a learner that repeats actions (dreamer) holds for, unless
   // it is told otherwise; 0: the learner's own default.
   int action_repeat = 0;
+  // A model without <size>: its worlds' arena is fitted to a probe rollout's peak use times this
+  // (engine::physics::ArenaOptions).
+  double memory_margin = 2.0;
   engine::physics::ResetOptions reset;
   std::string reset_keyframe;          // by name; empty: the model's first keyframe
   std::vector<TermSpec> observations;  // empty: the model's qpos, qvel and sensordata

@@ -207,9 +207,9 @@ SceneSpec parse_scene(const std::string& text, const fs::path& name) {
   SceneSpec spec;
   spec.file = name;
   Reader r(name, root, "");
-  r.only({"name", "description", "model", "control_hz", "episode_seconds", "action_repeat", "reset",
-          "observation", "reward", "termination", "randomize", "procedural", "corruption", "camera",
-          "actuator"});
+  r.only({"name", "description", "model", "control_hz", "episode_seconds", "action_repeat",
+          "memory_margin", "reset", "observation", "reward", "termination", "randomize",
+          "procedural", "corruption", "camera", "actuator"});
   spec.name = r.text("name", name.stem().string());
   spec.description = r.text("description", "");
   spec.model = resolve_model_path(name, r.required_text("model"), r.where("model"));
@@ -220,6 +220,10 @@ SceneSpec parse_scene(const std::string& text, const fs::path& name) {
   spec.action_repeat = r.integer("action_repeat", spec.action_repeat);
   if (spec.action_repeat < 0)
     throw Error(r.where("action_repeat"), "must be >= 1 (or 0: the learner's default)");
+  spec.memory_margin = r.number("memory_margin", spec.memory_margin);
+  if (!(spec.memory_margin >= 1))
+    throw Error(r.where("memory_margin"),
+                "must be >= 1 (the arena is this many times the probe's peak use)");
 
   if (const toml::node* node = root.get("reset")) {
     const toml::table* table = node->as_table();

@@ -27,6 +27,7 @@ enum class StepStatus : std::uint8_t {
   kOk = 0,
   kDiverged = 1,       // NaN/Inf or a physics warning (bad qpos/qvel/qacc): env reset
   kInvalidAction = 2,  // a NaN or Inf in the env's action: not applied, env reset
+  kOverflow = 3,       // a fixed physics buffer filled up (contacts, constraint rows): env reset
 };
 
 enum class DType : std::uint8_t { kFloat32, kUInt8, kInt32 };

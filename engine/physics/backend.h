@@ -177,6 +177,31 @@ struct VisualModel {
   float extent = 1;
 };
 
+// A world's working memory. MuJoCo gives every world a fixed arena: a stack, nconmax contacts and
+// njmax constraint rows (whose matrices grow with njmax^2), all sized once per model. A model's own
+// <size nstack=... njmax=... nconmax=...> keeps its figures; where it leaves one out, load_model
+// fits it: a probe rollout (random controls held for a few steps, resets with noise) measures the
+// peak use, and the model gets `margin` times that, but never less than its structure can need at
+// once in states a probe rarely reaches (every moving colliding geom touching, with its contact
+// rows, every joint limit active); the stack grows with the constraint rows' headroom. Without
+// fitting, MuJoCo's defaults give 13-15 MB per world whatever the model.
+struct ArenaOptions {
+  bool fit = true;
+  double margin = 2.0;         // capacity = margin x the probe's peak
+  double probe_seconds = 6.0;  // simulated time of the probe, in episodes of 2 s
+};
+// What a model's worlds get, and where each figure came from.
+struct ArenaInfo {
+  int nstack = 0, njmax = 0, nconmax = 0;  // capacities (mjtNums, rows, contacts)
+  bool fitted_stack = false, fitted_efc = false, fitted_con = false;  // else the model's own
+  int peak_stack = 0, peak_efc = 0, peak_con = 0;  // the probe's peak use (where it ran)
+  int probe_steps = 0;                             // 0: no probe ran
+  double margin = 0;
+  bool fitted() const { return fitted_stack || fitted_efc || fitted_con; }
+};
+// "nconmax 12 (fitted: 2 x peak 6), njmax 48, nstack 9000 (fitted: 2 x peak 4500)".
+std::string describe_arena(const ArenaInfo& arena);
+
 struct ModelInfo {
   std::string name;
   double timestep = 0;  // seconds per physics step
@@ -186,6 +211,7 @@ struct ModelInfo {
   Space action;       // one element per actuator; bounds are its ctrlrange where limited
   std::vector<std::string> keyframes;  // keyframe names, by index ("" where unnamed)
   std::size_t model_bytes = 0;
+  ArenaInfo arena;  // MuJoCo's per-world buffers (on Bullet: its MuJoCo mirror's)
 };
 
 class World {
@@ -196,12 +222,15 @@ class World {
   virtual void reset(Rng& rng) = 0;
   // Hold `ctrl` (info().nu floats, already finite) for `frame_skip` physics steps. Never throws:
   // returns kDiverged when the state went bad (NaN/Inf, or a backend warning such as MuJoCo's
-  // bad-qacc); the caller then resets the world.
+  // bad-qacc), kOverflow when a fixed buffer filled up (MuJoCo's contacts, constraint rows or
+  // stack; fault() says which); the caller then resets the world.
   virtual StepStatus step(std::span<const float> ctrl, int frame_skip) = 0;
   // Write the observation (info().observation.dim() floats).
   virtual void observe(std::span<float> obs) const = 0;
 
   virtual double time() const = 0;
+  // What the last kOverflow step ran out of, and how to raise it ("" before any).
+  virtual std::string fault() const { return {}; }
   // Bytes this world holds beyond the shared model (its state, plus its own parameter copy if any).
   virtual std::size_t bytes() const = 0;
   // True once this world has its own copy of the model's parameters (after randomization).
@@ -258,8 +287,23 @@ class Model : public std::enable_shared_from_this<Model> {
 };
 
 // Load and compile a model. Bad input throws simlab::Error naming the file, line and element.
+// `arena` says how MuJoCo worlds' buffers are sized where the model does not size them.
 std::shared_ptr<const Model> load_model(const ModelSource& source,
-                                        BackendKind backend = BackendKind::kMuJoCo);
+                                        BackendKind backend = BackendKind::kMuJoCo,
+                                        const ArenaOptions& arena = {});
+
+// Where a model comes to rest with zero controls, started from `reset`'s keyframe without noise:
+// what cross-engine checks compare (`simlab scenes check --backend bullet`).
+struct RestState {
+  std::string body;            // the measured body: the model's first (its robot's root)
+  double height = 0;           // its z at the end (m)
+  double pitch_deg = 0;        // the tilt of its z axis from vertical at the end (degrees)
+  double settle_seconds = -1;  // from when its speed stayed under 2 cm/s; -1: never settled
+  double speed = 0;            // its speed at the end (m/s)
+  int contacts = 0;            // contacts touching any of the model's bodies at the end
+  int diverged_steps = 0;      // steps the backend reported bad (then the world was reset)
+};
+RestState settle(const Model& model, const ResetOptions& reset, double seconds = 3.0);
 
 const char* backend_name(BackendKind kind);
 // "mujoco" or "bullet"; anything else, or "bullet" in a build without it, is an Error naming

@@ -90,7 +90,7 @@ TEST(Cli, UnknownBuiltInListsTheBuiltIns) {
   const auto r = run("bench physics --model humanoidd --envs 2 --steps 2");
   EXPECT_EQ(r.code, 2);
   EXPECT_TRUE(contains(r.out, "humanoidd")) << r.out;
-  EXPECT_TRUE(contains(r.out, "built-ins: cartpole, humanoid")) << r.out;
+  EXPECT_TRUE(contains(r.out, "built-ins: cartpole, cheetah, humanoid")) << r.out;
 }
 
 TEST(Cli, MalformedXmlExitsTwoNamingFileAndLine) {

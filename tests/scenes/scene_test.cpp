@@ -88,6 +88,27 @@ TEST(Scenes, ActionRepeatIsALearnersHintThatLeavesTheTaskAlone) {
             "spec.toml:2:17: action_repeat: expected a whole number, got 2.5");
 }
 
+// memory_margin scales the arena of a model without <size> (cheetah.xml has none); the built-in
+// cartpole sizes its own, which wins whatever the margin.
+TEST(Scenes, MemoryMarginSizesTheArenaOfModelsWithoutSize) {
+  const std::string cheetah = "model = \"models/cheetah.xml\"\n";
+  const auto two = compile_scene(parse_scene(cheetah, "a.toml"));
+  const auto four = compile_scene(parse_scene(cheetah + "memory_margin = 4\n", "b.toml"));
+  const auto& a = two.model->info().arena;
+  const auto& b = four.model->info().arena;
+  EXPECT_TRUE(a.fitted());
+  EXPECT_EQ(a.margin, 2.0);
+  EXPECT_EQ(b.margin, 4.0);
+  EXPECT_GT(b.nstack, a.nstack);
+  const auto own =
+      compile_scene(parse_scene(std::string(kHeader) + "memory_margin = 4\n", "c.toml"));
+  EXPECT_FALSE(own.model->info().arena.fitted());
+  EXPECT_EQ(own.model->info().arena.njmax, 16);
+  EXPECT_EQ(error_of(std::string(kHeader) + "memory_margin = 0.5\n"),
+            "spec.toml:2:17: memory_margin: must be >= 1 (the arena is this many times the probe's "
+            "peak use)");
+}
+
 // A cartpole world with the cart at `slider` and the pole at `hinge` (0: upright).
 std::unique_ptr<engine::physics::World> cartpole_at(const Scene& scene, double slider,
                                                     double hinge) {

@@ -333,6 +333,7 @@ PYBIND11_MODULE(_simlab, m) {
              d["episodes"] = s.episodes;
              d["diverged"] = s.diverged;
              d["invalid_actions"] = s.invalid_actions;
+             d["overflows"] = s.overflows;
              return d;
            })
       // Where the engine keeps a batch field, to check that the views are the engine's memory.

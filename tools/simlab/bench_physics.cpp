@@ -246,7 +246,8 @@ nlohmann::json figures(double n, int threads, double raw_seconds, const BatchedR
           {"deterministic", one_run.digest == many_run.digest},
           {"episodes", many_run.stats.episodes},
           {"diverged", many_run.stats.diverged},
-          {"invalid_actions", many_run.stats.invalid_actions}};
+          {"invalid_actions", many_run.stats.invalid_actions},
+          {"overflows", many_run.stats.overflows}};
 }
 
 void print_comparison(const Measured& m, double n, int threads, bool randomized) {
@@ -274,17 +275,20 @@ void print_comparison(const Measured& m, double n, int threads, bool randomized)
   std::printf("  memory per env: MuJoCo %zu B world state, Bullet %zu B; %zu B batch rows\n",
               m.many.world_bytes, m.bullet_many.world_bytes, m.many.batch_bytes);
   auto digests = [](const char* name, const BatchedRun& a, const BatchedRun& b) {
-    std::printf("  %s: episodes %llu, diverged %llu; rollout digest %s (1 thread: %s) %s\n", name,
-                static_cast<unsigned long long>(b.stats.episodes),
-                static_cast<unsigned long long>(b.stats.diverged), b.digest.c_str(),
-                a.digest.c_str(), a.digest == b.digest ? "identical" : "DIFFERENT");
+    std::printf(
+        "  %s: episodes %llu, diverged %llu, overflowed %llu; rollout digest %s (1 thread: %s) "
+        "%s\n",
+        name, static_cast<unsigned long long>(b.stats.episodes),
+        static_cast<unsigned long long>(b.stats.diverged),
+        static_cast<unsigned long long>(b.stats.overflows), b.digest.c_str(), a.digest.c_str(),
+        a.digest == b.digest ? "identical" : "DIFFERENT");
   };
   digests("MuJoCo", m.one, m.many);
   digests("Bullet", m.bullet_one, m.bullet_many);
 }
 
 void print_mujoco(const Measured& m, double n, int threads, bool randomized,
-                  std::size_t model_bytes) {
+                  std::size_t model_bytes, const engine::physics::ArenaInfo& arena) {
   const double raw_rate = n / m.raw, one_rate = n / m.one.seconds, many_rate = n / m.many.seconds;
   std::printf("  %-34s %12.0f env-steps/s   (the physical limit per core)\n",
               "raw mj_step loop, 1 thread", raw_rate);
@@ -299,10 +303,13 @@ void print_mujoco(const Measured& m, double n, int threads, bool randomized,
                 100 * (1.0 - m.unrandomized.seconds / m.many.seconds));
   std::printf("  memory per env: %zu B world state + %zu B batch rows; model %zu B, shared\n",
               m.many.world_bytes, m.many.batch_bytes, model_bytes);
-  std::printf("  episodes %llu, diverged %llu; rollout digest %s (1 thread: %s) %s\n",
-              static_cast<unsigned long long>(m.many.stats.episodes),
-              static_cast<unsigned long long>(m.many.stats.diverged), m.many.digest.c_str(),
-              m.one.digest.c_str(), m.one.digest == m.many.digest ? "identical" : "DIFFERENT");
+  std::printf("  arena: %s\n", engine::physics::describe_arena(arena).c_str());
+  std::printf(
+      "  episodes %llu, diverged %llu, overflowed %llu; rollout digest %s (1 thread: %s) %s\n",
+      static_cast<unsigned long long>(m.many.stats.episodes),
+      static_cast<unsigned long long>(m.many.stats.diverged),
+      static_cast<unsigned long long>(m.many.stats.overflows), m.many.digest.c_str(),
+      m.one.digest.c_str(), m.one.digest == m.many.digest ? "identical" : "DIFFERENT");
 }
 
 void run_bench_physics(const Options& o) {
@@ -353,6 +360,10 @@ void run_bench_physics(const Options& o) {
                       {"randomized", s.randomized},
                       {"randomize_cost", randomize_cost}};
   j.update(figures(n, threads, m.raw, m.one, m.many, info.model_bytes));  // MuJoCo's at the top
+  j["arena"] = {{"nstack", info.arena.nstack},         {"njmax", info.arena.njmax},
+                {"nconmax", info.arena.nconmax},       {"fitted", info.arena.fitted()},
+                {"peak_stack", info.arena.peak_stack}, {"peak_efc", info.arena.peak_efc},
+                {"peak_con", info.arena.peak_con},     {"margin", info.arena.margin}};
   if (compare) {
     // --backend bullet: Bullet's figures beside MuJoCo's.
     j["bullet"] = figures(n, threads, m.bullet_raw, m.bullet_one, m.bullet_many,
@@ -366,7 +377,7 @@ void run_bench_physics(const Options& o) {
   } else if (compare) {
     print_comparison(m, n, threads, s.randomized);
   } else {
-    print_mujoco(m, n, threads, s.randomized, info.model_bytes);
+    print_mujoco(m, n, threads, s.randomized, info.model_bytes, info.arena);
   }
   if (m.one.digest != m.many.digest)
     throw std::logic_error("rollouts differ between 1 and N threads");

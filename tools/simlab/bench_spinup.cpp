@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <optional>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -25,6 +26,7 @@ struct Options {
   int threads = 0;
   int variants = 0;  // 0: the scene's own count
   std::uint64_t seed = 0;
+  std::string baseline;  // a second scene measured in the same run, for ratios
   engine::physics::BackendKind backend = engine::physics::BackendKind::kMuJoCo;
   bool json = false;
 };
@@ -48,81 +50,124 @@ double since(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
 }
 
-void run_bench_spinup(const Options& o) {
-  if (o.envs < 1) throw Error(SourceLocation{.field = "--envs"}, "must be >= 1");
-  if (o.variants < 0) throw Error(SourceLocation{.field = "--variants"}, "must be >= 0");
+// One scene's spin-up, measured.
+struct Spinup {
+  std::string name;
+  int variants = 0, threads = 0;
+  double parse_s = 0, compile_s = 0, envs_s = 0, total_s = 0;
+  std::size_t world = 0, batch = 0, model_bytes = 0, rss_models = 0;
+  double per_env = 0, rss_per_env = 0;
+  engine::physics::ArenaInfo arena;  // variant 0's
+};
+
+Spinup measure_spinup(const std::string& scene_name, const Options& o) {
+  Spinup m;
   const std::size_t rss_before = resident_bytes();
   const auto start = std::chrono::steady_clock::now();
-  app::RunSpec run{
-      .scene = o.scene, .backend = o.backend, .seed = o.seed, .envs = o.envs, .threads = o.threads};
+  app::RunSpec run{.scene = scene_name,
+                   .backend = o.backend,
+                   .seed = o.seed,
+                   .envs = o.envs,
+                   .threads = o.threads};
   const auto spec = app::load_spec(run);
-  const double parse_s = since(start);
+  m.name = spec.name;
+  m.parse_s = since(start);
 
   auto t = std::chrono::steady_clock::now();
   // No more variants than envs to run them.
   run.max_variants = std::min(o.variants > 0 ? o.variants : spec.procedural.variants, o.envs);
   const auto scene = app::build_scene(run, spec);
-  const double compile_s = since(t);
+  m.compile_s = since(t);
   const std::size_t rss_models = resident_bytes();
 
   t = std::chrono::steady_clock::now();
   auto env = app::make_envs(run, scene);
-  const double envs_s = since(t);
-  const double total_s = since(start);
+  m.envs_s = since(t);
+  m.total_s = since(start);
   const std::size_t rss_after = resident_bytes();
 
-  const int variants = static_cast<int>(scene.variants.size());
-  std::size_t model_bytes = 0;
+  m.variants = static_cast<int>(scene.variants.size());
+  m.threads = env->num_threads();
   for (const auto& v : scene.variants)
-    model_bytes += v.model->info().model_bytes;
-  const std::size_t world = env->world_bytes_per_env(), batch = env->batch_bytes_per_env();
-  const double per_env =
-      static_cast<double>(world + batch) + static_cast<double>(model_bytes) / o.envs;
-  const double rss_per_env =
-      static_cast<double>(rss_after > rss_before ? rss_after - rss_before : 0) / o.envs;
+    m.model_bytes += v.model->info().model_bytes;
+  m.arena = scene.model->info().arena;
+  m.world = env->world_bytes_per_env();
+  m.batch = env->batch_bytes_per_env();
+  m.per_env = static_cast<double>(m.world + m.batch) + static_cast<double>(m.model_bytes) / o.envs;
+  m.rss_per_env = static_cast<double>(rss_after > rss_before ? rss_after - rss_before : 0) / o.envs;
+  m.rss_models = rss_models > rss_before ? rss_models - rss_before : 0;
+  return m;
+}
 
-  nlohmann::json j = {
-      {"scene", spec.name},
-      {"envs", o.envs},
-      {"threads", env->num_threads()},
-      {"variants", variants},
-      {"seconds_total", total_s},
-      {"seconds_parse", parse_s},
-      {"seconds_variants", compile_s},
-      {"seconds_envs", envs_s},
-      {"variants_per_s", variants / compile_s},
-      {"envs_per_s", o.envs / envs_s},
-      {"bytes_per_env", per_env},
-      {"bytes_world_per_env", world},
-      {"bytes_batch_per_env", batch},
-      {"bytes_models_shared", model_bytes},
-      {"bytes_resident_per_env", rss_per_env},
-      {"bytes_resident_models", rss_models > rss_before ? rss_models - rss_before : 0},
-      {"target_seconds", 3.0},
-      {"target_met", total_s <= 3.0 && variants >= std::min(64, o.envs)}};
+nlohmann::json spinup_json(const Spinup& m, int envs) {
+  return {{"scene", m.name},
+          {"envs", envs},
+          {"threads", m.threads},
+          {"variants", m.variants},
+          {"seconds_total", m.total_s},
+          {"seconds_parse", m.parse_s},
+          {"seconds_variants", m.compile_s},
+          {"seconds_envs", m.envs_s},
+          {"variants_per_s", m.variants / m.compile_s},
+          {"envs_per_s", envs / m.envs_s},
+          {"bytes_per_env", m.per_env},
+          {"bytes_world_per_env", m.world},
+          {"bytes_batch_per_env", m.batch},
+          {"bytes_models_shared", m.model_bytes},
+          {"bytes_resident_per_env", m.rss_per_env},
+          {"bytes_resident_models", m.rss_models},
+          {"arena", engine::physics::describe_arena(m.arena)}};
+}
+
+void print_spinup(const Spinup& m, const Options& o) {
+  std::printf("simlab bench spinup: %s%s, %d envs over %d structural variants, %d threads\n",
+              m.name.c_str(),
+              o.backend == engine::physics::BackendKind::kMuJoCo
+                  ? ""
+                  : (std::string(" on ") + engine::physics::backend_name(o.backend)).c_str(),
+              o.envs, m.variants, m.threads);
+  std::printf("  %-28s %8.3f s\n", "parse spec", m.parse_s);
+  std::printf("  %-28s %8.3f s   %8.1f variants/s (each compiled once, shared)\n",
+              "generate + compile variants", m.compile_s, m.variants / m.compile_s);
+  std::printf("  %-28s %8.3f s   %8.0f envs/s\n", "make envs + first reset", m.envs_s,
+              o.envs / m.envs_s);
+  const bool met = m.total_s <= 3.0 && m.variants >= std::min(64, o.envs);
+  std::printf("  %-28s %8.3f s   (target <= 3 s with >= 64 variants: %s)\n", "total", m.total_s,
+              met ? "met" : "NOT met");
+  std::printf(
+      "  memory per env: %.0f B (%zu B world state + %zu B batch rows + %.0f B share of %zu B "
+      "models); resident growth %.0f B/env\n",
+      m.per_env, m.world, m.batch, static_cast<double>(m.model_bytes) / o.envs, m.model_bytes,
+      m.rss_per_env);
+  std::printf("  arena: %s\n", engine::physics::describe_arena(m.arena).c_str());
+}
+
+void run_bench_spinup(const Options& o) {
+  if (o.envs < 1) throw Error(SourceLocation{.field = "--envs"}, "must be >= 1");
+  if (o.variants < 0) throw Error(SourceLocation{.field = "--variants"}, "must be >= 0");
+  const Spinup m = measure_spinup(o.scene, o);
+  nlohmann::json j = spinup_json(m, o.envs);
+  j["target_seconds"] = 3.0;
+  j["target_met"] = m.total_s <= 3.0 && m.variants >= std::min(64, o.envs);
   if (o.backend != engine::physics::BackendKind::kMuJoCo)
     j["backend"] = engine::physics::backend_name(o.backend);
+  std::optional<Spinup> base;
+  if (!o.baseline.empty()) {
+    base = measure_spinup(o.baseline, o);  // after the scene's envs are gone: same process, run
+    j["baseline"] = spinup_json(*base, o.envs);
+    j["vs_baseline"] = {{"seconds_total", m.total_s / base->total_s},
+                        {"bytes_per_env", m.per_env / base->per_env}};
+  }
   if (o.json) {
     std::printf("%s\n", j.dump(2).c_str());
     return;
   }
-  std::printf("simlab bench spinup: %s%s, %d envs over %d structural variants, %d threads\n",
-              spec.name.c_str(),
-              o.backend == engine::physics::BackendKind::kMuJoCo
-                  ? ""
-                  : (std::string(" on ") + engine::physics::backend_name(o.backend)).c_str(),
-              o.envs, variants, env->num_threads());
-  std::printf("  %-28s %8.3f s\n", "parse spec", parse_s);
-  std::printf("  %-28s %8.3f s   %8.1f variants/s (each compiled once, shared)\n",
-              "generate + compile variants", compile_s, variants / compile_s);
-  std::printf("  %-28s %8.3f s   %8.0f envs/s\n", "make envs + first reset", envs_s,
-              o.envs / envs_s);
-  std::printf("  %-28s %8.3f s   (target <= 3 s with >= 64 variants: %s)\n", "total", total_s,
-              j["target_met"].get<bool>() ? "met" : "NOT met");
-  std::printf(
-      "  memory per env: %.0f B (%zu B world state + %zu B batch rows + %.0f B share of %zu B "
-      "models); resident growth %.0f B/env\n",
-      per_env, world, batch, static_cast<double>(model_bytes) / o.envs, model_bytes, rss_per_env);
+  print_spinup(m, o);
+  if (base) {
+    print_spinup(*base, o);
+    std::printf("  %s against %s: %.2f x the time, %.2f x the memory per env\n", m.name.c_str(),
+                base->name.c_str(), m.total_s / base->total_s, m.per_env / base->per_env);
+  }
 }
 
 }  // namespace
@@ -141,6 +186,9 @@ void add_bench_spinup_command(CLI::App& bench) {
   cmd->add_option("--threads", o->threads, "Worker threads (0: all cores)")->capture_default_str();
   cmd->add_option("--seed", o->seed, "Seed of the procedural content and randomization")
       ->capture_default_str();
+  cmd->add_option("--baseline", o->baseline,
+                  "A second scene measured in the same run; prints time and memory ratios\n"
+                  "against it (e.g. --scene cheetah-run --baseline quadruped)");
   add_backend_option(*cmd, o->backend);
   cmd->add_flag("--json", o->json, "Print the results as JSON");
   cmd->callback([o] { run_bench_spinup(*o); });

@@ -1,5 +1,7 @@
 // simlab scenes: list the built-in scenes and check spec files.
+#include <cmath>
 #include <cstdio>
+#include <string>
 #include <vector>
 
 #include "engine/core/error.h"
@@ -26,6 +28,36 @@ void list_scenes() {
   }
 }
 
+// Another engine against MuJoCo on the scene's robot: where it comes to rest with zero controls,
+// from the reset keyframe without noise, and how far apart the two are.
+void print_rest_comparison(const app::RunSpec& run, const scenes::Scene& scene) {
+  constexpr double kSeconds = 3.0;
+  auto mujoco_run = run;
+  mujoco_run.backend = engine::physics::BackendKind::kMuJoCo;
+  const auto reference = app::build_scene(mujoco_run);
+  const auto a = engine::physics::settle(*reference.model, reference.config.reset, kSeconds);
+  const auto b = engine::physics::settle(*scene.model, scene.config.reset, kSeconds);
+  auto settled = [](const engine::physics::RestState& r) {
+    char text[32];
+    std::snprintf(text, sizeof(text), "in %.2f s", r.settle_seconds);
+    return r.settle_seconds < 0 ? std::string("not settled") : std::string(text);
+  };
+  const char* other = engine::physics::backend_name(scene.backend);
+  std::printf("  rest       %s after %g s of zero controls, MuJoCo against %s:\n", a.body.c_str(),
+              kSeconds, other);
+  std::printf(
+      "               height %.4f m against %.4f m (%+.1f mm); tilt %.1f against %.1f deg\n",
+      a.height, b.height, 1000 * (b.height - a.height), a.pitch_deg, b.pitch_deg);
+  std::printf("               %s against %s; contacts %d against %d%s\n", settled(a).c_str(),
+              settled(b).c_str(), a.contacts, b.contacts,
+              b.diverged_steps ? "; Bullet diverged" : "");
+  const double gap = std::abs(b.height - a.height);
+  std::printf("               %s\n",
+              gap <= 0.01 ? "the engines agree within 1 cm"
+                          : "the engines DIFFER by more than 1 cm: see README, \"Engines that "
+                            "agree\", for what each engine does differently");
+}
+
 // Parse, compile, and step a few envs with random actions: what a user wants to know before a
 // long run is that the spec loads, what it compiles to, and that rewards come out finite.
 void check_scene(const std::string& name_or_path, engine::physics::BackendKind backend) {
@@ -44,12 +76,17 @@ void check_scene(const std::string& name_or_path, engine::physics::BackendKind b
               scene.config.frame_skip, scene.config.max_episode_steps);
   std::printf("  spaces     observation %d, action %d\n", env->observation_space().dim(),
               env->action_space().dim());
+  std::printf("  memory     %.3f MB world state per env: %s\n",
+              static_cast<double>(env->world_bytes_per_env()) / 1e6,
+              engine::physics::describe_arena(info.arena).c_str());
   if (!scene.spec.procedural.empty())
     std::printf("  variants   %zu structures, compiled in %.2f s (variant 0: %s)\n",
                 scene.variants.size(), scene.compile_seconds, scene.variant_summary[0].c_str());
   std::printf("  terms      %zu observation, %zu reward, %zu termination, %zu randomization\n",
               scene.spec.observations.size(), scene.spec.rewards.size(),
               scene.spec.terminations.size(), scene.spec.randomize.size());
+
+  if (scene.backend != engine::physics::BackendKind::kMuJoCo) print_rest_comparison(run, scene);
 
   const int act_dim = info.action.dim();
   std::vector<float> actions(kEnvs * act_dim);
@@ -65,9 +102,10 @@ void check_scene(const std::string& name_or_path, engine::physics::BackendKind b
   const auto stats = env->stats();
   std::printf(
       "  smoke run  %d envs x %d random steps: mean reward %.4f, %llu episodes ended, "
-      "%llu diverged\n",
+      "%llu diverged, %llu overflowed\n",
       kEnvs, kSteps, total / (kEnvs * kSteps), static_cast<unsigned long long>(stats.episodes),
-      static_cast<unsigned long long>(stats.diverged));
+      static_cast<unsigned long long>(stats.diverged),
+      static_cast<unsigned long long>(stats.overflows));
 }
 
 struct ShowOptions {

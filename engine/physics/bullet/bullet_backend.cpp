@@ -1252,8 +1252,8 @@ double BtModel::time_raw_loop(int worlds, int steps, int frame_skip,
 
 }  // namespace
 
-std::shared_ptr<const Model> load(const ModelSource& source) {
-  return std::make_shared<BtModel>(mujoco::load(source), source);
+std::shared_ptr<const Model> load(const ModelSource& source, const ArenaOptions& arena) {
+  return std::make_shared<BtModel>(mujoco::load(source, arena), source);
 }
 
 const mujoco::MjWorld* mirror_of(const World& world) {

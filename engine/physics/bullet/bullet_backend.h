@@ -29,7 +29,7 @@ class MjWorld;
 namespace simlab::engine::physics::bullet {
 
 // Compile `source` and prepare its Bullet build. Errors name the file and the element.
-std::shared_ptr<const Model> load(const ModelSource& source);
+std::shared_ptr<const Model> load(const ModelSource& source, const ArenaOptions& arena = {});
 
 // The MuJoCo mirror of a Bullet world (its parameters and read-out state), or null when `world`
 // is not a Bullet world.

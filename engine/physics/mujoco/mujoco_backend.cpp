@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <chrono>
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -35,6 +36,13 @@ void install_handlers() {
   });
 }
 
+// The model's own text (the main file; includes are not followed).
+std::string model_text(const ModelSource& source) {
+  if (source.in_memory()) return source.text;
+  std::ifstream in(source.path);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
 // MuJoCo reports bad XML in two shapes:
 //   schema/compiler: "XML Error: Schema violation: unrecognized element\n\nElement 'bogus', line 3"
 //   tinyxml parsing: "XML parse error 14:\nError=XML_ERROR_MISMATCHED_ELEMENT ... Line number=3:
@@ -62,11 +70,7 @@ Error compile_error(const ModelSource& source, const std::string& raw) {
   }
   // A missing <include> names no file: find the include that is not there.
   if (where.field == "element <include>" && what.find("file not found") != std::string::npos) {
-    std::string xml = source.text;
-    if (xml.empty()) {
-      std::ifstream in(source.path);
-      xml.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-    }
+    const std::string xml = model_text(source);
     const auto dir = source.path.parent_path();
     const std::regex include(R"(<include[^>]*\bfile\s*=\s*["']([^"']+)["'])");
     for (auto it = std::sregex_iterator(xml.begin(), xml.end(), include);
@@ -213,6 +217,44 @@ int bad_warning_count(const mjData* d) {
          d->warning[mjWARN_BADQACC].number + d->warning[mjWARN_BADCTRL].number;
 }
 
+// Contacts or constraint rows that did not fit in the arena (MuJoCo drops them).
+int full_warning_count(const mjData* d) {
+  return d->warning[mjWARN_CONTACTFULL].number + d->warning[mjWARN_CNSTRFULL].number;
+}
+
+enum class Overflow { kContacts, kConstraints, kStack };
+
+// Which buffer, its size, where the size came from and how to raise it.
+std::string overflow_fault(const ModelInfo& info, Overflow what) {
+  const ArenaInfo& a = info.arena;
+  const char* attribute = what == Overflow::kContacts      ? "nconmax"
+                          : what == Overflow::kConstraints ? "njmax"
+                                                           : "nstack";
+  const int capacity = what == Overflow::kContacts      ? a.nconmax
+                       : what == Overflow::kConstraints ? a.njmax
+                                                        : a.nstack;
+  const bool fitted = what == Overflow::kContacts      ? a.fitted_con
+                      : what == Overflow::kConstraints ? a.fitted_efc
+                                                       : a.fitted_stack;
+  const int peak = what == Overflow::kContacts      ? a.peak_con
+                   : what == Overflow::kConstraints ? a.peak_efc
+                                                    : a.peak_stack;
+  const char* buffer = what == Overflow::kContacts      ? "contact buffer"
+                       : what == Overflow::kConstraints ? "constraint buffer"
+                                                        : "stack";
+  std::string text = std::string("MuJoCo's ") + buffer + " of model '" + info.name + "' is full (" +
+                     attribute + " " + std::to_string(capacity);
+  if (fitted)
+    text += ", fitted: " + std::to_string(a.margin).substr(0, 4) + " x the probe's peak " +
+            std::to_string(peak) +
+            "); raise the scene's memory_margin, or size it in the model: " + "<size " + attribute +
+            "=\"" + std::to_string(2 * capacity) + "\"/>";
+  else
+    text += ", the model's <size>); raise it: <size " + std::string(attribute) + "=\"" +
+            std::to_string(2 * capacity) + "\"/>";
+  return text;
+}
+
 // A keyframe's state on top of freshly reset data (what mj_resetDataKeyframe does after its
 // mj_resetData), so that a new mjData is not cleared twice.
 void apply_keyframe(const mjModel* m, mjData* d, int k) {
@@ -233,9 +275,13 @@ void reset_data(const mjModel* m, mjData* d, int keyframe) {
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
-MjModel::MjModel(ModelPtr model, std::string name) : model_(std::move(model)) {
+MjModel::MjModel(ModelPtr model, std::string name, ArenaInfo arena) : model_(std::move(model)) {
   const mjModel* m = model_.get();
   info_.name = std::move(name);
+  info_.arena = arena;
+  info_.arena.nstack = m->nstack;
+  info_.arena.njmax = m->njmax;
+  info_.arena.nconmax = m->nconmax;
   info_.timestep = m->opt.timestep;
   info_.nq = m->nq;
   info_.nv = m->nv;
@@ -587,6 +633,7 @@ StepStatus MjWorld::step(std::span<const float> ctrl, int frame_skip) {
   for (int a = 0; a < m->nu; ++a)
     d->ctrl[a] = ctrl[a];
   const int warnings_before = bad_warning_count(d);
+  const int full_before = full_warning_count(d);
   try {
     // dm_control's ordering: step2 then step1 leaves positions, velocities and their sensors
     // consistent with the new state at the cost of one mj_step (mj_forward ran at reset).
@@ -594,12 +641,22 @@ StepStatus MjWorld::step(std::span<const float> ctrl, int frame_skip) {
       const mjtNum time_before = d->time;
       mj_step2(m, d);
       mj_step1(m, d);
+      // A full contact or constraint buffer drops the rest silently: the step is not trusted.
+      if (full_warning_count(d) != full_before) {
+        fault_ = overflow_fault(shared_->info(), d->warning[mjWARN_CONTACTFULL].number > 0
+                                                     ? Overflow::kContacts
+                                                     : Overflow::kConstraints);
+        return StepStatus::kOverflow;
+      }
       // On a bad qpos/qvel/qacc MuJoCo 2.2.2 calls mj_resetData itself, which also clears the
       // warning counters: the clock going back is the reliable sign that it happened.
       if (d->time <= time_before) return StepStatus::kDiverged;
     }
-  } catch (const Error&) {
-    return StepStatus::kDiverged;  // a MuJoCo error (e.g. stack overflow): the caller resets
+  } catch (const Error& e) {
+    // A MuJoCo error: the stack ran out (an overflow, which the caller reports), or worse.
+    if (e.message().find("tack overflow") == std::string::npos) return StepStatus::kDiverged;
+    fault_ = overflow_fault(shared_->info(), Overflow::kStack);
+    return StepStatus::kOverflow;
   }
   if (bad_warning_count(d) != warnings_before || state_is_bad(m, d)) return StepStatus::kDiverged;
   return StepStatus::kOk;
@@ -677,11 +734,120 @@ mjModel* parse(const ModelSource& source) {
   return model.release();
 }
 
+// Which arena sizes the model's text declares in a <size> element.
+struct DeclaredSizes {
+  bool nstack = false, njmax = false, nconmax = false;
+};
+DeclaredSizes declared_sizes(const ModelSource& source) {
+  DeclaredSizes declared;
+  const std::string xml = model_text(source);
+  const std::regex size(R"(<size\b([^>]*)>)");
+  for (auto it = std::sregex_iterator(xml.begin(), xml.end(), size); it != std::sregex_iterator();
+       ++it) {
+    const std::string attributes = (*it)[1].str();
+    auto has = [&](const char* name) {
+      return std::regex_search(attributes, std::regex(std::string("\\b") + name + "\\s*="));
+    };
+    declared.nstack = declared.nstack || has("nstack");
+    declared.njmax = declared.njmax || has("njmax");
+    declared.nconmax = declared.nconmax || has("nconmax");
+  }
+  return declared;
+}
+
+// The probe behind ArenaOptions: episodes of 2 s from the first keyframe with noise on positions
+// and velocities, random controls (within ctrlrange, else [-1, 1]) held for 20 ms, run in MuJoCo's
+// default (large) arena; the peaks are read before every reset. A peak that reached the default
+// capacity says the probe itself overflowed: that size is left as it is.
+ArenaInfo fit_arena(mjModel* m, const DeclaredSizes& declared, const ArenaOptions& options) {
+  ArenaInfo a;
+  a.margin = options.margin;
+  if (!options.fit || (declared.nstack && declared.njmax && declared.nconmax)) return a;
+  DataPtr data(mj_makeData(m));
+  if (!data) throw std::bad_alloc();
+  mjData* d = data.get();
+  const double dt = m->opt.timestep;
+  const int steps =
+      std::clamp(static_cast<int>(std::lround(options.probe_seconds / dt)), 300, 20000);
+  const int episode = std::max(1, static_cast<int>(std::lround(2.0 / dt)));
+  const int hold = std::max(1, static_cast<int>(std::lround(0.02 / dt)));
+  const int keyframe = m->nkey > 0 ? 0 : -1;
+  Rng rng(0x61726e61, 0, 0, 0);  // a fixed stream: the fitted sizes are a function of the model
+  std::vector<mjtNum> noise(static_cast<std::size_t>(m->nv));
+  auto read_peaks = [&] {
+    a.peak_stack = std::max(a.peak_stack, d->maxuse_stack);
+    a.peak_efc = std::max(a.peak_efc, d->maxuse_efc);
+    a.peak_con = std::max(a.peak_con, d->maxuse_con);
+  };
+  auto start_episode = [&] {
+    read_peaks();
+    reset_data(m, d, keyframe);
+    for (auto& x : noise)
+      x = rng.uniform(-0.1, 0.1);
+    mj_integratePos(m, d->qpos, noise.data(), 1.0);
+    for (int i = 0; i < m->nv; ++i)
+      d->qvel[i] += rng.uniform(-0.1, 0.1);
+    mj_forward(m, d);
+  };
+  for (int s = 0; s < steps; ++s) {
+    if (s % episode == 0) start_episode();
+    if (s % hold == 0)
+      for (int u = 0; u < m->nu; ++u) {
+        const bool limited = m->actuator_ctrllimited[u];
+        d->ctrl[u] = rng.uniform(limited ? m->actuator_ctrlrange[2 * u] : -1.0,
+                                 limited ? m->actuator_ctrlrange[2 * u + 1] : 1.0);
+      }
+    try {
+      mj_step(m, d);
+    } catch (const Error&) {
+      start_episode();  // the default stack ran out: its peak stays at capacity, unfitted
+    }
+    if (state_is_bad(m, d)) start_episode();
+  }
+  read_peaks();
+  a.probe_steps = steps;
+  // Floors from the structure, for states a random probe rarely reaches (a runner on its back):
+  // every moving geom that collides touching once, each contact with its rows (a pyramidal cone
+  // of the largest condim), and every joint limit and friction loss active at once.
+  int colliding = 0, condim = 1, limits = 0;
+  for (int g = 0; g < m->ngeom; ++g)
+    if (m->geom_bodyid[g] != 0 && (m->geom_contype[g] || m->geom_conaffinity[g])) {
+      ++colliding;
+      condim = std::max(condim, m->geom_condim[g]);
+    }
+  for (int j = 0; j < m->njnt; ++j)
+    limits += m->jnt_limited[j];
+  for (int v = 0; v < m->nv; ++v)
+    limits += m->dof_frictionloss[v] > 0;
+  const int rows_per_contact = condim == 1 ? 1 : 2 * (condim - 1);
+  auto fit = [&](bool is_declared, int peak, int floor, int& capacity, bool& fitted) {
+    if (is_declared || peak >= capacity) return;
+    capacity = std::max(floor, static_cast<int>(std::ceil(options.margin * peak)));
+    fitted = true;
+  };
+  fit(declared.nconmax, a.peak_con, std::max(4, colliding), m->nconmax, a.fitted_con);
+  fit(declared.njmax, a.peak_efc, std::max(16, m->nconmax * rows_per_contact + limits), m->njmax,
+      a.fitted_efc);
+  // The solver's scratch grows with the constraint rows: the stack grows with njmax's headroom.
+  const double rows_ratio =
+      a.fitted_efc && a.peak_efc > 0 ? m->njmax / (options.margin * a.peak_efc) : 1.0;
+  fit(declared.nstack, a.peak_stack,
+      std::max(1000, static_cast<int>(
+                         std::ceil(options.margin * a.peak_stack * std::max(1.0, rows_ratio)))),
+      m->nstack, a.fitted_stack);
+  return a;
+}
+
 }  // namespace
 
-std::shared_ptr<const MjModel> load(const ModelSource& source) {
-  std::lock_guard lock(parser_mutex());
-  return std::make_shared<MjModel>(ModelPtr(parse(source)), source.path.stem().string());
+std::shared_ptr<const MjModel> load(const ModelSource& source, const ArenaOptions& arena) {
+  ModelPtr model;
+  {
+    std::lock_guard lock(parser_mutex());
+    model.reset(parse(source));
+  }
+  const ArenaInfo fitted = fit_arena(model.get(), declared_sizes(source), arena);
+  return std::make_shared<MjModel>(std::move(model), source.path.stem().string(), fitted);
 }
 
 void save_mjcf(const ModelSource& source, const MjWorld& world, const std::filesystem::path& out) {

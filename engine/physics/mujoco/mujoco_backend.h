@@ -25,7 +25,7 @@ using DataPtr = std::unique_ptr<mjData, DataDeleter>;
 
 class MjModel final : public Model {
  public:
-  MjModel(ModelPtr model, std::string name);
+  MjModel(ModelPtr model, std::string name, ArenaInfo arena = {});
 
   const ModelInfo& info() const override { return info_; }
   BackendKind backend() const override { return BackendKind::kMuJoCo; }
@@ -54,6 +54,7 @@ class MjWorld final : public World {
   StepStatus step(std::span<const float> ctrl, int frame_skip) override;
   void observe(std::span<float> obs) const override;
   double time() const override { return data_->time; }
+  std::string fault() const override { return fault_; }
   std::size_t bytes() const override;
   bool has_own_parameters() const override { return own_ != nullptr; }
   void set_param(Param param, int index, double value) override;
@@ -81,14 +82,16 @@ class MjWorld final : public World {
   ResetOptions options_;
   int keyframe_;
   std::vector<mjtNum> scratch_;  // (nv x 1) reset noise, allocated once
+  std::string fault_;            // the last overflow, for World::fault()
 };
 
 // The number of qpos and qvel entries of a joint.
 int joint_qpos_width(const mjModel* m, int joint);
 int joint_dof_width(const mjModel* m, int joint);
 
-// Compile an MJCF or URDF model. Errors name the file, line and element.
-std::shared_ptr<const MjModel> load(const ModelSource& source);
+// Compile an MJCF or URDF model, its worlds' arena sized as `arena` says. Errors name the file,
+// line and element.
+std::shared_ptr<const MjModel> load(const ModelSource& source, const ArenaOptions& arena = {});
 
 // Write `source` as MJCF with `world`'s parameters (mj_saveLastXML), heightfields beside it.
 void save_mjcf(const ModelSource& source, const MjWorld& world, const std::filesystem::path& out);

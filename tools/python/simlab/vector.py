@@ -129,7 +129,7 @@ class VectorEnv(_VectorBase):
         return self._envs.batch_size
 
     def stats(self):
-        """Counters over every env: steps, episodes, diverged, invalid_actions."""
+        """Counters over every env: steps, episodes, diverged, invalid_actions, overflows."""
         return self._envs.stats()
 
     def buffer_address(self, field):
