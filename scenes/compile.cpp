@@ -104,6 +104,35 @@ std::string actuated_mjcf(const SceneSpec& spec) {
   return text.insert(end, actuator_xml(spec, *model));
 }
 
+// Each term and randomization resolved against `model` on its own, its error kept, so that one
+// run names every unknown joint, body or actuator, not only the first.
+void check_terms(const SceneSpec& spec, const engine::physics::Model& model,
+                 detail::Errors& errors) {
+  SceneSpec none = spec;
+  none.observations.clear();
+  none.rewards.clear();
+  none.terminations.clear();
+  none.randomize.clear();
+  auto each = [&](const auto& terms, auto set, auto compile) {
+    for (const auto& t : terms)
+      errors.attempt([&] {
+        SceneSpec one = none;
+        set(one, t);
+        compile(one);
+      });
+  };
+  auto task = [&](const SceneSpec& one) { compile_task(one, model, nullptr); };
+  each(
+      spec.observations, [](SceneSpec& one, const TermSpec& t) { one.observations = {t}; }, task);
+  each(
+      spec.rewards, [](SceneSpec& one, const TermSpec& t) { one.rewards = {t}; }, task);
+  each(
+      spec.terminations, [](SceneSpec& one, const TermSpec& t) { one.terminations = {t}; }, task);
+  each(
+      spec.randomize, [](SceneSpec& one, const RandomizeSpec& t) { one.randomize = {t}; },
+      [&](const SceneSpec& one) { compile_randomizer(one, model); });
+}
+
 }  // namespace
 
 Scene compile_scene(const SceneSpec& spec, std::uint64_t seed, int max_variants) {
@@ -165,14 +194,18 @@ Scene compile_scene(const SceneSpec& spec, const CompileOptions& options) {
   scene.model = scene.variants[0].model;
   const auto& info = scene.model->info();
 
+  // What the spec says against what the model has, every error kept: one run names them all.
+  detail::Errors errors;
   // Control rate: a whole number of physics steps per control step.
   const double ratio = 1.0 / (spec.control_hz * info.timestep);
   const int frame_skip = static_cast<int>(std::lround(ratio));
   if (frame_skip < 1 || std::abs(ratio - frame_skip) > 1e-6)
-    throw Error(spec.control_where,
-                num(spec.control_hz) +
-                    " Hz is not the physics rate divided by a whole number (the model steps at " +
-                    num(1.0 / info.timestep) + " Hz; try " + num(1.0 / info.timestep / 2) + ")");
+    errors.add(Error(spec.control_where,
+                     num(spec.control_hz) +
+                         " Hz is not the physics rate divided by a whole number (the model steps "
+                         "at " +
+                         num(1.0 / info.timestep) + " Hz; try " + num(1.0 / info.timestep / 2) +
+                         ")"));
   scene.config.frame_skip = frame_skip;
   scene.config.max_episode_steps =
       std::max(1, static_cast<int>(std::lround(spec.episode_seconds * spec.control_hz)));
@@ -181,11 +214,12 @@ Scene compile_scene(const SceneSpec& spec, const CompileOptions& options) {
   if (!spec.reset_keyframe.empty()) {
     const auto& keys = info.keyframes;
     const auto it = std::find(keys.begin(), keys.end(), spec.reset_keyframe);
-    if (it == keys.end()) {
-      throw Error(spec.keyframe_where, "the model has no keyframe '" + spec.reset_keyframe + "'" +
-                                           suggest(spec.reset_keyframe, keys, "it has"));
-    }
-    scene.config.reset.keyframe = static_cast<int>(it - keys.begin());
+    if (it == keys.end())
+      errors.add(Error(spec.keyframe_where, "the model has no keyframe '" + spec.reset_keyframe +
+                                                "'" +
+                                                suggest(spec.reset_keyframe, keys, "it has")));
+    else
+      scene.config.reset.keyframe = static_cast<int>(it - keys.begin());
   }
 
   // Cameras that follow a body need it in every variant.
@@ -193,11 +227,15 @@ Scene compile_scene(const SceneSpec& spec, const CompileOptions& options) {
     if (cam.track.empty()) continue;
     for (const auto& v : scene.variants) {
       const auto bodies = v.model->names(engine::physics::Element::kBody);
-      if (std::find(bodies.begin(), bodies.end(), cam.track) == bodies.end())
-        throw Error(cam.track_where, "the model has no body '" + cam.track + "' to track" +
-                                         suggest(cam.track, bodies));
+      if (std::find(bodies.begin(), bodies.end(), cam.track) == bodies.end()) {
+        errors.add(Error(cam.track_where, "the model has no body '" + cam.track + "' to track" +
+                                              suggest(cam.track, bodies)));
+        break;
+      }
     }
   }
+  check_terms(spec, *scene.variants[0].model, errors);
+  errors.throw_if_any();
 
   // Terms and randomization, resolved against each variant's names.
   std::vector<float> obs_noise;

@@ -5,6 +5,8 @@
 #include <cmath>
 #include <sstream>
 
+#include <climits>
+
 #include "scenes/scene.h"
 
 namespace simlab::scenes {
@@ -29,12 +31,40 @@ std::string type_name(const toml::node& node) {
   return out.str();
 }
 
+void Errors::add(const Error& e) {
+  errors_.push_back(e);
+  if (errors_.size() >= kLimit) throw_if_any();
+}
+
+void Errors::throw_if_any() const {
+  if (errors_.empty()) return;
+  if (errors_.size() == 1) throw errors_.front();
+  // In the order of the file (errors without a line last), as an editor lists them.
+  std::vector<const Error*> sorted;
+  for (const auto& e : errors_)
+    sorted.push_back(&e);
+  std::stable_sort(sorted.begin(), sorted.end(), [](const Error* a, const Error* b) {
+    const int la = a->where().line > 0 ? a->where().line : INT_MAX;
+    const int lb = b->where().line > 0 ? b->where().line : INT_MAX;
+    return la < lb;
+  });
+  std::ostringstream message;
+  message << sorted.front()->message();
+  for (std::size_t i = 1; i < sorted.size(); ++i)
+    message << '\n' << sorted[i]->what();
+  message << '\n' << errors_.size() << " errors";
+  if (errors_.size() >= kLimit) message << " (checking stopped at " << kLimit << ")";
+  throw Error(sorted.front()->where(), message.str());
+}
+
 void Reader::only(const std::vector<std::string>& allowed) const {
   for (auto&& [key, value] : table_) {
     const std::string k(key.str());
     if (std::find(allowed.begin(), allowed.end(), k) != allowed.end()) continue;
-    throw Error(at(file_, key.source(), prefix_ + k),
-                "unknown key" + suggest(k, allowed, "known keys"));
+    Error unknown(at(file_, key.source(), prefix_ + k),
+                  "unknown key" + suggest(k, allowed, "known keys"));
+    if (!errors_) throw unknown;
+    errors_->add(unknown);
   }
 }
 

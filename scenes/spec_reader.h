@@ -37,11 +37,36 @@ T pick(const std::vector<std::pair<std::string, T>>& options, const std::string&
   throw Error(where, "unknown " + what + " '" + word + "'" + suggest(word, names, "one of"));
 }
 
-// Reads one table, remembering the path of keys ("reward[2].joint") for errors.
+// The errors found in one spec, so that one run reports them all: attempt() runs one part of the
+// reading (a key, a [[table]] entry) and keeps its error instead of stopping. throw_if_any() then
+// throws one Error with every one of them, each located, the first's location first; the
+// kLimit-th error throws at once.
+class Errors {
+ public:
+  static constexpr std::size_t kLimit = 20;
+  template <class F>
+  void attempt(F&& read) {
+    try {
+      read();
+    } catch (const Error& e) {
+      add(e);
+    }
+  }
+  void add(const Error& e);
+  void throw_if_any() const;
+  bool empty() const { return errors_.empty(); }
+
+ private:
+  std::vector<Error> errors_;
+};
+
+// Reads one table, remembering the path of keys ("reward[2].joint") for errors. With an Errors,
+// unknown keys and [[table]] entries are checked one by one, every error kept.
 class Reader {
  public:
-  Reader(const std::filesystem::path& file, const toml::table& table, std::string prefix)
-      : file_(file), table_(table), prefix_(std::move(prefix)) {}
+  Reader(const std::filesystem::path& file, const toml::table& table, std::string prefix,
+         Errors* errors = nullptr)
+      : file_(file), table_(table), prefix_(std::move(prefix)), errors_(errors) {}
 
   // Every key must be one of `allowed`; an unknown one is named, with the closest known key.
   void only(const std::vector<std::string>& allowed) const;
@@ -77,9 +102,15 @@ class Reader {
       throw Error(where(key), "expected an array of tables ([[" + prefix_ + key + "]]), got " +
                                   type_name(*node));
     for (std::size_t i = 0; i < array->size(); ++i) {
-      const toml::table* t = (*array)[i].as_table();
-      if (!t) throw Error(at(file_, (*array)[i].source(), prefix_ + key), "expected a table");
-      read(Reader(file_, *t, prefix_ + key + "[" + std::to_string(i) + "]."), i);
+      auto one = [&] {
+        const toml::table* t = (*array)[i].as_table();
+        if (!t) throw Error(at(file_, (*array)[i].source(), prefix_ + key), "expected a table");
+        read(Reader(file_, *t, prefix_ + key + "[" + std::to_string(i) + "].", errors_), i);
+      };
+      if (errors_)
+        errors_->attempt(one);
+      else
+        one();
     }
   }
 
@@ -91,11 +122,13 @@ class Reader {
 
   bool has(const std::string& key) const { return table_.get(key) != nullptr; }
   const std::filesystem::path& file() const { return file_; }
+  Errors* errors() const { return errors_; }
 
  private:
   const std::filesystem::path& file_;
   const toml::table& table_;
   std::string prefix_;
+  Errors* errors_;
 };
 
 }  // namespace simlab::scenes::detail

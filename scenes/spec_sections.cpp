@@ -23,6 +23,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using detail::at;
+using detail::Errors;
 using detail::num;
 using detail::pick;
 using detail::read_procedural;
@@ -195,6 +196,21 @@ fs::path resolve_model_path(const fs::path& spec_file, const std::string& model,
                          engine::asset_dir().string());
 }
 
+// [reset]: the keyframe by name and the noise on positions and velocities.
+void read_reset(const fs::path& name, const toml::table& root, const Reader& r, SceneSpec& spec) {
+  const toml::node* node = root.get("reset");
+  if (!node) return;
+  const toml::table* table = node->as_table();
+  if (!table) throw Error(r.where("reset"), "expected a table ([reset])");
+  Reader reset(name, *table, "reset.", r.errors());
+  reset.only({"keyframe", "qpos_noise", "qvel_noise"});
+  spec.reset_keyframe = reset.text("keyframe", "", &spec.keyframe_where);
+  spec.reset.qpos_noise = reset.number("qpos_noise", spec.reset.qpos_noise);
+  spec.reset.qvel_noise = reset.number("qvel_noise", spec.reset.qvel_noise);
+  if (spec.reset.qpos_noise < 0) throw Error(reset.where("qpos_noise"), "must be >= 0");
+  if (spec.reset.qvel_noise < 0) throw Error(reset.where("qvel_noise"), "must be >= 0");
+}
+
 }  // namespace
 
 SceneSpec parse_scene(const std::string& text, const fs::path& name) {
@@ -206,44 +222,47 @@ SceneSpec parse_scene(const std::string& text, const fs::path& name) {
   }
   SceneSpec spec;
   spec.file = name;
-  Reader r(name, root, "");
+  // Every key and [[table]] entry is checked even after an error, so that one run lists them all.
+  Errors errors;
+  Reader r(name, root, "", &errors);
   r.only({"name", "description", "model", "control_hz", "episode_seconds", "action_repeat",
           "memory_margin", "reset", "observation", "reward", "termination", "randomize",
           "procedural", "corruption", "camera", "actuator"});
-  spec.name = r.text("name", name.stem().string());
-  spec.description = r.text("description", "");
-  spec.model = resolve_model_path(name, r.required_text("model"), r.where("model"));
-  spec.control_hz = r.number("control_hz", spec.control_hz, &spec.control_where);
-  if (spec.control_hz <= 0) throw Error(spec.control_where, "must be > 0");
-  spec.episode_seconds = r.number("episode_seconds", spec.episode_seconds);
-  if (spec.episode_seconds <= 0) throw Error(r.where("episode_seconds"), "must be > 0");
-  spec.action_repeat = r.integer("action_repeat", spec.action_repeat);
-  if (spec.action_repeat < 0)
-    throw Error(r.where("action_repeat"), "must be >= 1 (or 0: the learner's default)");
-  spec.memory_margin = r.number("memory_margin", spec.memory_margin);
-  if (!(spec.memory_margin >= 1))
-    throw Error(r.where("memory_margin"),
-                "must be >= 1 (the arena is this many times the probe's peak use)");
-
-  if (const toml::node* node = root.get("reset")) {
-    const toml::table* table = node->as_table();
-    if (!table) throw Error(r.where("reset"), "expected a table ([reset])");
-    Reader reset(name, *table, "reset.");
-    reset.only({"keyframe", "qpos_noise", "qvel_noise"});
-    spec.reset_keyframe = reset.text("keyframe", "", &spec.keyframe_where);
-    spec.reset.qpos_noise = reset.number("qpos_noise", spec.reset.qpos_noise);
-    spec.reset.qvel_noise = reset.number("qvel_noise", spec.reset.qvel_noise);
-    if (spec.reset.qpos_noise < 0) throw Error(reset.where("qpos_noise"), "must be >= 0");
-    if (spec.reset.qvel_noise < 0) throw Error(reset.where("qvel_noise"), "must be >= 0");
-  }
-  spec.observations = read_terms(r, "observation", kObservationTerms, "observation");
-  spec.rewards = read_terms(r, "reward", kRewardTerms, "reward");
-  spec.terminations = read_terms(r, "termination", kTerminationTerms, "termination");
-  spec.randomize = read_randomize(r);
-  spec.procedural = read_procedural(r);
-  spec.cameras = read_cameras(r);
-  spec.actuators = read_actuators(r);
-  read_corruption(r, spec);
+  errors.attempt([&] { spec.name = r.text("name", name.stem().string()); });
+  errors.attempt([&] { spec.description = r.text("description", ""); });
+  errors.attempt(
+      [&] { spec.model = resolve_model_path(name, r.required_text("model"), r.where("model")); });
+  errors.attempt([&] {
+    spec.control_hz = r.number("control_hz", spec.control_hz, &spec.control_where);
+    if (spec.control_hz <= 0) throw Error(spec.control_where, "must be > 0");
+  });
+  errors.attempt([&] {
+    spec.episode_seconds = r.number("episode_seconds", spec.episode_seconds);
+    if (spec.episode_seconds <= 0) throw Error(r.where("episode_seconds"), "must be > 0");
+  });
+  errors.attempt([&] {
+    spec.action_repeat = r.integer("action_repeat", spec.action_repeat);
+    if (spec.action_repeat < 0)
+      throw Error(r.where("action_repeat"), "must be >= 1 (or 0: the learner's default)");
+  });
+  errors.attempt([&] {
+    spec.memory_margin = r.number("memory_margin", spec.memory_margin);
+    if (!(spec.memory_margin >= 1))
+      throw Error(r.where("memory_margin"),
+                  "must be >= 1 (the arena is this many times the probe's peak use)");
+  });
+  errors.attempt([&] { read_reset(name, root, r, spec); });
+  errors.attempt(
+      [&] { spec.observations = read_terms(r, "observation", kObservationTerms, "observation"); });
+  errors.attempt([&] { spec.rewards = read_terms(r, "reward", kRewardTerms, "reward"); });
+  errors.attempt(
+      [&] { spec.terminations = read_terms(r, "termination", kTerminationTerms, "termination"); });
+  errors.attempt([&] { spec.randomize = read_randomize(r); });
+  errors.attempt([&] { spec.procedural = read_procedural(r); });
+  errors.attempt([&] { spec.cameras = read_cameras(r); });
+  errors.attempt([&] { spec.actuators = read_actuators(r); });
+  errors.attempt([&] { read_corruption(r, spec); });
+  errors.throw_if_any();
   return spec;
 }
 

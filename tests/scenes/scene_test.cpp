@@ -109,6 +109,46 @@ TEST(Scenes, MemoryMarginSizesTheArenaOfModelsWithoutSize) {
             "peak use)");
 }
 
+// One run lists every error it can find, each located, in the order of the file: the spec's own
+// (unknown keys, types, values, unknown words) and then what the model lacks.
+TEST(Scenes, EveryErrorOfASpecIsReportedInOneRun) {
+  const std::string bad = std::string(kHeader) +
+                          "bogus = 1\n"                                      // line 2
+                          "episode_seconds = \"ten\"\n"                      // 3
+                          "[[reward]]\nterm = \"uprigt\"\n"                  // 5
+                          "[[reward]]\nterm = \"alive\"\nweight = \"x\"\n";  // 8
+  EXPECT_EQ(error_of(bad),
+            "spec.toml:2:1: bogus: unknown key (known keys: name, description, model, control_hz, "
+            "episode_seconds, action_repeat, memory_margin, reset, observation, reward, "
+            "termination, randomize, procedural, corruption, camera, actuator)\n"
+            "spec.toml:3:19: episode_seconds: expected a number, got string\n"
+            "spec.toml:5:8: reward[0].term: unknown reward term 'uprigt'; did you mean 'upright'?\n"
+            "spec.toml:8:10: reward[1].weight: expected a number, got string\n"
+            "4 errors");
+  const std::string names =
+      std::string(kHeader) +
+      "[[reward]]\nterm = \"upright\"\njoint = \"hinj\"\n"  // line 4
+      "[[termination]]\nterm = \"body_below\"\nbody = \"cartt\"\nmin = 0\n"
+      "[[randomize]]\nparam = \"body_mass\"\ntargets = [\"pol\"]\nrange = [0.9, 1.1]\n";
+  const std::string e = error_of(names);
+  EXPECT_NE(e.find("spec.toml:4:9: reward[0].joint: the model has no hinge or slide joint 'hinj'"),
+            std::string::npos)
+      << e;
+  EXPECT_NE(e.find("\nspec.toml:7:8: termination[0].body: the model has no body 'cartt'"),
+            std::string::npos)
+      << e;
+  EXPECT_NE(e.find("\nspec.toml:11:11: randomize[0].targets: the model has no element 'pol'"),
+            std::string::npos)
+      << e;
+  EXPECT_TRUE(e.ends_with("\n3 errors")) << e;
+  // A single error reads as before, and a flood stops at the limit.
+  EXPECT_EQ(error_of(std::string(kHeader) + "bogus = 1\n").find('\n'), std::string::npos);
+  std::string flood = kHeader;
+  for (int i = 0; i < 30; ++i)
+    flood += "bogus" + std::to_string(i) + " = 1\n";
+  EXPECT_TRUE(error_of(flood).ends_with("20 errors (checking stopped at 20)")) << error_of(flood);
+}
+
 // A cartpole world with the cart at `slider` and the pole at `hinge` (0: upright).
 std::unique_ptr<engine::physics::World> cartpole_at(const Scene& scene, double slider,
                                                     double hinge) {
