@@ -161,7 +161,8 @@ Scene compile_scene(const SceneSpec& spec, const CompileOptions& options) {
   // With [[actuator]]s the model is compiled from its text with them added, named beside the
   // original so that its relative asset paths still resolve.
   const std::string actuated = spec.actuators.empty() ? "" : actuated_mjcf(spec);
-  const engine::physics::ArenaOptions arena{.margin = spec.memory_margin};
+  const engine::physics::ArenaOptions arena{.fit = spec.memory_margin > 0,
+                                            .margin = spec.memory_margin};
   if (procedural.empty()) {
     sources[0] = engine::physics::ModelSource::file(spec.model);
     if (!actuated.empty()) {

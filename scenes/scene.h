@@ -117,7 +117,7 @@ struct SceneSpec {
   // it is told otherwise; 0: the learner's own default.
   int action_repeat = 0;
   // A model without <size>: its worlds' arena is fitted to a probe rollout's peak use times this
-  // (engine::physics::ArenaOptions).
+  // (engine::physics::ArenaOptions); 0: MuJoCo's defaults.
   double memory_margin = 2.0;
   engine::physics::ResetOptions reset;
   std::string reset_keyframe;          // by name; empty: the model's first keyframe

@@ -247,9 +247,10 @@ SceneSpec parse_scene(const std::string& text, const fs::path& name) {
   });
   errors.attempt([&] {
     spec.memory_margin = r.number("memory_margin", spec.memory_margin);
-    if (!(spec.memory_margin >= 1))
+    if (!(spec.memory_margin >= 1 || spec.memory_margin == 0))
       throw Error(r.where("memory_margin"),
-                  "must be >= 1 (the arena is this many times the probe's peak use)");
+                  "must be >= 1 (the arena is this many times the probe's peak use) or 0 "
+                  "(MuJoCo's defaults)");
   });
   errors.attempt([&] { read_reset(name, root, r, spec); });
   errors.attempt(

@@ -106,7 +106,10 @@ TEST(Scenes, MemoryMarginSizesTheArenaOfModelsWithoutSize) {
   EXPECT_EQ(own.model->info().arena.njmax, 16);
   EXPECT_EQ(error_of(std::string(kHeader) + "memory_margin = 0.5\n"),
             "spec.toml:2:17: memory_margin: must be >= 1 (the arena is this many times the probe's "
-            "peak use)");
+            "peak use) or 0 (MuJoCo's defaults)");
+  const auto defaults = compile_scene(parse_scene(cheetah + "memory_margin = 0\n", "d.toml"));
+  EXPECT_FALSE(defaults.model->info().arena.fitted());
+  EXPECT_EQ(defaults.model->info().arena.njmax, 500);
 }
 
 // One run lists every error it can find, each located, in the order of the file: the spec's own
