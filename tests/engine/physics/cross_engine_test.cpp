@@ -1,8 +1,10 @@
 // MuJoCo and Bullet on the same models with contacts: where a standing or falling robot comes to
 // rest with zero controls (physics::settle, what `simlab scenes check --backend bullet` reports).
 // Tolerances are the README's ("Engines that agree"); a regression in either backend's contacts,
-// springs, limits or geometry offsets moves these figures.
+// springs, armature, damping, limits or geometry offsets moves these figures.
 #include <cmath>
+#include <fstream>
+#include <iterator>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -35,10 +37,11 @@ TEST(CrossEngine, AFallingBoxRestsAtTheSameHeight) {
   EXPECT_EQ(r.bullet.diverged_steps, 0);
 }
 
-TEST(CrossEngine, TheQuadrupedStandsAtTheSameHeightWithinOneCentimetre) {
-  // 16-DoF legged robot on a free joint: springs, limits, damping, armature, four feet.
+TEST(CrossEngine, TheQuadrupedStandsAtTheSameHeight) {
+  // 16-DoF legged robot on a free joint: servos, limits, damping, armature, four feet (measured
+  // 0.2 mm apart).
   const auto r = rest_of(ModelSource::file(resolve_model("quadruped")), 3.0);
-  EXPECT_NEAR(r.bullet.height, r.mujoco.height, 0.01)
+  EXPECT_NEAR(r.bullet.height, r.mujoco.height, 0.003)
       << r.mujoco.height << " against " << r.bullet.height;
   EXPECT_LT(r.mujoco.pitch_deg, 2.0);
   EXPECT_LT(r.bullet.pitch_deg, 2.0);
@@ -54,14 +57,17 @@ TEST(CrossEngine, TheHumanoidFallsAndLiesDownOnBoth) {
   EXPECT_GT(r.bullet.pitch_deg, 60.0);
   EXPECT_LT(r.mujoco.height, 0.2);
   EXPECT_LT(r.bullet.height, 0.2);
-  EXPECT_NEAR(r.bullet.height, r.mujoco.height, 0.03);
+  EXPECT_NEAR(r.bullet.height, r.mujoco.height, 0.02);  // measured 11.7 mm
   EXPECT_GE(r.mujoco.settle_seconds, 0);
   EXPECT_GE(r.bullet.settle_seconds, 0);
 }
 
-// A spring-loaded foot under a 5 kg load on a frictionless floor, without armature: the
-// engines agree on the load's height to 3 mm (measured: 1.9 mm, Bullet lower). (With armature on the hinge they do not: see the README's "Engines that
-// agree" and the next test.)
+// A spring-loaded foot under a 5 kg load on a frictionless floor: the load's height to 3 mm
+// (measured 0.2 mm), without armature and with a large one. Bullet has no joint armature; simlab
+// adds it (and implicit damping) to Bullet's joint-space dynamics, and to constraint impulses
+// through a soft row per dof. Without that row, a joint pressed on the floor got -armature times
+// the acceleration it would have had without the floor, which cancelled most of its spring: this
+// foot folded to 1.43 rad against MuJoCo's 0.02, and the cheetah stood 4.5 cm lower.
 constexpr const char* kFootXml = R"(<mujoco model="foot">
   <option timestep="0.01"/>
   <worldbody>
@@ -82,20 +88,34 @@ std::string foot(const std::string& armature) {
   return xml.replace(xml.find("ARMATURE"), 8, armature);
 }
 
-TEST(CrossEngine, ASpringLoadedFootWithoutArmatureRestsAlike) {
-  const auto r = rest_of(ModelSource::string(foot(""), "foot.xml"), 4.0);
-  EXPECT_NEAR(r.bullet.height, r.mujoco.height, 0.003);
-  EXPECT_NEAR(r.bullet.pitch_deg, r.mujoco.pitch_deg, 0.5);  // the load does not turn
+TEST(CrossEngine, ASpringLoadedFootRestsAlikeWithAndWithoutArmature) {
+  for (const std::string armature : {"", R"(armature="0.1")"}) {
+    SCOPED_TRACE(armature);
+    const auto r = rest_of(ModelSource::string(foot(armature), "foot.xml"), 4.0);
+    EXPECT_NEAR(r.bullet.height, r.mujoco.height, 0.003);
+    EXPECT_NEAR(r.bullet.pitch_deg, r.mujoco.pitch_deg, 0.5);  // the load does not turn
+  }
 }
 
-// The known difference, measured: Bullet has no joint armature, and simlab's implicit emulation
-// (engine/physics/bullet) resists the acceleration a pressed joint would have without the floor,
-// so most of its spring is cancelled and the foot folds. If this starts to pass within a
-// centimetre, the emulation was fixed: tighten the test and the README.
-TEST(CrossEngine, ArmatureOnAPressedSpringJointIsTheKnownGap) {
-  const auto r = rest_of(ModelSource::string(foot(R"(armature="0.1")"), "foot.xml"), 4.0);
-  EXPECT_GT(r.mujoco.height - r.bullet.height, 0.05)
-      << "MuJoCo " << r.mujoco.height << " m, Bullet " << r.bullet.height << " m";
+// The planar cheetah: springs, damping and armature 0.1 on six leg joints, two feet on the floor
+// (measured 0.3 mm apart). Without springs its legs fold onto their joint limits, which must hold
+// on Bullet too with the armature rows acting on the same dofs (measured 0.4 mm).
+TEST(CrossEngine, TheCheetahStandsAtTheSameHeightWithAndWithoutSprings) {
+  const auto path = resolve_model("cheetah");
+  std::ifstream in(path);
+  std::string xml{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  const auto r = rest_of(ModelSource::file(path), 3.0);
+  EXPECT_NEAR(r.bullet.height, r.mujoco.height, 0.005)
+      << r.mujoco.height << " against " << r.bullet.height;
+  EXPECT_EQ(r.bullet.contacts, r.mujoco.contacts);
+  for (auto at = xml.find(" stiffness=\""); at != std::string::npos;
+       at = xml.find(" stiffness=\"", at))
+    xml.erase(at, xml.find('"', at + 12) + 1 - at);
+  ASSERT_EQ(xml.find("stiffness"), std::string::npos);
+  const auto limp = rest_of(ModelSource::string(xml, path.string()), 3.0);
+  EXPECT_LT(limp.mujoco.height, r.mujoco.height - 0.1);  // it did fold
+  EXPECT_NEAR(limp.bullet.height, limp.mujoco.height, 0.01)
+      << limp.mujoco.height << " against " << limp.bullet.height;
 }
 
 }  // namespace
