@@ -3,8 +3,10 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <fstream>
 
+#include "engine/io/event_file.h"
 #include "engine/io/image.h"
 
 namespace simlab::learners::detail {
@@ -96,6 +98,7 @@ RunFolder::RunFolder(const TrainConfig& config, std::vector<std::string> columns
       writer_(writer),
       title_(std::string(algo_name(config.algo)) + " on " + config.scene) {
   const auto wanted = config.to_json();
+  config_text_ = wanted.dump(2);
   if (writer_ && fs::exists(dir_ / "config.json") && !config.resume && !config.overwrite)
     throw train_error("out", dir_.string() +
                                  " holds a run already: --resume continues it, --overwrite "
@@ -133,8 +136,35 @@ RunFolder::RunFolder(const TrainConfig& config, std::vector<std::string> columns
   }
 }
 
+RunFolder::~RunFolder() = default;
+
+void RunFolder::log_events(const std::function<void(engine::io::EventWriter&)>& write) {
+  if (!events_) return;
+  try {
+    write(*events_);
+    events_->flush();
+  } catch (const Error& e) {
+    std::fprintf(stderr, "warning: %s; TensorBoard logging stops, training goes on\n", e.what());
+    events_.reset();
+  }
+}
+
 void RunFolder::start(std::int64_t iteration) {
   if (!writer_) return;
+  // One event file that mirrors metrics.jsonl: earlier ones (a resumed run's, which may hold
+  // iterations past its checkpoint) are replaced by the rows kept below.
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir_, ec))
+    if (entry.path().filename().string().rfind("events.out.tfevents.", 0) == 0)
+      fs::remove(entry.path(), ec);
+  events_.reset();
+  try {
+    events_ = std::make_unique<engine::io::EventWriter>(dir_);
+  } catch (const Error& e) {
+    std::fprintf(stderr, "warning: %s; training goes on without TensorBoard logs\n", e.what());
+  }
+  log_events(
+      [&](engine::io::EventWriter& w) { w.text("config", "```json\n" + config_text_ + "\n```"); });
   const std::string& key = columns_.front();
   std::vector<std::string> kept;
   std::ifstream in(dir_ / "metrics.jsonl");
@@ -169,6 +199,15 @@ void RunFolder::append(const nlohmann::json& row) {
     csv << (i ? "," : "") << row.at(columns_[i]).dump();
   csv << "\n";
   if (!jsonl || !csv) throw train_error("out", "cannot write metrics in " + dir_.string());
+  std::vector<std::pair<std::string, double>> scalars;
+  for (const auto& column : columns_) {
+    const auto& v = row.at(column);
+    if (column != "env_steps" && v.is_number())
+      scalars.emplace_back("train/" + column, v.get<double>());
+  }
+  log_events([&](engine::io::EventWriter& w) {
+    w.scalars(row.at("env_steps").get<std::int64_t>(), scalars);
+  });
 }
 
 void RunFolder::draw_curve() const {

@@ -11,6 +11,7 @@
 #include <deque>
 #include <filesystem>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,9 @@
 
 namespace simlab::scenes {
 struct Scene;
+}
+namespace simlab::engine::io {
+class EventWriter;
 }
 
 namespace simlab::learners::detail {
@@ -67,13 +71,19 @@ class RunFolder {
   // Checks --out against the configuration and, for the writer (rank 0), creates it and writes
   // config.json (a resume keeps the one there). Throws simlab::Error.
   RunFolder(const TrainConfig& config, std::vector<std::string> columns, bool writer);
+  ~RunFolder();
+  RunFolder(const RunFolder&) = delete;
+  RunFolder& operator=(const RunFolder&) = delete;
 
   const std::filesystem::path& dir() const { return dir_; }
   std::filesystem::path checkpoint() const { return dir_ / "checkpoint.pt"; }
   bool writer() const { return writer_; }
-  // Keep the metrics rows up to `iteration` (-1: none), e.g. what a resumed checkpoint saw.
+  // Keep the metrics rows up to `iteration` (-1: none), e.g. what a resumed checkpoint saw. The
+  // TensorBoard event file is started over with them and the configuration as text.
   void start(std::int64_t iteration);
-  // Append a row (every column must be there) and add it to the curve.
+  // Append a row (every column must be there) and add it to the curve and to TensorBoard (each
+  // numeric column as train/COLUMN against env steps). A TensorBoard file that cannot be written
+  // is a warning; training goes on.
   void append(const nlohmann::json& row);
   // learning_curve.png: mean return against env steps.
   void draw_curve() const;
@@ -83,7 +93,10 @@ class RunFolder {
   std::vector<std::string> columns_;
   bool writer_;
   std::string title_;
+  std::string config_text_;  // config.json's text, logged to TensorBoard
   std::vector<double> steps_, mean_return_;
+  std::unique_ptr<engine::io::EventWriter> events_;
+  void log_events(const std::function<void(engine::io::EventWriter&)>& write);
 };
 
 // The world-model learner's loop (learners/dreamer_train.cpp), called by run_training once the

@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include "engine/core/error.h"
+#include "engine/io/event_file.h"
 #include "learners/threads.h"
 #include "learners/trainer.h"
 #include "tests/support/train.h"
@@ -133,6 +134,31 @@ TEST(Trainer, AResumedRunReproducesAnUninterruptedOne) {
     ++lines;
   EXPECT_EQ(lines, 5);
   EXPECT_GT(fs::file_size(split / "learning_curve.png"), 2000u);
+  // TensorBoard: one event file (the resumed run replaced the first segment's), which mirrors
+  // metrics.jsonl: the configuration as text, then each row's columns as train/COLUMN at its
+  // env steps, every record's CRCs checked on the way.
+  std::vector<fs::path> event_files;
+  for (const auto& entry : fs::directory_iterator(split))
+    if (entry.path().filename().string().rfind("events.out.tfevents.", 0) == 0)
+      event_files.push_back(entry.path());
+  ASSERT_EQ(event_files.size(), 1u);
+  const auto records = engine::io::read_records(event_files[0]);
+  ASSERT_EQ(records.size(), 2u + b.size());  // file_version, config, one per row
+  const auto config = engine::io::decode_event(records[1]);
+  ASSERT_EQ(config.size(), 1u);
+  EXPECT_TRUE(config[0].is_text);
+  EXPECT_NE(config[0].text.find("\"cartpole-balance\""), std::string::npos) << config[0].text;
+  for (std::size_t i = 0; i < b.size(); ++i) {
+    const auto values = engine::io::decode_event(records[2 + i]);
+    bool seen = false;
+    for (const auto& v : values) {
+      EXPECT_EQ(v.step, b[i]["env_steps"].get<std::int64_t>());
+      if (v.tag != "train/value_loss") continue;
+      seen = true;
+      EXPECT_FLOAT_EQ(static_cast<float>(v.scalar), b[i]["value_loss"].get<float>());
+    }
+    EXPECT_TRUE(seen) << "row " << i;
+  }
   fs::remove_all(whole);
   fs::remove_all(split);
 }
