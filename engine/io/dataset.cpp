@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <cstring>
 #include <fcntl.h>
 #include <hdf5.h>
@@ -567,9 +568,69 @@ void check_room(const fs::path& file, std::uintmax_t bytes) {
   }
 }
 
+// splitmix64's finalizer: a well-mixed key per (seed, episode).
+std::uint64_t split_key(std::uint64_t seed, std::int64_t episode) {
+  std::uint64_t x = seed * 0x9e3779b97f4a7c15ull + static_cast<std::uint64_t>(episode);
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
+
+// mask/<key>: demo names as fixed-length byte strings (what robomimic's split script writes).
+void write_mask(hid_t mask, const std::string& key, const std::vector<std::string>& names,
+                const fs::path& file) {
+  std::size_t width = 1;
+  for (const auto& n : names)
+    width = std::max(width, n.size());
+  std::vector<char> packed(width * names.size(), '\0');
+  for (std::size_t i = 0; i < names.size(); ++i)
+    std::memcpy(packed.data() + i * width, names[i].data(), names[i].size());
+  Id type = checked(H5Tcopy(H5T_C_S1), H5Tclose, file, "string type");
+  H5Tset_size(type.get(), width);
+  H5Tset_strpad(type.get(), H5T_STR_NULLPAD);
+  const hsize_t n = names.size();
+  Id space = checked(H5Screate_simple(1, &n, nullptr), H5Sclose, file, "dataspace");
+  Id set = checked(
+      H5Dcreate2(mask, key.c_str(), type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+      H5Dclose, file, "cannot create mask/" + key);
+  if (n > 0)
+    check(H5Dwrite(set.get(), type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, packed.data()), file,
+          "cannot write mask/" + key);
+}
+
 }  // namespace
 
-void merge_files(const std::vector<fs::path>& parts, const fs::path& out) {
+std::vector<std::string> read_mask(const fs::path& file, const std::string& key) {
+  quiet_hdf5();
+  Id f = checked(H5Fopen(file.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose, file,
+                 "not a readable HDF5 file");
+  const std::string path = "mask/" + key;
+  if (H5Lexists(f.get(), "mask", H5P_DEFAULT) <= 0 ||
+      H5Lexists(f.get(), path.c_str(), H5P_DEFAULT) <= 0)
+    return {};
+  Id set = checked(H5Dopen2(f.get(), path.c_str(), H5P_DEFAULT), H5Dclose, file, path);
+  Id type = checked(H5Dget_type(set.get()), H5Tclose, file, path);
+  Id space = checked(H5Dget_space(set.get()), H5Sclose, file, path);
+  const auto n = static_cast<std::size_t>(H5Sget_simple_extent_npoints(space.get()));
+  const std::size_t width = H5Tget_size(type.get());
+  std::vector<char> packed(width * n + 1, '\0');
+  Id mem = checked(H5Tcopy(H5T_C_S1), H5Tclose, file, "string type");
+  H5Tset_size(mem.get(), width);
+  H5Tset_strpad(mem.get(), H5T_STR_NULLPAD);
+  if (n > 0)
+    check(H5Dread(set.get(), mem.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, packed.data()), file,
+          "cannot read " + path);
+  std::vector<std::string> names;
+  for (std::size_t i = 0; i < n; ++i) {
+    std::string name(packed.data() + i * width, width);
+    name.resize(std::strlen(name.c_str()));
+    names.push_back(std::move(name));
+  }
+  return names;
+}
+
+MergeResult merge_files(const std::vector<fs::path>& parts, const fs::path& out,
+                        const MergeOptions& options) {
   quiet_hdf5();
   SIMLAB_CHECK(!parts.empty()) << "nothing to merge into " << out;
   std::uintmax_t bytes = 0;
@@ -592,6 +653,7 @@ void merge_files(const std::vector<fs::path>& parts, const fs::path& out) {
   write_attr(data.get(), "env_args", env_args, out);
   write_attr(data.get(), "simlab_job", job, out);
   std::int64_t total = 0;
+  std::vector<std::pair<std::int64_t, std::string>> demos;  // (episode index, name)
   for (const auto& part : parts) {
     Id src = checked(H5Fopen(part.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose, part,
                      "not a readable HDF5 file");
@@ -606,13 +668,42 @@ void merge_files(const std::vector<fs::path>& parts, const fs::path& out) {
           out, "cannot copy " + name + " from " + part.string());
       Id g(H5Gopen2(src_data.get(), name.c_str(), H5P_DEFAULT), H5Gclose);
       total += read_int_attr(g.get(), "num_samples", 0);
+      demos.emplace_back(read_int_attr(g.get(), "episode", std::stoll(name.substr(5))), name);
     }
   }
   write_attr(data.get(), "total", total, out);
   data.reset();
+  MergeResult result{.demos = static_cast<int>(demos.size()), .total = total};
+  if (options.masks) {
+    if (!(options.valid_fraction >= 0 && options.valid_fraction < 1))
+      throw Error(SourceLocation{.field = "valid_fraction"},
+                  "must be in [0, 1), got " + std::to_string(options.valid_fraction));
+    std::sort(demos.begin(), demos.end());
+    auto by_key = demos;
+    std::sort(by_key.begin(), by_key.end(), [&](const auto& a, const auto& b) {
+      return split_key(options.seed, a.first) < split_key(options.seed, b.first);
+    });
+    const auto n = demos.size();
+    auto valid_count = static_cast<std::size_t>(std::lround(options.valid_fraction * n));
+    if (n > 1 && options.valid_fraction > 0)
+      valid_count = std::clamp<std::size_t>(valid_count, 1, n - 1);
+    std::vector<std::int64_t> valid_ids;
+    for (std::size_t i = 0; i < valid_count; ++i)
+      valid_ids.push_back(by_key[i].first);
+    std::sort(valid_ids.begin(), valid_ids.end());
+    std::vector<std::string> train, valid;
+    for (const auto& [id, name] : demos)
+      (std::binary_search(valid_ids.begin(), valid_ids.end(), id) ? valid : train).push_back(name);
+    Id mask = make_group(file.get(), "mask", out);
+    write_mask(mask.get(), "train", train, out);
+    write_mask(mask.get(), "valid", valid, out);
+    result.train = static_cast<int>(train.size());
+    result.valid = static_cast<int>(valid.size());
+  }
   check(H5Fflush(file.get(), H5F_SCOPE_GLOBAL), out, "cannot flush the file");
   check(H5Fclose(file.release()), out, "cannot close the file");
   sync_file(out);
+  return result;
 }
 
 void sync_file(const fs::path& file) {

@@ -141,9 +141,30 @@ class DatasetReader {
   std::vector<DemoInfo> demos_;
 };
 
+// What merge_files adds besides the demos: robomimic's train/validation filter keys,
+//   mask/train, mask/valid   fixed-length byte strings, the demo names ("demo_K") of each split
+// (robomimic trains on mask/train and validates on mask/valid). The validation demos are the
+// round(valid_fraction x N) whose (seed, episode index) hash is smallest: a function of the seed
+// and the episodes alone, not of how the shards were cut. No masks when `masks` is false.
+struct MergeOptions {
+  bool masks = false;
+  double valid_fraction = 0.1;
+  std::uint64_t seed = 0;
+};
+// What a merge wrote.
+struct MergeResult {
+  int demos = 0, train = 0, valid = 0;
+  std::int64_t total = 0;  // steps
+};
+
 // Copy every demo group of `parts` into a new file `out` (raw compressed chunks, no re-encoding),
-// with data attrs total, env_args and simlab_job taken from the first part; close and fsync it.
-void merge_files(const std::vector<std::filesystem::path>& parts, const std::filesystem::path& out);
+// with data attrs total, env_args and simlab_job taken from the first part (and masks as asked);
+// close and fsync it.
+MergeResult merge_files(const std::vector<std::filesystem::path>& parts,
+                        const std::filesystem::path& out, const MergeOptions& options = {});
+
+// The names in a file's mask/<key> (empty when it has none).
+std::vector<std::string> read_mask(const std::filesystem::path& file, const std::string& key);
 
 // fsync a file, and the folder that holds it (so a rename is durable). Throws simlab::Error.
 void sync_file(const std::filesystem::path& file);

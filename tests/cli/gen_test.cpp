@@ -146,6 +146,42 @@ TEST(Gen, TheUnionOfShardsEqualsAOneShardRun) {
   EXPECT_TRUE(contains(r.out, "3 shards, 7 episodes")) << r.out;
   EXPECT_EQ(hashes(three), whole);
 
+  // One file for robomimic: every shard's demos, and masks that depend on the split seed and
+  // the episodes only (the one-shard run gets the same split).
+  const auto merged = three / "merged.hdf5", merged_one = one / "merged.hdf5";
+  r = run("gen merge " + three.string() + " --into " + merged.string() +
+          " --valid 0.3 --split-seed 5 --against-copy");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_TRUE(contains(r.out, "7 demos (mask/train 5, mask/valid 2")) << r.out;
+  EXPECT_TRUE(contains(r.out, "merge / copy throughput")) << r.out;
+  EXPECT_FALSE(fs::exists(merged.string() + ".partial"));
+  r = run("gen merge " + one.string() + " --into " + merged_one.string() +
+          " --valid 0.3 --split-seed 5");
+  ASSERT_EQ(r.code, 0) << r.out;
+  auto py = python(kH5pyCheck, merged.string() + " state");
+  ASSERT_EQ(py.code, 0) << py.out;
+  EXPECT_TRUE(contains(py.out, "OK 7 280")) << py.out;
+  constexpr const char* kMasks = R"PY(
+import sys, h5py
+a, b = h5py.File(sys.argv[1], "r"), h5py.File(sys.argv[2], "r")
+train, valid = [x.decode() for x in a["mask/train"][()]], [x.decode() for x in a["mask/valid"][()]]
+assert sorted(train + valid, key=lambda k: int(k[5:])) == sorted(a["data"].keys(), key=lambda k: int(k[5:]))
+assert not set(train) & set(valid)
+assert [x.decode() for x in b["mask/valid"][()]] == valid, "the split depends on the shards"
+print("valid", ",".join(valid))
+)PY";
+  py = python(kMasks, merged.string() + " " + merged_one.string());
+  ASSERT_EQ(py.code, 0) << py.out;
+  EXPECT_TRUE(contains(py.out, "valid demo_")) << py.out;
+  r = run("gen merge " + three.string() + " --into " +
+          (three / "shard-00000-of-00003.hdf5").string());
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_TRUE(contains(r.out, "is a shard of the dataset")) << r.out;
+  r = run("gen merge " + three.string() + " --into " + merged.string() + " --valid 1.5");
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_TRUE(contains(r.out, "--valid: must be in [0, 1)")) << r.out;
+  EXPECT_FALSE(fs::exists(merged.string() + ".partial"));
+
   // Another seed gives other episodes.
   const auto other = fresh("simlab_gen_other");
   ASSERT_EQ(run("gen --scene cartpole-balance --episodes 7 --max-steps 40 --seed 4 --out " +

@@ -219,12 +219,79 @@ void run_gen(const Options& o) {
                 o.out.c_str());
 }
 
-void run_merge(const std::string& dir, bool verify) {
-  const auto m = io::merge_manifest(dir, SIMLAB_VERSION, verify);
+struct MergeOptions {
+  std::string dir;
+  bool verify = false;
+  std::string into;  // one HDF5 file with every demo and robomimic's masks
+  double valid = 0.1;
+  std::uint64_t split_seed = 0;
+  bool against_copy = false;
+};
+
+double seconds_since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
+
+void run_merge(const MergeOptions& o) {
+  if (!(o.valid >= 0 && o.valid < 1))
+    throw Error(
+        SourceLocation{.field = "--valid"},
+        "must be in [0, 1) (the fraction of demos in mask/valid), got " + std::to_string(o.valid));
+  const auto m = io::merge_manifest(o.dir, SIMLAB_VERSION, o.verify);
   std::printf("wrote %s: %d shards, %lld episodes, %lld steps, %.1f MB%s\n",
-              (fs::path(dir) / "manifest.json").c_str(), m["shard_count"].get<int>(),
+              (fs::path(o.dir) / "manifest.json").c_str(), m["shard_count"].get<int>(),
               m["episodes"].get<long long>(), m["steps"].get<long long>(),
-              m["bytes"].get<double>() / 1e6, verify ? ", CRC-32 of every file verified" : "");
+              m["bytes"].get<double>() / 1e6, o.verify ? ", CRC-32 of every file verified" : "");
+  if (o.into.empty()) return;
+  std::vector<fs::path> files;
+  std::uintmax_t bytes = 0;
+  for (const auto& shard : m["shards"]) {
+    files.push_back(fs::path(o.dir) / shard.at("file").get<std::string>());
+    bytes += fs::file_size(files.back());
+  }
+  const fs::path into = o.into;
+  for (const auto& f : files)
+    if (fs::exists(into) && fs::equivalent(into, f))
+      throw Error(SourceLocation{.field = "--into"},
+                  "'" + o.into + "' is a shard of the dataset; name a new file");
+  // Written beside, then renamed: a merge that fails leaves no half file under the name.
+  const fs::path partial = into.string() + ".partial";
+  const auto start = std::chrono::steady_clock::now();
+  io::MergeResult r;
+  try {
+    r = io::merge_files(files, partial,
+                        {.masks = true, .valid_fraction = o.valid, .seed = o.split_seed});
+  } catch (...) {
+    std::error_code ec;
+    fs::remove(partial, ec);
+    throw;
+  }
+  fs::rename(partial, into);
+  io::sync_dir(into.parent_path());
+  const double merge_s = seconds_since(start);
+  const double mb = static_cast<double>(bytes) / 1e6;
+  std::printf(
+      "wrote %s: %d demos (mask/train %d, mask/valid %d: validation fraction %g, split seed "
+      "%llu), %lld steps; %.1f MB in %.2f s, %.0f MB/s\n",
+      into.c_str(), r.demos, r.train, r.valid, o.valid,
+      static_cast<unsigned long long>(o.split_seed), static_cast<long long>(r.total), mb, merge_s,
+      mb / merge_s);
+  if (o.against_copy) {
+    // The same bytes copied as plain files, in the same run: what the merge costs over a copy.
+    const fs::path scratch = into.string() + ".copy-benchmark";
+    fs::create_directories(scratch);
+    const auto t = std::chrono::steady_clock::now();
+    for (const auto& f : files)
+      fs::copy_file(f, scratch / f.filename(), fs::copy_options::overwrite_existing);
+    for (const auto& f : files)
+      io::sync_file(scratch / f.filename());
+    const double copy_s = seconds_since(t);
+    fs::remove_all(scratch);
+    std::printf(
+        "  plain copy of the shard files: %.2f s, %.0f MB/s; merge / copy throughput "
+        "%.2f (target >= 0.5)\n",
+        copy_s, mb / copy_s, copy_s / merge_s);
+  }
 }
 
 }  // namespace
@@ -279,12 +346,26 @@ void add_gen_command(CLI::App& app) {
   cmd->add_flag("--json", o->json, "Print a JSON summary");
 
   auto* merge = cmd->add_subcommand(
-      "merge", "Write DIR/manifest.json over all shards of a job (checks that all are there)");
-  auto dir = std::make_shared<std::string>();
-  auto verify = std::make_shared<bool>(false);
-  merge->add_option("dir", *dir, "Dataset folder")->required();
-  merge->add_flag("--verify", *verify, "Also check every file's CRC-32 against its record");
-  merge->callback([dir, verify] { run_merge(*dir, *verify); });
+      "merge",
+      "Write DIR/manifest.json over all shards of a job (checks that all are there); with\n"
+      "--into FILE, also one HDF5 file with every demo and robomimic's mask/train and mask/valid");
+  auto m = std::make_shared<MergeOptions>();
+  merge->add_option("dir", m->dir, "Dataset folder")->required();
+  merge->add_flag("--verify", m->verify, "Also check every file's CRC-32 against its record");
+  merge->add_option("--into", m->into,
+                    "Also write one file with every shard's demos (raw chunks, no re-encoding)\n"
+                    "and the train/validation masks robomimic reads");
+  merge
+      ->add_option("--valid", m->valid,
+                   "Fraction of the demos in mask/valid (chosen from the split seed and the\n"
+                   "episode indices: the same whatever the shards)")
+      ->capture_default_str();
+  merge->add_option("--split-seed", m->split_seed, "Seed of the train/validation split")
+      ->capture_default_str();
+  merge->add_flag("--against-copy", m->against_copy,
+                  "Also time a plain copy of the shard files in the same run and print the "
+                  "ratio");
+  merge->callback([m] { run_merge(*m); });
   cmd->callback([o, merge] {
     if (merge->parsed()) return;
     run_gen(*o);
