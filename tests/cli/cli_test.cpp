@@ -6,8 +6,8 @@
 #include <filesystem>
 #include <fstream>
 #include <set>
-#include <stb/stb_image.h>
 #include <sstream>
+#include <stb/stb_image.h>
 #include <string>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -110,8 +110,9 @@ TEST(Cli, AMissingIncludeNamesTheFileItLookedFor) {
   const auto r = run("bench physics --model " + path.string() + " --envs 2 --steps 2");
   EXPECT_EQ(r.code, 2);
   const auto looked = (path.parent_path() / "parts" / "arm.xml").string();
-  EXPECT_TRUE(contains(r.out, path.string() + ":2: element <include>: no such included file "
-                                              "'parts/arm.xml' (looked for " +
+  EXPECT_TRUE(contains(r.out, path.string() +
+                                  ":2: element <include>: no such included file "
+                                  "'parts/arm.xml' (looked for " +
                                   looked))
       << r.out;
   std::filesystem::remove(path);
@@ -433,8 +434,8 @@ TEST(Cli, AModelWithoutActuatorsIsRefusedByTrainWithAFix) {
   EXPECT_EQ(run("scenes check " + spec).code, 0);  // a passive scene is a valid scene
   for (const char* algo : {"ppo", "dreamer"}) {
     const auto out = dir / (std::string("run-") + algo);
-    const auto r = run("train --scene " + spec + " --algo " + algo + " --steps 400 --out " +
-                       out.string());
+    const auto r =
+        run("train --scene " + spec + " --algo " + algo + " --steps 400 --out " + out.string());
     EXPECT_EQ(r.code, 2) << r.out;
     EXPECT_TRUE(contains(r.out, "ball.toml: --scene: scene 'ball' has no action dimensions"))
         << r.out;
@@ -453,9 +454,9 @@ TEST(Cli, ViewerCamerasByNameFreeOrTheScenesFirst) {
   std::filesystem::create_directories(dir);
   const std::string xvfb = "xvfb-run -a -s '-screen 0 1024x768x24' ";
   const auto scene_cam = dir / "scene.png", free_cam = dir / "free.png";
-  auto r = run("view --scene quadruped --envs 1 --res 96x72 --frames 3 --screenshot " +
-                   scene_cam.string(),
-               xvfb);
+  auto r = run(
+      "view --scene quadruped --envs 1 --res 96x72 --frames 3 --screenshot " + scene_cam.string(),
+      xvfb);
   ASSERT_EQ(r.code, 0) << r.out;
   r = run("view --scene quadruped --envs 1 --res 96x72 --frames 3 --camera free --screenshot " +
               free_cam.string(),
@@ -475,8 +476,9 @@ TEST(Cli, ViewerCamerasByNameFreeOrTheScenesFirst) {
   EXPECT_GT(differing, 1000);
   r = run("view --scene cartpole-balance --camera top --frames 1", xvfb);
   EXPECT_EQ(r.code, 2) << r.out;
-  EXPECT_TRUE(contains(r.out, "--camera: scene 'cartpole-balance' has no camera 'top' (its "
-                              "cameras: side)"))
+  EXPECT_TRUE(contains(r.out,
+                       "--camera: scene 'cartpole-balance' has no camera 'top' (its "
+                       "cameras: side)"))
       << r.out;
   std::filesystem::remove_all(dir);
 }
@@ -526,8 +528,9 @@ TEST(Cli, AUrdfArmTrainsFromASpecWithActuators) {
   r = run("scenes check " + (dir / "typo.toml").string());
   EXPECT_EQ(r.code, 2) << r.out;
   EXPECT_TRUE(contains(r.out, "typo.toml:")) << r.out;
-  EXPECT_TRUE(contains(r.out, "actuator[0].joints: no hinge or slide joint of 'planar-arm.urdf' "
-                              "matches 'sholder'; did you mean 'shoulder'?"))
+  EXPECT_TRUE(contains(r.out,
+                       "actuator[0].joints: no hinge or slide joint of 'planar-arm.urdf' "
+                       "matches 'sholder'; did you mean 'shoulder'?"))
       << r.out;
   std::filesystem::remove_all(dir);
 }
@@ -553,8 +556,8 @@ TEST(Cli, APolicyCardEvaluatesFromAnyFolderAndRefusesAChangedModel) {
     std::ofstream(dir / "a" / "mine.toml") << spec;
   }
   const std::string in_a = "cd " + (dir / "a").string() + " && ";
-  auto r = run("train --scene mine.toml --steps 1024 --envs 8 --horizon 64 --threads 1 --out run",
-               in_a);
+  auto r =
+      run("train --scene mine.toml --steps 1024 --envs 8 --horizon 64 --threads 1 --out run", in_a);
   ASSERT_EQ(r.code, 0) << r.out;
   r = run("export --run run --out exp --eval-episodes 0", in_a);
   ASSERT_EQ(r.code, 0) << r.out;
