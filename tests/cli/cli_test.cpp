@@ -15,6 +15,8 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "engine/io/video.h"
+
 namespace {
 
 using simlab::test::contains;
@@ -215,6 +217,33 @@ TEST(Cli, BenchPhysicsOnASceneMeasuresRandomizationCost) {
   EXPECT_TRUE(j["deterministic"].get<bool>());
   EXPECT_EQ(run("bench physics --scene cartpole-balance --frame-skip 2").code, 2);
   EXPECT_EQ(run("bench physics --scene no-such-scene").code, 2);
+}
+
+// An MP4 of a grid of envs: it decodes back (FFmpeg) with one frame per 1/fps of simulated time
+// at an even size; a path that cannot be written exits 2.
+TEST(Cli, RenderVideoWritesAnMp4ThatDecodes) {
+  const auto file = std::filesystem::temp_directory_path() / "simlab_cli_render.mp4";
+  std::filesystem::remove(file);
+  auto r = run("render --scene cartpole-balance --envs 3 --res 48x30 --video " + file.string() +
+               " --seconds 1 --fps 20");
+  if (!simlab::engine::io::video_available()) {
+    EXPECT_EQ(r.code, 2) << r.out;
+    EXPECT_TRUE(contains(r.out, "without FFmpeg")) << r.out;
+    return;
+  }
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_TRUE(contains(r.out, "20 frames at 20 fps")) << r.out;
+  const auto info = simlab::engine::io::probe_video(file);
+  EXPECT_EQ(info.frames, 20);
+  EXPECT_EQ(info.width % 2, 0);
+  EXPECT_EQ(info.height % 2, 0);
+  EXPECT_GT(info.width, 2 * 48);  // two columns of 48 and the gaps
+  EXPECT_LT(info.height, 2 * 30 + 10);
+  std::filesystem::remove(file);
+  r = run("render --scene cartpole-balance --envs 1 --video /nonexistent/dir/v.mp4");
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_TRUE(contains(r.out, "/nonexistent/dir/v.mp4")) << r.out;
+  EXPECT_EQ(run("render --scene cartpole-balance --video x.mp4 --fps 0").code, 2);
 }
 
 TEST(Cli, RenderWritesImagesAndAContactSheet) {

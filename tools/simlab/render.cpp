@@ -14,6 +14,7 @@
 #include "engine/core/error.h"
 #include "engine/core/rng.h"
 #include "engine/io/image.h"
+#include "engine/io/video.h"
 #include "engine/render/batch_renderer.h"
 #ifdef SIMLAB_HAS_PHYSICS_MJR
 #include "engine/physics/mujoco/mjr_render.h"
@@ -40,6 +41,9 @@ struct Options {
   int repeats = 5;
   bool json = false;
   std::string camera;  // a scene camera by name; "": the scene's first, else a framing camera
+  std::string video;   // render only: an MP4 of the envs instead of PNGs
+  double seconds = 4;  // of video
+  int fps = 25;
   // render only: bench render times MuJoCo's own renderer
   engine::physics::BackendKind backend = engine::physics::BackendKind::kMuJoCo;
 };
@@ -142,6 +146,53 @@ void run_render(const Options& o) {
               sheet_file.c_str());
 }
 
+// An MP4 of the envs (a grid of up to 16) under random actions: each frame is the next control
+// steps of simulated time (control rate / fps of them), rendered by the batch renderer.
+void run_render_video(const Options& o) {
+  const auto [w, h] = parse_res(o.res);
+  if (!(o.seconds > 0)) throw Error(SourceLocation{.field = "--seconds"}, "must be > 0");
+  if (o.fps < 1 || o.fps > 240)
+    throw Error(SourceLocation{.field = "--fps"}, "must be in [1, 240]");
+  auto s = stage(o);
+  engine::render::BatchRenderer renderer(models_of(s.scene), {.width = w, .height = h});
+  const int shown = std::min(o.envs, 16);
+  engine::io::ImageGrid grid(shown, w, h, 2);
+  const int vw = engine::io::even(grid.width), vh = engine::io::even(grid.height);
+  std::vector<std::uint8_t> frame(static_cast<std::size_t>(vw) * vh * 3, 0);
+  engine::io::VideoWriter video(o.video, vw, vh, o.fps);
+  const double control_hz = s.scene.spec.control_hz;
+  const int steps_per_frame = std::max(1, static_cast<int>(std::lround(control_hz / o.fps)));
+  const int frames = std::max(1, static_cast<int>(std::lround(o.seconds * o.fps)));
+  const int act = s.env->action_space().dim();
+  std::vector<float> actions(static_cast<std::size_t>(o.envs) * act);
+  engine::Rng rng(o.seed, 0, 0, 10);
+  const auto choice = scenes::choose_camera(s.scene, o.camera);
+  Progress progress("rendering video", frames, "frames");
+  for (int f = 0; f < frames; ++f) {
+    for (int k = 0; k < steps_per_frame; ++k) {
+      for (auto& a : actions)
+        a = static_cast<float>(rng.uniform(-1.0, 1.0));
+      s.env->step(actions);
+    }
+    for (int i = 0; i < o.envs; ++i)  // tracking cameras follow their body
+      s.cameras[i] = scenes::render_camera(s.scene, choice, s.env->world(i), i, o.seed);
+    renderer.render(s.worlds, s.variants, s.cameras);
+    grid.fill(renderer.rgb().data());
+    for (int y = 0; y < grid.height; ++y)
+      std::copy_n(grid.rgb.data() + static_cast<std::size_t>(y) * grid.width * 3, grid.width * 3,
+                  frame.data() + static_cast<std::size_t>(y) * vw * 3);
+    video.add(frame.data());
+    progress.update(f + 1);
+  }
+  video.close();
+  progress.finish();
+  std::printf(
+      "wrote %s: %d frames at %d fps (%.1f s; %d control steps per frame), %dx%d, %d of "
+      "%d envs of %s, %s\n",
+      o.video.c_str(), video.frames(), o.fps, static_cast<double>(frames) / o.fps, steps_per_frame,
+      vw, vh, shown, o.envs, s.scene.spec.name.c_str(), video.codec().c_str());
+}
+
 void run_bench_render(const Options& o) {
   const auto [w, h] = parse_res(o.res);
   if (o.repeats < 1) throw Error(SourceLocation{.field = "--repeats"}, "must be >= 1");
@@ -227,7 +278,13 @@ void add_render_command(CLI::App& app) {
   add_common(cmd, *o);
   add_backend_option(*cmd, o->backend);
   cmd->add_option("--out", o->out, "Output folder")->capture_default_str();
-  cmd->callback([o] { run_render(*o); });
+  cmd->add_option("--video", o->video,
+                  "Write an MP4 instead (H.264): the envs in a grid (up to 16) under random\n"
+                  "actions, e.g. --video push.mp4 --envs 9 --seconds 4");
+  cmd->add_option("--seconds", o->seconds, "Video length (simulated and played seconds)")
+      ->capture_default_str();
+  cmd->add_option("--fps", o->fps, "Video frames per second")->capture_default_str();
+  cmd->callback([o] { o->video.empty() ? run_render(*o) : run_render_video(*o); });
 }
 
 void add_bench_render_command(CLI::App& bench) {
