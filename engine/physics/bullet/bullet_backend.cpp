@@ -427,8 +427,10 @@ struct LinkFrame {
 class JointInertiaRow final : public btMultiBodyConstraint {
  public:
   JointInertiaRow(btMultiBody* mb, int link, int velocity_index, double gain)
-      : btMultiBodyConstraint(mb, nullptr, link, -1, 1, false,
-                              MULTIBODY_CONSTRAINT_1DOF_JOINT_MOTOR),
+      // Both sides on the tree (B's Jacobian stays zero), as Bullet's own joint motor does: a
+      // row without a body B would need the solver's fixed body, which it only makes for
+      // contacts.
+      : btMultiBodyConstraint(mb, mb, link, link, 1, false, MULTIBODY_CONSTRAINT_1DOF_JOINT_MOTOR),
         index_(velocity_index),
         compliance_(1.0 / gain) {}
 
@@ -844,7 +846,7 @@ void BtWorld::rebuild() {
   // Joint limits and the joint-inertia rows act on coupled dofs, where a light link behind a
   // large armature makes plain Gauss-Seidel slow to agree: 3 passes over the joint-space rows per
   // iteration hold the limits (1 pass let a collapsed cheetah's knee through its limit by 0.7
-  // rad; 3 passes: 0.9 mm from MuJoCo's rest; 5: 0.4 mm, at 25% more time on the humanoid).
+  // rad; 3 passes: 0.9 mm from MuJoCo's rest; 5: 0.4 mm, at more time per step).
   info.m_numNonContactInnerIterations = 3;
   info.m_timeStep = mjm()->opt.timestep;
 
