@@ -75,6 +75,7 @@ VariantInfo describe(const phys::Model& model, const scenes::SceneSpec& spec,
 }
 
 struct Episode {
+  int index = 0;
   std::unique_ptr<engine::EpisodeRollout> rollout;
   std::vector<float> prev, prev2;  // the last two actions
   std::vector<double> state;
@@ -237,6 +238,8 @@ struct Setup {
   std::string success_from;
   std::vector<VariantInfo> info;
   std::string sweep_label, sweep_element;
+  const scenes::Scene* scene = nullptr;
+  const EvalOptions* options = nullptr;  // its on_frame hook
 };
 
 Setup set_up(const ExportedPolicy& policy, const scenes::Scene& scene, const EvalOptions& o) {
@@ -249,6 +252,8 @@ Setup set_up(const ExportedPolicy& policy, const scenes::Scene& scene, const Eva
                v0.task.observe ? v0.task.observation : v0.model->info().observation,
                v0.model->info().action);
   Setup s;
+  s.scene = &scene;
+  s.options = &o;
   s.obs_dim = static_cast<int>(policy.card["observation"]["elements"].size());
   s.act_dim = static_cast<int>(policy.card["action"]["elements"].size());
   // A policy trained with an action repeat decides every `repeat` control steps.
@@ -283,6 +288,7 @@ std::vector<Episode> start_episodes(const scenes::Scene& scene,
   std::vector<std::string> randomized;  // labels seen, for a sweep error
   for (int k = 0; k < o.episodes; ++k) {
     auto& e = episodes[k];
+    e.index = k;
     e.rollout = std::make_unique<engine::EpisodeRollout>(scene.variants, config, k);
     e.prev = s.limits.safe;
     e.prev2 = s.limits.safe;
@@ -344,6 +350,8 @@ void decide(Episode& e, const float* a, bool flagged, const Setup& s) {
     }
     e.contacts += contacts;
     if (contacts > 0) ++e.contact_steps;
+    if (s.options->on_frame && e.index < s.options->frame_episodes)
+      s.options->on_frame(*s.scene, e.index, e.rollout->variant(), w);
   };
   const auto step =
       e.rollout->step(std::span<const float>(a, static_cast<std::size_t>(s.act_dim)), &each);

@@ -20,6 +20,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -89,6 +90,12 @@ struct EvalOptions {
   std::filesystem::path sweep_png;  // where its plot goes (required with sweep)
   std::vector<std::string> allowed_contacts = {"foot",   "feet", "toe",   "shin", "hand",
                                                "finger", "grip", "wheel", "tip"};
+  // For videos (`simlab eval --video`): called after every control step of episodes
+  // 0 .. frame_episodes - 1 with the world and its variant (episodes step in turns).
+  int frame_episodes = 0;
+  std::function<void(const scenes::Scene& scene, int episode, int variant,
+                     const engine::physics::World& world)>
+      on_frame;
 };
 
 struct EvalResult {

@@ -11,6 +11,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "engine/io/video.h"
 #include "tests/support/cli.h"
 
 namespace simlab::test {
@@ -94,6 +95,31 @@ TEST_F(PolicyCli, EvalOnHeldOutRanges) {
   ASSERT_EQ(r.code, 0) << r.out;
   EXPECT_TRUE(contains(r.out, "randomization heldout")) << r.out;
   EXPECT_EQ(nlohmann::json::parse(std::ifstream(json))["randomization"], "heldout");
+}
+
+// eval --video: an MP4 per recorded episode, one frame per control step (cartpole: 100 Hz, so
+// every second step), decodable; episodes past --video-episodes are not recorded.
+TEST_F(PolicyCli, EvalVideoRecordsTheFirstEpisodes) {
+  const auto videos = dir_ / "videos";
+  const auto r = run("eval --policy " + policy() + " --episodes 3 --seed 7 --video " +
+                     videos.string() + " --video-episodes 2");
+  if (!engine::io::video_available()) {
+    EXPECT_EQ(r.code, 2) << r.out;
+    return;
+  }
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_TRUE(contains(r.out, "for the first 2 episodes")) << r.out;
+  for (const char* name : {"episode_000.mp4", "episode_001.mp4"}) {
+    const auto info = engine::io::probe_video(videos / name);
+    EXPECT_EQ(info.width, 320) << name;
+    EXPECT_EQ(info.height, 240) << name;
+    EXPECT_GT(info.frames, 1) << name;
+    EXPECT_NEAR(info.fps, 50.0, 0.01) << name;
+  }
+  EXPECT_FALSE(fs::exists(videos / "episode_002.mp4"));
+  EXPECT_EQ(
+      run("eval --policy " + policy() + " --video " + videos.string() + " --video-episodes 0").code,
+      2);
 }
 
 TEST_F(PolicyCli, BenchTransferPrintsOneTable) {

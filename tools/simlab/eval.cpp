@@ -1,6 +1,8 @@
 // simlab eval: an exported policy (policy.pt) on a scene: returns with a 95% interval, success,
 // safety figures, as JSON (--out) and a markdown table; --sweep plots return against one
 // randomized parameter (learners::evaluate_policy).
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -8,7 +10,10 @@
 #include <string>
 
 #include "engine/core/error.h"
+#include "engine/io/video.h"
+#include "engine/render/batch_renderer.h"
 #include "learners/evaluate.h"
+#include "scenes/render_camera.h"
 #include "tools/app/learn.h"
 #include "tools/simlab/commands.h"
 
@@ -17,7 +22,75 @@ namespace {
 
 struct EvalArgs {
   std::string policy, out, sweep_out, allowed;
+  std::string video;  // a folder: episode_NNN.mp4 of the first video_episodes episodes
+  int video_episodes = 3;
   learners::EvalOptions options;
+};
+
+// Videos of the first episodes: each control step of episode k rendered by the batch renderer
+// (the scene's first camera, tracking ones following) into DIR/episode_00k.mp4, at the control
+// rate (every n-th step above 50 Hz).
+class EpisodeVideos {
+ public:
+  EpisodeVideos(std::filesystem::path dir, int episodes, std::uint64_t seed)
+      : dir_(std::move(dir)),
+        seed_(seed),
+        writers_(static_cast<std::size_t>(episodes)),
+        steps_(static_cast<std::size_t>(episodes), 0) {
+    std::error_code ec;
+    std::filesystem::create_directories(dir_, ec);
+    if (ec)
+      throw Error(SourceLocation{.file = dir_.string(), .field = "--video"},
+                  "cannot create the folder: " + ec.message());
+  }
+
+  void frame(const scenes::Scene& scene, int episode, int variant,
+             const engine::physics::World& world) {
+    if (!renderer_) {
+      std::vector<std::shared_ptr<const engine::physics::Model>> models;
+      for (const auto& v : scene.variants)
+        models.push_back(v.model);
+      renderer_ = std::make_unique<engine::render::BatchRenderer>(
+          models, engine::render::RenderConfig{.width = kWidth, .height = kHeight});
+      choice_ = scenes::choose_camera(scene, "");
+      stride_ = std::max(1, static_cast<int>(std::ceil(scene.spec.control_hz / 50.0)));
+      fps_ = std::max(1, static_cast<int>(std::lround(scene.spec.control_hz / stride_)));
+    }
+    if (steps_[episode]++ % stride_ != 0) return;
+    auto& writer = writers_[episode];
+    if (!writer) {
+      char name[32];
+      std::snprintf(name, sizeof name, "episode_%03d.mp4", episode);
+      writer = std::make_unique<engine::io::VideoWriter>(dir_ / name, kWidth, kHeight, fps_);
+    }
+    const engine::physics::World* worlds[] = {&world};
+    const int variants[] = {variant};
+    const engine::render::Camera cameras[] = {
+        scenes::render_camera(scene, choice_, world, episode, seed_)};
+    renderer_->render(worlds, variants, cameras);
+    writer->add(renderer_->rgb().data());
+  }
+
+  // Closes every file; returns what was written.
+  std::string finish() {
+    std::string written;
+    for (std::size_t k = 0; k < writers_.size(); ++k) {
+      if (!writers_[k]) continue;
+      writers_[k]->close();
+      written += (written.empty() ? "" : ", ") + std::to_string(writers_[k]->frames());
+    }
+    return written;
+  }
+
+ private:
+  static constexpr int kWidth = 320, kHeight = 240;
+  std::filesystem::path dir_;
+  std::uint64_t seed_;
+  std::vector<std::unique_ptr<engine::io::VideoWriter>> writers_;
+  std::vector<int> steps_;
+  std::unique_ptr<engine::render::BatchRenderer> renderer_;
+  scenes::CameraChoice choice_;
+  int stride_ = 1, fps_ = 25;
 };
 
 void run_eval(EvalArgs& a) {
@@ -40,8 +113,26 @@ void run_eval(EvalArgs& a) {
                       ? std::filesystem::path(a.out).parent_path() / ("sweep_" + stem + ".png")
                       : std::filesystem::path("sweep_" + stem + ".png");
   }
+  std::unique_ptr<EpisodeVideos> videos;
+  if (!a.video.empty()) {
+    if (a.video_episodes < 1)
+      throw Error(SourceLocation{.field = "--video-episodes"}, "must be >= 1");
+    if (!engine::io::video_available())
+      throw Error(SourceLocation{.field = "--video"},
+                  "this simlab was built without FFmpeg's libraries (libavcodec-dev, "
+                  "libavformat-dev, libswscale-dev): run tools/install-deps.sh and rebuild");
+    videos = std::make_unique<EpisodeVideos>(a.video, a.video_episodes, o.seed);
+    o.frame_episodes = a.video_episodes;
+    o.on_frame = [&videos](const scenes::Scene& scene, int episode, int variant,
+                           const engine::physics::World& world) {
+      videos->frame(scene, episode, variant, world);
+    };
+  }
   auto policy = learners::load_exported_policy(a.policy);
   const auto r = app::evaluate(policy, o);
+  if (videos)
+    std::printf("wrote %s/episode_NNN.mp4 for the first %d episodes (frames: %s)\n",
+                a.video.c_str(), std::min(a.video_episodes, o.episodes), videos->finish().c_str());
   std::printf("%s\n", r.markdown.c_str());
   if (!a.out.empty()) {
     std::ofstream out(a.out);
@@ -79,6 +170,11 @@ void add_eval_command(CLI::App& app) {
                   "body_mass:pole");
   cmd->add_option("--sweep-out", a->sweep_out,
                   "The sweep's PNG (default: sweep_PARAM.png beside --out)");
+  cmd->add_option("--video", a->video,
+                  "A folder for MP4s of the first episodes (episode_000.mp4, ...: the scene's\n"
+                  "first camera, 320x240, at the control rate)");
+  cmd->add_option("--video-episodes", a->video_episodes, "How many episodes --video records")
+      ->capture_default_str();
   cmd->add_option("--allowed-contacts", a->allowed,
                   "Comma-separated words: bodies whose names contain one may touch things "
                   "(default: foot,feet,toe,shin,hand,finger,grip,wheel,tip)");
