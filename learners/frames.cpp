@@ -35,23 +35,12 @@ struct FrameRenderer::Impl {
   std::vector<engine::render::Camera> cameras;
 };
 
-namespace {
-
-std::vector<std::shared_ptr<const engine::physics::Model>> models_of(const scenes::Scene& scene) {
-  std::vector<std::shared_ptr<const engine::physics::Model>> out;
-  for (const auto& v : scene.variants)
-    out.push_back(v.model);
-  return out;
-}
-
-}  // namespace
-
 FrameRenderer::FrameRenderer(const scenes::Scene& scene, std::uint64_t seed,
                              const std::string& field) {
   require_camera(scene, field);
   impl_ = std::unique_ptr<Impl>(
       new Impl{scene, seed,
-               engine::render::BatchRenderer(models_of(scene),
+               engine::render::BatchRenderer(scenes::variant_models(scene),
                                              {.width = kFrameSize, .height = kFrameSize})});
 }
 

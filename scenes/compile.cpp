@@ -105,9 +105,10 @@ std::string actuated_mjcf(const SceneSpec& spec) {
 }
 
 // Each term and randomization resolved against `model` on its own, its error kept, so that one
-// run names every unknown joint, body or actuator, not only the first.
-void check_terms(const SceneSpec& spec, const engine::physics::Model& model,
-                 detail::Errors& errors) {
+// run names every unknown joint, body or actuator, not only the first. Returns how many failed.
+int check_terms(const SceneSpec& spec, const engine::physics::Model& model,
+                detail::Errors& errors) {
+  int failed = 0;
   SceneSpec none = spec;
   none.observations.clear();
   none.rewards.clear();
@@ -115,11 +116,14 @@ void check_terms(const SceneSpec& spec, const engine::physics::Model& model,
   none.randomize.clear();
   auto each = [&](const auto& terms, auto set, auto compile) {
     for (const auto& t : terms)
-      errors.attempt([&] {
+      try {
         SceneSpec one = none;
         set(one, t);
         compile(one);
-      });
+      } catch (const Error& e) {
+        ++failed;
+        errors.add(e);
+      }
   };
   auto task = [&](const SceneSpec& one) { compile_task(one, model, nullptr); };
   each(
@@ -131,6 +135,7 @@ void check_terms(const SceneSpec& spec, const engine::physics::Model& model,
   each(
       spec.randomize, [](SceneSpec& one, const RandomizeSpec& t) { one.randomize = {t}; },
       [&](const SceneSpec& one) { compile_randomizer(one, model); });
+  return failed;
 }
 
 }  // namespace
@@ -235,14 +240,20 @@ Scene compile_scene(const SceneSpec& spec, const CompileOptions& options) {
       }
     }
   }
-  check_terms(spec, *scene.variants[0].model, errors);
-  errors.throw_if_any();
-
-  // Terms and randomization, resolved against each variant's names.
+  // Terms and randomization, resolved against each variant's names. When variant 0's fail, each
+  // term is resolved on its own so that the error lists every unknown name, not the first.
   std::vector<float> obs_noise;
-  for (int v = 0; v < count; ++v) {
+  auto& first = scene.variants[0];
+  try {
+    first.task = compile_task(spec, *first.model, &obs_noise);
+    first.randomize = compile_randomizer(spec, *first.model);
+  } catch (const Error& e) {
+    if (check_terms(spec, *first.model, errors) == 0) errors.add(e);
+  }
+  errors.throw_if_any();
+  for (int v = 1; v < count; ++v) {
     auto& variant = scene.variants[v];
-    variant.task = compile_task(spec, *variant.model, v == 0 ? &obs_noise : nullptr);
+    variant.task = compile_task(spec, *variant.model, nullptr);
     variant.randomize = compile_randomizer(spec, *variant.model);
   }
   scene.config.task = scene.variants[0].task;
@@ -271,6 +282,13 @@ std::unique_ptr<engine::VectorEnv> make_env(const Scene& scene, int num_envs, in
   config.action_repeat = action_repeat;
   config.batch_size = batch_size;
   return std::make_unique<engine::VectorEnv>(scene.variants, std::move(config));
+}
+
+std::vector<std::shared_ptr<const engine::physics::Model>> variant_models(const Scene& scene) {
+  std::vector<std::shared_ptr<const engine::physics::Model>> models;
+  for (const auto& v : scene.variants)
+    models.push_back(v.model);
+  return models;
 }
 
 void require_actions(const Scene& scene, const std::string& field) {

@@ -204,6 +204,9 @@ Scene compile_scene(const SceneSpec& spec, std::uint64_t seed = 0, int max_varia
 Scene build_scene(const std::string& name_or_path, Randomization randomization,
                   const CompileOptions& options);
 
+// Every variant's compiled model, in variant order (what a renderer for the scene is made from).
+std::vector<std::shared_ptr<const engine::physics::Model>> variant_models(const Scene& scene);
+
 // An Error naming the spec's file (and `field`) when the scene has no action dimensions: a model
 // without actuators leaves nothing for a policy to control.
 void require_actions(const Scene& scene, const std::string& field = "scene");

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "engine/core/error.h"
+#include "engine/core/rng.h"
 #include "engine/io/hash.h"
 
 namespace simlab::engine::io {
@@ -568,13 +569,8 @@ void check_room(const fs::path& file, std::uintmax_t bytes) {
   }
 }
 
-// splitmix64's finalizer: a well-mixed key per (seed, episode).
-std::uint64_t split_key(std::uint64_t seed, std::int64_t episode) {
-  std::uint64_t x = seed * 0x9e3779b97f4a7c15ull + static_cast<std::uint64_t>(episode);
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-  return x ^ (x >> 31);
-}
+// The random stream of the train/validation split (keyed by seed and episode).
+constexpr std::uint32_t kSplitStream = 0x53504c54;  // "SPLT"
 
 // mask/<key>: demo names as fixed-length byte strings (what robomimic's split script writes).
 void write_mask(hid_t mask, const std::string& key, const std::vector<std::string>& names,
@@ -679,9 +675,13 @@ MergeResult merge_files(const std::vector<fs::path>& parts, const fs::path& out,
       throw Error(SourceLocation{.field = "valid_fraction"},
                   "must be in [0, 1), got " + std::to_string(options.valid_fraction));
     std::sort(demos.begin(), demos.end());
+    // A key per (seed, episode) from the project's counter-based generator.
+    auto split_key = [&](std::int64_t episode) {
+      return Rng(options.seed, static_cast<std::uint32_t>(episode), 0, kSplitStream).next_u64();
+    };
     auto by_key = demos;
     std::sort(by_key.begin(), by_key.end(), [&](const auto& a, const auto& b) {
-      return split_key(options.seed, a.first) < split_key(options.seed, b.first);
+      return split_key(a.first) < split_key(b.first);
     });
     const auto n = demos.size();
     auto valid_count = static_cast<std::size_t>(std::lround(options.valid_fraction * n));

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <numbers>
 #include <sstream>
 #include <vector>
 
@@ -76,7 +77,7 @@ RestState settle(const Model& model, const ResetOptions& reset, double seconds) 
   world->read(Quantity::kBodyPos, 1, pos);
   world->read(Quantity::kBodyZAxis, 1, z);
   rest.height = pos[2];
-  rest.pitch_deg = std::acos(std::clamp(z[2], -1.0, 1.0)) * 180.0 / 3.14159265358979323846;
+  rest.pitch_deg = std::acos(std::clamp(z[2], -1.0, 1.0)) * 180.0 / std::numbers::pi;
   // A contact between two of the model's bodies is seen from both.
   for (int b = 1; b < info.nbody; ++b) {
     double n = 0;

@@ -183,11 +183,9 @@ class Envs {
 #ifdef SIMLAB_HAS_RENDER
     if (width <= 0 || height <= 0) width = height = 128;
     camera_ = scenes::choose_camera(scene_, camera);  // scene cameras, then the model's
-    std::vector<std::shared_ptr<const engine::physics::Model>> models;
-    for (const auto& v : scene_.variants)
-      models.push_back(v.model);
     renderer_ = std::make_unique<engine::render::BatchRenderer>(
-        models, engine::render::RenderConfig{.width = width, .height = height});
+        scenes::variant_models(scene_),
+        engine::render::RenderConfig{.width = width, .height = height});
 #else
     (void)width, (void)height, (void)camera;
     throw Error(SourceLocation{.field = "render"},

@@ -47,11 +47,9 @@ class EpisodeVideos {
   void frame(const scenes::Scene& scene, int episode, int variant,
              const engine::physics::World& world) {
     if (!renderer_) {
-      std::vector<std::shared_ptr<const engine::physics::Model>> models;
-      for (const auto& v : scene.variants)
-        models.push_back(v.model);
       renderer_ = std::make_unique<engine::render::BatchRenderer>(
-          models, engine::render::RenderConfig{.width = kWidth, .height = kHeight});
+          scenes::variant_models(scene),
+          engine::render::RenderConfig{.width = kWidth, .height = kHeight});
       choice_ = scenes::choose_camera(scene, "");
       stride_ = std::max(1, static_cast<int>(std::ceil(scene.spec.control_hz / 50.0)));
       fps_ = std::max(1, static_cast<int>(std::lround(scene.spec.control_hz / stride_)));

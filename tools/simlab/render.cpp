@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -64,6 +65,7 @@ struct Staged {
   std::vector<const engine::physics::World*> worlds;
   std::vector<int> variants;
   std::vector<engine::render::Camera> cameras;
+  scenes::CameraChoice camera;  // which camera `cameras` are from
 };
 
 Staged stage(const Options& o) {
@@ -86,26 +88,20 @@ Staged stage(const Options& o) {
   }
   // A camera by name: the scene's [[camera]] entries first, then the model's own <camera>s.
   // Without a name: the scene's first camera, else one that frames the model.
-  const auto choice = scenes::choose_camera(s.scene, o.camera);
+  s.camera = scenes::choose_camera(s.scene, o.camera);
   for (int i = 0; i < o.envs; ++i) {
     s.worlds.push_back(&s.env->world(i));
     s.variants.push_back(s.env->variant_of(i));
-    s.cameras.push_back(scenes::render_camera(s.scene, choice, *s.worlds.back(), i, o.seed));
+    s.cameras.push_back(scenes::render_camera(s.scene, s.camera, *s.worlds.back(), i, o.seed));
   }
   return s;
-}
-
-std::vector<std::shared_ptr<const engine::physics::Model>> models_of(const scenes::Scene& scene) {
-  std::vector<std::shared_ptr<const engine::physics::Model>> out;
-  for (const auto& v : scene.variants)
-    out.push_back(v.model);
-  return out;
 }
 
 void run_render(const Options& o) {
   const auto [w, h] = parse_res(o.res);
   auto s = stage(o);
-  engine::render::BatchRenderer renderer(models_of(s.scene), {.width = w, .height = h});
+  engine::render::BatchRenderer renderer(scenes::variant_models(s.scene),
+                                         {.width = w, .height = h});
   const auto start = std::chrono::steady_clock::now();
   renderer.render(s.worlds, s.variants, s.cameras);
   const double seconds =
@@ -154,7 +150,8 @@ void run_render_video(const Options& o) {
   if (o.fps < 1 || o.fps > 240)
     throw Error(SourceLocation{.field = "--fps"}, "must be in [1, 240]");
   auto s = stage(o);
-  engine::render::BatchRenderer renderer(models_of(s.scene), {.width = w, .height = h});
+  engine::render::BatchRenderer renderer(scenes::variant_models(s.scene),
+                                         {.width = w, .height = h});
   const int shown = std::min(o.envs, 16);
   engine::io::ImageGrid grid(shown, w, h, 2);
   const int vw = engine::io::even(grid.width), vh = engine::io::even(grid.height);
@@ -166,7 +163,10 @@ void run_render_video(const Options& o) {
   const int act = s.env->action_space().dim();
   std::vector<float> actions(static_cast<std::size_t>(o.envs) * act);
   engine::Rng rng(o.seed, 0, 0, 10);
-  const auto choice = scenes::choose_camera(s.scene, o.camera);
+  // Only the envs the grid shows are rendered.
+  const auto worlds = std::span(s.worlds).first(static_cast<std::size_t>(shown));
+  const auto variants = std::span(s.variants).first(static_cast<std::size_t>(shown));
+  const auto cameras = std::span(s.cameras).first(static_cast<std::size_t>(shown));
   Progress progress("rendering video", frames, "frames");
   for (int f = 0; f < frames; ++f) {
     for (int k = 0; k < steps_per_frame; ++k) {
@@ -174,9 +174,9 @@ void run_render_video(const Options& o) {
         a = static_cast<float>(rng.uniform(-1.0, 1.0));
       s.env->step(actions);
     }
-    for (int i = 0; i < o.envs; ++i)  // tracking cameras follow their body
-      s.cameras[i] = scenes::render_camera(s.scene, choice, s.env->world(i), i, o.seed);
-    renderer.render(s.worlds, s.variants, s.cameras);
+    for (int i = 0; i < shown; ++i)  // tracking cameras follow their body
+      cameras[i] = scenes::render_camera(s.scene, s.camera, *worlds[i], i, o.seed);
+    renderer.render(worlds, variants, cameras);
     grid.fill(renderer.rgb().data());
     for (int y = 0; y < grid.height; ++y)
       std::copy_n(grid.rgb.data() + static_cast<std::size_t>(y) * grid.width * 3, grid.width * 3,
@@ -197,7 +197,8 @@ void run_bench_render(const Options& o) {
   const auto [w, h] = parse_res(o.res);
   if (o.repeats < 1) throw Error(SourceLocation{.field = "--repeats"}, "must be >= 1");
   auto s = stage(o);
-  engine::render::BatchRenderer renderer(models_of(s.scene), {.width = w, .height = h});
+  engine::render::BatchRenderer renderer(scenes::variant_models(s.scene),
+                                         {.width = w, .height = h});
   renderer.render(s.worlds, s.variants, s.cameras);  // warm-up: targets, pipelines
   double best = 1e300;
   for (int r = 0; r < o.repeats; ++r) {

@@ -48,9 +48,9 @@ void print_rest_comparison(const app::RunSpec& run, const scenes::Scene& scene) 
   std::printf(
       "               height %.4f m against %.4f m (%+.1f mm); tilt %.1f against %.1f deg\n",
       a.height, b.height, 1000 * (b.height - a.height), a.pitch_deg, b.pitch_deg);
-  std::printf("               %s against %s; contacts %d against %d%s\n", settled(a).c_str(),
-              settled(b).c_str(), a.contacts, b.contacts,
-              b.diverged_steps ? "; Bullet diverged" : "");
+  std::printf("               %s against %s; contacts %d against %d%s%s\n", settled(a).c_str(),
+              settled(b).c_str(), a.contacts, b.contacts, b.diverged_steps ? "; diverged on " : "",
+              b.diverged_steps ? other : "");
   const double gap = std::abs(b.height - a.height);
   std::printf("               %s\n",
               gap <= 0.01 ? "the engines agree within 1 cm"

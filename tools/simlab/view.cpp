@@ -303,10 +303,7 @@ void run_view(const Options& o) {
   const auto choice =
       o.camera == "free" ? scenes::CameraChoice{} : scenes::choose_camera(scene, o.camera);
   const int num_variants = static_cast<int>(scene.variants.size());
-  std::vector<std::shared_ptr<const engine::physics::Model>> models;
-  for (const auto& v : scene.variants)
-    models.push_back(v.model);
-  engine::render::BatchRenderer renderer(models, {.width = w, .height = h});
+  engine::render::BatchRenderer renderer(scenes::variant_models(scene), {.width = w, .height = h});
   if (o.first_variant < 0 || o.first_variant >= num_variants)
     throw Error(SourceLocation{.field = "--first-variant"},
                 scene.spec.name + " has variants 0 to " + std::to_string(num_variants - 1));

@@ -226,33 +226,29 @@ enum class Overflow { kContacts, kConstraints, kStack };
 
 // Which buffer, its size, where the size came from and how to raise it.
 std::string overflow_fault(const ModelInfo& info, Overflow what) {
+  struct Buffer {
+    const char* name;
+    const char* attribute;
+    int capacity;
+    bool fitted;
+    int peak;
+  };
   const ArenaInfo& a = info.arena;
-  const char* attribute = what == Overflow::kContacts      ? "nconmax"
-                          : what == Overflow::kConstraints ? "njmax"
-                                                           : "nstack";
-  const int capacity = what == Overflow::kContacts      ? a.nconmax
-                       : what == Overflow::kConstraints ? a.njmax
-                                                        : a.nstack;
-  const bool fitted = what == Overflow::kContacts      ? a.fitted_con
-                      : what == Overflow::kConstraints ? a.fitted_efc
-                                                       : a.fitted_stack;
-  const int peak = what == Overflow::kContacts      ? a.peak_con
-                   : what == Overflow::kConstraints ? a.peak_efc
-                                                    : a.peak_stack;
-  const char* buffer = what == Overflow::kContacts      ? "contact buffer"
-                       : what == Overflow::kConstraints ? "constraint buffer"
-                                                        : "stack";
-  std::string text = std::string("MuJoCo's ") + buffer + " of model '" + info.name + "' is full (" +
-                     attribute + " " + std::to_string(capacity);
-  if (fitted)
-    text += ", fitted: " + std::to_string(a.margin).substr(0, 4) + " x the probe's peak " +
-            std::to_string(peak) +
-            "); raise the scene's memory_margin, or size it in the model: " + "<size " + attribute +
-            "=\"" + std::to_string(2 * capacity) + "\"/>";
+  const Buffer b = what == Overflow::kContacts
+                       ? Buffer{"contact buffer", "nconmax", a.nconmax, a.fitted_con, a.peak_con}
+                   : what == Overflow::kConstraints
+                       ? Buffer{"constraint buffer", "njmax", a.njmax, a.fitted_efc, a.peak_efc}
+                       : Buffer{"stack", "nstack", a.nstack, a.fitted_stack, a.peak_stack};
+  std::ostringstream text;
+  text << "MuJoCo's " << b.name << " of model '" << info.name << "' is full (" << b.attribute << " "
+       << b.capacity;
+  if (b.fitted)
+    text << ", fitted: " << a.margin << " x the probe's peak " << b.peak
+         << "); raise the scene's memory_margin, or size it in the model: ";
   else
-    text += ", the model's <size>); raise it: <size " + std::string(attribute) + "=\"" +
-            std::to_string(2 * capacity) + "\"/>";
-  return text;
+    text << ", the model's <size>); raise it: ";
+  text << "<size " << b.attribute << "=\"" << 2 * b.capacity << "\"/>";
+  return text.str();
 }
 
 // A keyframe's state on top of freshly reset data (what mj_resetDataKeyframe does after its
@@ -654,7 +650,7 @@ StepStatus MjWorld::step(std::span<const float> ctrl, int frame_skip) {
     }
   } catch (const Error& e) {
     // A MuJoCo error: the stack ran out (an overflow, which the caller reports), or worse.
-    if (e.message().find("tack overflow") == std::string::npos) return StepStatus::kDiverged;
+    if (e.message().find("Stack overflow") == std::string::npos) return StepStatus::kDiverged;
     fault_ = overflow_fault(shared_->info(), Overflow::kStack);
     return StepStatus::kOverflow;
   }

@@ -141,5 +141,26 @@ TEST(Arena, AFullContactBufferIsAnOverflowThatNamesTheBufferAndHowToRaiseIt) {
   EXPECT_EQ(env.stats().diverged, 0u);
 }
 
+TEST(Arena, AStackThatRunsOutIsAnOverflowNamingNstack) {
+  // Enough stack to compile the chain and step it in the air, not for its contacts (about 200).
+  const auto model = load(chain_xml(R"(<size nconmax="20" njmax="80" nstack="150"/>)"));
+  VectorEnvConfig config{.num_envs = 1, .num_threads = 1, .seed = 0, .frame_skip = 10};
+  VectorEnv env(model, config);
+  env.reset();
+  std::vector<float> zero(2, 0.0f);
+  bool seen = false;
+  for (int s = 0; s < 100 && !seen; ++s) {
+    const auto& b = env.step(zero);
+    if (b.status(0, 0) != static_cast<std::uint8_t>(StepStatus::kOverflow)) continue;
+    seen = true;
+    const std::string fault = env.world(0).fault();
+    EXPECT_NE(fault.find("MuJoCo's stack"), std::string::npos) << fault;
+    EXPECT_NE(fault.find("nstack 150"), std::string::npos) << fault;
+    EXPECT_NE(fault.find("<size nstack=\"300\"/>"), std::string::npos) << fault;
+  }
+  EXPECT_TRUE(seen);
+  EXPECT_EQ(env.stats().diverged, 0u);
+}
+
 }  // namespace
 }  // namespace simlab::engine::physics
