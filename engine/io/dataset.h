@@ -5,7 +5,10 @@
 //   data/demo_K/               K: the episode's index in the whole job; attrs: num_samples (T),
 //                              episode, variant, terminated, hash (16 hex digits), env_args (JSON:
 //                              this episode's randomized parameters)
-//     obs/state      float32 [T, obs_dim]   what the policy saw (noise and dropout included)
+//     obs/<term>     float32 [T, size]      what the policy saw (noise and dropout included), one
+//                                           key per observation term: joint_pos, site_pos_goal...
+//                                           (DatasetLayout::terms; concatenated in the file's
+//                                           order they are the policy's observation vector)
 //     obs/rgb        uint8   [T, H, W, 3]   camera colour (optional)
 //     obs/depth      float32 [T, H, W]      metres along the camera axis (optional)
 //     obs/seg        int32   [T, H, W]      geom index, -1 background (optional)
@@ -27,20 +30,40 @@
 #include <string>
 #include <vector>
 
+#include "engine/core/spec.h"
+
 namespace simlab::engine::io {
+
+// One observation term's columns of the observation vector, stored as obs/<key>.
+struct ObsTerm {
+  std::string key;   // an HDF5 name: the term's group with '/' and "->" made '_' and "_to_"
+  std::string term;  // the group it came from ("site_pos/goal")
+  int offset = 0, size = 0;
+  std::vector<std::string> names;  // per element
+};
+
+// A space's groups as obs/<key> terms, in order (empty groups left out, clashing keys numbered).
+std::vector<ObsTerm> obs_terms(const Space& space);
 
 // What every episode of a dataset holds besides the fixed fields.
 struct DatasetLayout {
   int obs_dim = 0;
   int act_dim = 0;
-  std::vector<std::string> obs_names;  // per obs/state element (an attribute of obs/state)
+  std::vector<std::string> obs_names;  // per observation element
   std::vector<std::string> act_names;
+  // How the observation vector is split into obs/<key> datasets; empty: one term "state"
+  // covering all of it.
+  std::vector<ObsTerm> terms;
   bool state = true, rgb = false, depth = false, seg = false;
   int width = 0, height = 0;  // image keys
-  int compression = 4;        // deflate level 0-9 (0: stored uncompressed)
+  int compression = 1;        // deflate level 0-9 (0: stored uncompressed)
 
   bool has_images() const { return rgb || depth || seg; }
-  // Obs keys in file order: "state", "rgb", "depth", "seg" as enabled.
+  // What was asked for: "state", "rgb", "depth", "seg" as enabled.
+  std::vector<std::string> modalities() const;
+  // The state's terms (terms, or one "state" term when it is empty); none without state.
+  std::vector<ObsTerm> state_terms() const;
+  // Obs keys in file order: the state's terms, then "rgb", "depth", "seg" as enabled.
   std::vector<std::string> obs_keys() const;
 };
 
@@ -125,10 +148,18 @@ class DatasetReader {
   std::int64_t total() const;    // data.attrs total (0 if absent)
   std::string env_args() const;  // data.attrs env_args ("" if absent)
   std::string job() const;       // data.attrs simlab_job ("" if absent)
+  std::string data_attr(
+      const std::string& name) const;  // a string attribute of data ("" if absent)
   // Every data/demo_* group, ordered by episode index.
   const std::vector<DemoInfo>& demos() const { return demos_; }
   // Every array of a demo (obs/*, next_obs/*, actions, rewards, dones, states).
   std::vector<ArrayInfo> arrays(const std::string& demo) const;
+  // The observation terms the writer recorded in env_args (simlab.obs_terms), in vector order;
+  // for files written before per-term keys, one term "state". Empty for files of other writers.
+  const std::vector<ObsTerm>& obs_terms() const { return terms_; }
+  // The observation vectors of a demo, [T, obs_dim] row-major: its obs/<term> arrays side by side
+  // (`prefix` "obs" or "next_obs").
+  std::vector<double> read_obs(const std::string& demo, const std::string& prefix = "obs") const;
   // An array converted to double (any numeric type), row-major.
   std::vector<double> read(const std::string& demo, const std::string& key) const;
   // A uint8 array as stored (images).
@@ -139,6 +170,7 @@ class DatasetReader {
   std::unique_ptr<Impl> impl_;
   std::filesystem::path file_;
   std::vector<DemoInfo> demos_;
+  std::vector<ObsTerm> terms_;
 };
 
 // What merge_files adds besides the demos: robomimic's train/validation filter keys,

@@ -63,8 +63,14 @@ path, obs_keys = sys.argv[1], sys.argv[2].split(",")
 f = h5py.File(path, "r")
 data = f["data"]
 env = json.loads(data.attrs["env_args"])
-assert env["type"] == "simlab" and env["env_name"], env
-assert "scene_spec" in env["env_kwargs"]
+# robomimic's env metadata: EnvType.GYM_TYPE, a gym id, kwargs that rebuild the env, and what
+# simlab records beside them (the spec's text among it).
+assert env["type"] == 2 and env["env_name"].startswith("simlab/"), env
+assert set(env["env_kwargs"]) == {"scene", "seed", "backend", "randomization"}, env["env_kwargs"]
+assert env["simlab"]["schema"] == 2 and "scene_spec" in env["simlab"]
+assert env["simlab"]["obs_keys"] == obs_keys, (env["simlab"]["obs_keys"], obs_keys)
+terms = json.loads(data.attrs["simlab_obs_terms"])
+assert [t["key"] for t in terms] == [k for k in obs_keys if k not in ("rgb", "depth", "seg")]
 demos = sorted(data.keys(), key=lambda k: int(k[5:]))
 total = 0
 for name in demos:
@@ -73,6 +79,9 @@ for name in demos:
     total += T
     assert set(g.keys()) >= {"obs", "next_obs", "actions", "rewards", "dones", "states"}, list(g.keys())
     assert set(g["obs"].keys()) == set(obs_keys), list(g["obs"].keys())
+    # The terms side by side are the observation vector: their widths add up to obs_names.
+    width = sum(g["obs"][t["key"]].shape[1] for t in terms)
+    assert width == len(env["simlab"]["obs_names"]), width
     assert g["actions"].shape[0] == T and g["actions"].dtype == np.float32
     assert g["rewards"].shape == (T,) and g["rewards"].dtype == np.float32
     assert g["dones"].shape == (T,) and g["dones"][-1] == 1 and g["dones"][:-1].sum() == 0
@@ -97,10 +106,11 @@ TEST(Gen, DatasetOpensInH5pyWithRobomimicsGroupsAndShapes) {
   ASSERT_EQ(r.code, 0) << r.out;
   EXPECT_TRUE(contains(r.out, "wrote " + (dir / "shard-00000-of-00001.hdf5").string())) << r.out;
   EXPECT_TRUE(fs::exists(dir / "manifest.json"));
-  auto py = python(kH5pyCheck, (dir / "shard-00000-of-00001.hdf5").string() + " state");
+  auto py =
+      python(kH5pyCheck, (dir / "shard-00000-of-00001.hdf5").string() + " joint_pos,joint_vel");
   ASSERT_EQ(py.code, 0) << py.out;
   EXPECT_TRUE(contains(py.out, "OK 5 150")) << py.out;
-  EXPECT_TRUE(contains(py.out, "demo_4 state float32 (30, 4)")) << py.out;
+  EXPECT_TRUE(contains(py.out, "demo_4 joint_pos float32 (30, 2)")) << py.out;
 #if SIMLAB_HAS_RENDER
   const auto images = fresh("simlab_gen_h5py_rgb");
   r =
@@ -108,7 +118,10 @@ TEST(Gen, DatasetOpensInH5pyWithRobomimicsGroupsAndShapes) {
           "--res 32x24 --out " +
           images.string());
   ASSERT_EQ(r.code, 0) << r.out;
-  py = python(kH5pyCheck, (images / "shard-00000-of-00001.hdf5").string() + " state,rgb,depth,seg");
+  py = python(kH5pyCheck,
+              (images / "shard-00000-of-00001.hdf5").string() +
+                  " joint_pos,joint_vel,site_pos_pusher,site_pos_goal,bodies_pos_object,rgb,depth,"
+                  "seg");
   ASSERT_EQ(py.code, 0) << py.out;
   EXPECT_TRUE(contains(py.out, "demo_1 rgb uint8 (6, 24, 32, 3)")) << py.out;
   EXPECT_TRUE(contains(py.out, "demo_1 depth float32 (6, 24, 32)")) << py.out;
@@ -158,7 +171,7 @@ TEST(Gen, TheUnionOfShardsEqualsAOneShardRun) {
   r = run("gen merge " + one.string() + " --into " + merged_one.string() +
           " --valid 0.3 --split-seed 5");
   ASSERT_EQ(r.code, 0) << r.out;
-  auto py = python(kH5pyCheck, merged.string() + " state");
+  auto py = python(kH5pyCheck, merged.string() + " joint_pos,joint_vel");
   ASSERT_EQ(py.code, 0) << py.out;
   EXPECT_TRUE(contains(py.out, "OK 7 280")) << py.out;
   constexpr const char* kMasks = R"PY(
@@ -394,7 +407,10 @@ TEST(Inspect, CountsShapesStatisticsAndASheet) {
   EXPECT_EQ(j["steps"], 30);
   EXPECT_EQ(j["kind"], "finished shards");
   EXPECT_EQ(j["scene"], "push");
-  EXPECT_EQ(j["keys"]["obs/state"]["shape"], json::array({-1, 24}));
+  EXPECT_EQ(j["keys"]["obs/bodies_pos_object"]["shape"], json::array({-1, 12}));
+  EXPECT_EQ(j["keys"]["obs/joint_pos"]["shape"], json::array({-1, 3}));
+  EXPECT_EQ(j["env_name"], "simlab/push-v0");
+  EXPECT_EQ(j["elements"]["obs/site_pos_goal"].size(), 3u);
   EXPECT_EQ(j["keys"]["actions"]["dtype"], "float32");
   EXPECT_EQ(j["keys"]["dones"]["mean"].get<double>(), 0.1);  // one done in ten steps
   EXPECT_EQ(j["elements"]["actions"].size(), 3u);
@@ -414,8 +430,9 @@ TEST(Inspect, CountsShapesStatisticsAndASheet) {
   r = run("inspect " + (dir / "shard-00000-of-00001.hdf5").string());
   ASSERT_EQ(r.code, 0) << r.out;
   EXPECT_TRUE(contains(r.out, "3 episodes, 30 steps")) << r.out;
-  EXPECT_TRUE(contains(r.out, "obs/state        float32  [T, 24]")) << r.out;
+  EXPECT_TRUE(contains(r.out, "obs/bodies_pos_object        float32  [T, 12]")) << r.out;
   EXPECT_TRUE(contains(r.out, "ctrl/shoulder")) << r.out;
+  EXPECT_TRUE(contains(r.out, "bodies_pos/object/object2.present")) << r.out;  // element names
   r = run("inspect /tmp/simlab_no_such_dataset");
   EXPECT_EQ(r.code, 2) << r.out;
   EXPECT_TRUE(contains(r.out, "no such file or folder")) << r.out;

@@ -6,7 +6,11 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
+#include <oneapi/tbb/blocked_range.h>
+#include <oneapi/tbb/info.h>
 #include <oneapi/tbb/parallel_for.h>
+#include <oneapi/tbb/partitioner.h>
 #include <oneapi/tbb/task_arena.h>
 #include <sstream>
 
@@ -113,6 +117,7 @@ GenSpec prepare_gen(const GenOptions& o) {
   L.act_dim = act_space.dim();
   L.obs_names = obs_space.names();
   L.act_names = act_space.names();
+  L.terms = io::obs_terms(obs_space);
   std::string policy_hash;
   if (s.policy.exported()) scenes::require_actions(s.scene, "policy");
   s.policy.bind(obs_space, act_space);
@@ -133,7 +138,7 @@ GenSpec prepare_gen(const GenOptions& o) {
            {"seed", o.run.seed},
            {"episodes", o.episodes},
            {"policy", o.policy},
-           {"obs", L.obs_keys()},
+           {"obs", L.modalities()},
            {"res", L.has_images() ? json::array({L.width, L.height}) : json::array()},
            {"camera", camera_name},
            {"max_episode_steps", s.config.max_episode_steps},
@@ -142,17 +147,35 @@ GenSpec prepare_gen(const GenOptions& o) {
   // Only when not the default, so that folders written before --backend still resume and merge.
   if (o.run.backend != engine::physics::BackendKind::kMuJoCo)
     s.job["backend"] = engine::physics::backend_name(o.run.backend);
-  json env_kwargs = {
+  // robomimic's env metadata: `type` 2 is its EnvType.GYM_TYPE, so create_env_from_metadata calls
+  // gym.make(env_name, **env_kwargs), and `import simlab` registers env_name; what simlab itself
+  // records goes under "simlab" (README: "env_args").
+  std::error_code ec;
+  const bool builtin =
+      std::filesystem::equivalent(spec.file.parent_path(), scenes::scene_dir(), ec) &&
+      spec.file.stem() == spec.name;
+  json env_kwargs = {{"scene", builtin ? spec.name : std::filesystem::absolute(spec.file).string()},
+                     {"seed", o.run.seed},
+                     {"backend", engine::physics::backend_name(o.run.backend)},
+                     {"randomization", "train"}};
+  json terms = json::array();
+  for (const auto& t : L.state_terms())
+    terms.push_back({{"key", t.key}, {"term", t.term}, {"names", t.names}});
+  json about = {
+      {"schema", 2},
       {"scene", spec.name},
       {"scene_file", spec.file.string()},
       {"scene_spec", spec_text},
+      {"scene_spec_hash", spec_hash.hex()},
       {"backend", engine::physics::backend_name(o.run.backend)},
       {"seed", o.run.seed},
+      {"randomization", "train"},
       {"control_hz", spec.control_hz},
       {"frame_skip", s.config.frame_skip},
       {"max_episode_steps", s.config.max_episode_steps},
       {"policy", o.policy},
       {"obs_keys", L.obs_keys()},
+      {"obs_terms", terms},
       {"obs_names", L.obs_names},
       {"action_names", L.act_names},
       {"action_low", act_space.low()},
@@ -163,7 +186,12 @@ GenSpec prepare_gen(const GenOptions& o) {
       {"episode_k",
        "the first episode of env k of a VectorEnv with this seed (variant k % variants)"},
       {"per_episode", "data/demo_K.attrs['env_args']: variant and randomized parameters"}};
-  s.env_args = json{{"env_name", spec.name}, {"type", "simlab"}, {"env_kwargs", env_kwargs}}.dump();
+  s.env_args = json{
+      {"env_name", builtin ? "simlab/" + spec.name + "-v0" : "simlab/Scene-v0"},
+      {"type", 2},
+      {"env_kwargs", env_kwargs},
+      {"simlab",
+       about}}.dump();
   return s;
 }
 
@@ -321,8 +349,9 @@ GenStats simulate(const GenSpec& spec, std::span<const std::int64_t> todo, const
   const bool images = spec.layout.has_images();
   const int n = static_cast<int>(std::min<std::size_t>(spec.options.run.envs, todo.size()));
   std::vector<Slot> slots(static_cast<std::size_t>(n));
-  tbb::task_arena arena(spec.options.run.threads > 0 ? spec.options.run.threads
-                                                     : tbb::task_arena::automatic);
+  const int threads =
+      spec.options.run.threads > 0 ? spec.options.run.threads : tbb::info::default_concurrency();
+  tbb::task_arena arena(images ? threads : std::min(threads, n));
   std::atomic<std::size_t> next{0};
   std::vector<std::unique_ptr<io::Episode>> finished(slots.size());
 
@@ -339,7 +368,39 @@ GenStats simulate(const GenSpec& spec, std::span<const std::int64_t> todo, const
   const char* unit = limit > 0 ? "env-steps" : "episodes";
 
   std::atomic<std::int64_t> steps{0};
-  bool any = true;
+  if (!images) {
+    // Without images nothing ties the episodes together: each task runs one episode from start to
+    // finish, and a thread that the writer (or anything else) preempts delays only its own
+    // episode, never a barrier the other threads wait at. Episode k depends on k alone, so the
+    // order in which they finish changes nothing but the order the sink sees them in.
+    std::mutex out;  // the sink, progress and the stats, one thread at a time
+    std::atomic<bool> stopped{false};
+    arena.execute([&] {
+      tbb::parallel_for(
+          tbb::blocked_range<std::size_t>(0, todo.size(), 1),
+          [&](const tbb::blocked_range<std::size_t>& range) {
+            for (std::size_t k = range.begin(); k != range.end(); ++k) {
+              Slot s;
+              start(spec, s, todo[k]);
+              while (!s.rollout->done()) {
+                if (stop && stop->load()) {
+                  stopped = true;
+                  return;
+                }
+                step(spec, s);
+                steps.fetch_add(1, std::memory_order_relaxed);
+              }
+              std::lock_guard<std::mutex> lock(out);
+              sink(std::move(s.episode));
+              ++stats.episodes;
+              if (progress) progress(limit > 0 ? steps.load() : stats.episodes, total, unit, false);
+            }
+          },
+          tbb::simple_partitioner());
+    });
+    stats.interrupted = stopped.load();
+  }
+  bool any = images;
   while (any) {
     if (stop && stop->load()) {
       stats.interrupted = true;

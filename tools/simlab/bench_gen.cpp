@@ -37,6 +37,7 @@ struct Phase {
   std::int64_t steps = 0;
   std::uintmax_t bytes = 0;
   double writer_busy = 0, writer_cpu = 0, backpressure = 0;
+  double finish_seconds = 0;  // assembling the shard from its parts, after the simulation
 };
 
 Phase run_phase(const app::GenSpec& spec, const std::vector<std::int64_t>& todo,
@@ -57,7 +58,9 @@ Phase run_phase(const app::GenSpec& spec, const std::vector<std::int64_t>& todo,
         spec, todo, [&writer](std::unique_ptr<io::Episode> e) { writer.push(std::move(e)); },
         nullptr);
     writer.finish();
+    const auto tf = std::chrono::steady_clock::now();
     const auto record = store.finish();
+    p.finish_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - tf).count();
     p.steps = s.env_steps;
     p.bytes = record.bytes;
     p.writer_busy = writer.busy_seconds();
@@ -106,6 +109,8 @@ void run_bench_gen(const Options& o) {
                        {"writer_cpu_seconds", write.writer_cpu},
                        {"writer_cpu_us_per_step", 1e6 * write.writer_cpu / write.steps},
                        {"backpressure_seconds", write.backpressure},
+                       {"assembly_seconds", write.finish_seconds},
+                       {"seconds", write.seconds},
                        {"target_met", 1 - ratio <= 0.10}});
   }
   if (o.out.empty()) {
@@ -138,13 +143,14 @@ void run_bench_gen(const Options& o) {
     std::printf(
         "  %-10s %8lld steps: simulation %9.0f env-steps/s, with writing %9.0f env-steps/s: "
         "ratio %.3f, cost %+.1f%% (target <= 10%%: %s); %.0f B/step on disk; writer thread %.2f s "
-        "CPU (%.1f us/step), simulation waited %.2f s\n",
+        "CPU (%.1f us/step), simulation waited %.2f s; shard assembly %.2f of %.2f s\n",
         r["obs"].get<std::string>().c_str(), r["env_steps"].get<long long>(),
         r["sim_env_steps_per_s"].get<double>(), r["write_env_steps_per_s"].get<double>(),
         r["ratio"].get<double>(), 100 * r["write_cost"].get<double>(),
         r["target_met"].get<bool>() ? "met" : "NOT met", r["bytes_per_step"].get<double>(),
         r["writer_cpu_seconds"].get<double>(), r["writer_cpu_us_per_step"].get<double>(),
-        r["backpressure_seconds"].get<double>());
+        r["backpressure_seconds"].get<double>(), r["assembly_seconds"].get<double>(),
+        r["seconds"].get<double>());
 }
 
 }  // namespace

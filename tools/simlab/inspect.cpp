@@ -180,11 +180,20 @@ void run_inspect(const Options& o) {
   } catch (const json::exception&) {
   }
   const json kwargs = env.is_object() ? env.value("env_kwargs", json::object()) : json::object();
+  // A field as text whatever its JSON type ("" when absent): foreign files hold anything.
+  auto field = [](const json& j, const char* key) -> std::string {
+    if (!j.is_object() || !j.contains(key)) return "";
+    return j[key].is_string() ? j[key].get<std::string>() : j[key].dump();
+  };
+  // What simlab records about the job: env_args.simlab (before schema 2: env_kwargs).
+  const json about = env.is_object() && env.contains("simlab") && env["simlab"].is_object()
+                         ? env["simlab"]
+                         : kwargs;
 
   std::int64_t episodes = 0, steps = 0, terminated = 0, read_episodes = 0;
   Stat length, ret;
   std::map<std::string, Stat> stats;
-  std::map<std::string, std::vector<Stat>> columns;  // obs/state and actions, per element
+  std::map<std::string, std::vector<Stat>> columns;  // obs/<term> and actions, per element
   std::map<std::string, io::ArrayInfo> shapes;
   std::vector<std::string> order;
   for (const auto& r : readers) {
@@ -210,7 +219,8 @@ void run_inspect(const Options& o) {
             sum += v;
           ret.add(sum);
         }
-        if ((a.key == "obs/state" || a.key == "actions") && a.shape.size() == 2 && a.shape[1] > 0) {
+        if ((a.key.rfind("obs/", 0) == 0 || a.key == "actions") && a.shape.size() == 2 &&
+            a.shape[1] > 0 && a.dtype.rfind("float", 0) == 0) {
           auto& cols = columns[a.key];
           const std::size_t dim = static_cast<std::size_t>(a.shape[1]);
           cols.resize(dim);
@@ -226,9 +236,10 @@ void run_inspect(const Options& o) {
   report["episodes_read_for_statistics"] = read_episodes;
   report["episode_length"] = length.to_json();
   report["return"] = ret.to_json();
-  report["scene"] = kwargs.value("scene", "");
-  report["seed"] = kwargs.value("seed", json(nullptr));
-  report["policy"] = kwargs.value("policy", "");
+  report["scene"] = field(about, "scene");
+  report["seed"] = about.is_object() && about.contains("seed") ? about["seed"] : json(nullptr);
+  report["policy"] = field(about, "policy");
+  report["env_name"] = field(env, "env_name");
   json keys = json::object();
   for (const auto& k : order) {
     std::vector<std::int64_t> shape = shapes[k].shape;
@@ -264,10 +275,10 @@ void run_inspect(const Options& o) {
   std::printf("%s: %zu %s, %lld episodes, %lld steps, %.2f MB\n", o.path.c_str(), files.size(),
               kind.c_str(), static_cast<long long>(episodes), static_cast<long long>(steps),
               bytes / 1e6);
-  if (!kwargs.empty())
-    std::printf("  scene %s, seed %s, policy %s, %s\n", kwargs.value("scene", "?").c_str(),
-                kwargs.value("seed", json(0)).dump().c_str(), kwargs.value("policy", "?").c_str(),
-                env.value("type", "?").c_str());
+  if (!about.empty())
+    std::printf("  scene %s, seed %s, policy %s; robomimic env %s\n", field(about, "scene").c_str(),
+                field(about, "seed").c_str(), field(about, "policy").c_str(),
+                field(env, "env_name").c_str());
   if (report.contains("manifest"))
     std::printf("  manifest.json: %d shards, %lld episodes (simlab %s)\n",
                 report["manifest"]["shard_count"].get<int>(),
@@ -282,17 +293,29 @@ void run_inspect(const Options& o) {
     std::printf("  return          min %.4g  mean %.4g  max %.4g\n", ret.min, ret.mean(), ret.max);
   std::printf("  statistics over %lld episodes%s:\n", static_cast<long long>(read_episodes),
               read_episodes < episodes ? " (--max-episodes 0 for all)" : "");
-  std::printf("    %-16s %-8s %-18s %11s %11s %11s %11s\n", "key", "dtype", "shape", "min", "max",
+  std::printf("    %-28s %-8s %-14s %11s %11s %11s %11s\n", "key", "dtype", "shape", "min", "max",
               "mean", "std");
   for (const auto& k : order) {
     const auto& s = stats[k];
-    std::printf("    %-16s %-8s %-18s %11.4g %11.4g %11.4g %11.4g\n", k.c_str(),
+    std::printf("    %-28s %-8s %-14s %11.4g %11.4g %11.4g %11.4g\n", k.c_str(),
                 shapes[k].dtype.c_str(), shape_text(shapes[k].shape).c_str(), s.n ? s.min : 0,
                 s.n ? s.max : 0, s.mean(), s.std());
   }
+  // Element names: the writer's observation terms, and the actions' names from env_args.
+  std::map<std::string, std::vector<std::string>> element_names;
+  auto names_of = [](const json& j, const char* key) {
+    try {
+      return j.value(key, std::vector<std::string>{});
+    } catch (const json::exception&) {
+      return std::vector<std::string>{};
+    }
+  };
+  element_names["actions"] = names_of(about, "action_names");
+  for (const auto& t : readers[0]->obs_terms())
+    element_names["obs/" + t.key] = t.names;
+  if (element_names["obs/state"].empty()) element_names["obs/state"] = names_of(about, "obs_names");
   for (const auto& [key, cols] : columns) {
-    const auto names =
-        kwargs.value(key == "actions" ? "action_names" : "obs_names", std::vector<std::string>{});
+    const auto& names = element_names[key];
     if (cols.size() > 64) continue;
     std::printf("  %s per element:\n", key.c_str());
     for (std::size_t i = 0; i < cols.size(); ++i)

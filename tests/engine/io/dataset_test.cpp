@@ -184,6 +184,80 @@ TEST(Dataset, MergeCopiesEveryDemoOnceAndSumsTotals) {
     fs::remove(f);
 }
 
+TEST(Dataset, ObservationTermsGetTheirOwnKeysAndReadBackAsOneVector) {
+  Space space;
+  space.add_group("joint_pos", 2, {"a", "b"});
+  space.add_group("sensor", 0, {});  // empty: no key
+  space.add_group("offset/hand->cube", 1, {"d"});
+  space.add_group("offset_hand_to_cube", 1, {"e"});  // clashes once made a key
+  const auto terms = obs_terms(space);
+  ASSERT_EQ(terms.size(), 3u);
+  EXPECT_EQ(terms[0].key, "joint_pos");
+  EXPECT_EQ(terms[1].key, "offset_hand_to_cube");
+  EXPECT_EQ(terms[1].term, "offset/hand->cube");
+  EXPECT_EQ(terms[2].key, "offset_hand_to_cube_2");
+  EXPECT_EQ(terms[2].offset, 3);
+  EXPECT_EQ(terms[0].names, (std::vector<std::string>{"joint_pos/a", "joint_pos/b"}));
+
+  auto L = layout();
+  L.obs_dim = 4;
+  L.obs_names = space.names();
+  L.terms = terms;
+  L.rgb = L.depth = L.seg = false;
+  const auto file = temp("terms.hdf5");
+  const auto e = episode(5, 3, L);
+  write_file(file, {e}, L);
+  DatasetReader r(file);
+  std::map<std::string, std::vector<std::int64_t>> shapes;
+  for (const auto& a : r.arrays("demo_5"))
+    shapes[a.key] = a.shape;
+  EXPECT_EQ(shapes["obs/joint_pos"], (std::vector<std::int64_t>{3, 2}));
+  EXPECT_EQ(shapes["next_obs/offset_hand_to_cube_2"], (std::vector<std::int64_t>{3, 1}));
+  EXPECT_FALSE(shapes.count("obs/state"));
+  ASSERT_EQ(r.obs_terms().size(), 3u);
+  EXPECT_EQ(r.obs_terms()[2].names, std::vector<std::string>{"offset_hand_to_cube/e"});
+  // Side by side, the terms are the observations the episode recorded: rows 0..T-1 and 1..T.
+  const auto obs = r.read_obs("demo_5"), next = r.read_obs("demo_5", "next_obs");
+  ASSERT_EQ(obs.size(), 12u);
+  for (std::size_t i = 0; i < obs.size(); ++i) {
+    EXPECT_EQ(obs[i], e.obs[i]) << i;
+    EXPECT_EQ(next[i], e.obs[i + 4]) << i;
+  }
+  fs::remove(file);
+}
+
+TEST(Dataset, MergeRefusesPartsOfAnotherJobNamingTheFileAndField) {
+  const auto L = layout();
+  const auto a = temp("job_a.hdf5"), b = temp("job_b.hdf5"), out = temp("mixed.hdf5");
+  write_file(a, {episode(0, 2, L)}, L);
+  {
+    DatasetWriter w(b, L, "{}", R"({"seed": 1, "scene": "push"})");
+    const auto e = episode(1, 2, L);
+    w.write(e, episode_hash(e));
+    w.close();
+  }
+  try {
+    merge_files({a, b}, out);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find(b.string()), std::string::npos) << what;
+    EXPECT_NE(what.find("simlab_job.scene"), std::string::npos) << what;
+  }
+  // Another observation layout: refused too.
+  auto other = L;
+  other.terms = {ObsTerm{.key = "x", .offset = 0, .size = 3}};
+  write_file(b, {episode(1, 2, other)}, other);
+  try {
+    merge_files({a, b}, out);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("simlab_obs_terms"), std::string::npos) << e.what();
+  }
+  for (const auto& f : {a, b, out})
+    fs::remove(f);
+}
+
 TEST(Dataset, FailuresNameTheFile) {
   const auto L = layout();
   const fs::path missing = temp("no_such_dir") / "x.hdf5";

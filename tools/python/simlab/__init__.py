@@ -9,6 +9,10 @@
 Arrays are views of the engine's buffers (valid until the next step); copy=True gives owned ones.
 """
 
+import importlib
+import importlib.util
+import warnings
+
 from . import _simlab
 from .vector import Env, VectorEnv
 from .spaces import Box, HAVE_GYMNASIUM
@@ -32,6 +36,34 @@ def make(scene, *, seed=0, backend="mujoco", randomization="train", render=None)
 def scenes():
     """The built-in scene names."""
     return _simlab.scenes()
+
+
+def _register():
+    """Gym ids for the datasets' env_args: "simlab/<scene>-v0" for each built-in scene and
+    "simlab/Scene-v0" for any spec file (pass scene=PATH). robomimic's create_env_from_metadata
+    calls gym.make(env_args["env_name"], **env_args["env_kwargs"]) with these."""
+    ids = {f"simlab/{name}-v0": {"scene": name} for name in _simlab.scenes()}
+    ids["simlab/Scene-v0"] = {}
+    for module in ("gymnasium", "gym"):
+        if importlib.util.find_spec(module) is None:
+            continue
+        with warnings.catch_warnings():  # old gym warns about numpy on import
+            warnings.simplefilter("ignore")
+            try:
+                registry = importlib.import_module(module)
+            except Exception:  # a broken install must not break `import simlab`
+                continue
+        known = getattr(registry, "registry", None)  # gymnasium.registry, gym.registry
+        for env_id, kwargs in ids.items():
+            try:
+                if known is not None and env_id in known:
+                    continue
+                registry.register(id=env_id, entry_point="simlab.vector:Env", kwargs=kwargs)
+            except Exception:  # an old gym's registry: leave it as it is
+                pass
+
+
+_register()
 
 
 class Scene:

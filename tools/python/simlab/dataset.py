@@ -7,12 +7,23 @@ import os
 import numpy as np
 
 
-class Episode:
-    """One episode's arrays, read when first touched: obs, next_obs, actions, rewards, dones,
-    states, and images (obs/rgb, obs/depth, obs/seg) where the dataset has them."""
+def _obs_terms(data):
+    """The observation terms a file's writer recorded (data.attrs simlab_obs_terms), in the order
+    they make up the policy's observation vector; files from before per-term keys: "state"."""
+    if "simlab_obs_terms" in data.attrs:
+        return [t["key"] for t in json.loads(data.attrs["simlab_obs_terms"])]
+    return ["state"]
 
-    def __init__(self, group, name, file):
+
+class Episode:
+    """One episode's arrays, read when first touched: obs/<term> and next_obs/<term> (one key per
+    observation term), actions, rewards, dones, states, and images (obs/rgb, obs/depth, obs/seg)
+    where the dataset has them. `obs` and `next_obs` are the whole observation vectors [T, dim]:
+    the terms side by side, as the policy saw them."""
+
+    def __init__(self, group, name, file, terms=("state",)):
         self._group = group
+        self._terms = list(terms)
         self.name = name
         self.file = file
         self.attrs = dict(group.attrs)
@@ -27,10 +38,13 @@ class Episode:
         return out
 
     def __getattr__(self, key):
-        aliases = {"obs": "obs/state", "next_obs": "next_obs/state"}
-        k = aliases.get(key, key)
-        if k in self._group:
-            return np.asarray(self._group[k])
+        if key in ("obs", "next_obs"):
+            parts = [np.asarray(self._group[f"{key}/{t}"]) for t in self._terms
+                     if f"{key}/{t}" in self._group]
+            if parts:
+                return np.concatenate(parts, axis=1)
+        elif key in self._group:
+            return np.asarray(self._group[key])
         raise AttributeError(key)
 
     def __len__(self):
@@ -64,13 +78,14 @@ class Dataset:
         self._index.sort(key=lambda e: e[0])
         data = self._files[0]["data"]
         self.env_args = json.loads(data.attrs["env_args"]) if "env_args" in data.attrs else {}
+        self.obs_terms = _obs_terms(data)
 
     def __len__(self):
         return len(self._index)
 
     def __getitem__(self, i):
         _, h, name, f = self._index[i]
-        return Episode(h["data"][name], name, f)
+        return Episode(h["data"][name], name, f, self.obs_terms)
 
     def __iter__(self):
         for i in range(len(self)):

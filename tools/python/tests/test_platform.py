@@ -54,7 +54,17 @@ def test_open_dataset_iterates_episodes_lazily(tmp_path, simlab_bin):
         e = data[1]
         assert e.actions.shape == (20, 1) and e.obs.shape == (20, 4)
         assert e.obs.dtype == np.float32
-        assert data.env_args["env_name"] == "cartpole-balance"
+        # One key per observation term; `obs` puts them side by side in the policy's order.
+        assert data.obs_terms == ["joint_pos", "joint_vel"]
+        assert e["obs/joint_pos"].shape == (20, 2)
+        assert np.array_equal(e.obs[1:], e.next_obs[:-1])
+        # robomimic's env metadata: gym type, and kwargs that rebuild the env that made demo_0.
+        env_args = data.env_args
+        assert env_args["type"] == 2 and env_args["env_name"] == "simlab/cartpole-balance-v0"
+        assert env_args["simlab"]["scene_spec"].startswith("#")
+        env = simlab.make(**env_args["env_kwargs"])
+        first, _ = env.reset()
+        assert np.array_equal(first, data[0].obs[0])
     with pytest.raises(FileNotFoundError):
         simlab.open_dataset(tmp_path / "none")
 

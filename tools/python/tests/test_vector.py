@@ -184,7 +184,11 @@ def test_with_gymnasium_the_classes_subclass_its_vector_env_and_spaces(tmp_path)
     pkg = tmp_path / "gymnasium"
     (pkg / "vector").mkdir(parents=True)
     (pkg / "spaces").mkdir()
-    (pkg / "__init__.py").write_text("from . import spaces, vector\nclass Env: pass\n")
+    (pkg / "__init__.py").write_text(
+        "import importlib\nfrom . import spaces, vector\nclass Env: pass\nregistry = {}\n"
+        "def register(id, entry_point, kwargs=None):\n    registry[id] = (entry_point, kwargs or {})\n"
+        "def make(id, **kw):\n    entry, preset = registry[id]\n    mod, cls = entry.split(':')\n"
+        "    return getattr(importlib.import_module(mod), cls)(**{**preset, **kw})\n")
     (pkg / "vector" / "__init__.py").write_text(
         "import enum\nclass AutoresetMode(enum.Enum):\n    NEXT_STEP = 'NextStep'\n"
         "    SAME_STEP = 'SameStep'\nclass VectorEnv: pass\n")
@@ -199,6 +203,11 @@ def test_with_gymnasium_the_classes_subclass_its_vector_env_and_spaces(tmp_path)
             "assert isinstance(e.single_action_space, gymnasium.spaces.Box)\n"
             "assert e.metadata['autoreset_mode'] == gymnasium.vector.AutoresetMode.SAME_STEP\n"
             "assert isinstance(simlab.make('cartpole-balance'), gymnasium.Env)\n"
+            # The ids datasets name in env_args (robomimic calls gym.make with them).
+            "g = gymnasium.make('simlab/cartpole-balance-v0', seed=3, randomization='train')\n"
+            "assert isinstance(g, simlab.Env) and g.reset()[0].shape == (4,)\n"
+            "s = gymnasium.make('simlab/Scene-v0', scene='push')\n"
+            "assert s.action_space.shape == (3,)\n"
             "e.reset(); e.step(np.zeros((2, 1), np.float32)); print('ok')\n")
     import os
     env = dict(os.environ, PYTHONPATH=f"{tmp_path}:{os.environ.get('PYTHONPATH', '')}")
