@@ -1,5 +1,7 @@
 #include "engine/io/video.h"
 
+#include <algorithm>
+
 #include "engine/core/error.h"
 
 #ifdef SIMLAB_HAS_VIDEO
@@ -78,8 +80,8 @@ VideoWriter::VideoWriter(const std::filesystem::path& file, int width, int heigh
   if (fps < 1) throw fail("frames per second must be >= 1");
   av_log_set_level(AV_LOG_FATAL);  // FFmpeg's own messages: the errors below say what failed
   Impl& v = *impl_;
-  v.width = width;
-  v.height = height;
+  v.width = width_ = width;
+  v.height = height_ = height;
   if (avformat_alloc_output_context2(&v.format, nullptr, "mp4", file.c_str()) < 0 || !v.format)
     throw fail("cannot make an MP4 container");
   const AVCodec* codec = avcodec_find_encoder(AV_CODEC_ID_H264);
@@ -156,6 +158,16 @@ void VideoWriter::close() {
                 "cannot finish the video: " + av_message(s));
 }
 
+void VideoWriter::add(const std::uint8_t* rgb, int w, int h) {
+  if (w == width_ && h == height_) return add(rgb);
+  padded_.assign(static_cast<std::size_t>(width_) * height_ * 3, 0);
+  const int cols = std::min(w, width_), rows = std::min(h, height_);
+  for (int y = 0; y < rows; ++y)
+    std::copy_n(rgb + static_cast<std::size_t>(y) * w * 3, static_cast<std::size_t>(cols) * 3,
+                padded_.data() + static_cast<std::size_t>(y) * width_ * 3);
+  add(padded_.data());
+}
+
 VideoInfo probe_video(const std::filesystem::path& file) {
   auto fail = [&](const std::string& what) {
     return Error(SourceLocation{.file = file.string()}, what);
@@ -213,6 +225,7 @@ VideoWriter::VideoWriter(const std::filesystem::path& file, int, int, int) : fil
 }
 VideoWriter::~VideoWriter() = default;
 void VideoWriter::add(const std::uint8_t*) {}
+void VideoWriter::add(const std::uint8_t*, int, int) {}
 void VideoWriter::close() {}
 VideoInfo probe_video(const std::filesystem::path& file) {
   throw Error(SourceLocation{.file = file.string()}, "this simlab was built without FFmpeg");

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace simlab::engine::io {
 
@@ -24,6 +25,9 @@ class VideoWriter {
 
   // One frame: width x height x 3 bytes.
   void add(const std::uint8_t* rgb);
+  // One frame of another size, w x h x 3 bytes: placed at the top-left corner, cropped to the
+  // video's size and padded with black (a window whose size is odd, or changed).
+  void add(const std::uint8_t* rgb, int w, int h);
   // Flushes the encoder and writes the file's index; the file is complete once this returns.
   void close();
 
@@ -34,8 +38,10 @@ class VideoWriter {
   struct Impl;
   std::unique_ptr<Impl> impl_;
   std::filesystem::path file_;
+  int width_ = 0, height_ = 0;
   int frames_ = 0;
   std::string codec_;
+  std::vector<std::uint8_t> padded_;
 };
 
 // A video file decoded frame by frame (every frame, so a truncated file shows as fewer).

@@ -325,14 +325,30 @@ TEST(Cli, RenderNamesAMeshFileItCannotRead) {
 
 TEST(Cli, ViewerCapturesTheSceneUnderXvfbAndNeedsADisplay) {
   const auto shot = std::filesystem::temp_directory_path() / "simlab_view.png";
+  const auto movie = std::filesystem::temp_directory_path() / "simlab_view.mp4";
   std::filesystem::remove(shot);
+  std::filesystem::remove(movie);
+  const bool video = simlab::engine::io::video_available();
   // A real window on a virtual X server, presented through a Vulkan swapchain.
   const auto [code, out] =
       run("view --scene push --envs 4 --res 96x72 --frames 5 --select 1 "
           "--first-variant 62 --screenshot " +
-              shot.string(),
+              shot.string() + (video ? " --record " + movie.string() : ""),
           "xvfb-run -a -s '-screen 0 1024x768x24' ");
   ASSERT_EQ(code, 0) << out;
+  if (video) {  // every frame shown, at push's control rate (40 Hz), the window's size
+    const auto v = simlab::engine::io::probe_video(movie);
+    EXPECT_EQ(v.frames, 5);
+    EXPECT_EQ(v.width, 2 * 96 + 380);
+    EXPECT_EQ(v.height, 600);
+    EXPECT_NEAR(v.fps, 40, 0.01);
+    std::filesystem::remove(movie);
+    // A path that cannot be written: refused before any window opens.
+    const auto bad = run("view --envs 1 --frames 1 --record /nonexistent/dir/v.mp4",
+                         "xvfb-run -a -s '-screen 0 1024x768x24' ");
+    EXPECT_EQ(bad.code, 2) << bad.out;
+    EXPECT_TRUE(contains(bad.out, "/nonexistent/dir/v.mp4")) << bad.out;
+  }
   // Four envs with objects, arm and table: far from a blank image, which compresses to ~1 KB.
   ASSERT_TRUE(std::filesystem::exists(shot)) << out;
   EXPECT_GT(std::filesystem::file_size(shot), 4000u);

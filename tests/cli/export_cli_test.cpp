@@ -1,6 +1,7 @@
 // simlab export and simlab eval as a user runs them: a tiny PPO run exported and evaluated, the
 // JSON fields, the sweep plot, and bad input exiting 2 with the field named; a tiny dreamer run
 // exported (recurrent) and evaluated.
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <unistd.h>
@@ -8,6 +9,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "engine/io/event_file.h"
 #include "tests/support/cli.h"
 
 namespace simlab::test {
@@ -52,6 +54,28 @@ TEST(ExportCli, TrainExportEvaluate) {
        {"joint_limit_share", "saturation_share", "unwanted_contacts_per_step", "jerk"})
     EXPECT_TRUE(j["safety"].contains(key)) << key;
   EXPECT_TRUE(fs::exists(dir / "sweep_body_mass_pole.png"));
+  // The sweep for TensorBoard: each episode's value and return, in order of the value, and the
+  // report as text; the records' CRCs check out.
+  ASSERT_TRUE(fs::is_directory(dir / "sweep_body_mass_pole")) << r.out;
+  std::vector<simlab::engine::io::EventValue> values;
+  for (const auto& f : fs::directory_iterator(dir / "sweep_body_mass_pole"))
+    for (const auto& record : simlab::engine::io::read_records(f.path()))
+      for (auto& v : simlab::engine::io::decode_event(record))
+        values.push_back(std::move(v));
+  std::vector<double> swept, returns;
+  bool report = false;
+  for (const auto& v : values) {
+    if (v.tag == "sweep/body_mass:pole/value") swept.push_back(v.scalar);
+    if (v.tag == "sweep/body_mass:pole/return") returns.push_back(v.scalar);
+    report = report || (v.is_text && v.text.find("mean return") != std::string::npos);
+  }
+  ASSERT_EQ(swept.size(), 3u);
+  EXPECT_TRUE(std::is_sorted(swept.begin(), swept.end()));
+  for (std::size_t i = 0; i < 3; ++i) {
+    EXPECT_FLOAT_EQ(swept[i], j["sweep"]["values"][i].get<double>());  // float32 in events
+    EXPECT_NEAR(returns[i], j["sweep"]["returns"][i].get<double>(), 1e-3);
+  }
+  EXPECT_TRUE(report);
 
   // Bad input: exit 2, naming what is wrong.
   r = run("eval --policy " + policy + " --scene reacher --episodes 1");

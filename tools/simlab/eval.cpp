@@ -10,6 +10,7 @@
 #include <string>
 
 #include "engine/core/error.h"
+#include "engine/io/event_file.h"
 #include "engine/io/video.h"
 #include "engine/render/batch_renderer.h"
 #include "learners/evaluate.h"
@@ -91,6 +92,33 @@ class EpisodeVideos {
   int stride_ = 1, fps_ = 25;
 };
 
+// The sweep for TensorBoard, in a folder beside its PNG (a run of its own under
+// `tensorboard --logdir`): per episode, in order of the parameter, its value and its return (step
+// = rank), and the report's table as text. A folder that cannot be written is a warning.
+void write_sweep_events(const learners::EvalResult& r, const learners::EvalOptions& o) {
+  const auto& sweep = r.json["sweep"];
+  std::string stem = o.sweep;
+  for (auto& c : stem)
+    if (c == ':' || c == '/') c = '_';
+  const auto dir = o.sweep_png.parent_path() / ("sweep_" + stem);
+  try {
+    engine::io::EventWriter events(dir);
+    const auto& x = sweep["values"];
+    const auto& y = sweep["returns"];
+    for (std::size_t i = 0; i < x.size() && i < y.size(); ++i)
+      events.scalars(static_cast<std::int64_t>(i),
+                     {{"sweep/" + o.sweep + "/value", x[i].get<double>()},
+                      {"sweep/" + o.sweep + "/return", y[i].get<double>()}});
+    events.text("sweep/" + o.sweep + "/report", r.markdown);
+    events.flush();
+    std::printf("wrote %s (TensorBoard: tensorboard --logdir %s)\n", events.path().c_str(),
+                dir.parent_path().empty() ? "." : dir.parent_path().c_str());
+  } catch (const Error& e) {
+    std::fprintf(stderr, "simlab eval: warning: no TensorBoard events for the sweep: %s\n",
+                 e.what());
+  }
+}
+
 void run_eval(EvalArgs& a) {
   auto& o = a.options;
   if (!a.allowed.empty()) {
@@ -138,8 +166,10 @@ void run_eval(EvalArgs& a) {
     if (!out) throw Error(SourceLocation{.field = "--out"}, "cannot write " + a.out);
     std::printf("wrote %s\n", a.out.c_str());
   }
-  if (r.json.contains("sweep"))
+  if (r.json.contains("sweep")) {
     std::printf("wrote %s (return against %s)\n", o.sweep_png.string().c_str(), o.sweep.c_str());
+    write_sweep_events(r, o);
+  }
 }
 
 }  // namespace

@@ -155,7 +155,6 @@ void run_render_video(const Options& o) {
   const int shown = std::min(o.envs, 16);
   engine::io::ImageGrid grid(shown, w, h, 2);
   const int vw = engine::io::even(grid.width), vh = engine::io::even(grid.height);
-  std::vector<std::uint8_t> frame(static_cast<std::size_t>(vw) * vh * 3, 0);
   engine::io::VideoWriter video(o.video, vw, vh, o.fps);
   const double control_hz = s.scene.spec.control_hz;
   const int steps_per_frame = std::max(1, static_cast<int>(std::lround(control_hz / o.fps)));
@@ -178,10 +177,7 @@ void run_render_video(const Options& o) {
       cameras[i] = scenes::render_camera(s.scene, s.camera, *worlds[i], i, o.seed);
     renderer.render(worlds, variants, cameras);
     grid.fill(renderer.rgb().data());
-    for (int y = 0; y < grid.height; ++y)
-      std::copy_n(grid.rgb.data() + static_cast<std::size_t>(y) * grid.width * 3, grid.width * 3,
-                  frame.data() + static_cast<std::size_t>(y) * vw * 3);
-    video.add(frame.data());
+    video.add(grid.rgb.data(), grid.width, grid.height);
     progress.update(f + 1);
   }
   video.close();

@@ -10,7 +10,7 @@
 // space pauses, n steps once while paused, r resets every env, v shows the next page of
 // structural variants, click selects an env, left-drag orbits, right-drag pans, the wheel zooms,
 // Esc quits. --frames N --screenshot FILE write the window after N frames and quit (scripted
-// captures, e.g. under xvfb-run).
+// captures, e.g. under xvfb-run); --record FILE writes every frame shown to an MP4.
 #include <GLFW/glfw3.h>
 #include <algorithm>
 #include <array>
@@ -29,6 +29,7 @@
 #include "engine/core/error.h"
 #include "engine/core/rng.h"
 #include "engine/io/image.h"
+#include "engine/io/video.h"
 #include "engine/render/batch_renderer.h"
 #include "scenes/render_camera.h"
 #include "scenes/scene.h"
@@ -55,6 +56,7 @@ struct Options {
   int first_variant = 0;
   int frames = 0;  // 0: until the window closes
   std::string screenshot;
+  std::string record;  // an MP4 of the window, one frame per frame shown
   engine::physics::BackendKind backend = engine::physics::BackendKind::kMuJoCo;
   std::string camera;  // a scene or model camera; "": the scene's first; "free": the orbit camera
 };
@@ -345,8 +347,16 @@ void run_view(const Options& o) {
     const int tile = row * grid.columns + col;
     if (col < grid.columns && tile < o.envs && tile != sel.env) sel.env = tile, sel.clear();
   };
-  ViewerWindow window(grid.width + kPanelWidth, std::max(grid.height, kMinHeight),
-                      "simlab view: " + scene.spec.name, std::move(handlers));
+  const int window_w = grid.width + kPanelWidth, window_h = std::max(grid.height, kMinHeight);
+  // Opened before the window, so that a path that cannot be written fails at once. A frame is
+  // one control step: played at the control rate (capped at 120 fps), the video runs in
+  // simulated time.
+  std::unique_ptr<engine::io::VideoWriter> video;
+  const int video_fps = std::clamp(static_cast<int>(std::lround(scene.spec.control_hz)), 1, 120);
+  if (!o.record.empty())
+    video = std::make_unique<engine::io::VideoWriter>(o.record, engine::io::even(window_w),
+                                                      engine::io::even(window_h), video_fps);
+  ViewerWindow window(window_w, window_h, "simlab view: " + scene.spec.name, std::move(handlers));
 
   const int act = shown->env->action_space().dim();
   std::vector<float> actions(static_cast<std::size_t>(o.envs) * act);
@@ -391,8 +401,9 @@ void run_view(const Options& o) {
     grid.fill(renderer.rgb().data());
     frame_tile(grid, sel.env);
     const bool last = o.frames > 0 && frame + 1 >= o.frames;
-    window.present(grid.rgb.data(), grid.width, grid.height,
-                   last && !o.screenshot.empty() ? &capture : nullptr);
+    const bool want = video || (last && !o.screenshot.empty());
+    window.present(grid.rgb.data(), grid.width, grid.height, want ? &capture : nullptr);
+    if (video) video->add(capture.data(), window.width(), window.height());
     if (last) {
       if (!o.screenshot.empty()) {
         engine::io::write_png(o.screenshot, window.width(), window.height(), capture.data());
@@ -404,6 +415,12 @@ void run_view(const Options& o) {
       }
       break;
     }
+  }
+  if (video) {
+    video->close();
+    std::printf("wrote %s: %d frames at %d fps (one per control step), %dx%d, %s\n",
+                o.record.c_str(), video->frames(), video_fps, engine::io::even(window_w),
+                engine::io::even(window_h), video->codec().c_str());
   }
 }
 
@@ -440,6 +457,9 @@ void add_view_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--screenshot", o->screenshot,
                   "With --frames: write the last frame, panel included, here (PNG)");
+  cmd->add_option("--record", o->record,
+                  "Record the window, panel included, as an MP4 (a frame per control step, played "
+                  "at the control rate) until it closes or --frames");
   cmd->callback([o] { run_view(*o); });
 }
 
