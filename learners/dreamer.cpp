@@ -11,6 +11,7 @@
 #include "learners/latent_linear.h"
 #include "learners/optim.h"
 #include "learners/rssm_scan.h"
+#include "learners/run_folder.h"
 
 namespace simlab::learners {
 namespace F = torch::nn::functional;
@@ -749,16 +750,17 @@ void Dreamer::save(torch::serialize::OutputArchive& archive) const {
   }
 }
 
-void Dreamer::load(torch::serialize::InputArchive& archive) {
+void Dreamer::load(torch::serialize::InputArchive& archive, const std::filesystem::path& file) {
   torch::serialize::InputArchive model, actor, critic, slow;
   archive.read("world_model", model);
   archive.read("actor", actor);
   archive.read("critic", critic);
   archive.read("slow_critic", slow);
-  model_->load(model);
-  actor_->load(actor);
-  critic_->load(critic);
-  slow_critic_->load(slow);
+  // Shapes and types checked against this configuration before anything is re-pointed.
+  detail::load_module(*model_, model, file, "world_model");
+  detail::load_module(*actor_, actor, file, "actor");
+  detail::load_module(*critic_, critic, file, "critic");
+  detail::load_module(*slow_critic_, slow, file, "slow_critic");
   // Module::load re-points parameters at what it read: gather them into the flat buffers again.
   for (auto* p :
        {model_params_.get(), actor_params_.get(), critic_params_.get(), slow_params_.get()})

@@ -20,6 +20,7 @@
 #pragma once
 
 #include <cstdint>
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
@@ -230,7 +231,8 @@ class Dreamer {
   bool graphed() const;
 
   void save(torch::serialize::OutputArchive& archive) const;
-  void load(torch::serialize::InputArchive& archive);
+  // `file`: named in errors (a checkpoint whose tensors do not fit this configuration).
+  void load(torch::serialize::InputArchive& archive, const std::filesystem::path& file = {});
 
   WorldModel& world_model() { return model_; }
   DreamerActor& actor() { return actor_; }

@@ -93,8 +93,8 @@ void load(const fs::path& file, Dreamer& dreamer, SequenceReplay& replay, Counte
           StreamSnapshot& actor, std::vector<torch::Tensor>& acting) {
   torch::serialize::InputArchive archive;
   try {
-    archive.load_from(file.string(), torch::kCPU);
-    dreamer.load(archive);
+    load_archive(archive, file);  // checksum first, then parsed
+    dreamer.load(archive, file);
     torch::Tensor count;
     archive.read("acting_count", count);
     acting.clear();

@@ -10,6 +10,7 @@
 
 #include "engine/core/error.h"
 #include "engine/episode_rollout.h"
+#include "engine/io/checksum.h"
 #include "engine/io/hash.h"
 #include "engine/io/image.h"
 #include "scenes/scene.h"
@@ -172,6 +173,27 @@ ExportedPolicy load_exported_policy(const fs::path& file) {
     throw Error(SourceLocation{.file = file.string(), .field = "policy"},
                 "no such policy file (write one with `simlab export --run runs/NAME --out DIR`: "
                 "DIR/policy.pt)");
+  const fs::path card = file.parent_path() / "policy_card.json";
+  try {
+    if (fs::exists(card)) {
+      std::ifstream in(card);
+      in >> p.card;
+      p.card_file = card;
+    }
+  } catch (const nlohmann::json::exception&) {
+    throw Error(SourceLocation{.file = card.string()}, "the policy card is not valid JSON");
+  }
+  // The file's bytes against the card's checksum (or policy.pt.sum) before LibTorch parses it.
+  const auto* sums = p.card.is_object() && p.card.contains("files") &&
+                             p.card["files"].is_object() && p.card["files"].contains("checksums")
+                         ? &p.card["files"]["checksums"]
+                         : nullptr;
+  const std::string name = file.filename().string();
+  if (sums && sums->is_object() && sums->contains(name))
+    engine::io::verify_sum(file, engine::io::FileSum::from_json((*sums)[name], card.string()),
+                           "exported policy");
+  else
+    engine::io::verify_sum_file(file, "exported policy");
   try {
     p.module = torch::jit::load(file.string());
   } catch (const c10::Error&) {
@@ -180,21 +202,15 @@ ExportedPolicy load_exported_policy(const fs::path& file) {
                 "for robot stacks, not for simlab eval)");
   }
   p.module.eval();
-  const fs::path card = file.parent_path() / "policy_card.json";
-  try {
-    if (fs::exists(card)) {
-      std::ifstream in(card);
-      in >> p.card;
-      p.card_file = card;
-    } else if (p.module.hasattr("policy_card")) {
-      p.card = nlohmann::json::parse(p.module.attr("policy_card").toStringRef());
-    } else {
+  if (p.card_file.empty()) {  // the copy inside the module
+    if (!p.module.hasattr("policy_card"))
       throw Error(SourceLocation{.file = file.string()},
                   "no policy_card.json beside the policy and none inside it");
+    try {
+      p.card = nlohmann::json::parse(p.module.attr("policy_card").toStringRef());
+    } catch (const nlohmann::json::exception&) {
+      throw Error(SourceLocation{.file = file.string()}, "the policy card is not valid JSON");
     }
-  } catch (const nlohmann::json::exception&) {
-    throw Error(SourceLocation{.file = fs::exists(card) ? card.string() : file.string()},
-                "the policy card is not valid JSON");
   }
   p.state_dim();  // the card and the module agree on recurrence
   return p;

@@ -6,8 +6,10 @@
 #include <fstream>
 #include <iterator>
 #include <map>
+#include <sstream>
 
 #include "engine/core/error.h"
+#include "engine/io/checksum.h"
 #include "engine/physics/backend.h"
 #include "learners/evaluate.h"
 #include "learners/version.h"
@@ -429,8 +431,18 @@ ExportResult export_policy(const fs::path& run, const ExportOptions& options) {
                   "'" + f + "': expected torchscript and/or onnx (comma-separated)");
   }
   if (onnx && !onnx_available()) write_onnx({}, {}, "", {});  // throws the reason
-  if (!std::isfinite(options.max_delta))
-    throw Error(SourceLocation{.field = "max_delta"}, "must be a finite fraction");
+  // A negative bound is a typo, not a request to drop the guardrail: only 0 does that.
+  if (!std::isfinite(options.max_delta) || options.max_delta < 0 || options.max_delta > 2) {
+    std::ostringstream got;
+    got << options.max_delta;
+    throw Error(SourceLocation{.field = "max_delta"},
+                "must be 0 (no rate bound) or a fraction in (0, 2] of each action's range per "
+                "control step, got " +
+                    got.str());
+  }
+  if (options.eval_episodes < 0 || options.eval_episodes > 1000000)
+    throw Error(SourceLocation{.field = "eval_episodes"},
+                "must be in [0, 1000000], got " + std::to_string(options.eval_episodes));
 
   auto policy = load_trained_policy(run, options.allow_unfinished);
   // The first evaluation runs on the engine the policy trained on: say so before writing anything
@@ -463,16 +475,30 @@ ExportResult export_policy(const fs::path& run, const ExportOptions& options) {
     if (!out) throw Error(SourceLocation{.field = "out"}, "cannot write " + card_file.string());
   };
   auto write_models = [&] {
-    const std::string card = result.card.dump();
+    // The copy inside the models cannot hold the models' own checksums.
+    auto inner = result.card;
+    inner["files"].erase("checksums");
+    const std::string card = inner.dump();
     result.files.clear();
+    nlohmann::json sums = nlohmann::json::object();
     if (torchscript) {
-      build_torchscript(policy, guard, card).save(pt.string());
+      // Through our own writer: a full disk is a message naming the file, and policy.pt.sum is
+      // written beside it.
+      std::ostringstream bytes;
+      build_torchscript(policy, guard, card).save(bytes);
+      const std::string data = bytes.str();
+      engine::io::SummedFileWriter out(pt);
+      out.write(data.data(), data.size());
+      sums[pt.filename().string()] = out.commit().to_json();
       result.files.push_back(pt);
     }
     if (onnx) {
       write_onnx(policy, guard, card, onnx_file);
+      sums[onnx_file.filename().string()] = engine::io::file_sum(onnx_file).to_json();
       result.files.push_back(onnx_file);
     }
+    // Loaders verify the models against these before parsing them.
+    result.card["files"]["checksums"] = sums;
     write_card();
     result.files.push_back(card_file);
   };

@@ -41,7 +41,7 @@ struct ExportOptions {
   std::vector<std::string> formats = {"torchscript", "onnx"};
   std::filesystem::path out;        // the folder to write into (created)
   double max_delta = 0.5;           // rate bound: this fraction of each action's range per step;
-                                    // <= 0: none
+                                    // 0: none (negative: refused)
   bool allow_unfinished = false;    // export a run that has not reached its steps
   int eval_episodes = 10;           // evaluate policy.pt on the training randomization, on the
                                     // physics engine it trained on; 0: skip

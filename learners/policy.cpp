@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "engine/core/error.h"
+#include "learners/run_folder.h"
 #include "scenes/scene.h"
 
 namespace simlab::learners {
@@ -33,7 +34,7 @@ void load_ppo(TrainedPolicy& p, torch::serialize::InputArchive& archive, const f
   torch::serialize::InputArchive model;
   try {
     archive.read("model", model);
-    p.model->load(model);
+    detail::load_module(*p.model, model, checkpoint, "model");  // shapes checked first
   } catch (const c10::Error& e) {
     throw run_error(checkpoint, "its model does not fit scene '" + p.scene + "' (" +
                                     std::to_string(obs_dim) + " observations, " +
@@ -65,8 +66,8 @@ void load_dreamer(TrainedPolicy& p, torch::serialize::InputArchive& archive,
                     "checkpoint");
   }
   try {
-    p.world_model->load(model);
-    p.dreamer_actor->load(actor);
+    detail::load_module(*p.world_model, model, checkpoint, "world_model");
+    detail::load_module(*p.dreamer_actor, actor, checkpoint, "actor");
   } catch (const c10::Error&) {
     throw run_error(checkpoint, "its world model does not fit scene '" + p.scene + "' (" +
                                     std::to_string(obs_dim) + " observations, " +
@@ -174,11 +175,7 @@ TrainedPolicy load_trained_policy(const fs::path& run, bool allow_unfinished) {
   const double init_log_std = p.recurrent() ? 0.0 : p.config.at("ppo").value("init_log_std", -0.5);
 
   torch::serialize::InputArchive archive;
-  try {
-    archive.load_from(checkpoint.string());
-  } catch (const c10::Error&) {
-    throw run_error(checkpoint, "not a readable checkpoint");
-  }
+  detail::load_archive(archive, checkpoint);  // checksum first, then parsed
   const auto counters = read_tensor(archive, checkpoint, "counters");
   // PPO: [updates, env steps, episodes]; dreamer: [iterations, env steps, episodes, updates].
   p.updates = counters[p.recurrent() ? 3 : 0].item<std::int64_t>();

@@ -5,7 +5,10 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <optional>
+#include <sstream>
 
+#include "engine/io/checksum.h"
 #include "engine/io/event_file.h"
 #include "engine/io/image.h"
 
@@ -65,9 +68,85 @@ std::vector<std::int64_t> read_progress(torch::serialize::InputArchive& archive,
 }
 
 void save_atomically(torch::serialize::OutputArchive& archive, const fs::path& file) {
-  const fs::path tmp = file.string() + ".tmp";
-  archive.save_to(tmp.string());
-  fs::rename(tmp, file);
+  engine::io::SummedFileWriter out(file);
+  // Our own writes, so a full disk or the file size limit is a message naming the file. After a
+  // failure the rest is dropped but reported as written: LibTorch's zip writer, told of a short
+  // write, fails in a destructor and ends the process.
+  std::optional<Error> failed;
+  try {
+    archive.save_to([&](const void* data, std::size_t bytes) -> std::size_t {
+      if (failed) return bytes;
+      try {
+        out.write(data, bytes);
+      } catch (const Error& e) {
+        failed = e;
+      }
+      return bytes;
+    });
+  } catch (const c10::Error& e) {
+    if (failed) throw *failed;
+    throw Error(SourceLocation{.file = file.string()},
+                std::string("cannot write the checkpoint: ") + e.what_without_backtrace());
+  }
+  if (failed) throw *failed;
+  out.commit();
+}
+
+void load_archive(torch::serialize::InputArchive& archive, const fs::path& file) {
+  std::error_code ec;
+  if (!fs::is_regular_file(file, ec))
+    throw Error(SourceLocation{.file = file.string()}, "no such checkpoint");
+  engine::io::verify_sum_file(file, "checkpoint");
+  try {
+    archive.load_from(file.string(), torch::kCPU);
+  } catch (const c10::Error&) {
+    throw Error(SourceLocation{.file = file.string()}, "not a readable checkpoint");
+  }
+}
+
+namespace {
+
+// Every parameter and buffer of `module` (and its children) against the archive `module.save`
+// wrote: present, same shape and type. Run before load(), which would otherwise re-point the
+// module's tensors at whatever the file holds.
+void check_module(const torch::nn::Module& module, torch::serialize::InputArchive& archive,
+                  const fs::path& file, const std::string& prefix) {
+  auto check = [&](const std::string& key, const torch::Tensor& want, bool buffer) {
+    torch::Tensor have;
+    if (!archive.try_read(key, have, buffer))
+      throw Error(SourceLocation{.file = file.string(), .field = prefix + key},
+                  "missing from the checkpoint: it does not belong to this run's configuration");
+    if (have.sizes() != want.sizes() || have.scalar_type() != want.scalar_type()) {
+      std::ostringstream msg;
+      msg << "the checkpoint holds " << have.scalar_type() << " " << have.sizes()
+          << "; this run's configuration makes " << want.scalar_type() << " " << want.sizes();
+      throw Error(SourceLocation{.file = file.string(), .field = prefix + key}, msg.str());
+    }
+  };
+  for (const auto& p : module.named_parameters(/*recurse=*/false))
+    check(p.key(), p.value(), false);
+  for (const auto& b : module.named_buffers(/*recurse=*/false))
+    check(b.key(), b.value(), true);
+  for (const auto& child : module.named_children()) {
+    torch::serialize::InputArchive inner;
+    if (!archive.try_read(child.key(), inner))
+      throw Error(SourceLocation{.file = file.string(), .field = prefix + child.key()},
+                  "missing from the checkpoint: it does not belong to this run's configuration");
+    check_module(*child.value(), inner, file, prefix + child.key() + ".");
+  }
+}
+
+}  // namespace
+
+void load_module(torch::nn::Module& module, torch::serialize::InputArchive& archive,
+                 const fs::path& file, const std::string& name) {
+  check_module(module, archive, file, name + ".");
+  try {
+    module.load(archive);
+  } catch (const c10::Error& e) {
+    throw Error(SourceLocation{.file = file.string(), .field = name},
+                std::string("cannot be read: ") + e.what_without_backtrace());
+  }
 }
 
 namespace {
@@ -106,6 +185,10 @@ RunFolder::RunFolder(const TrainConfig& config, std::vector<std::string> columns
   if (config.resume) {
     if (!fs::exists(checkpoint()))
       throw train_error("resume", "no checkpoint in " + dir_.string() + " to resume from");
+    if (!fs::exists(dir_ / "config.json"))
+      throw Error(SourceLocation{.file = (dir_ / "config.json").string()},
+                  "missing: the run folder has a checkpoint but not the configuration it was "
+                  "trained with, so it cannot be resumed");
     std::ifstream in(dir_ / "config.json");
     nlohmann::json saved;
     try {

@@ -63,8 +63,17 @@ void write_progress(torch::serialize::OutputArchive& archive,
 std::vector<std::int64_t> read_progress(torch::serialize::InputArchive& archive, double& wall_s,
                                         RecentReturns& recent);
 // Write `archive` to `file` through a temporary file and a rename, so a killed run keeps the last
-// complete checkpoint.
+// complete checkpoint, with FILE.sum beside it (engine/io/checksum.h). A full disk or the file
+// size limit: an Error naming the file, the previous checkpoint intact.
 void save_atomically(torch::serialize::OutputArchive& archive, const std::filesystem::path& file);
+// Load a checkpoint written by save_atomically: verified against FILE.sum first (a damaged file is
+// an Error naming it, and nothing reads it), then parsed. A file without FILE.sum (older runs) is
+// only parsed.
+void load_archive(torch::serialize::InputArchive& archive, const std::filesystem::path& file);
+// module.load(archive) once every parameter and buffer is in `archive` with this module's shape
+// and type; otherwise an Error naming the file and the tensor (`name`.key).
+void load_module(torch::nn::Module& module, torch::serialize::InputArchive& archive,
+                 const std::filesystem::path& file, const std::string& name);
 
 class RunFolder {
  public:

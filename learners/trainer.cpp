@@ -6,6 +6,8 @@
 #include <chrono>
 #include <cmath>
 #include <fstream>
+#include <limits>
+#include <sstream>
 #include <thread>
 
 #include "engine/core/error.h"
@@ -56,28 +58,36 @@ void save_checkpoint(const fs::path& file, Ppo& ppo, const ObsNormalizer& norm,
 void load_checkpoint(const fs::path& file, Ppo& ppo, ObsNormalizer& norm,
                      ObsNormalizer& return_stats, Counters& c) {
   torch::serialize::InputArchive archive, model, optimizer;
+  detail::load_archive(archive, file);  // checksum first, then parsed
+  auto read = [&](const std::string& key, std::int64_t numel) {
+    torch::Tensor t;  // fresh per key: reading into a defined tensor re-points its storage
+    if (!archive.try_read(key, t) || t.numel() != numel || !t.is_floating_point())
+      throw Error(SourceLocation{.file = file.string(), .field = key},
+                  "missing, or not " + std::to_string(numel) +
+                      " numbers: the checkpoint does not belong to this run's configuration");
+    return t;
+  };
   try {
-    archive.load_from(file.string());
+    if (!archive.try_read("model", model) || !archive.try_read("optimizer", optimizer))
+      throw Error(SourceLocation{.file = file.string(), .field = "model"},
+                  "missing: not a PPO checkpoint");
+    detail::load_module(*ppo.model(), model, file, "model");
+    const auto dim = norm.mean().numel();
+    const auto mean = read("norm_mean", dim), var = read("norm_var", dim);
+    const auto count = read("norm_count", 1);
+    const auto return_mean = read("return_mean", 1), return_var = read("return_var", 1);
+    const auto return_count = read("return_count", 1);
+    ppo.optimizer().load(optimizer);
+    norm.set(mean, var, count.item<double>());
+    return_stats.set(return_mean, return_var, return_count.item<double>());
+    const auto counters = detail::read_progress(archive, c.wall_s, c.recent);
+    c.update = counters.at(0), c.env_steps = counters.at(1), c.episodes = counters.at(2);
   } catch (const c10::Error& e) {
-    throw Error(SourceLocation{.file = file.string()}, "not a readable checkpoint");
+    throw Error(SourceLocation{.file = file.string()},
+                std::string("does not match this run: ") + e.what_without_backtrace());
+  } catch (const std::out_of_range&) {
+    throw Error(SourceLocation{.file = file.string(), .field = "counters"}, "too few counters");
   }
-  archive.read("model", model);
-  archive.read("optimizer", optimizer);
-  ppo.model()->load(model);
-  ppo.optimizer().load(optimizer);
-  torch::Tensor mean, var, count;
-  archive.read("norm_mean", mean);
-  archive.read("norm_var", var);
-  archive.read("norm_count", count);
-  norm.set(mean, var, count.item<double>());
-  // Fresh tensors per key: reading into a defined tensor re-points its storage.
-  torch::Tensor return_mean, return_var, return_count;
-  archive.read("return_mean", return_mean);
-  archive.read("return_var", return_var);
-  archive.read("return_count", return_count);
-  return_stats.set(return_mean, return_var, return_count.item<double>());
-  const auto counters = detail::read_progress(archive, c.wall_s, c.recent);
-  c.update = counters.at(0), c.env_steps = counters.at(1), c.episodes = counters.at(2);
 }
 
 }  // namespace
@@ -296,10 +306,86 @@ TrainResult run_ppo(const TrainConfig& config, const scenes::Scene& scene,
 
 }  // namespace
 
+namespace {
+
+// A count in [lo, hi].
+void check_count(const std::string& field, std::int64_t value, std::int64_t lo,
+                 std::int64_t hi = std::numeric_limits<int>::max()) {
+  if (value < lo || value > hi)
+    throw train_error(field, "must be in [" + std::to_string(lo) + ", " + std::to_string(hi) +
+                                 "], got " + std::to_string(value));
+}
+
+// A finite number in [lo, hi] (`open_lo`: (lo, hi]).
+void check_real(const std::string& field, double value, double lo, double hi,
+                bool open_lo = false) {
+  std::ostringstream range;
+  range << (open_lo ? "(" : "[") << lo << ", " << hi << "]";
+  if (!std::isfinite(value) || value < lo || value > hi || (open_lo && value == lo)) {
+    std::ostringstream got;
+    got << value;
+    throw train_error(field, "must be a finite number in " + range.str() + ", got " + got.str());
+  }
+}
+
+void check_ppo(const PpoConfig& p, int envs) {
+  check_count("ppo.horizon", p.horizon, 1, 1 << 20);
+  check_count("ppo.epochs", p.epochs, 1, 1000);
+  // Every minibatch needs at least one sample of the envs x horizon a rollout holds.
+  check_count("ppo.minibatches", p.minibatches, 1,
+              std::max<std::int64_t>(1, static_cast<std::int64_t>(envs) * p.horizon));
+  check_real("ppo.lr", p.lr, 0, 1, true);
+  check_real("ppo.gamma", p.gamma, 0, 1);
+  check_real("ppo.lambda", p.lambda, 0, 1);
+  check_real("ppo.clip", p.clip, 0, 10, true);
+  check_real("ppo.value_coef", p.value_coef, 0, 1e6);
+  check_real("ppo.entropy_coef", p.entropy_coef, 0, 1e6);
+  check_real("ppo.max_grad_norm", p.max_grad_norm, 0, 1e12, true);
+  check_count("ppo.hidden", p.hidden, 1, 1 << 20);
+  check_real("ppo.init_log_std", p.init_log_std, -20, 5);
+}
+
+void check_dreamer(const DreamerConfig& d) {
+  check_count("dreamer.chunk", d.chunk, 1, 1 << 20);
+  check_count("dreamer.action_repeat", d.action_repeat, 0, 1000);
+  check_count("dreamer.lag", d.lag, 0, 1);
+  // Sizes bounded by memory are left to the update's own out-of-memory message.
+  check_count("dreamer.batch", d.batch, 1);
+  check_count("dreamer.seq_len", d.seq_len, 2);
+  check_real("dreamer.train_ratio", d.train_ratio, 0, 1e6, true);
+  check_count("dreamer.prefill", d.prefill, 0, std::numeric_limits<std::int64_t>::max());
+  check_count("dreamer.replay", d.replay, d.seq_len, std::numeric_limits<std::int64_t>::max());
+  check_count("dreamer.deter", d.deter, 1, 1 << 20);
+  check_count("dreamer.stoch", d.stoch, 1, 1 << 12);
+  check_count("dreamer.classes", d.classes, 2, 1 << 12);
+  check_count("dreamer.hidden", d.hidden, 1, 1 << 20);
+  check_count("dreamer.horizon", d.horizon, 1, 1000);
+  check_count("dreamer.imag_starts", d.imag_starts, 0);  // 0: every start; at most batch x seq_len
+  check_real("dreamer.gamma", d.gamma, 0, 1, true);
+  check_real("dreamer.lambda", d.lambda, 0, 1);
+  for (const auto& [field, lr] :
+       {std::pair{"dreamer.model_lr", d.model_lr}, std::pair{"dreamer.actor_lr", d.actor_lr},
+        std::pair{"dreamer.critic_lr", d.critic_lr}})
+    check_real(field, lr, 0, 1, true);
+  check_real("dreamer.free_bits", d.free_bits, 0, 1e6);
+  check_real("dreamer.kl_dyn", d.kl_dyn, 0, 1e6);
+  check_real("dreamer.kl_rep", d.kl_rep, 0, 1e6);
+  check_real("dreamer.unimix", d.unimix, 0, 1);
+  check_real("dreamer.entropy", d.entropy, 0, 1e6);
+  check_real("dreamer.model_clip", d.model_clip, 0, 1e12, true);
+  check_real("dreamer.ac_clip", d.ac_clip, 0, 1e12, true);
+  check_real("dreamer.slow_critic", d.slow_critic, 0, 1, true);
+}
+
+}  // namespace
+
 void check_train_config(const TrainConfig& config) {
-  if (config.envs < 1) throw train_error("envs", "must be >= 1");
+  check_count("envs", config.envs, 1, 1 << 24);
   if (config.steps < 1) throw train_error("steps", "must be >= 1");
+  check_count("threads", config.threads, 0, 4096);
   if (config.checkpoint_every < 1) throw train_error("checkpoint_every", "must be >= 1");
+  if (config.algo == Algo::kPpo) check_ppo(config.ppo, config.envs);
+  if (config.algo == Algo::kDreamer) check_dreamer(config.dreamer);
   if (config.randomization == scenes::Randomization::kHeldout)
     throw train_error("randomization",
                       "heldout: held-out ranges are for evaluation (simlab eval); train with "

@@ -204,8 +204,13 @@ Scene compile_scene(const SceneSpec& spec, const CompileOptions& options) {
   detail::Errors errors;
   // Control rate: a whole number of physics steps per control step.
   const double ratio = 1.0 / (spec.control_hz * info.timestep);
-  const int frame_skip = static_cast<int>(std::lround(ratio));
-  if (frame_skip < 1 || std::abs(ratio - frame_skip) > 1e-6)
+  const int frame_skip =
+      std::isfinite(ratio) && ratio < 1e9 ? static_cast<int>(std::lround(ratio)) : 0;
+  if (!(info.timestep > 0 && std::isfinite(info.timestep)))
+    errors.add(Error(SourceLocation{.file = spec.model.string(), .field = "option.timestep"},
+                     "the model's timestep is " + num(info.timestep) +
+                         ": it must be a positive number of seconds (e.g. 0.002)"));
+  else if (frame_skip < 1 || std::abs(ratio - frame_skip) > 1e-6)
     errors.add(Error(spec.control_where,
                      num(spec.control_hz) +
                          " Hz is not the physics rate divided by a whole number (the model steps "

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <sstream>
 
 #include <climits>
@@ -32,6 +33,12 @@ std::string type_name(const toml::node& node) {
 }
 
 void Errors::add(const Error& e) {
+  // One error per place: a value refused as not finite is not refused again by its field's check.
+  const auto& w = e.where();
+  for (const auto& seen : errors_)
+    if (w.line > 0 && seen.where().file == w.file && seen.where().line == w.line &&
+        seen.where().column == w.column)
+      return;
   errors_.push_back(e);
   if (errors_.size() >= kLimit) throw_if_any();
 }
@@ -113,8 +120,28 @@ std::pair<double, double> Reader::range(const std::string& key,
 
 int Reader::integer(const std::string& key, int fallback) const {
   const double x = number(key, fallback);
-  if (x != std::floor(x)) throw Error(where(key), "expected a whole number, got " + num(x));
+  if (!std::isfinite(x) || x != std::floor(x))
+    throw Error(where(key), "expected a whole number, got " + num(x));
+  if (x < std::numeric_limits<int>::min() || x > std::numeric_limits<int>::max())
+    throw Error(where(key), num(x) + " is out of range (at most " +
+                                std::to_string(std::numeric_limits<int>::max()) + ")");
   return static_cast<int>(x);
+}
+
+void check_finite(const fs::path& file, const toml::node& node, const std::string& key,
+                  Errors& errors) {
+  if (const auto* t = node.as_table()) {
+    for (auto&& [k, v] : *t)
+      check_finite(file, v, key.empty() ? std::string(k.str()) : key + "." + std::string(k.str()),
+                   errors);
+  } else if (const auto* a = node.as_array()) {
+    for (std::size_t i = 0; i < a->size(); ++i)
+      check_finite(file, (*a)[i], key + "[" + std::to_string(i) + "]", errors);
+  } else if (const auto* f = node.as_floating_point()) {
+    if (!std::isfinite(f->get()))
+      errors.add(Error(at(file, node.source(), key),
+                       "is " + num(f->get()) + ": every spec value must be a finite number"));
+  }
 }
 
 std::vector<std::string> Reader::names(const std::string& key,

@@ -60,6 +60,11 @@ class Errors {
   std::vector<Error> errors_;
 };
 
+// Every non-finite number (nan, inf) in a parsed spec, each an error at its place: no spec value
+// means anything as one.
+void check_finite(const std::filesystem::path& file, const toml::node& node, const std::string& key,
+                  Errors& errors);
+
 // Reads one table, remembering the path of keys ("reward[2].joint") for errors. With an Errors,
 // unknown keys and [[table]] entries are checked one by one, every error kept.
 class Reader {

@@ -224,21 +224,30 @@ SceneSpec parse_scene(const std::string& text, const fs::path& name) {
   spec.file = name;
   // Every key and [[table]] entry is checked even after an error, so that one run lists them all.
   Errors errors;
+  detail::check_finite(name, root, "", errors);
   Reader r(name, root, "", &errors);
   r.only({"name", "description", "model", "control_hz", "episode_seconds", "action_repeat",
           "memory_margin", "reset", "observation", "reward", "termination", "randomize",
           "procedural", "corruption", "camera", "actuator"});
   errors.attempt([&] { spec.name = r.text("name", name.stem().string()); });
   errors.attempt([&] { spec.description = r.text("description", ""); });
-  errors.attempt(
-      [&] { spec.model = resolve_model_path(name, r.required_text("model"), r.where("model")); });
+  errors.attempt([&] {
+    const std::string model = r.required_text("model");
+    if (model.find_first_not_of(" \t") == std::string::npos)
+      throw Error(r.where("model"), "is empty: name the robot's MJCF (.xml) or URDF (.urdf) file");
+    spec.model = resolve_model_path(name, model, r.where("model"));
+  });
   errors.attempt([&] {
     spec.control_hz = r.number("control_hz", spec.control_hz, &spec.control_where);
-    if (spec.control_hz <= 0) throw Error(spec.control_where, "must be > 0");
+    if (!(spec.control_hz > 0 && spec.control_hz <= 1e6))
+      throw Error(spec.control_where, "must be in (0, 1e6] Hz");
   });
   errors.attempt([&] {
     spec.episode_seconds = r.number("episode_seconds", spec.episode_seconds);
-    if (spec.episode_seconds <= 0) throw Error(r.where("episode_seconds"), "must be > 0");
+    // At most a billion control steps: the step counter is an int.
+    if (!(spec.episode_seconds > 0 && spec.episode_seconds * spec.control_hz <= 1e9))
+      throw Error(r.where("episode_seconds"),
+                  "must be > 0 and at most 1e9 control steps (episode_seconds x control_hz)");
   });
   errors.attempt([&] {
     spec.action_repeat = r.integer("action_repeat", spec.action_repeat);

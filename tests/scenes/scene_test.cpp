@@ -88,6 +88,30 @@ TEST(Scenes, ActionRepeatIsALearnersHintThatLeavesTheTaskAlone) {
             "spec.toml:2:17: action_repeat: expected a whole number, got 2.5");
 }
 
+// The bad-input campaign's spec values: every non-finite number is refused where it is (all of
+// them in one run), and finite values too large to mean anything are refused by their field.
+TEST(Scenes, ImpossibleValuesAreRefusedWhereTheyAre) {
+  const std::string e = error_of(std::string(kHeader) +
+                                 "control_hz = inf\nepisode_seconds = nan\n[reset]\n"
+                                 "qpos_noise = -inf\n");
+  EXPECT_NE(e.find("spec.toml:2:14: control_hz: is inf: every spec value must be a finite number"),
+            std::string::npos)
+      << e;
+  EXPECT_NE(e.find("spec.toml:3:19: episode_seconds: is nan"), std::string::npos) << e;
+  EXPECT_NE(e.find("spec.toml:5:14: reset.qpos_noise: is -inf"), std::string::npos) << e;
+  EXPECT_NE(e.find("3 errors"), std::string::npos) << e;  // each once, not again by its field
+  EXPECT_EQ(error_of(std::string(kHeader) + "episode_seconds = 1e300\n"),
+            "spec.toml:2:19: episode_seconds: must be > 0 and at most 1e9 control steps "
+            "(episode_seconds x control_hz)");
+  EXPECT_EQ(error_of(std::string(kHeader) + "action_repeat = 1e10\n"),
+            "spec.toml:2:17: action_repeat: 1e+10 is out of range (at most 2147483647)");
+  EXPECT_EQ(error_of("model = \"\"\n"),
+            "spec.toml:1:9: model: is empty: name the robot's MJCF (.xml) or URDF (.urdf) file");
+  EXPECT_NE(error_of("model = \"" + (std::filesystem::temp_directory_path()).string() + "\"\n")
+                .find("is a folder, not a model file"),
+            std::string::npos);
+}
+
 // memory_margin scales the arena of a model without <size> (cheetah.xml has none); the built-in
 // cartpole sizes its own, which wins whatever the margin.
 TEST(Scenes, MemoryMarginSizesTheArenaOfModelsWithoutSize) {

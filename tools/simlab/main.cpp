@@ -1,6 +1,7 @@
 // simlab: the command-line entry point. Errors in what the user gave us (simlab::Error, bad flags)
 // print one clear message and exit 2; anything else is a bug and exits 1.
 #include <algorithm>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -59,6 +60,9 @@ simlab::Error as_flags(const simlab::Error& e, const CLI::App& app) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Past the file size limit (`ulimit -f`) a write fails with EFBIG, which every writer reports
+  // with the file's name, instead of killing the process mid-write.
+  std::signal(SIGXFSZ, SIG_IGN);
   use_fitting_blas_kernels(argv);
   CLI::App app{
       "simlab: a sim-first robot learning platform.\n"

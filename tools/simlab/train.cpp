@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -226,13 +227,31 @@ void add_train_command(CLI::App& app) {
     c->out = *out;
     const bool dreamer = c->algo == learners::Algo::kDreamer;
     if (cmd->count("--envs") == 0) c->envs = dreamer ? 4 : 64;
+    for (const auto& [flag, value] :
+         {std::pair{"--horizon", *horizon}, std::pair{"--hidden", *hidden}})
+      if (cmd->count(flag) > 0 && value < 1)
+        throw Error(SourceLocation{.field = flag}, "must be >= 1, got " + std::to_string(value));
     if (*horizon > 0) (dreamer ? c->dreamer.chunk : c->ppo.horizon) = *horizon;
     if (*hidden > 0) (dreamer ? c->dreamer.hidden : c->ppo.hidden) = *hidden;
     c->dreamer.critic_lr = c->dreamer.actor_lr;
     // Frames are 12 KB a step: a 1M-step replay would need 12 GB.
     if (c->dreamer.image_obs())
       c->dreamer.replay = std::min<std::int64_t>(c->dreamer.replay, 20000);
-    run_train(*c);
+    // Fields whose flag is not their own name (main() maps the rest: ppo.epochs -> --epochs).
+    static const std::map<std::string, std::string> kFlags = {{"dreamer.chunk", "--horizon"},
+                                                              {"dreamer.horizon", "--imagine"},
+                                                              {"dreamer.gamma", "--dreamer-gamma"},
+                                                              {"dreamer.critic_lr", "--actor-lr"},
+                                                              {"ppo.entropy_coef", "--entropy"}};
+    try {
+      run_train(*c);
+    } catch (const Error& e) {
+      const auto it = kFlags.find(e.where().field);
+      if (it == kFlags.end()) throw;
+      auto where = e.where();
+      where.field = it->second;
+      throw Error(where, e.message());
+    }
   });
 }
 

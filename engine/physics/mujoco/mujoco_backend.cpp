@@ -680,6 +680,66 @@ std::mutex& parser_mutex() {
   return m;
 }
 
+// Values MuJoCo's compiler accepts but no simulation survives: a non-finite number anywhere that
+// the dynamics read (nan gravity diverges every episode), or a timestep that is not positive.
+void check_values(const mjModel* m, const ModelSource& source) {
+  auto where = [&](const std::string& field) {
+    return SourceLocation{.file = source.path.string(), .field = field};
+  };
+  if (!(m->opt.timestep > 0) || !std::isfinite(m->opt.timestep))
+    throw Error(where("option.timestep"), "is " + std::to_string(m->opt.timestep) +
+                                              ": it must be a positive number of seconds");
+  struct Array {
+    const char* field;
+    const mjtNum* values;
+    std::size_t count;
+    mjtObj object;  // whose name goes into the message (mjOBJ_UNKNOWN: none)
+    int per;        // values per object
+  };
+  const Array arrays[] = {
+      {"option.gravity", m->opt.gravity, 3, mjOBJ_UNKNOWN, 3},
+      {"option.wind", m->opt.wind, 3, mjOBJ_UNKNOWN, 3},
+      {"option.magnetic", m->opt.magnetic, 3, mjOBJ_UNKNOWN, 3},
+      {"option.density", &m->opt.density, 1, mjOBJ_UNKNOWN, 1},
+      {"option.viscosity", &m->opt.viscosity, 1, mjOBJ_UNKNOWN, 1},
+      {"qpos0", m->qpos0, static_cast<std::size_t>(m->nq), mjOBJ_UNKNOWN, m->nq},
+      {"body pos", m->body_pos, 3 * static_cast<std::size_t>(m->nbody), mjOBJ_BODY, 3},
+      {"body quat", m->body_quat, 4 * static_cast<std::size_t>(m->nbody), mjOBJ_BODY, 4},
+      {"body mass", m->body_mass, static_cast<std::size_t>(m->nbody), mjOBJ_BODY, 1},
+      {"body inertia", m->body_inertia, 3 * static_cast<std::size_t>(m->nbody), mjOBJ_BODY, 3},
+      {"joint range", m->jnt_range, 2 * static_cast<std::size_t>(m->njnt), mjOBJ_JOINT, 2},
+      {"joint stiffness", m->jnt_stiffness, static_cast<std::size_t>(m->njnt), mjOBJ_JOINT, 1},
+      {"dof damping", m->dof_damping, static_cast<std::size_t>(m->nv), mjOBJ_UNKNOWN, 1},
+      {"dof armature", m->dof_armature, static_cast<std::size_t>(m->nv), mjOBJ_UNKNOWN, 1},
+      {"dof frictionloss", m->dof_frictionloss, static_cast<std::size_t>(m->nv), mjOBJ_UNKNOWN, 1},
+      {"geom size", m->geom_size, 3 * static_cast<std::size_t>(m->ngeom), mjOBJ_GEOM, 3},
+      {"geom pos", m->geom_pos, 3 * static_cast<std::size_t>(m->ngeom), mjOBJ_GEOM, 3},
+      {"geom friction", m->geom_friction, 3 * static_cast<std::size_t>(m->ngeom), mjOBJ_GEOM, 3},
+      {"geom solref", m->geom_solref, mjNREF * static_cast<std::size_t>(m->ngeom), mjOBJ_GEOM,
+       mjNREF},
+      {"actuator gear", m->actuator_gear, 6 * static_cast<std::size_t>(m->nu), mjOBJ_ACTUATOR, 6},
+      {"actuator gainprm", m->actuator_gainprm, mjNGAIN * static_cast<std::size_t>(m->nu),
+       mjOBJ_ACTUATOR, mjNGAIN},
+      {"actuator biasprm", m->actuator_biasprm, mjNBIAS * static_cast<std::size_t>(m->nu),
+       mjOBJ_ACTUATOR, mjNBIAS},
+      {"key qpos", m->key_qpos, static_cast<std::size_t>(m->nkey) * m->nq, mjOBJ_KEY, m->nq},
+      {"key qvel", m->key_qvel, static_cast<std::size_t>(m->nkey) * m->nv, mjOBJ_KEY, m->nv},
+  };
+  for (const auto& a : arrays) {
+    for (std::size_t i = 0; i < a.count; ++i) {
+      if (std::isfinite(a.values[i])) continue;
+      std::string field = a.field;
+      if (a.object != mjOBJ_UNKNOWN && a.per > 0) {
+        const char* name = mj_id2name(m, a.object, static_cast<int>(i / a.per));
+        field += " of '" + std::string(name ? name : "#" + std::to_string(i / a.per)) + "'";
+      }
+      throw Error(where(field), "is " + std::to_string(a.values[i]) +
+                                    ": MuJoCo compiles it, but no simulation survives a non-finite "
+                                    "value");
+    }
+  }
+}
+
 // Parse and compile under parser_mutex(). In-memory text goes through MuJoCo's virtual file
 // system under the source's full path, so relative asset paths resolve against its folder.
 mjModel* parse(const ModelSource& source) {
@@ -704,8 +764,12 @@ mjModel* parse(const ModelSource& source) {
     mj_deleteVFS(vfs.get());
   } else {
     const auto& path = source.path;
+    if (path.empty()) throw Error(SourceLocation{.field = "model"}, "no model file named");
     if (!std::filesystem::exists(path))
       throw Error(SourceLocation{.file = path.string()}, "no such model file");
+    if (std::filesystem::is_directory(path))
+      throw Error(SourceLocation{.file = path.string()},
+                  "is a folder, not a model file (MJCF .xml or URDF .urdf)");
     if (!std::ifstream(path).good())
       throw Error(SourceLocation{.file = path.string()}, "model file is not readable");
     try {
@@ -727,6 +791,7 @@ mjModel* parse(const ModelSource& source) {
                   "elevation data does not match nrow x ncol");
     std::copy(hf.elevation.begin(), hf.elevation.end(), raw->hfield_data + raw->hfield_adr[id]);
   }
+  check_values(raw, source);
   return model.release();
 }
 

@@ -80,6 +80,24 @@ TEST(MuJoCoModel, MalformedXmlNamesFileLineAndElement) {
       << e.what();
 }
 
+// Values MuJoCo's compiler accepts but no simulation survives are refused at load, by name.
+TEST(MuJoCoModel, NonFiniteOrNonPositiveValuesAreRefusedByName) {
+  auto model = [](const std::string& option, const std::string& body) {
+    return ModelSource::string("<mujoco>\n <option " + option +
+                                   "/>\n <worldbody>\n  <body name=\"arm\">\n   <joint "
+                                   "type=\"hinge\"/>\n   <geom size=\"0.1\" " +
+                                   body + "/>\n  </body>\n </worldbody>\n</mujoco>\n",
+                               "values.xml");
+  };
+  Error e = load_error(model("gravity=\"0 0 nan\"", ""));
+  EXPECT_EQ(e.where().field, "option.gravity") << e.what();
+  e = load_error(model("timestep=\"-0.01\"", ""));
+  EXPECT_EQ(e.where().field, "option.timestep") << e.what();
+  e = load_error(model("", "mass=\"inf\""));
+  EXPECT_EQ(e.where().field, "body mass of 'arm'") << e.what();
+  EXPECT_NO_THROW(load_model(model("gravity=\"0 0 -9.81\"", "")));
+}
+
 TEST(MuJoCoModel, UnknownElementNamesLineAndElement) {
   const Error e = load_error(ModelSource::string(
       "<mujoco>\n <worldbody>\n  <bogus/>\n </worldbody>\n</mujoco>\n", "unknown.xml"));
