@@ -10,6 +10,7 @@
 
 #include "engine/core/error.h"
 #include "engine/io/checksum.h"
+#include "engine/io/lock.h"
 #include "engine/physics/backend.h"
 #include "learners/evaluate.h"
 #include "learners/version.h"
@@ -463,6 +464,10 @@ ExportResult export_policy(const fs::path& run, const ExportOptions& options) {
   fs::create_directories(options.out, ec);
   if (!fs::is_directory(options.out))
     throw Error(SourceLocation{.field = "out"}, "cannot create " + options.out.string());
+  // One export into a folder at a time (engine/io/lock.h).
+  const engine::io::FileLock lock(options.out / ".simlab.lock",
+                                  "export folder " + options.out.string(),
+                                  engine::io::this_command());
   const fs::path pt = options.out / "policy.pt", onnx_file = options.out / "policy.onnx",
                  card_file = options.out / "policy_card.json";
   result.card["files"] = nlohmann::json::object();

@@ -11,6 +11,7 @@
 #include "engine/io/checksum.h"
 #include "engine/io/event_file.h"
 #include "engine/io/image.h"
+#include "engine/io/lock.h"
 
 namespace simlab::learners::detail {
 namespace fs = std::filesystem;
@@ -178,6 +179,18 @@ RunFolder::RunFolder(const TrainConfig& config, std::vector<std::string> columns
       title_(std::string(algo_name(config.algo)) + " on " + config.scene) {
   const auto wanted = config.to_json();
   config_text_ = wanted.dump(2);
+  if (writer_) {
+    // One writer per run folder, taken before anything in it is read or written: two resumes of
+    // one run at once would interleave metrics.csv and race for the checkpoint.
+    std::error_code ec;
+    fs::create_directories(dir_, ec);
+    if (ec || !fs::is_directory(dir_))
+      throw train_error("out", "cannot create " + dir_.string() + ": " +
+                                   (ec ? ec.message() : std::string("a file is in the way")));
+    lock_ = std::make_unique<engine::io::FileLock>(
+        dir_ / ".simlab.lock", "run folder " + dir_.string(), engine::io::this_command());
+    if (!lock_->notice().empty()) std::fprintf(stderr, "simlab: %s\n", lock_->notice().c_str());
+  }
   if (writer_ && fs::exists(dir_ / "config.json") && !config.resume && !config.overwrite)
     throw train_error("out", dir_.string() +
                                  " holds a run already: --resume continues it, --overwrite "

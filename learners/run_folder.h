@@ -27,7 +27,8 @@ struct Scene;
 }
 namespace simlab::engine::io {
 class EventWriter;
-}
+class FileLock;
+}  // namespace simlab::engine::io
 
 namespace simlab::learners::detail {
 
@@ -105,6 +106,7 @@ class RunFolder {
   std::string config_text_;  // config.json's text, logged to TensorBoard
   std::vector<double> steps_, mean_return_;
   std::unique_ptr<engine::io::EventWriter> events_;
+  std::unique_ptr<engine::io::FileLock> lock_;  // the writer's, for the folder's lifetime
   void log_events(const std::function<void(engine::io::EventWriter&)>& write);
 };
 

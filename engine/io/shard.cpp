@@ -232,6 +232,12 @@ void ShardStore::open(Existing existing) {
                 std::string("the output folder is not writable: ") + std::strerror(errno));
   ::close(fd);
   fs::remove(probe, ec);
+  // One writer per shard: a second run of the same shard into this folder (or a resume of it
+  // while it runs) is refused before it touches a file. Other shards of the job lock their own.
+  lock_ = std::make_unique<FileLock>(dir_ / ("." + shard_stem(shard_) + ".lock"),
+                                     "shard " + std::to_string(shard_.index) + " of " +
+                                         std::to_string(shard_.count) + " in " + dir_.string(),
+                                     this_command());
 
   const auto own = own_files();
   if (!own.empty()) {
@@ -254,17 +260,28 @@ void ShardStore::open(Existing existing) {
     if (f.extension() == ".tmp" || f.filename().string().find(".tmp") != std::string::npos)
       fs::remove(f, ec);
   if (fs::exists(file())) {
-    // Finished before: trust the renamed file; rebuild its record if the run died before it.
+    // Finished before: the renamed file is whole, but it must be this job's (not a file that
+    // another tool or job left under the name); rebuild its record if the run died before it.
     finished_ = true;
     DatasetReader done(file());
+    json job;
+    try {
+      job = json::parse(done.job());
+    } catch (const json::exception&) {
+      throw Error(SourceLocation{.file = file().string(), .field = "data.attrs.simlab_job"},
+                  "missing or not JSON: not a shard written by simlab gen; move it away or pass "
+                  "--overwrite");
+    }
+    if (job != job_)
+      throw Error(SourceLocation{.file = file().string()},
+                  "was made with other settings (" + first_difference(job_, job) +
+                      "); use the same settings, another --out folder, or --overwrite");
     for (const auto& d : done.demos())
       committed_[d.index] = {d.index, d.num_samples, d.hash};
     const fs::path rec = dir_ / (shard_stem(shard_) + ".json");
     if (!fs::exists(rec) || !ShardRecord::from_json(read_json(rec), rec.string()).complete)
       write_json_atomic(rec, record(true).to_json());
-    static const std::regex part_name(R"(.*\.part-(\d+)\.hdf5)");
-    for (const auto& f : own_files())
-      if (std::regex_match(f.filename().string(), part_name)) fs::remove(f, ec);
+    remove_parts();
     return;
   }
   load_committed();
@@ -345,6 +362,15 @@ ShardRecord ShardStore::place(const fs::path& whole) {
   return r;
 }
 
+// Every part file of this shard, committed or torn: none outlives the finished shard.
+void ShardStore::remove_parts() {
+  static const std::regex part_name(R"(.*\.part-\d+\.hdf5(\.tmp)?)");
+  std::error_code ec;
+  for (const auto& f : own_files())
+    if (std::regex_match(f.filename().string(), part_name)) fs::remove(f, ec);
+  sync_dir(dir_);
+}
+
 ShardRecord ShardStore::finish() {
   const fs::path rec = dir_ / (shard_stem(shard_) + ".json");
   if (finished_) return ShardRecord::from_json(read_json(rec), rec.string());
@@ -356,7 +382,9 @@ ShardRecord ShardStore::finish() {
   std::error_code ec;
   if (parts.size() == 1) {
     // One part is already a whole shard file: rename it, no copy.
-    return place(parts[0]);
+    const ShardRecord r = place(parts[0]);
+    remove_parts();
+    return r;
   }
   try {
     if (parts.empty()) {
@@ -370,9 +398,7 @@ ShardRecord ShardStore::finish() {
     throw;
   }
   const ShardRecord r = place(tmp);
-  for (const auto& p : parts)
-    fs::remove(p, ec);
-  sync_dir(dir_);
+  remove_parts();
   return r;
 }
 

@@ -29,6 +29,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/io/dataset.h"
+#include "engine/io/lock.h"
 #include "engine/io/manifest.h"
 
 namespace simlab::engine::io {
@@ -79,6 +80,8 @@ class ShardStore {
   ShardRecord finish();
 
   const std::filesystem::path& dir() const { return dir_; }
+  // After open(): "" or a note that a killed run's lock on this shard was taken over.
+  std::string lock_notice() const { return lock_ ? lock_->notice() : ""; }
   std::filesystem::path file() const;  // STEM.hdf5
   std::uintmax_t bytes_written() const { return bytes_written_; }
 
@@ -89,6 +92,7 @@ class ShardStore {
   std::vector<std::filesystem::path> own_files() const;
   ShardRecord record(bool complete) const;
   void check_other_jobs() const;
+  void remove_parts();
   void load_committed();
 
   std::filesystem::path dir_;
@@ -104,6 +108,7 @@ class ShardStore {
   int next_part_ = 0;
   bool finished_ = false;
   std::unique_ptr<DatasetWriter> writer_;
+  std::unique_ptr<FileLock> lock_;  // held from open() on (engine/io/lock.h)
   std::uintmax_t bytes_written_ = 0;
 };
 

@@ -1,8 +1,10 @@
 // The bad-input and fault campaign's cases (issue 20) against the binary: each ends in a message
 // naming what to fix and exit 2, never a signal, and nothing trusted unchecked.
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <sys/types.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
@@ -109,6 +111,77 @@ TEST(Reliability, TrainPastTheFileSizeLimitStopsWithAMessage) {
   EXPECT_TRUE(contains(r.out, "checkpoint.pt: cannot write after")) << r.out;
   EXPECT_TRUE(contains(r.out, "File too large")) << r.out;
   EXPECT_FALSE(fs::exists(dir / "checkpoint.pt.tmp"));
+  fs::remove_all(dir);
+}
+
+// `args` in the background (output to `log`); its PID.
+pid_t start(const std::string& args, const fs::path& log) {
+  const auto r = simlab::test::shell(std::string(SIMLAB_BIN) + " " + args + " > " + log.string() +
+                                     " 2>&1 & echo $!");
+  return static_cast<pid_t>(std::stol(r.out));
+}
+
+bool alive(pid_t pid) {
+  return fs::exists("/proc/" + std::to_string(pid));
+}
+
+// Until `file` holds text (the holder wrote its note) or `pid` ended.
+bool wait_for_lock(const fs::path& file, pid_t pid) {
+  for (int i = 0; i < 2000 && alive(pid); ++i) {
+    std::error_code ec;
+    if (fs::file_size(file, ec) > 0 && !ec) return true;
+    usleep(5000);
+  }
+  return false;
+}
+
+void kill_and_wait(pid_t pid) {
+  kill(pid, SIGKILL);
+  for (int i = 0; i < 1000 && alive(pid); ++i)
+    usleep(5000);
+}
+
+TEST(Reliability, OneWriterPerShardAndRunFolderAndKilledHoldersAreTakenOver) {
+  const auto dir = fresh("simlab_rel_lock");
+  fs::create_directories(dir);
+  const auto log = dir / "first.log";
+  // A dataset shard: the second writer of the same shard is refused naming the first.
+  const auto data = dir / "data";
+  const std::string gen =
+      "gen --scene quadruped --policy zero --episodes 3000 --max-steps 100 "
+      "--envs 2 --threads 1 --out " +
+      data.string();
+  pid_t pid = start(gen, log);
+  ASSERT_TRUE(wait_for_lock(data / ".shard-00000-of-00001.lock", pid)) << "ended too soon";
+  auto r = run(gen + " --resume");
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_TRUE(contains(r.out, "shard 0 of 1 in " + data.string() +
+                                  " is being written by another simlab (PID " +
+                                  std::to_string(pid)))
+      << r.out;
+  // Killed, its lock is free; the resume says whose it was and finishes with no stray parts.
+  kill_and_wait(pid);
+  r = run("gen --scene quadruped --policy zero --episodes 3000 --max-steps 20 --envs 2 --out " +
+          data.string() + " --overwrite");
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_TRUE(contains(r.out, "is not running any more: its lock is taken over")) << r.out;
+  for (const auto& f : fs::directory_iterator(data))
+    EXPECT_EQ(f.path().filename().string().find(".part-"), std::string::npos) << f.path();
+
+  // A training run folder: a second --resume while the first runs is refused.
+  const auto runs = dir / "run";
+  const std::string train =
+      "train --scene cartpole-balance --envs 4 --horizon 32 --threads 1 "
+      "--out " +
+      runs.string();
+  ASSERT_EQ(run(train + " --steps 128").code, 0);
+  pid = start(train + " --steps 100000000 --resume", log);
+  ASSERT_TRUE(wait_for_lock(runs / ".simlab.lock", pid)) << "ended too soon";
+  r = run(train + " --steps 100000000 --resume");
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_TRUE(contains(r.out, "run folder " + runs.string() + " is being written by another"))
+      << r.out;
+  kill_and_wait(pid);
   fs::remove_all(dir);
 }
 

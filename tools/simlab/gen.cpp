@@ -109,6 +109,8 @@ void run_gen(const Options& o) {
   store.open(o.resume      ? io::Existing::kResume
              : o.overwrite ? io::Existing::kOverwrite
                            : io::Existing::kFail);
+  if (const auto notice = store.lock_notice(); !notice.empty())
+    std::fprintf(stderr, "simlab gen: %s\n", notice.c_str());
 
   const auto mine = io::shard_episodes(o.gen.episodes, shard);
   std::vector<std::int64_t> todo;

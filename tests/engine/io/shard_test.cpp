@@ -153,12 +153,14 @@ TEST(ShardStore, ResumeKeepsCommittedPartsAndDropsTheTornOne) {
   ASSERT_EQ(r.demos().size(), 5u);
   for (std::size_t i = 0; i < 5; ++i)
     EXPECT_EQ(r.demos()[i].index, static_cast<std::int64_t>(2 * i));
-  // Only the shard, its record and nothing else of it remain.
+  // Only the shard, its record and its (empty, released) lock file remain.
+  s.reset();  // the run ends: its lock is released
   std::set<std::string> files;
   for (const auto& e : fs::directory_iterator(dir))
     files.insert(e.path().filename().string());
-  EXPECT_EQ(files,
-            (std::set<std::string>{"shard-00000-of-00002.hdf5", "shard-00000-of-00002.json"}));
+  EXPECT_EQ(files, (std::set<std::string>{"shard-00000-of-00002.hdf5", "shard-00000-of-00002.json",
+                                          ".shard-00000-of-00002.lock"}));
+  EXPECT_EQ(fs::file_size(dir / ".shard-00000-of-00002.lock"), 0u);
 
   // Resuming a finished shard has nothing left to do.
   auto again = store(dir);
@@ -189,6 +191,12 @@ TEST(ShardStore, OverwriteRemovesOnlyThisShardAndOtherJobsAreRefused) {
   EXPECT_TRUE(fs::exists(dir / "shard-00000-of-00002.hdf5"));
   EXPECT_FALSE(fs::exists(dir / "shard-00001-of-00002.hdf5"));
   EXPECT_FALSE(fs::exists(dir / "manifest.json"));
+  // While it is open, a second writer of shard 1 is refused; shard 0 is free.
+  EXPECT_NE(error_of([&] {
+              store(dir, {{"seed", 1}}, {1, 2})->open(Existing::kResume);
+            }).find("shard 1 of 2 in " + dir.string() + " is being written by another simlab"),
+            std::string::npos);
+  s.reset();
 
   // Another job's shards in the folder: refused, even with --overwrite.
   EXPECT_NE(error_of([&] {
@@ -198,6 +206,29 @@ TEST(ShardStore, OverwriteRemovesOnlyThisShardAndOtherJobsAreRefused) {
   EXPECT_NE(error_of([&] {
               store(dir, {{"seed", 5}}, {1, 2})->open(Existing::kOverwrite);
             }).find("shard 0 was made with other settings (seed is 5 here and 1 there)"),
+            std::string::npos);
+  fs::remove_all(dir);
+}
+
+// A file under the finished shard's name that another job (or tool) wrote is not taken for it.
+TEST(ShardStore, AForeignFileUnderTheShardsNameIsRefused) {
+  const auto dir = fresh_dir("simlab_shard_foreign");
+  fs::create_directories(dir);
+  {
+    DatasetWriter w(dir / "shard-00000-of-00002.hdf5", layout(), "{}", R"({"seed": 9})");
+    const auto e = episode(0);
+    w.write(e, episode_hash(e));
+    w.close();
+  }
+  EXPECT_NE(error_of([&] { store(dir)->open(Existing::kResume); })
+                .find("shard-00000-of-00002.hdf5: was made with other settings (seed is 1 here "
+                      "and 9 there)"),
+            std::string::npos);
+  {
+    DatasetWriter w(dir / "shard-00000-of-00002.hdf5", layout(), "{}", "");
+    w.close();
+  }
+  EXPECT_NE(error_of([&] { store(dir)->open(Existing::kResume); }).find("not a shard written by"),
             std::string::npos);
   fs::remove_all(dir);
 }
