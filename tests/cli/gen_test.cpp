@@ -439,6 +439,31 @@ TEST(Inspect, CountsShapesStatisticsAndASheet) {
   fs::remove_all(dir);
 }
 
+// Damage HDF5's own checksums miss (inside raw chunks) is caught against the shard's record;
+// damage to HDF5's metadata by HDF5: either way exit 2 naming the file, never "0 episodes".
+TEST(Inspect, DamagedShardsFailNamingTheFile) {
+  const auto dir = fresh("simlab_inspect_damaged");
+  ASSERT_EQ(run("gen --scene cartpole-balance --episodes 6 --max-steps 30 --out " + dir.string())
+                .code,
+            0);
+  const auto file = dir / "shard-00000-of-00001.hdf5";
+  const auto size = fs::file_size(file);
+  {
+    std::fstream f(file, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(static_cast<std::streamoff>(size / 2));
+    f.write("damaged!", 8);
+  }
+  auto r = run("inspect " + dir.string());
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_TRUE(contains(r.out, file.string() + ": this dataset shard is damaged or truncated"))
+      << r.out;
+  fs::resize_file(file, size / 3);
+  r = run("inspect " + file.string());
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_TRUE(contains(r.out, file.string() + ": ")) << r.out;
+  fs::remove_all(dir);
+}
+
 TEST(BenchGen, ReportsRatesWithAndWithoutWritingAndBytesPerStep) {
   const auto r =
       run(std::string("bench gen --scene cartpole-balance --episodes 4 --envs 2 --max-steps 20 "
