@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 
 #include "engine/core/error.h"
+#include "engine/core/memory.h"
 
 namespace simlab::engine {
 namespace {
@@ -100,10 +101,29 @@ VectorEnv::VectorEnv(std::vector<EnvVariant> variants, VectorEnvConfig config)
 }
 
 void VectorEnv::make_envs() {
-  // Worlds are made in parallel: with thousands of envs, allocating and initializing mjData is
-  // a visible part of start-up.
+  const int n = config_.num_envs;
+  // A few envs first (the first variants'): what they take, times the count, must fit the
+  // memory budget before the rest are allocated (engine/core/memory.h).
+  const int sample = std::min({n, 8, static_cast<int>(variants_.size())});
+  for (int i = 0; i < sample; ++i)
+    slots_[static_cast<std::size_t>(i)].emplace(variants_[variant_of(i)], config_, i);
+  if (n > sample) {
+    std::size_t world = 0;
+    for (int i = 0; i < sample; ++i)
+      world += slots_[static_cast<std::size_t>(i)]->world().bytes();
+    world /= static_cast<std::size_t>(sample);
+    // The slot's own vectors (observation, actions, delay line, noise) and the allocator's share.
+    const std::size_t slot = sizeof(EnvSlot) + 16 * (observation_.dim() + act_dim_) + 1024;
+    const std::size_t batch = batch_bytes_per_env();
+    require_memory(world + slot + batch, n, "envs of " + variants_[0].model->info().name,
+                   "physics state " + format_bytes(static_cast<double>(world)) +
+                       ", env and batch " + format_bytes(static_cast<double>(slot + batch)),
+                   SourceLocation{.field = "envs"});
+  }
+  // The rest in parallel: with thousands of envs, allocating and initializing mjData is a visible
+  // part of start-up.
   arena_.execute([&] {
-    tbb::parallel_for(0, config_.num_envs, [&](int i) {
+    tbb::parallel_for(sample, n, [&](int i) {
       slots_[static_cast<std::size_t>(i)].emplace(variants_[variant_of(i)], config_, i);
     });
   });

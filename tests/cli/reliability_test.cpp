@@ -114,6 +114,26 @@ TEST(Reliability, TrainPastTheFileSizeLimitStopsWithAMessage) {
   fs::remove_all(dir);
 }
 
+// 100,000 push envs need about 40 GB: refused up front with the figures (it used to grow to 16 GB
+// over 51 s before MuJoCo's allocation failed); gen counts each episode's recording too.
+TEST(Reliability, RunsThatCannotFitInMemoryAreRefusedUpFront) {
+  auto r = run("bench spinup --scene push --envs 100000", "SIMLAB_MEMORY_LIMIT=8G ");
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_TRUE(contains(r.out, "--envs: 100000 envs of")) << r.out;
+  EXPECT_TRUE(contains(r.out, "SIMLAB_MEMORY_LIMIT=8G allows; at most")) << r.out;
+  const auto dir = fresh("simlab_rel_memory");
+  r = run("gen --scene push --obs state,rgb --res 256x256 --envs 2000 --episodes 2000 --out " +
+              dir.string(),
+          "SIMLAB_MEMORY_LIMIT=8G ");
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_TRUE(contains(r.out, "--envs: 2000 episodes in flight need about")) << r.out;
+  EXPECT_FALSE(fs::exists(dir)) << "refused before the folder is made";
+  r = run("bench physics --scene cartpole-balance --envs 16 --steps 10",
+          "SIMLAB_MEMORY_LIMIT=plenty ");
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_TRUE(contains(r.out, "SIMLAB_MEMORY_LIMIT: 'plenty': expected a size")) << r.out;
+}
+
 // `args` in the background (output to `log`); its PID.
 pid_t start(const std::string& args, const fs::path& log) {
   const auto r = simlab::test::shell(std::string(SIMLAB_BIN) + " " + args + " > " + log.string() +

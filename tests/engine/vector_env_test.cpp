@@ -1,11 +1,14 @@
 #include "engine/vector_env.h"
 
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <oneapi/tbb/global_control.h>
 #include <sstream>
+#include <string>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -65,6 +68,39 @@ std::vector<float> actions_at(int step, int envs, int act_dim) {
     for (int d = 0; d < act_dim; ++d)
       a[e * act_dim + d] = action_for(e, step, d);
   return a;
+}
+
+// Envs that cannot fit the memory budget are refused before they are allocated, with the
+// figures; SIMLAB_MEMORY_LIMIT sets a budget of one's own.
+TEST(VectorEnv, EnvsThatCannotFitAreRefusedBeforeAllocating) {
+  const char* old = std::getenv("SIMLAB_MEMORY_LIMIT");
+  const std::string saved = old ? old : "";
+  const auto model = humanoid();
+  // What the process holds now, plus 1 MB: room for a few humanoids, not for 100,000.
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  long rss_kb = 0;
+  while (std::getline(status, line))
+    if (line.rfind("VmRSS:", 0) == 0) rss_kb = std::stol(line.substr(6));
+  setenv("SIMLAB_MEMORY_LIMIT", (std::to_string(rss_kb + 1024) + "K").c_str(), 1);
+  try {
+    VectorEnv env(model, VectorEnvConfig{.num_envs = 100000, .num_threads = 1});
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    const std::string what = e.what();
+    EXPECT_EQ(e.where().field, "envs");
+    EXPECT_NE(what.find("100000 envs of"), std::string::npos) << what;
+    EXPECT_NE(what.find("SIMLAB_MEMORY_LIMIT="), std::string::npos) << what;
+    EXPECT_NE(what.find("at most"), std::string::npos) << what;
+  }
+  setenv("SIMLAB_MEMORY_LIMIT", "lots", 1);
+  EXPECT_THROW(VectorEnv(model, VectorEnvConfig{.num_envs = 16, .num_threads = 1}), Error);
+  setenv("SIMLAB_MEMORY_LIMIT", "64G", 1);
+  EXPECT_NO_THROW(VectorEnv(model, VectorEnvConfig{.num_envs = 16, .num_threads = 1}));
+  if (saved.empty())
+    unsetenv("SIMLAB_MEMORY_LIMIT");
+  else
+    setenv("SIMLAB_MEMORY_LIMIT", saved.c_str(), 1);
 }
 
 TEST(VectorEnv, StepWritesOneRowPerEnv) {

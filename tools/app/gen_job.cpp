@@ -15,6 +15,7 @@
 #include <sstream>
 
 #include "engine/core/error.h"
+#include "engine/core/memory.h"
 #include "engine/core/rng.h"
 #include "engine/episode_rollout.h"
 #include "engine/io/hash.h"
@@ -42,6 +43,32 @@ std::string read_text(const std::filesystem::path& file) {
   std::stringstream s;
   s << in.rdbuf();
   return s.str();
+}
+
+// Each episode in flight holds a world and its recording (frames included) until it is written:
+// refuse a count that cannot fit before anything is allocated or created.
+void require_gen_memory(const GenSpec& spec) {
+  const auto& o = spec.options;
+  const std::int64_t n = std::min<std::int64_t>(o.run.envs, o.episodes);
+  const engine::EpisodeRollout probe(spec.scene.variants, spec.config, 0);
+  const auto& L = spec.layout;
+  const std::size_t steps = spec.config.max_episode_steps > 0
+                                ? static_cast<std::size_t>(spec.config.max_episode_steps)
+                                : 1000;
+  const std::size_t px = static_cast<std::size_t>(L.width) * L.height;
+  const std::size_t record =
+      (steps + 1) * (4 * static_cast<std::size_t>(L.obs_dim) + (L.rgb ? 3 * px : 0) +
+                     (L.depth ? 4 * px : 0) + (L.seg ? 4 * px : 0)) +
+      steps * (4 * static_cast<std::size_t>(L.act_dim) + 5 +
+               8 * static_cast<std::size_t>(probe.state_dim()));
+  const std::size_t world = probe.world().bytes();
+  // Without images each thread runs one episode at a time (simulate()).
+  const std::int64_t threads = o.run.threads > 0 ? o.run.threads : tbb::info::default_concurrency();
+  engine::require_memory(world + record, L.has_images() ? n : std::min(n, threads),
+                         "episodes in flight",
+                         "physics state " + engine::format_bytes(static_cast<double>(world)) +
+                             ", recording " + engine::format_bytes(static_cast<double>(record)),
+                         SourceLocation{.field = "envs"});
 }
 
 }  // namespace
@@ -192,6 +219,7 @@ GenSpec prepare_gen(const GenOptions& o) {
       {"env_kwargs", env_kwargs},
       {"simlab",
        about}}.dump();
+  require_gen_memory(s);
   return s;
 }
 
