@@ -29,11 +29,12 @@ ProceduralSpec read_procedural(const Reader& root) {
     spec.where = o.where("count");
     spec.name = o.text("name", "object" + std::string(i == 0 ? "" : std::to_string(i)));
     const auto count = o.range("count", {1, 1});
+    // Checked before the casts (1e300 or nan is no int), and bounded: every object is a body.
+    if (!(count.first >= 0 && count.second <= 1000) || count.first != std::floor(count.first) ||
+        count.second != std::floor(count.second))
+      throw Error(o.where("count"), "expected whole numbers in [0, 1000]");
     spec.count_min = static_cast<int>(count.first);
     spec.count_max = static_cast<int>(count.second);
-    if (spec.count_min < 0 || count.first != std::floor(count.first) ||
-        count.second != std::floor(count.second))
-      throw Error(o.where("count"), "expected whole numbers >= 0");
     spec.shapes = o.names("shapes", spec.shapes);
     for (const auto& shape : spec.shapes)
       pick<int>({{"box", 0}, {"sphere", 1}, {"cylinder", 2}, {"capsule", 3}}, shape,
@@ -92,10 +93,10 @@ ProceduralSpec read_procedural(const Reader& root) {
     auto& spec = p.lights;
     spec.where = r.where("lights");
     const auto count = l.range("count", {1, 1});
+    if (!(count.first >= 0 && count.second <= 8))  // before the casts: nan, 1e300 are no ints
+      throw Error(l.where("count"), "must be within [0, 8]");
     spec.count_min = static_cast<int>(count.first);
     spec.count_max = static_cast<int>(count.second);
-    if (spec.count_min < 0 || spec.count_max > 8)
-      throw Error(l.where("count"), "must be within [0, 8]");
     std::tie(spec.height_min, spec.height_max) =
         l.range("height", {spec.height_min, spec.height_max});
     std::tie(spec.diffuse_min, spec.diffuse_max) =

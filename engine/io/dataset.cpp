@@ -13,6 +13,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include <climits>
 #include <nlohmann/json.hpp>
 
 #include "engine/core/error.h"
@@ -66,16 +67,25 @@ std::string terms_json(const std::vector<ObsTerm>& terms) {
 std::vector<ObsTerm> parse_terms(const std::string& text, const fs::path& file) {
   std::vector<ObsTerm> out;
   try {
+    // offset and size are checked as whole numbers before they become ints (get<int>() casts a
+    // float such as 1e300 unchecked), and the columns they add up to must fit an int.
+    auto whole = [](const nlohmann::json& v) {
+      if (!v.is_number_integer()) throw std::invalid_argument("offset and size must be integers");
+      return v.get<std::int64_t>();
+    };
+    std::int64_t end = 0;
     for (const auto& t : nlohmann::json::parse(text)) {
+      const std::int64_t offset = whole(t.at("offset")), size = whole(t.at("size"));
       ObsTerm term{.key = t.at("key").get<std::string>(),
                    .term = t.value("term", ""),
-                   .offset = t.at("offset").get<int>(),
-                   .size = t.at("size").get<int>(),
                    .names = t.value("names", std::vector<std::string>{})};
-      const int end = out.empty() ? 0 : out.back().offset + out.back().size;
-      if (term.size < 1 || term.offset != end || term.key.empty() ||
-          term.key.find('/') != std::string::npos)
+      if (size < 1 || offset != end || size > INT_MAX - end || term.key.empty() ||
+          term.key.find('/') != std::string::npos ||
+          (!term.names.empty() && static_cast<std::int64_t>(term.names.size()) != size))
         throw std::invalid_argument("term " + term.key);
+      term.offset = static_cast<int>(offset);
+      term.size = static_cast<int>(size);
+      end += size;
       out.push_back(std::move(term));
     }
   } catch (const std::exception& e) {
@@ -86,6 +96,10 @@ std::vector<ObsTerm> parse_terms(const std::string& text, const fs::path& file) 
 }
 
 }  // namespace
+
+std::vector<ObsTerm> parse_obs_terms(const std::string& text, const fs::path& file) {
+  return parse_terms(text, file);
+}
 
 std::vector<std::string> DatasetLayout::modalities() const {
   std::vector<std::string> keys;
@@ -176,7 +190,7 @@ std::vector<std::string> link_names(hid_t group, const char* prefix = "") {
     const char* prefix;
     std::vector<std::string> names;
   } ctx{prefix, {}};
-  H5Literate(
+  const herr_t listed = H5Literate(
       group, H5_INDEX_NAME, H5_ITER_INC, nullptr,
       [](hid_t, const char* name, const H5L_info_t*, void* data) -> herr_t {
         auto* c = static_cast<Ctx*>(data);
@@ -184,6 +198,8 @@ std::vector<std::string> link_names(hid_t group, const char* prefix = "") {
         return 0;
       },
       &ctx);
+  // A damaged group must not read as an empty one ("0 episodes").
+  if (listed < 0) throw Error(SourceLocation{}, "cannot list a group's members: " + hdf5_reason());
   return ctx.names;
 }
 
@@ -573,7 +589,12 @@ DatasetReader::DatasetReader(const fs::path& file) : impl_(std::make_unique<Impl
                 "no 'data' group: not a dataset in robomimic's layout");
   impl_->data = checked(H5Gopen2(impl_->file.get(), "data", H5P_DEFAULT), H5Gclose, file,
                         "cannot open group data");
-  const auto names = link_names(impl_->data.get(), "demo_");
+  std::vector<std::string> names;
+  try {
+    names = link_names(impl_->data.get(), "demo_");
+  } catch (const Error& e) {
+    throw Error(SourceLocation{.file = file.string(), .field = "data"}, e.message());
+  }
   for (const auto& name : names) {
     Id g = checked(H5Gopen2(impl_->data.get(), name.c_str(), H5P_DEFAULT), H5Gclose, file,
                    "cannot open " + name);
@@ -678,7 +699,11 @@ std::vector<ArrayInfo> DatasetReader::arrays(const std::string& demo) const {
   Id g = checked(H5Gopen2(impl_->data.get(), demo.c_str(), H5P_DEFAULT), H5Gclose, file_,
                  "no group data/" + demo);
   std::vector<ArrayInfo> out;
-  collect_arrays(g.get(), "", out);
+  try {
+    collect_arrays(g.get(), "", out);
+  } catch (const Error& e) {
+    throw Error(SourceLocation{.file = file_.string(), .field = "data/" + demo}, e.message());
+  }
   return out;
 }
 

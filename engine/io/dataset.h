@@ -44,6 +44,9 @@ struct ObsTerm {
 
 // A space's groups as obs/<key> terms, in order (empty groups left out, clashing keys numbered).
 std::vector<ObsTerm> obs_terms(const Space& space);
+// The terms a file's data.attrs simlab_obs_terms lists (JSON); throws simlab::Error naming `file`
+// when the text is not such a list (terms must be contiguous from 0, each with a size >= 1).
+std::vector<ObsTerm> parse_obs_terms(const std::string& text, const std::filesystem::path& file);
 
 // What every episode of a dataset holds besides the fixed fields.
 struct DatasetLayout {

@@ -211,7 +211,8 @@ std::vector<std::string> read_records(const std::filesystem::path& file) {
     std::memcpy(&length, all.data() + at, 8);
     std::memcpy(&length_crc, all.data() + at + 8, 4);
     if (length_crc != masked_crc32c(all.data() + at, 8)) throw bad("record length CRC mismatch");
-    if (length > all.size() - at - 16) throw bad("truncated record");
+    // Room for the payload and its CRC (12 to 15 bytes left would wrap the subtraction).
+    if (all.size() - at < 16 || length > all.size() - at - 16) throw bad("truncated record");
     std::string payload = all.substr(at + 12, length);
     std::memcpy(&payload_crc, all.data() + at + 12 + length, 4);
     if (payload_crc != masked_crc32c(payload.data(), payload.size()))

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <regex>
 #include <unistd.h>
@@ -37,21 +38,48 @@ json ShardRecord::to_json() const {
   return j;
 }
 
+namespace {
+
+// j[key] as a whole number in [lo, hi] (lo <= hi, both >= 0 here): get<int>() alone would cast a
+// float or an out-of-range value unchecked (1e300, or -1 as a size). Throws simlab::Error.
+std::int64_t whole(const json& j, const char* key, std::int64_t lo, std::int64_t hi,
+                   const std::string& where) {
+  const json& v = j.at(key);
+  bool ok = false;
+  std::int64_t x = 0;
+  if (v.is_number_unsigned()) {
+    ok = v.get<std::uint64_t>() <= static_cast<std::uint64_t>(hi);
+    if (ok) x = static_cast<std::int64_t>(v.get<std::uint64_t>());
+  } else if (v.is_number_integer()) {
+    ok = true;
+    x = v.get<std::int64_t>();
+  }
+  if (!ok || x < lo || x > hi)
+    throw Error(SourceLocation{.file = where, .field = key},
+                "malformed shard record: expected a whole number in [" + std::to_string(lo) + ", " +
+                    std::to_string(hi) + "], got " + v.dump());
+  return x;
+}
+
+}  // namespace
+
 ShardRecord ShardRecord::from_json(const json& j, const std::string& where) {
+  constexpr std::int64_t kMax = std::numeric_limits<std::int64_t>::max();
   try {
     ShardRecord r;
-    r.index = j.at("shard").at("index").get<int>();
-    r.count = j.at("shard").at("count").get<int>();
+    // The shard count's range is resolve_shard's.
+    r.count = static_cast<int>(whole(j.at("shard"), "count", 1, 99999, where));
+    r.index = static_cast<int>(whole(j.at("shard"), "index", 0, r.count - 1, where));
     r.complete = j.at("status").get<std::string>() == "complete";
-    r.steps = j.at("steps").get<std::int64_t>();
+    r.steps = whole(j, "steps", 0, kMax, where);
     r.job = j.at("job");
     r.simlab_version = j.value("simlab_version", "");
     for (const auto& e : j.at("episodes"))
-      r.episodes.push_back({e.at("id").get<std::int64_t>(), e.at("steps").get<std::int64_t>(),
+      r.episodes.push_back({whole(e, "id", 0, kMax, where), whole(e, "steps", 0, kMax, where),
                             e.at("hash").get<std::string>()});
     if (r.complete) {
       r.file = j.at("file").get<std::string>();
-      r.bytes = j.at("bytes").get<std::uintmax_t>();
+      r.bytes = static_cast<std::uintmax_t>(whole(j, "bytes", 0, kMax, where));
       r.crc32 = j.at("crc32").get<std::string>();
     } else {
       r.parts = j.value("parts", std::vector<std::string>{});

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <cstring>
@@ -39,6 +40,8 @@ void install_handlers() {
 // The model's own text (the main file; includes are not followed).
 std::string model_text(const ModelSource& source) {
   if (source.in_memory()) return source.text;
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(source.path, ec)) return "";  // parse() says what it is
   std::ifstream in(source.path);
   return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
@@ -51,9 +54,15 @@ std::string model_text(const ModelSource& source) {
 Error compile_error(const ModelSource& source, const std::string& raw) {
   SourceLocation where{.file = source.path.string()};
   std::smatch m;
+  // Digits that do not fit an int (a name in the message can hold anything) are no position.
+  auto small = [](const std::string& digits) {
+    int v = 0;
+    const auto r = std::from_chars(digits.data(), digits.data() + digits.size(), v);
+    return r.ec == std::errc() ? v : 0;
+  };
   if (std::regex_search(raw, m, std::regex(R"([Ll]ine(?: number=| )(\d+))")))
-    where.line = std::stoi(m[1]);
-  if (std::regex_search(raw, m, std::regex(R"(column (\d+))"))) where.column = std::stoi(m[1]);
+    where.line = small(m[1]);
+  if (std::regex_search(raw, m, std::regex(R"(column (\d+))"))) where.column = small(m[1]);
   if (std::regex_search(raw, m, std::regex(R"(Element '([^']*)'|XMLElement name=(\w+))")))
     where.field = "element <" + (m[1].matched ? m[1].str() : m[2].str()) + ">";
 
@@ -740,10 +749,42 @@ void check_values(const mjModel* m, const ModelSource& source) {
   }
 }
 
+// MuJoCo 2.2.2's URDF importer crashes (SIGSEGV inside mj_loadXML) on a joint type it does not
+// know ("rezolute", even "REVOLUTE"): refuse such a file before MuJoCo reads it. Joints without a
+// type (those a <transmission> names) are left alone.
+void check_urdf_joint_types(const ModelSource& source) {
+  const std::string xml = model_text(source);
+  if (xml.find("<robot") == std::string::npos) return;
+  static const std::regex joint(R"(<joint\b([^>]*)>)");
+  static const std::regex type(R"(\btype\s*=\s*(["'])(.*?)\1)");
+  static const std::regex name(R"(\bname\s*=\s*(["'])(.*?)\1)");
+  static const char* const kKnown[] = {"revolute", "continuous", "prismatic",
+                                       "fixed",    "floating",   "planar"};
+  for (auto it = std::sregex_iterator(xml.begin(), xml.end(), joint); it != std::sregex_iterator();
+       ++it) {
+    const std::string attributes = (*it)[1].str();
+    std::smatch t, n;
+    if (!std::regex_search(attributes, t, type)) continue;
+    const std::string kind = t[2].str();
+    if (std::any_of(std::begin(kKnown), std::end(kKnown), [&](const char* k) { return kind == k; }))
+      continue;
+    const int line =
+        1 + static_cast<int>(std::count(xml.begin(), xml.begin() + it->position(), '\n'));
+    const std::string joint_name = std::regex_search(attributes, n, name) ? n[2].str() : "";
+    throw Error(SourceLocation{.file = source.path.string(),
+                               .line = line,
+                               .field = "joint " + (joint_name.empty() ? "?" : joint_name)},
+                "type '" + kind +
+                    "' is not a URDF joint type (revolute, continuous, prismatic, fixed, floating, "
+                    "planar; lower case)");
+  }
+}
+
 // Parse and compile under parser_mutex(). In-memory text goes through MuJoCo's virtual file
 // system under the source's full path, so relative asset paths resolve against its folder.
 mjModel* parse(const ModelSource& source) {
   install_handlers();
+  check_urdf_joint_types(source);
   std::array<char, 2048> error{};
   mjModel* raw = nullptr;
   if (source.in_memory()) {
