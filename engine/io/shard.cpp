@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "engine/core/error.h"
+#include "engine/io/checksum.h"
 #include "engine/io/hash.h"
 
 namespace simlab::engine::io {
@@ -194,6 +195,13 @@ void ShardStore::load_committed() {
     std::smatch m;
     const auto name = path.filename().string();
     if (!std::regex_match(name, m, part_name)) continue;
+    try {
+      verify_sum_file(path, "committed part");
+    } catch (const Error& e) {
+      throw Error(e.where(), e.message() +
+                                 ". Its episodes come back identical if it is removed: "
+                                 "delete it and run with --resume again");
+    }
     DatasetReader part(path);
     json job;
     try {
@@ -256,9 +264,12 @@ void ShardStore::open(Existing existing) {
   check_other_jobs();
   if (existing != Existing::kResume) return;
 
-  for (const auto& f : own_files())
-    if (f.extension() == ".tmp" || f.filename().string().find(".tmp") != std::string::npos)
+  for (const auto& f : own_files()) {
+    const std::string name = f.filename().string();
+    const bool orphan_sum = f.extension() == ".sum" && !fs::exists(f.parent_path() / f.stem(), ec);
+    if (f.extension() == ".tmp" || name.find(".tmp") != std::string::npos || orphan_sum)
       fs::remove(f, ec);
+  }
   if (fs::exists(file())) {
     // Finished before: the renamed file is whole, but it must be this job's (not a file that
     // another tool or job left under the name); rebuild its record if the run died before it.
@@ -310,6 +321,8 @@ void ShardStore::commit_part() {
   const fs::path final = part_path(next_part_), tmp = final.string() + ".tmp";
   writer_->close();
   writer_.reset();
+  // Its checksum first (PART.sum), so that every committed part has one: --resume verifies it.
+  write_json_atomic(sum_path(final), file_sum(tmp).to_json());
   std::error_code ec;
   fs::rename(tmp, final, ec);
   if (ec)
@@ -364,7 +377,7 @@ ShardRecord ShardStore::place(const fs::path& whole) {
 
 // Every part file of this shard, committed or torn: none outlives the finished shard.
 void ShardStore::remove_parts() {
-  static const std::regex part_name(R"(.*\.part-\d+\.hdf5(\.tmp)?)");
+  static const std::regex part_name(R"(.*\.part-\d+\.hdf5(\.tmp|\.sum)?)");
   std::error_code ec;
   for (const auto& f : own_files())
     if (std::regex_match(f.filename().string(), part_name)) fs::remove(f, ec);

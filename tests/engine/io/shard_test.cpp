@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include "engine/core/error.h"
+#include "engine/io/checksum.h"
 #include "tests/support/errors.h"
 
 namespace simlab::engine::io {
@@ -124,7 +125,7 @@ TEST(ShardStore, ResumeKeepsCommittedPartsAndDropsTheTornOne) {
   std::ofstream(dir / "shard-00000-of-00002.part-00001.hdf5.tmp") << "torn";
 
   const auto refused = error_of([&] { store(dir)->open(Existing::kFail); });
-  EXPECT_NE(refused.find("already holds shard 0 of 2 (shard-00000-of-00002.part-00000.hdf5 and 1 "
+  EXPECT_NE(refused.find("already holds shard 0 of 2 (shard-00000-of-00002.part-00000.hdf5 and 2 "
                          "more); pass --resume to continue it or --overwrite to start it over"),
             std::string::npos)
       << refused;
@@ -207,6 +208,36 @@ TEST(ShardStore, OverwriteRemovesOnlyThisShardAndOtherJobsAreRefused) {
               store(dir, {{"seed", 5}}, {1, 2})->open(Existing::kOverwrite);
             }).find("shard 0 was made with other settings (seed is 5 here and 1 there)"),
             std::string::npos);
+  fs::remove_all(dir);
+}
+
+// A committed part is verified against its checksum on --resume: damage is refused naming the
+// part, with the way out (its episodes are deterministic: remove it and resume).
+TEST(ShardStore, ADamagedCommittedPartIsRefusedOnResume) {
+  const auto dir = fresh_dir("simlab_shard_damaged_part");
+  {
+    auto s = store(dir);
+    s->open(Existing::kFail);
+    s->write(episode(0));
+    s->write(episode(2));  // a part of 2 committed
+  }
+  const auto part = dir / "shard-00000-of-00002.part-00000.hdf5";
+  ASSERT_TRUE(fs::exists(sum_path(part)));
+  {
+    std::fstream f(part, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(static_cast<std::streamoff>(fs::file_size(part) / 2));
+    f.write("xx", 2);
+  }
+  const auto what = error_of([&] { store(dir)->open(Existing::kResume); });
+  EXPECT_NE(what.find(part.string() + ": this committed part is damaged"), std::string::npos)
+      << what;
+  EXPECT_NE(what.find("delete it and run with --resume again"), std::string::npos) << what;
+  fs::remove(part);
+  auto s = store(dir);
+  s->open(Existing::kResume);
+  EXPECT_TRUE(s->committed().empty());
+  EXPECT_FALSE(fs::exists(sum_path(part))) << "its checksum went with it";
+  s.reset();
   fs::remove_all(dir);
 }
 
