@@ -14,6 +14,7 @@ import re
 import subprocess
 import sys
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SPECS = ["cartpole-balance", "push", "quadruped"]
@@ -40,6 +41,7 @@ def main():
     totals = {"tried": 0, "refused": 0, "accepted": 0, "crashed": 0}
     crashes = []
     with tempfile.TemporaryDirectory() as tmp:
+        jobs = []
         for name in SPECS:
             src = os.path.join(ROOT, "scenes", "specs", name + ".toml")
             text = open(src).read()
@@ -51,20 +53,26 @@ def main():
                 for v in VALUES:
                     mutated = list(lines)
                     mutated[i] = lines[i][:a] + v + lines[i][b:]
-                    path = os.path.join(tmp, "%s.toml" % name)
+                    path = os.path.join(tmp, "%s-%d.toml" % (name, len(jobs)))
                     with open(path, "w") as f:
                         f.write("\n".join(mutated))
-                    r = subprocess.run([simlab, "scenes", "check", path], capture_output=True,
+                    jobs.append((name, i, key, v, path))
+
+        def check(job):
+            return job, subprocess.run([simlab, "scenes", "check", job[4]], capture_output=True,
                                        text=True, timeout=300)
-                    totals["tried"] += 1
-                    if r.returncode == 2 and "error:" in r.stderr:
-                        totals["refused"] += 1
-                    elif r.returncode == 0:
-                        totals["accepted"] += 1
-                    else:
-                        totals["crashed"] += 1
-                        crashes.append({"spec": name, "line": i + 1, "key": key, "value": v,
-                                        "exit": r.returncode, "stderr": r.stderr[-400:]})
+
+        with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+            for (name, i, key, v, _), r in pool.map(check, jobs):
+                totals["tried"] += 1
+                if r.returncode == 2 and "error:" in r.stderr:
+                    totals["refused"] += 1
+                elif r.returncode == 0:
+                    totals["accepted"] += 1
+                else:
+                    totals["crashed"] += 1
+                    crashes.append({"spec": name, "line": i + 1, "key": key, "value": v,
+                                    "exit": r.returncode, "stderr": r.stderr[-400:]})
     print("spec values: %(tried)d tried, %(refused)d refused (exit 2), %(accepted)d accepted, "
           "%(crashed)d crashed" % totals)
     for c in crashes:
