@@ -5,6 +5,7 @@
 #include <charconv>
 #include <chrono>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -13,6 +14,8 @@
 #include <regex>
 #include <sstream>
 #include <vector>
+
+#include <spdlog/spdlog.h>
 
 #include "engine/core/error.h"
 
@@ -780,11 +783,50 @@ void check_urdf_joint_types(const ModelSource& source) {
   }
 }
 
+// MuJoCo computes each mesh's convex hull while it compiles, which for a mesh of a few hundred
+// thousand faces takes minutes with no sign of life: say so before it starts (binary STL gives its
+// face count in its header; other files are estimated from their size).
+void warn_large_meshes(const ModelSource& source) {
+  if (source.in_memory()) return;
+  const std::string xml = model_text(source);
+  static const std::regex mesh(R"(<mesh\b[^>]*\bfile(?:name)?\s*=\s*["']([^"']+)["'])");
+  static const std::regex meshdir(R"(\bmeshdir\s*=\s*["']([^"']+)["'])");
+  const auto dir = source.path.parent_path();
+  std::smatch m;
+  const auto mesh_dir = std::regex_search(xml, m, meshdir) ? dir / m[1].str() : dir;
+  for (auto it = std::sregex_iterator(xml.begin(), xml.end(), mesh); it != std::sregex_iterator();
+       ++it) {
+    std::error_code ec;
+    std::filesystem::path file;
+    for (const auto& candidate : {mesh_dir / (*it)[1].str(), dir / (*it)[1].str()})
+      if (std::filesystem::is_regular_file(candidate, ec)) {
+        file = candidate;
+        break;
+      }
+    if (file.empty()) continue;
+    const auto bytes = std::filesystem::file_size(file, ec);
+    std::uint64_t faces = bytes / 250;  // an ASCII facet is about 250 bytes
+    std::ifstream in(file, std::ios::binary);
+    char header[84] = {};
+    if (in.read(header, 84)) {
+      std::uint32_t count = 0;
+      std::memcpy(&count, header + 80, 4);
+      if (84 + 50ull * count == bytes) faces = count;  // binary STL
+    }
+    if (faces > 100000)
+      spdlog::warn(
+          "{}: mesh {} has about {} faces; MuJoCo computes its convex hull while compiling, which "
+          "can take minutes (a copy decimated to about 10,000 faces loads in a second)",
+          source.path.string(), file.string(), faces);
+  }
+}
+
 // Parse and compile under parser_mutex(). In-memory text goes through MuJoCo's virtual file
 // system under the source's full path, so relative asset paths resolve against its folder.
 mjModel* parse(const ModelSource& source) {
   install_handlers();
   check_urdf_joint_types(source);
+  warn_large_meshes(source);
   std::array<char, 2048> error{};
   mjModel* raw = nullptr;
   if (source.in_memory()) {

@@ -1,11 +1,15 @@
 #include "engine/physics/mujoco/mujoco_backend.h"
 
 #include <cmath>
+#include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <vector>
 
 #include <gtest/gtest.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
 
 #include "engine/core/error.h"
 #include "tests/support/models.h"
@@ -96,6 +100,36 @@ TEST(MuJoCoModel, NonFiniteOrNonPositiveValuesAreRefusedByName) {
   e = load_error(model("", "mass=\"inf\""));
   EXPECT_EQ(e.where().field, "body mass of 'arm'") << e.what();
   EXPECT_NO_THROW(load_model(model("gravity=\"0 0 -9.81\"", "")));
+}
+
+// A mesh whose convex hull takes MuJoCo minutes to compute is announced before compiling starts.
+TEST(MuJoCoModel, AHugeMeshIsAnnouncedBeforeCompiling) {
+  const auto dir = std::filesystem::temp_directory_path() / "simlab_big_mesh";
+  std::filesystem::create_directories(dir);
+  const std::uint32_t faces = 100001;
+  {
+    std::ofstream stl(dir / "strip.stl", std::ios::binary);
+    const char header[80] = {};
+    stl.write(header, 80);
+    stl.write(reinterpret_cast<const char*>(&faces), 4);
+    for (std::uint32_t i = 0; i < faces; ++i) {
+      const float x = 1e-4f * static_cast<float>(i), z = 1e-3f * static_cast<float>(i % 7);
+      const float v[12] = {0, 0, 1, x, 0, 0, x + 1e-4f, 0, 0, x, 1e-4f, z};
+      stl.write(reinterpret_cast<const char*>(v), sizeof v);
+      stl.write(header, 2);
+    }
+  }
+  std::ofstream(dir / "m.xml") << "<mujoco><asset><mesh name=\"m\" file=\"strip.stl\"/></asset>"
+                                  "<worldbody><body><freejoint/><geom type=\"mesh\" mesh=\"m\"/>"
+                                  "</body></worldbody></mujoco>";
+  std::ostringstream log;
+  auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(log);
+  auto previous = spdlog::default_logger();
+  spdlog::set_default_logger(std::make_shared<spdlog::logger>("test", sink));
+  load_model(ModelSource::file(dir / "m.xml"));
+  spdlog::set_default_logger(previous);
+  EXPECT_NE(log.str().find("strip.stl has about 100001 faces"), std::string::npos) << log.str();
+  std::filesystem::remove_all(dir);
 }
 
 TEST(MuJoCoModel, UnknownElementNamesLineAndElement) {
