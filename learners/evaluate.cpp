@@ -126,13 +126,7 @@ int ExportedPolicy::state_dim() const {
 }
 
 ActionLimits ExportedPolicy::action_limits() const {
-  ActionLimits l;
-  for (const auto& e : card.at("action").at("elements")) {
-    l.low.push_back(e.value("low", -1.0f));
-    l.high.push_back(e.value("high", 1.0f));
-    l.safe.push_back(e.value("safe", std::clamp(0.0f, l.low.back(), l.high.back())));
-  }
-  return l;
+  return card_action_limits(card, card_file.empty() ? file.string() : card_file.string());
 }
 
 void ExportedPolicy::reset(std::int64_t episodes) {
@@ -184,16 +178,7 @@ ExportedPolicy load_exported_policy(const fs::path& file) {
     throw Error(SourceLocation{.file = card.string()}, "the policy card is not valid JSON");
   }
   // The file's bytes against the card's checksum (or policy.pt.sum) before LibTorch parses it.
-  const auto* sums = p.card.is_object() && p.card.contains("files") &&
-                             p.card["files"].is_object() && p.card["files"].contains("checksums")
-                         ? &p.card["files"]["checksums"]
-                         : nullptr;
-  const std::string name = file.filename().string();
-  if (sums && sums->is_object() && sums->contains(name))
-    engine::io::verify_sum(file, engine::io::FileSum::from_json((*sums)[name], card.string()),
-                           "exported policy");
-  else
-    engine::io::verify_sum_file(file, "exported policy");
+  verify_policy_file(p.card, card.string(), file);
   try {
     p.module = torch::jit::load(file.string());
   } catch (const c10::Error&) {
@@ -214,32 +199,6 @@ ExportedPolicy load_exported_policy(const fs::path& file) {
   }
   p.state_dim();  // the card and the module agree on recurrence
   return p;
-}
-
-void check_layout(const nlohmann::json& card, const std::string& card_file,
-                  const engine::Space& observation, const engine::Space& action) {
-  for (const auto& [key, space] :
-       {std::pair<std::string, const engine::Space*>{"observation", &observation},
-        std::pair<std::string, const engine::Space*>{"action", &action}}) {
-    auto where = [&](const std::string& field) {
-      return SourceLocation{.file = card_file.empty() ? "policy card" : card_file, .field = field};
-    };
-    if (!card.contains(key) || !card[key].contains("elements") || !card[key]["elements"].is_array())
-      throw Error(where(key), "the card has no " + key + " layout");
-    const auto& elements = card[key]["elements"];
-    const int dim = static_cast<int>(elements.size());
-    if (dim != space->dim())
-      throw Error(where(key + ".dim"), "the policy takes " + std::to_string(dim) + " " + key +
-                                           " elements; the scene has " +
-                                           std::to_string(space->dim()));
-    for (int k = 0; k < dim; ++k) {
-      const std::string name = elements[k].value("name", "");
-      if (name != space->names()[k])
-        throw Error(where(key + ".elements[" + std::to_string(k) + "].name"),
-                    "the policy's " + key + " element " + std::to_string(k) + " is '" + name +
-                        "'; the scene's is '" + space->names()[k] + "'");
-    }
-  }
 }
 
 namespace {
@@ -578,33 +537,9 @@ EvalResult evaluate_policy(ExportedPolicy& policy, const scenes::Scene& scene,
   return {j, report_markdown(scene, o, s, t)};
 }
 
-std::string model_hash(const fs::path& model) {
-  std::ifstream in(model, std::ios::binary);
-  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  engine::io::Fnv1a64 h;
-  h.add(bytes.data(), bytes.size());
-  return h.hex();
-}
-
 scenes::SceneSpec card_scene(const ExportedPolicy& policy) {
-  const auto& scene = policy.card.at("scene");
-  const std::string card_file =
-      policy.card_file.empty() ? policy.file.string() : policy.card_file.string();
-  if (!scene.contains("spec_text"))
-    return scenes::load_scene(scenes::resolve_scene(scene.at("spec").get<std::string>()));
-  auto spec = scenes::parse_scene(scene.at("spec_text").get<std::string>(),
-                                  scene.value("spec_file", scene.value("spec", "")));
-  if (scene.contains("model_hash")) {
-    const std::string want = scene.at("model_hash").get<std::string>();
-    const std::string have = model_hash(spec.model);
-    if (have != want)
-      throw Error(SourceLocation{.file = card_file, .field = "scene.model_hash"},
-                  "the model " + spec.model.string() +
-                      " changed since the policy was exported: its hash is " + have +
-                      ", the card's " + want +
-                      " (pass --scene to evaluate on the changed model anyway)");
-  }
-  return spec;
+  return card_scene(policy.card,
+                    policy.card_file.empty() ? policy.file.string() : policy.card_file.string());
 }
 
 scenes::SceneSpec eval_spec(const ExportedPolicy& policy, const EvalOptions& o) {

@@ -30,15 +30,10 @@
 
 #include "engine/core/spec.h"
 #include "engine/physics/backend.h"
+#include "learners/card.h"
 #include "scenes/scene.h"
 
 namespace simlab::learners {
-
-// The action bounds and the safe action a policy card declares, per action element.
-struct ActionLimits {
-  std::vector<float> low, high;
-  std::vector<float> safe;  // the card's `safe`, else 0 clamped into [low, high]
-};
 
 struct ExportedPolicy {
   std::filesystem::path file;
@@ -68,16 +63,7 @@ struct ExportedPolicy {
 // card the module carries. Throws simlab::Error naming the file.
 ExportedPolicy load_exported_policy(const std::filesystem::path& file);
 
-// Throw simlab::Error naming the first field where the card's observation or action layout
-// differs from the scene's spaces (dimension, then element names).
-void check_layout(const nlohmann::json& card, const std::string& card_file,
-                  const engine::Space& observation, const engine::Space& action);
-
-// The model file's content hash (FNV-1a 64 of its bytes, hex), as policy cards record it.
-std::string model_hash(const std::filesystem::path& model);
-// The scene a card was exported from: its embedded spec text, parsed as the file it came from (so
-// its model resolves as it did, from any working folder), else the spec it names (older cards). A
-// model whose bytes changed since the export is an Error naming the card's scene.model_hash.
+// The card's scene (card_scene in learners/card.h), naming the card or the policy file.
 scenes::SceneSpec card_scene(const ExportedPolicy& policy);
 
 struct EvalOptions {

@@ -9,7 +9,7 @@
 #                               against a LibTorch older than 2.1 (Debian's 1.13), whose headers Clang
 #                               rejects in C++20 (see third_party/CMakeLists.txt)
 #   tools/test.sh --fuzz SECONDS  the libFuzzer targets of tests/fuzz (scene specs, models, event files,
-#                               shard/checksum records and dataset obs terms) built with clang-16 under
+#                               shard/checksum records and dataset obs terms, policy cards) built with clang-16 under
 #                               ASan + UBSan in build-fuzz/ (LibTorch, Vulkan, Bullet off; clang-16,
 #                               libFuzzer and llvm-16's symbolizer installed if missing), each run
 #                               SECONDS seconds on a copy of its corpus plus its saved reproducers;
@@ -85,7 +85,7 @@ elif ((fuzz_seconds)); then
   export ASAN_SYMBOLIZER_PATH=/usr/lib/llvm-16/bin/llvm-symbolizer UBSAN_OPTIONS=print_stacktrace=1
   failed=()
   summary=()
-  for target in scene_spec model event_file records; do
+  for target in scene_spec model event_file records policy_card; do
     # The fuzzer adds what it finds to the copy; the repo's corpus stays as committed.
     work="$build/corpus/$target"
     findings="$build/findings/$target"

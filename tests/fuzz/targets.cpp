@@ -22,6 +22,7 @@
 #include "engine/io/event_file.h"
 #include "engine/io/manifest.h"
 #include "engine/physics/backend.h"
+#include "learners/card.h"
 #include "scenes/scene.h"
 
 namespace simlab::fuzz {
@@ -196,11 +197,45 @@ void records(const std::uint8_t* data, std::size_t size) {
   (void)io::verify_sum_file(dir / "data.bin", "checkpoint");
 }
 
+void policy_card(const std::uint8_t* data, std::size_t size) {
+  const auto card = nlohmann::json::parse(std::string(reinterpret_cast<const char*>(data), size),
+                                          nullptr, /*allow_exceptions=*/false);
+  if (card.is_discarded()) return;  // not JSON: load_exported_policy refuses it before these
+  // cartpole-balance's layout, which the seeds' card was exported with.
+  static const auto spaces = [] {
+    std::pair<engine::Space, engine::Space> s;
+    s.first.add_group("joint_pos", 2, {"slider", "hinge"});
+    s.first.add_group("joint_vel", 2, {"slider", "hinge"});
+    s.second.add_group("ctrl", 1, {"slide"});
+    return s;
+  }();
+  try {
+    learners::check_layout(card, "card.json", spaces.first, spaces.second);
+  } catch (const Error&) {
+  }
+  try {
+    const auto limits = learners::card_action_limits(card, "card.json");
+    for (std::size_t k = 0; k < limits.low.size(); ++k)
+      SIMLAB_CHECK(limits.low[k] <= limits.high[k] && limits.safe[k] >= limits.low[k] &&
+                   limits.safe[k] <= limits.high[k])
+          << "action limits out of order at " << k;
+  } catch (const Error&) {
+  }
+  try {
+    (void)learners::card_scene(card, "card.json");
+  } catch (const Error&) {
+  }
+  const auto policy = scratch() / "policy.pt";
+  if (!fs::exists(policy)) std::ofstream(policy) << "not a module";
+  learners::verify_policy_file(card, "card.json", policy);
+}
+
 std::span<const Target> targets() {
   static const Target all[] = {{"scene_spec", scene_spec},
                                {"model", model},
                                {"event_file", event_file},
-                               {"records", records}};
+                               {"records", records},
+                               {"policy_card", policy_card}};
   return all;
 }
 

@@ -29,6 +29,10 @@ void event_file(const std::uint8_t* data, std::size_t size);
 // verify_sum_file) and a dataset's observation terms (parse_obs_terms).
 void records(const std::uint8_t* data, std::size_t size);
 
+// A policy card (JSON): the layout check against cartpole-balance's spaces, the action limits,
+// the card's scene (its embedded spec parsed) and the checksum check of a policy file beside it.
+void policy_card(const std::uint8_t* data, std::size_t size);
+
 struct Target {
   std::string_view name;  // the folder under corpus/ and regressions/
   void (*run)(const std::uint8_t* data, std::size_t size);
