@@ -15,9 +15,10 @@
 #                               SECONDS seconds on a copy of its corpus plus its saved reproducers;
 #                               fails if a target finds a crash, leak, hang (10 s) or sanitizer report
 #                               (the inputs are kept in build-fuzz/findings/TARGET/)
-#   tools/test.sh --tsan        ThreadSanitizer in build-tsan/ (LibTorch, Vulkan, Bullet off) over
-#                               VectorEnv (its async send/recv and threaded steps), the dataset writer
-#                               (writer thread, shards, gen jobs) and the fuzz regression test;
+#   tools/test.sh --tsan        ThreadSanitizer in build-tsan/ (Vulkan, Bullet off) over VectorEnv (its
+#                               async send/recv and threaded steps), the dataset writer (writer thread,
+#                               shards, gen jobs), the rollout stream and a dreamer run with its actor
+#                               thread (when LibTorch is there), and the fuzz regression test;
 #                               tests/tsan.supp silences uninstrumented third-party code only
 #   --werror                    with any of the above: compiler warnings in simlab's code are errors
 # Extra arguments after -- go to ctest (e.g. tools/test.sh -- -R VectorEnv).
@@ -118,16 +119,18 @@ elif ((fuzz_seconds)); then
 elif ((tsan)); then
   build="$root/build-tsan"
   cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSIMLAB_SANITIZE_THREAD=ON \
-    -DSIMLAB_WITH_TORCH=OFF -DSIMLAB_WITH_VULKAN=OFF -DSIMLAB_WITH_BULLET=OFF \
+    -DSIMLAB_WITH_TORCH=ON -DSIMLAB_WITH_VULKAN=OFF -DSIMLAB_WITH_BULLET=OFF \
     -DSIMLAB_BUILD_VIEWER=OFF -DSIMLAB_WITH_PYTHON=OFF -DSIMLAB_BUILD_TESTS=ON \
     -DSIMLAB_WARNINGS_AS_ERRORS=$werror >/dev/null
   tsan_tests=(vector_env_test pipeline_test shard_test dataset_test app_test regression_test tsan_canary)
+  # The rollout stream (actor thread beside the learner) lives in learners/: with LibTorch.
+  if grep -q 'build tests/dreamer_test' "$build/build.ninja"; then tsan_tests+=(dreamer_test); fi
   cmake --build "$build" --target "${tsan_tests[@]}" -j "$jobs"
   # oneTBB's task edges for TSan (tests/support/tsan_tbb.cpp): wrapped entry points and its ITT hooks.
   export LD_PRELOAD="$build/tests/libsimlab_tsan_tbb.so" INTEL_LIBITTNOTIFY64="$build/tests/libsimlab_tsan_tbb.so" \
     INTEL_ITTNOTIFY_GROUPS=sync
   export TSAN_OPTIONS="suppressions=$root/tests/tsan.supp halt_on_error=1 second_deadlock_stack=1"
-  ctest --test-dir "$build" -R '^(VectorEnv|BackgroundWriter|Shard|ShardStore|Dataset|GenJob|FuzzRegressions|TsanCanary)\.' \
+  ctest --test-dir "$build" -R '^(VectorEnv|BackgroundWriter|Shard|ShardStore|Dataset|GenJob|FuzzRegressions|TsanCanary|Stream)\.|^DreamerTraining\.AResumedRunReproducesAnUninterruptedOne$' \
     --output-on-failure -j "$jobs" "${ctest_args[@]}"
 elif ((sanitize)); then
   build="$root/build-asan"
