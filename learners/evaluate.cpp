@@ -10,8 +10,6 @@
 
 #include "engine/core/error.h"
 #include "engine/episode_rollout.h"
-#include "engine/io/checksum.h"
-#include "engine/io/hash.h"
 #include "engine/io/image.h"
 #include "scenes/scene.h"
 #include "scenes/terms.h"
