@@ -25,6 +25,7 @@
 #include <functional>
 #include <memory>
 
+#include "engine/core/paths.h"
 #include "engine/io/image.h"
 #include "learners/distributed.h"
 #include "learners/dreamer.h"
@@ -122,8 +123,9 @@ void load(const fs::path& file, Dreamer& dreamer, SequenceReplay& replay, Counte
 
 // What a run that stops on an error leaves to resume from.
 std::string last_checkpoint(const fs::path& file) {
-  return fs::exists(file) ? "; the last good checkpoint is " + file.string() + " (kept)"
-                          : "; no checkpoint was written yet";
+  return simlab::engine::path_exists(file)
+             ? "; the last good checkpoint is " + file.string() + " (kept)"
+             : "; no checkpoint was written yet";
 }
 
 // Predicted against real observations of one replayed sequence, a panel per dimension shown.

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "engine/core/error.h"
+#include "engine/core/paths.h"
 #include "engine/episode_rollout.h"
 #include "engine/io/image.h"
 #include "scenes/scene.h"
@@ -161,13 +162,13 @@ std::pair<torch::Tensor, torch::Tensor> ExportedPolicy::forward(const torch::Ten
 ExportedPolicy load_exported_policy(const fs::path& file) {
   ExportedPolicy p;
   p.file = file;
-  if (!fs::is_regular_file(file))
+  if (!simlab::engine::is_file(file))
     throw Error(SourceLocation{.file = file.string(), .field = "policy"},
                 "no such policy file (write one with `simlab export --run runs/NAME --out DIR`: "
                 "DIR/policy.pt)");
   const fs::path card = file.parent_path() / "policy_card.json";
   try {
-    if (fs::exists(card)) {
+    if (simlab::engine::path_exists(card)) {
       std::ifstream in(card);
       in >> p.card;
       p.card_file = card;

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "engine/core/error.h"
+#include "engine/core/paths.h"
 #include "engine/io/checksum.h"
 #include "engine/io/lock.h"
 #include "engine/physics/backend.h"
@@ -462,7 +463,7 @@ ExportResult export_policy(const fs::path& run, const ExportOptions& options) {
 
   std::error_code ec;
   fs::create_directories(options.out, ec);
-  if (!fs::is_directory(options.out))
+  if (!simlab::engine::is_dir(options.out))
     throw Error(SourceLocation{.field = "out"}, "cannot create " + options.out.string());
   // One export into a folder at a time (engine/io/lock.h).
   const engine::io::FileLock lock(options.out / ".simlab.lock",

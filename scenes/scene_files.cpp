@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "engine/core/error.h"
+#include "engine/core/paths.h"
 #include "scenes/scene.h"
 #include "scenes/terms.h"
 
@@ -65,9 +66,10 @@ std::vector<SceneEntry> list_scenes() {
 }
 
 fs::path resolve_scene(const std::string& name_or_path) {
-  if (fs::exists(name_or_path)) return name_or_path;
+  if (simlab::engine::path_exists(name_or_path)) return name_or_path;
   for (const auto& dir : scene_path())
-    if (const fs::path file = dir / (name_or_path + ".toml"); fs::exists(file)) return file;
+    if (const fs::path file = dir / (name_or_path + ".toml"); simlab::engine::path_exists(file))
+      return file;
   std::vector<std::string> names;
   for (const auto& e : list_scenes())
     names.push_back(e.name);

@@ -14,6 +14,7 @@
 
 #include "engine/core/assets.h"
 #include "engine/core/error.h"
+#include "engine/core/paths.h"
 #include "scenes/scene.h"
 #include "scenes/spec_reader.h"
 #include "scenes/terms.h"
@@ -191,7 +192,7 @@ fs::path resolve_model_path(const fs::path& spec_file, const std::string& model,
   const fs::path p(model);
   for (const fs::path& candidate :
        {p.is_absolute() ? p : spec_file.parent_path() / p, engine::asset_dir() / p})
-    if (fs::exists(candidate)) return candidate;
+    if (simlab::engine::path_exists(candidate)) return candidate;
   throw Error(where, "model '" + model + "' not found next to the spec or in " +
                          engine::asset_dir().string());
 }
@@ -277,7 +278,8 @@ SceneSpec parse_scene(const std::string& text, const fs::path& name) {
 }
 
 SceneSpec load_scene(const fs::path& file) {
-  if (!fs::exists(file)) throw Error(SourceLocation{.file = file.string()}, "no such scene file");
+  if (!simlab::engine::path_exists(file))
+    throw Error(SourceLocation{.file = file.string()}, "no such scene file");
   std::ifstream in(file);
   if (!in) throw Error(SourceLocation{.file = file.string()}, "scene file is not readable");
   std::ostringstream text;

@@ -4,6 +4,7 @@
 #include <cstdlib>
 
 #include "engine/core/error.h"
+#include "engine/core/paths.h"
 
 namespace simlab::engine {
 
@@ -25,12 +26,12 @@ std::vector<std::string> builtin_models() {
 
 std::filesystem::path resolve_model(const std::string& name_or_path) {
   const std::filesystem::path as_path(name_or_path);
-  if (std::filesystem::exists(as_path)) return as_path;
+  if (path_exists(as_path)) return as_path;
   const bool looks_like_path = as_path.has_extension() || as_path.has_parent_path();
   if (!looks_like_path) {
     for (const char* ext : {".xml", ".urdf"}) {
       auto candidate = asset_dir() / "models" / (name_or_path + ext);
-      if (std::filesystem::exists(candidate)) return candidate;
+      if (path_exists(candidate)) return candidate;
     }
   }
   std::string builtins;

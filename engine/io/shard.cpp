@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "engine/core/error.h"
+#include "engine/core/paths.h"
 #include "engine/io/checksum.h"
 #include "engine/io/hash.h"
 
@@ -228,7 +229,7 @@ void ShardStore::load_committed() {
 void ShardStore::open(Existing existing) {
   std::error_code ec;
   fs::create_directories(dir_, ec);
-  if (ec || !fs::is_directory(dir_))
+  if (ec || !is_dir(dir_))
     throw Error(SourceLocation{.file = dir_.string(), .field = "out"},
                 "cannot create the output folder: " +
                     (ec ? ec.message() : std::string("a file is in the way")));
@@ -270,7 +271,7 @@ void ShardStore::open(Existing existing) {
     if (f.extension() == ".tmp" || name.find(".tmp") != std::string::npos || orphan_sum)
       fs::remove(f, ec);
   }
-  if (fs::exists(file())) {
+  if (path_exists(file())) {
     // Finished before: the renamed file is whole, but it must be this job's (not a file that
     // another tool or job left under the name); rebuild its record if the run died before it.
     finished_ = true;
@@ -290,7 +291,7 @@ void ShardStore::open(Existing existing) {
     for (const auto& d : done.demos())
       committed_[d.index] = {d.index, d.num_samples, d.hash};
     const fs::path rec = dir_ / (shard_stem(shard_) + ".json");
-    if (!fs::exists(rec) || !ShardRecord::from_json(read_json(rec), rec.string()).complete)
+    if (!path_exists(rec) || !ShardRecord::from_json(read_json(rec), rec.string()).complete)
       write_json_atomic(rec, record(true).to_json());
     remove_parts();
     return;

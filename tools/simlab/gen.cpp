@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/core/error.h"
+#include "engine/core/paths.h"
 #include "engine/io/manifest.h"
 #include "engine/io/pipeline.h"
 #include "engine/io/shard.h"
@@ -245,6 +246,7 @@ void run_merge(const MergeOptions& o) {
               m["episodes"].get<long long>(), m["steps"].get<long long>(),
               m["bytes"].get<double>() / 1e6, o.verify ? ", CRC-32 of every file verified" : "");
   if (o.into.empty()) return;
+  std::error_code ec;
   std::vector<fs::path> files;
   std::uintmax_t bytes = 0;
   for (const auto& shard : m["shards"]) {
@@ -253,7 +255,7 @@ void run_merge(const MergeOptions& o) {
   }
   const fs::path into = o.into;
   for (const auto& f : files)
-    if (fs::exists(into) && fs::equivalent(into, f))
+    if (simlab::engine::path_exists(into) && fs::equivalent(into, f, ec))
       throw Error(SourceLocation{.field = "--into"},
                   "'" + o.into + "' is a shard of the dataset; name a new file");
   // Written beside, then renamed: a merge that fails leaves no half file under the name.

@@ -18,6 +18,7 @@
 #include <spdlog/spdlog.h>
 
 #include "engine/core/error.h"
+#include "engine/core/paths.h"
 
 namespace simlab::engine::physics::mujoco {
 namespace {
@@ -88,7 +89,7 @@ Error compile_error(const ModelSource& source, const std::string& raw) {
     for (auto it = std::sregex_iterator(xml.begin(), xml.end(), include);
          it != std::sregex_iterator(); ++it) {
       const std::filesystem::path file = dir / (*it)[1].str();
-      if (std::filesystem::exists(file)) continue;
+      if (path_exists(file)) continue;
       where.line =
           1 + static_cast<int>(std::count(xml.begin(), xml.begin() + it->position(), '\n'));
       return Error(where, "no such included file '" + (*it)[1].str() + "' (looked for " +
@@ -848,9 +849,9 @@ mjModel* parse(const ModelSource& source) {
   } else {
     const auto& path = source.path;
     if (path.empty()) throw Error(SourceLocation{.field = "model"}, "no model file named");
-    if (!std::filesystem::exists(path))
+    if (!path_exists(path))
       throw Error(SourceLocation{.file = path.string()}, "no such model file");
-    if (std::filesystem::is_directory(path))
+    if (is_dir(path))
       throw Error(SourceLocation{.file = path.string()},
                   "is a folder, not a model file (MJCF .xml or URDF .urdf)");
     if (!std::ifstream(path).good())
