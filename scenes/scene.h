@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -85,6 +86,19 @@ struct CameraSpec {
   SourceLocation where, track_where;
 };
 
+// [train.ppo]: the scene's documented PPO recipe, what `simlab train` (and `bench transfer`) use
+// for every setting the command line leaves out. Unset fields fall back to the learner's defaults.
+// Plain numbers: scenes/ never sees the learners' types.
+struct PpoRecipe {
+  std::optional<std::int64_t> steps;
+  std::optional<int> envs, horizon, hidden, epochs, minibatches;
+  std::optional<double> lr, gamma, lambda, entropy, init_log_std;
+  bool empty() const {
+    return !steps && !envs && !horizon && !hidden && !epochs && !minibatches && !lr && !gamma &&
+           !lambda && !entropy && !init_log_std;
+  }
+};
+
 // [[actuator]]: actuators added to the model when the scene compiles, so that URDF robots (whose
 // <transmission>s MuJoCo does not read) and actuator-less MJCF become controllable. One entry
 // drives every joint its names or glob patterns match ("*": every hinge and slide joint).
@@ -132,6 +146,7 @@ struct SceneSpec {
   int action_delay_min = 0, action_delay_max = 0;
   // [corruption] action_delay_heldout = [min, max]: contains action_delay; -1: not declared.
   int heldout_delay_min = -1, heldout_delay_max = -1;
+  PpoRecipe ppo_recipe;  // [train.ppo]
   SourceLocation keyframe_where, control_where;
 };
 
@@ -152,6 +167,28 @@ bool has_heldout(const SceneSpec& spec);
 // The spec as it runs under `r`. kHeldout on a spec without held-out ranges is an Error naming
 // the spec's file.
 SceneSpec with_randomization(SceneSpec spec, Randomization r);
+
+// One shift a transfer benchmark sweeps: a [[randomize]] term with a held-out range, or the action
+// delay when [corruption] declares action_delay_heldout. Its values run over the held-out range:
+//   kValue      a parameter held at one value (scale or absolute: x the model's value, or the
+//               value; grid spaced in log for log_uniform terms)
+//   kHalfWidth  a symmetric additive term (pushes: range = [-m, m]) drawn with half-width m, from
+//               0 to the held-out half-width
+//   kDelay      the action delay held at d control steps, 0 .. the held-out maximum
+struct SweepAxis {
+  std::string label;  // "geom_friction", "push", "action_delay"; "body_mass:torso" where the
+                      // spec has two terms of one parameter
+  enum class Kind { kValue, kHalfWidth, kDelay } kind = Kind::kValue;
+  int term = -1;                      // index into SceneSpec::randomize (kValue, kHalfWidth)
+  double train_lo = 0, train_hi = 0;  // the training range, on the axis's scale
+  std::vector<double> values;         // the grid
+};
+// The axes of `spec` with `points` values each (delays: every whole step); none without
+// held-out ranges.
+std::vector<SweepAxis> sweep_axes(const SceneSpec& spec, int points);
+// The spec with no randomization (as kNone) except the axis held at `value`; [corruption] stays,
+// except on the delay axis, whose delay is `value` steps.
+SceneSpec at_sweep_point(const SceneSpec& spec, const SweepAxis& axis, double value);
 
 // Parse a spec file, or a spec text (`name` stands for the file in errors).
 SceneSpec load_scene(const std::filesystem::path& file);

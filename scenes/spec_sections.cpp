@@ -187,6 +187,52 @@ void read_corruption(const Reader& root, SceneSpec& spec) {
   }
 }
 
+// [train.ppo]: the scene's PPO recipe. Ranges are the learner's own checks, made here so that a
+// bad recipe is refused with its line when the scene loads, not when a run starts.
+void read_train(const Reader& root, SceneSpec& spec) {
+  const toml::table* table = root.table("train");
+  if (!table) return;
+  Reader train(root.file(), *table, "train.", root.errors());
+  train.only({"ppo"});
+  const toml::table* ppo_table = train.table("ppo");
+  if (!ppo_table) return;
+  Reader p(root.file(), *ppo_table, "train.ppo.", root.errors());
+  p.only({"steps", "envs", "horizon", "hidden", "epochs", "minibatches", "lr", "gamma", "lambda",
+          "entropy", "init_log_std"});
+  PpoRecipe& r = spec.ppo_recipe;
+  if (p.has("steps")) {
+    const double steps = p.number("steps", 0);
+    if (!(steps >= 1 && steps <= 1e15 && steps == std::floor(steps)))
+      throw Error(p.where("steps"), "expected a whole number of env steps in [1, 1e15]");
+    r.steps = static_cast<std::int64_t>(steps);
+  }
+  auto count = [&](const char* key, std::optional<int>& out, int max) {
+    if (!p.has(key)) return;
+    const int v = p.integer(key, 0);
+    if (v < 1 || v > max) throw Error(p.where(key), "must be in [1, " + std::to_string(max) + "]");
+    out = v;
+  };
+  count("envs", r.envs, 1 << 20);
+  count("horizon", r.horizon, 1 << 16);
+  count("hidden", r.hidden, 1 << 14);
+  count("epochs", r.epochs, 1000);
+  count("minibatches", r.minibatches, 1 << 20);
+  auto real = [&](const char* key, std::optional<double>& out, double lo, double hi,
+                  bool open_low) {
+    if (!p.has(key)) return;
+    const double v = p.number(key, 0);
+    if (!(open_low ? v > lo : v >= lo) || !(v <= hi))
+      throw Error(p.where(key), std::string("must be in ") + (open_low ? "(" : "[") + num(lo) +
+                                    ", " + num(hi) + "]");
+    out = v;
+  };
+  real("lr", r.lr, 0, 1, true);
+  real("gamma", r.gamma, 0, 1, false);
+  real("lambda", r.lambda, 0, 1, false);
+  real("entropy", r.entropy, 0, 1, false);
+  real("init_log_std", r.init_log_std, -10, 2, false);
+}
+
 fs::path resolve_model_path(const fs::path& spec_file, const std::string& model,
                             const SourceLocation& where) {
   const fs::path p(model);
@@ -229,7 +275,7 @@ SceneSpec parse_scene(const std::string& text, const fs::path& name) {
   Reader r(name, root, "", &errors);
   r.only({"name", "description", "model", "control_hz", "episode_seconds", "action_repeat",
           "memory_margin", "reset", "observation", "reward", "termination", "randomize",
-          "procedural", "corruption", "camera", "actuator"});
+          "procedural", "corruption", "camera", "actuator", "train"});
   errors.attempt([&] { spec.name = r.text("name", name.stem().string()); });
   errors.attempt([&] { spec.description = r.text("description", ""); });
   errors.attempt([&] {
@@ -273,6 +319,7 @@ SceneSpec parse_scene(const std::string& text, const fs::path& name) {
   errors.attempt([&] { spec.cameras = read_cameras(r); });
   errors.attempt([&] { spec.actuators = read_actuators(r); });
   errors.attempt([&] { read_corruption(r, spec); });
+  errors.attempt([&] { read_train(r, spec); });
   errors.throw_if_any();
   return spec;
 }

@@ -160,6 +160,13 @@ std::string number(double v) {
 void write_line_plot(const std::string& file, const std::string& title, const std::string& x_label,
                      const std::vector<double>& x, const std::vector<PlotSeries>& series, int width,
                      int height) {
+  write_png(file, width, height, render_line_plot(title, x_label, x, series, width, height).data());
+}
+
+std::vector<std::uint8_t> render_line_plot(const std::string& title, const std::string& x_label,
+                                           const std::vector<double>& x,
+                                           const std::vector<PlotSeries>& series, int width,
+                                           int height, std::pair<double, double> y_range) {
   Canvas c(width, height);
   const std::uint8_t black[3] = {0, 0, 0}, grid[3] = {225, 225, 225}, grey[3] = {90, 90, 90};
   const int left = 70, right = 20, top = 40, bottom = 50;
@@ -168,15 +175,19 @@ void write_line_plot(const std::string& file, const std::string& title, const st
   bool any = false;
   for (std::size_t i = 0; i < x.size(); ++i)
     for (const auto& s : series)
-      if (i < s.y.size() && std::isfinite(s.y[i])) {
-        if (!any) x0 = x1 = x[i], y0 = y1 = s.y[i], any = true;
-        x0 = std::min(x0, x[i]), x1 = std::max(x1, x[i]);
-        y0 = std::min(y0, s.y[i]), y1 = std::max(y1, s.y[i]);
-      }
+      for (const auto* v : {&s.y, &s.lo, &s.hi})
+        if (i < v->size() && std::isfinite((*v)[i])) {
+          if (!any) x0 = x1 = x[i], y0 = y1 = (*v)[i], any = true;
+          x0 = std::min(x0, x[i]), x1 = std::max(x1, x[i]);
+          y0 = std::min(y0, (*v)[i]), y1 = std::max(y1, (*v)[i]);
+        }
   if (x1 <= x0) x1 = x0 + 1;
   if (y1 <= y0) y1 = y0 + 1;
   const double pad = 0.05 * (y1 - y0);
   y0 -= pad, y1 += pad;
+  if (std::isfinite(y_range.first) && std::isfinite(y_range.second) &&
+      y_range.first < y_range.second)
+    y0 = y_range.first, y1 = y_range.second;
   auto px = [&](double v) { return left + (v - x0) / (x1 - x0) * pw; };
   auto py = [&](double v) { return top + (1 - (v - y0) / (y1 - y0)) * ph; };
   for (double t : ticks(y0, y1, 6)) {
@@ -193,6 +204,33 @@ void write_line_plot(const std::string& file, const std::string& title, const st
   }
   c.rect(left, top + ph, left + pw, top + ph + 1, black);
   c.rect(left, top, left + 1, top + ph, black);
+  // Bands first, in each series' colour washed towards white, column by column between samples.
+  for (const auto& s : series) {
+    const std::uint8_t wash[3] = {static_cast<std::uint8_t>(255 - (255 - s.rgb[0]) / 4),
+                                  static_cast<std::uint8_t>(255 - (255 - s.rgb[1]) / 4),
+                                  static_cast<std::uint8_t>(255 - (255 - s.rgb[2]) / 4)};
+    const std::size_t n = std::min({x.size(), s.lo.size(), s.hi.size()});
+    for (std::size_t i = 0; i + 1 < n; ++i) {
+      if (!std::isfinite(s.lo[i]) || !std::isfinite(s.hi[i]) || !std::isfinite(s.lo[i + 1]) ||
+          !std::isfinite(s.hi[i + 1]))
+        continue;
+      const double xa = px(x[i]), xb = px(x[i + 1]);
+      for (int X = static_cast<int>(std::ceil(std::min(xa, xb)));
+           X <= static_cast<int>(std::max(xa, xb)); ++X) {
+        const double t = xb != xa ? (X - xa) / (xb - xa) : 0;
+        const double lo = s.lo[i] + t * (s.lo[i + 1] - s.lo[i]);
+        const double hi = s.hi[i] + t * (s.hi[i + 1] - s.hi[i]);
+        const int ya = static_cast<int>(std::clamp(py(hi), double(top), double(top + ph)));
+        const int yb = static_cast<int>(std::clamp(py(lo), double(top), double(top + ph)));
+        for (int Y = ya; Y <= yb; ++Y) {
+          auto* px_rgb = &c.rgb[(static_cast<std::size_t>(Y) * c.w + X) * 3];
+          // Where two bands overlap, the darker of the two washes stays.
+          for (int k = 0; k < 3; ++k)
+            px_rgb[k] = std::min(px_rgb[k], wash[k]);
+        }
+      }
+    }
+  }
   for (const auto& s : series) {
     bool pen = false;
     double lx = 0, ly = 0;
@@ -220,7 +258,7 @@ void write_line_plot(const std::string& file, const std::string& title, const st
     c.text(lx + 20, ly, s.label, black);
     ly += 14;
   }
-  write_png(file, width, height, c.rgb.data());
+  return std::move(c.rgb);
 }
 
 }  // namespace simlab::engine::io

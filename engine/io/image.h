@@ -2,9 +2,11 @@
 // line plots (learning curves). No Vulkan here: datasets, learners and the renderer all use it.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace simlab::engine::io {
@@ -32,9 +34,18 @@ struct PlotSeries {
   std::vector<double> y;
   std::uint8_t rgb[3] = {31, 119, 180};
   bool points = false;  // a marker per sample (a scatter) instead of a line
+  // Optional: a shaded band from lo to hi at each x (a confidence interval), drawn under the line.
+  std::vector<double> lo, hi;
 };
 void write_line_plot(const std::string& file, const std::string& title, const std::string& x_label,
                      const std::vector<double>& x, const std::vector<PlotSeries>& series,
                      int width = 800, int height = 480);
+// The same chart as [height, width, 3] pixels, for figures of several panels (ImageGrid).
+// `y_range` fixes the y axis (both finite) instead of fitting it to the data.
+std::vector<std::uint8_t> render_line_plot(const std::string& title, const std::string& x_label,
+                                           const std::vector<double>& x,
+                                           const std::vector<PlotSeries>& series, int width,
+                                           int height,
+                                           std::pair<double, double> y_range = {NAN, NAN});
 
 }  // namespace simlab::engine::io

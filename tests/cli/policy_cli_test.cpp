@@ -1,7 +1,8 @@
 // Exported policies outside `simlab eval`, run as a user would: `train --randomization none`,
 // `gen --policy policy.pt` (deterministic per episode whatever --envs, a layout mismatch exits 2
-// naming the field), `eval --randomization heldout`, and a tiny `bench transfer` whose table has
-// the expected rows and columns (not the targets: those need a real training run).
+// naming the field), `eval --randomization heldout`, the scene's training recipe, and a tiny
+// `bench transfer` on quadruped: its tables, files and sweeps (not the targets: those need
+// real training runs, `simlab bench transfer`).
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -122,29 +123,94 @@ TEST_F(PolicyCli, EvalVideoRecordsTheFirstEpisodes) {
       2);
 }
 
-TEST_F(PolicyCli, BenchTransferPrintsOneTable) {
-  auto r =
-      run("bench transfer --scene cartpole-balance --steps 256 --envs 4 --horizon 32 --episodes 2 "
-          "--threads 1");
+// The benchmark's smoke version, on the task it is for: two tiny quadruped runs, every cell with
+// its safety figures, a sweep along each held-out shift, the files it writes, and a second call
+// that reuses both runs.
+TEST_F(PolicyCli, BenchTransferSmoke) {
+  const fs::path out = dir_ / "transfer";
+  const std::string command =
+      "bench transfer --scene quadruped --steps 128 --envs 4 --horizon 16 --episodes 2 "
+      "--sweep-points 2 --sweep-episodes 2 --threads 1 --out " +
+      out.string();
+  auto r = run(command);
   ASSERT_EQ(r.code, 0) << r.out;
-  for (const char* column :
-       {"return on training ranges (95% interval)", "return on held-out ranges (95% interval)",
-        "held-out / train", "return without randomization", "other physics engine",
-        "Bullet / MuJoCo"})
+  for (const char* column : {"training ranges", "held-out ranges", "held-out / train",
+                             "no randomization", "Bullet, training ranges", "Bullet / MuJoCo"})
     EXPECT_TRUE(contains(r.out, column)) << column << "\n" << r.out;
-  EXPECT_TRUE(contains(r.out, "| domain randomization (--randomization train) |")) << r.out;
-  EXPECT_TRUE(contains(r.out, "| no randomization (--randomization none) |")) << r.out;
-#if SIMLAB_HAS_BULLET  // each policy evaluated on Bullet (fails until the backend is finished)
+  EXPECT_TRUE(contains(r.out, "| domain randomization |")) << r.out;
+  EXPECT_TRUE(contains(r.out, "| no randomization |")) << r.out;
+  EXPECT_TRUE(contains(r.out, "| domain randomization | held-out | n/a | ")) << r.out;  // safety
+  EXPECT_TRUE(contains(r.out, "targets: ")) << r.out;
+  EXPECT_TRUE(contains(r.out, "trained with randomization train")) << r.out;
+#if SIMLAB_HAS_BULLET
   EXPECT_FALSE(contains(r.out, "n/a (built without Bullet)")) << r.out;
 #else
   EXPECT_TRUE(contains(r.out, "n/a (built without Bullet) | n/a |")) << r.out;
 #endif
-  EXPECT_TRUE(contains(r.out, "targets: ")) << r.out;
+  for (const char* file : {"transfer.md", "transfer.json", "transfer.png",
+                           "trained-train/policy/policy.pt", "trained-none/policy/policy.pt"})
+    EXPECT_TRUE(fs::exists(out / file)) << file;
+  std::ifstream in(out / "transfer.json");
+  const auto j = nlohmann::json::parse(in);
+  EXPECT_EQ(j["scene"], "quadruped");
+  ASSERT_EQ(j["policies"].size(), 2u);
+  // The scene's shifts: pushes, torso mass, friction, gains and the delay.
+  std::vector<std::string> axes;
+  for (const auto& s : j["policies"][0]["sweeps"])
+    axes.push_back(s["axis"]);
+  EXPECT_EQ(axes, (std::vector<std::string>{"push", "body_mass", "geom_friction", "actuator_gain",
+                                            "action_delay"}));
+  for (const auto& p : j["policies"])
+    for (const auto& s : p["sweeps"]) {
+      ASSERT_GE(s["points"].size(), 2u) << s.dump();
+      for (const auto& point : s["points"]) {
+        EXPECT_TRUE(point["return"]["mean"].is_number()) << point.dump();
+        EXPECT_TRUE(point["safety"].contains("jerk")) << point.dump();
+      }
+    }
+  EXPECT_EQ(j["policies"][0]["cells"]["heldout"]["randomization"], "heldout");
+  EXPECT_EQ(j["policies"][1]["cells"]["train"]["randomization"], "train");
+  EXPECT_EQ(j["train"]["ppo"]["hidden"], 128);  // the scene's recipe, where no flag overrides it
+  // The figure: five panels, three to a row (a PNG's IHDR holds the width, big-endian, at 16).
+  std::ifstream png(out / "transfer.png", std::ios::binary);
+  unsigned char header[24] = {};
+  png.read(reinterpret_cast<char*>(header), sizeof header);
+  const unsigned width = header[16] << 24 | header[17] << 16 | header[18] << 8 | header[19];
+  EXPECT_EQ(width, 3u * (520 + 4) + 4);
+
+  // Again: both runs are reused (no training), the evaluation repeats bit for bit.
+  const std::string first = [&] {
+    std::ifstream f(out / "transfer.json");
+    auto k = nlohmann::json::parse(f);
+    return k["policies"].dump();
+  }();
+  r = run(command);
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_TRUE(contains(r.out, "reused the run with randomization train")) << r.out;
+  std::ifstream again(out / "transfer.json");
+  EXPECT_EQ(nlohmann::json::parse(again)["policies"].dump(), first);
 
   // A scene without held-out ranges fails before any training.
-  r = run("bench transfer --scene cartpole-swingup --steps 256 --envs 4");
+  r = run("bench transfer --scene cartpole-swingup --steps 256 --envs 4 --out " +
+          (dir_ / "swingup").string());
   EXPECT_EQ(r.code, 2) << r.out;
   EXPECT_TRUE(contains(r.out, "declares no held-out ranges")) << r.out;
+  EXPECT_FALSE(fs::exists(dir_ / "swingup"));
+}
+
+// `train` takes the scene's [train.ppo] recipe for what its flags leave out, and says so.
+TEST_F(PolicyCli, TrainUsesTheScenesRecipe) {
+  const fs::path out = dir_ / "recipe";
+  const auto r = run("train --scene quadruped --steps 64 --envs 2 --horizon 16 --threads 1 --out " +
+                     out.string());
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_TRUE(contains(r.out, "the scene's recipe ([train.ppo]): hidden 128, init_log_std -1"))
+      << r.out;
+  std::ifstream in(out / "config.json");
+  const auto config = nlohmann::json::parse(in);
+  EXPECT_EQ(config["envs"], 2);  // the flag wins over the recipe's 256
+  EXPECT_EQ(config["ppo"]["hidden"], 128);
+  EXPECT_EQ(config["ppo"]["init_log_std"], -1.0);
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 // `action_delay_heldout` in [corruption]; parsing, validation errors with their line, held-out
 // draws falling outside the training range and inside the held-out one, determinism, and the
 // train / none modes.
+#include <cmath>
 #include <set>
 #include <string>
 #include <vector>
@@ -185,6 +186,79 @@ TEST(Heldout, NoneDropsParametersButKeepsTheStartAndUnknownModesAreNamed) {
   }
   EXPECT_EQ(parse_randomization("heldout", "x"), Randomization::kHeldout);
   EXPECT_STREQ(randomization_name(Randomization::kNone), "none");
+}
+
+// The transfer benchmark's sweeps: one axis per held-out term (pole mass on a linear grid, the
+// log-uniform gain on a geometric one) and one for the delay (every whole step), each point a spec
+// whose only randomization is that axis held at its value.
+TEST(Heldout, SweepAxesSpanTheHeldOutRanges) {
+  const auto spec = spec_of(kTerms);
+  const auto axes = sweep_axes(spec, 3);
+  ASSERT_EQ(axes.size(), 3u);
+  EXPECT_EQ(axes[0].label, "body_mass");
+  EXPECT_EQ(axes[0].kind, SweepAxis::Kind::kValue);
+  ASSERT_EQ(axes[0].values.size(), 3u);
+  EXPECT_EQ(axes[0].values[0], 0.4);
+  EXPECT_NEAR(axes[0].values[1], 1.45, 1e-12);
+  EXPECT_EQ(axes[0].values[2], 2.5);
+  EXPECT_EQ(axes[0].train_lo, 0.8);
+  EXPECT_EQ(axes[1].label, "actuator_gain");
+  ASSERT_EQ(axes[1].values.size(), 3u);
+  EXPECT_NEAR(axes[1].values[1], std::sqrt(0.6 * 1.6), 1e-12);  // geometric middle
+  EXPECT_EQ(axes[2].label, "action_delay");
+  EXPECT_EQ(axes[2].kind, SweepAxis::Kind::kDelay);
+  EXPECT_EQ(axes[2].values, (std::vector<double>{0, 1, 2, 3}));
+  EXPECT_THROW(sweep_axes(spec, 1), Error);
+  EXPECT_TRUE(sweep_axes(spec_of(""), 5).empty());
+
+  // A point holds its own parameter and nothing else; the delay axis fixes the delay.
+  const auto at_mass = at_sweep_point(spec, axes[0], 2.5);
+  const auto d = draws(at_mass, Randomization::kTrain, 7);
+  for (std::size_t e = 0; e < d.mass.size(); ++e) {
+    EXPECT_NEAR(d.mass[e], 2.5, 1e-9) << e;
+    EXPECT_NEAR(d.gain[e], 1.0, 1e-12) << e;  // the gain is not randomized at this point
+  }
+  const auto at_delay = draws(at_sweep_point(spec, axes[2], 3), Randomization::kTrain, 7);
+  EXPECT_EQ(at_delay.delay_min, 3);
+  EXPECT_EQ(at_delay.delay_max, 3);
+  for (double m : at_delay.mass)
+    EXPECT_EQ(m, 1.0);
+}
+
+// A symmetric additive term (a push) sweeps its half-width from 0.
+TEST(Heldout, SymmetricAdditiveTermsSweepTheirHalfWidth) {
+  const auto spec = spec_of(
+      "[[randomize]]\nparam = \"joint_velocity\"\ntargets = [\"hinge\"]\nrange = [-0.1, 0.1]\n"
+      "heldout = [-0.4, 0.4]\n");
+  const auto axes = sweep_axes(spec, 5);
+  ASSERT_EQ(axes.size(), 1u);
+  EXPECT_EQ(axes[0].kind, SweepAxis::Kind::kHalfWidth);
+  EXPECT_EQ(axes[0].values, (std::vector<double>{0, 0.1, 0.2, 0.30000000000000004, 0.4}));
+  const auto point = at_sweep_point(spec, axes[0], 0.3);
+  ASSERT_EQ(point.randomize.size(), 1u);  // replaced, not added twice
+  EXPECT_EQ(point.randomize[0].a, -0.3);
+  EXPECT_EQ(point.randomize[0].b, 0.3);
+}
+
+// [train.ppo]: the scene's PPO recipe, every key optional, bad values named with their line.
+TEST(Heldout, TheTrainingRecipeParsesAndNamesBadKeys) {
+  const auto spec =
+      spec_of("[train.ppo]\nsteps = 3e6\nenvs = 256\nlr = 0.001\ninit_log_std = -1\n");
+  EXPECT_EQ(spec.ppo_recipe.steps, 3000000);
+  EXPECT_EQ(spec.ppo_recipe.envs, 256);
+  EXPECT_EQ(spec.ppo_recipe.lr, 0.001);
+  EXPECT_EQ(spec.ppo_recipe.init_log_std, -1.0);
+  EXPECT_FALSE(spec.ppo_recipe.horizon.has_value());
+  EXPECT_TRUE(spec_of("").ppo_recipe.empty());
+  for (const auto& [body, where] : std::vector<std::pair<std::string, std::string>>{
+           {"[train.ppo]\nenvs = 0\n", "spec.toml:4:"},
+           {"[train.ppo]\nsteps = 1.5\n", "spec.toml:4:"},
+           {"[train.ppo]\nlr = 0\n", "spec.toml:4:"},
+           {"[train.ppo]\nlearning_rate = 0.1\n", "train.ppo.learning_rate"},
+           {"[train.sac]\nsteps = 1\n", "train.sac"}})
+    EXPECT_NE(error_of(body).find(where), std::string::npos) << body << ": " << error_of(body);
+  EXPECT_NE(error_of("[train.ppo]\nenvs = 0\n").find("train.ppo.envs: must be in [1, "),
+            std::string::npos);
 }
 
 }  // namespace
