@@ -166,7 +166,8 @@ void write_line_plot(const std::string& file, const std::string& title, const st
 std::vector<std::uint8_t> render_line_plot(const std::string& title, const std::string& x_label,
                                            const std::vector<double>& x,
                                            const std::vector<PlotSeries>& series, int width,
-                                           int height, std::pair<double, double> y_range) {
+                                           int height, std::pair<double, double> y_range,
+                                           std::pair<double, double> x_band) {
   Canvas c(width, height);
   const std::uint8_t black[3] = {0, 0, 0}, grid[3] = {225, 225, 225}, grey[3] = {90, 90, 90};
   const int left = 70, right = 20, top = 40, bottom = 50;
@@ -190,6 +191,15 @@ std::vector<std::uint8_t> render_line_plot(const std::string& title, const std::
     y0 = y_range.first, y1 = y_range.second;
   auto px = [&](double v) { return left + (v - x0) / (x1 - x0) * pw; };
   auto py = [&](double v) { return top + (1 - (v - y0) / (y1 - y0)) * ph; };
+  if (std::isfinite(x_band.first) && std::isfinite(x_band.second)) {
+    const std::uint8_t shade[3] = {238, 238, 238};
+    const double a =
+        std::clamp(px(std::min(x_band.first, x_band.second)), double(left), double(left + pw));
+    const double b =
+        std::clamp(px(std::max(x_band.first, x_band.second)), double(left), double(left + pw));
+    c.rect(static_cast<int>(a), top, std::max(static_cast<int>(b), static_cast<int>(a) + 2),
+           top + ph, shade);
+  }
   for (double t : ticks(y0, y1, 6)) {
     const int y = static_cast<int>(py(t));
     c.rect(left, y, left + pw, y + 1, grid);

@@ -41,11 +41,13 @@ void write_line_plot(const std::string& file, const std::string& title, const st
                      const std::vector<double>& x, const std::vector<PlotSeries>& series,
                      int width = 800, int height = 480);
 // The same chart as [height, width, 3] pixels, for figures of several panels (ImageGrid).
-// `y_range` fixes the y axis (both finite) instead of fitting it to the data.
+// `y_range` fixes the y axis (both finite) instead of fitting it to the data; `x_band` (both
+// finite) shades that stretch of x in light grey (a training range).
 std::vector<std::uint8_t> render_line_plot(const std::string& title, const std::string& x_label,
                                            const std::vector<double>& x,
                                            const std::vector<PlotSeries>& series, int width,
                                            int height,
-                                           std::pair<double, double> y_range = {NAN, NAN});
+                                           std::pair<double, double> y_range = {NAN, NAN},
+                                           std::pair<double, double> x_band = {NAN, NAN});
 
 }  // namespace simlab::engine::io

@@ -278,8 +278,9 @@ void write_figure(const fs::path& file, const scenes::SceneSpec& spec,
     const auto& axis = axes[a];
     const std::string title = spec.name + ": " + axis.label + " (train " + fixed(axis.train_lo, 2) +
                               "-" + fixed(axis.train_hi, 2) + ")";
-    const auto rgb = io::render_line_plot(title, axis.label + "   (y: % of return kept)",
-                                          axis.values, series, kW, kH, {0, 120});
+    const auto rgb =
+        io::render_line_plot(title, axis.label + "   (y: % of return kept)", axis.values, series,
+                             kW, kH, {0, 120}, {axis.train_lo, axis.train_hi});
     panels.insert(panels.end(), rgb.begin(), rgb.end());
   }
   if (axes.empty()) return;
