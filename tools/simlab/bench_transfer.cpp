@@ -12,6 +12,7 @@
 // Everything lands in --out: transfer.md (the tables), transfer.json (every figure) and
 // transfer.png (one panel per shift, both policies, 95% bands). The runs stay there too, so a
 // second call reuses finished trainings and only evaluates (--overwrite trains again).
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -113,6 +114,13 @@ struct Policy {
   std::vector<std::vector<Cell>> sweeps;  // [axis][value]
 };
 
+// Shares of the return kept mean something only when both training-range returns are positive
+// (push's are distances, negative): otherwise the report shows returns and success rates.
+bool shares(const std::vector<Policy>& policies) {
+  return std::all_of(policies.begin(), policies.end(),
+                     [](const Policy& p) { return p.train.mean > 0; });
+}
+
 // The last metrics row of a run folder (a reused run reports its own training).
 nlohmann::json last_metrics(const fs::path& run) {
   std::ifstream in(run / "metrics.jsonl");
@@ -199,9 +207,12 @@ std::string markdown(const BenchTransferOptions& o, const learners::TrainConfig&
          << " | " << fixed(cell->jerk, 4) << " |\n";
     }
   if (!axes.empty() && !policies.front().sweeps.empty()) {
-    md << "\nSweeps: each shift alone (everything else nominal), return kept against the "
-          "policy's training-range return (95% interval); [brackets]: inside the training "
-          "range.\n\n| shift | value |";
+    md << (shares(policies)
+               ? "\nSweeps: each shift alone (everything else nominal), return kept against the "
+                 "policy's training-range return (95% interval); [brackets]: inside the training "
+                 "range.\n\n| shift | value |"
+               : "\nSweeps: each shift alone (everything else nominal), return (95% interval) "
+                 "and success; [brackets]: inside the training range.\n\n| shift | value |");
     for (const auto& p : policies)
       md << " " << p.label << " |";
     md << "\n| --- | --- |";
@@ -216,6 +227,12 @@ std::string markdown(const BenchTransferOptions& o, const learners::TrainConfig&
            << (inside ? "]" : "") << " |";
         for (const auto& p : policies) {
           const Cell& s = p.sweeps[a][v];
+          if (!shares(policies)) {  // raw returns, and success where the scene defines it
+            md << " " << with_interval(s)
+               << (std::isfinite(s.success) ? ", success " + fixed(100 * s.success, 0) + "%" : "")
+               << " |";
+            continue;
+          }
           md << " " << fixed(kept(s.mean, p.train), 3);
           if (std::isfinite(s.lo))
             md << " (" << fixed(kept(s.lo, p.train), 3) << " to " << fixed(kept(s.hi, p.train), 3)
@@ -235,8 +252,15 @@ std::string verdict(const std::vector<Policy>& policies, bool bullet) {
   const double plain_kept = kept(plain.heldout.mean, plain.train);
   std::ostringstream s;
   if (!std::isfinite(dr_kept) || !std::isfinite(plain_kept)) {
-    s << "targets: n/a (returns <= 0 on the training ranges: a share kept means nothing; compare "
-         "success rates)\n";
+    s << "targets: n/a (returns <= 0 on the training ranges: a share kept means nothing)";
+    if (std::isfinite(dr.train.success))
+      s << "; success, training ranges -> held-out" << (bullet ? " -> Bullet" : "")
+        << ": with randomization " << fixed(100 * dr.train.success, 1) << "% -> "
+        << fixed(100 * dr.heldout.success, 1) << "%"
+        << (bullet ? " -> " + fixed(100 * dr.bullet.success, 1) + "%" : "") << ", without "
+        << fixed(100 * plain.train.success, 1) << "% -> " << fixed(100 * plain.heldout.success, 1)
+        << "%" << (bullet ? " -> " + fixed(100 * plain.bullet.success, 1) + "%" : "");
+    s << "\n";
     return s.str();
   }
   const bool overlap = !(kept(plain.heldout.hi, plain.train) < kept(dr.heldout.lo, dr.train));
@@ -261,6 +285,7 @@ void write_figure(const fs::path& file, const scenes::SceneSpec& spec,
   constexpr int kW = 520, kH = 340;
   std::vector<std::uint8_t> panels;
   static constexpr std::uint8_t kColours[2][3] = {{31, 119, 180}, {214, 39, 40}};
+  const bool ratios = shares(policies);
   for (std::size_t a = 0; a < axes.size(); ++a) {
     std::vector<io::PlotSeries> series;
     for (std::size_t k = 0; k < policies.size(); ++k) {
@@ -269,18 +294,20 @@ void write_figure(const fs::path& file, const scenes::SceneSpec& spec,
       s.label = k == 0 ? "with DR" : "without DR";
       std::copy_n(kColours[k % 2], 3, s.rgb);
       for (const auto& c : p.sweeps[a]) {
-        s.y.push_back(100 * kept(c.mean, p.train));
-        s.lo.push_back(100 * kept(c.lo, p.train));
-        s.hi.push_back(100 * kept(c.hi, p.train));
+        const double scale = ratios ? 100 / p.train.mean : 1;
+        s.y.push_back(scale * c.mean);
+        s.lo.push_back(scale * c.lo);
+        s.hi.push_back(scale * c.hi);
       }
       series.push_back(std::move(s));
     }
     const auto& axis = axes[a];
     const std::string title = spec.name + ": " + axis.label + " (train " + fixed(axis.train_lo, 2) +
                               "-" + fixed(axis.train_hi, 2) + ")";
-    const auto rgb =
-        io::render_line_plot(title, axis.label + "   (y: % of return kept)", axis.values, series,
-                             kW, kH, {0, 120}, {axis.train_lo, axis.train_hi});
+    const auto rgb = io::render_line_plot(
+        title, axis.label + (ratios ? "   (y: % of return kept)" : "   (y: return)"), axis.values,
+        series, kW, kH, ratios ? std::pair{0.0, 120.0} : std::pair{double(NAN), double(NAN)},
+        {axis.train_lo, axis.train_hi});
     panels.insert(panels.end(), rgb.begin(), rgb.end());
   }
   if (axes.empty()) return;
@@ -453,10 +480,7 @@ void add_bench_transfer_command(CLI::App& bench) {
     learners::TrainConfig c;
     c.scene = o->scene;
     c.envs = 64;
-    app::apply_scene_recipe(c, [cmd](std::string_view key) {
-      const auto* option = cmd->get_option_no_throw("--" + std::string(key));
-      return option != nullptr && option->count() > 0;
-    });
+    app::apply_scene_recipe(c, flag_given(cmd));
     if (cmd->count("--steps")) c.steps = o->steps;
     if (cmd->count("--envs")) c.envs = o->envs;
     if (cmd->count("--horizon")) c.ppo.horizon = o->horizon;

@@ -2,7 +2,9 @@
 // command's callback throws simlab::Error on bad input; main() prints it and exits with code 2.
 #pragma once
 
+#include <functional>
 #include <string>
+#include <string_view>
 
 #include <CLI/CLI.hpp>
 
@@ -16,6 +18,15 @@ namespace simlab::tools {
 // other option errors are.
 
 // --backend mujoco|bullet, on every command that compiles a scene and steps it.
+// Whether the user set `--KEY` on `cmd` (false for keys it has no flag for): which settings a
+// scene's recipe may fill in (app::apply_scene_recipe).
+inline std::function<bool(std::string_view)> flag_given(const CLI::App* cmd) {
+  return [cmd](std::string_view key) {
+    const auto* option = cmd->get_option_no_throw("--" + std::string(key));
+    return option != nullptr && option->count() > 0;
+  };
+}
+
 inline CLI::Option* add_backend_option(CLI::App& cmd, engine::physics::BackendKind& backend) {
   return cmd
       .add_option_function<std::string>(

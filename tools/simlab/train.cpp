@@ -229,10 +229,7 @@ void add_train_command(CLI::App& app) {
     const bool dreamer = c->algo == learners::Algo::kDreamer;
     if (cmd->count("--envs") == 0) c->envs = dreamer ? 4 : 64;
     // The scene's [train.ppo] recipe fills in what the command line leaves out.
-    const std::string recipe = app::apply_scene_recipe(*c, [cmd](std::string_view key) {
-      const auto* option = cmd->get_option_no_throw("--" + std::string(key));
-      return option != nullptr && option->count() > 0;
-    });
+    const std::string recipe = app::apply_scene_recipe(*c, flag_given(cmd));
     const char* rank = std::getenv("RANK");
     if (!recipe.empty() && (!rank || std::string(rank) == "0"))
       std::printf("the scene's recipe ([train.ppo]): %s\n", recipe.c_str());
