@@ -187,8 +187,10 @@ std::vector<std::uint8_t> render_line_plot(const std::string& title, const std::
   const double pad = 0.05 * (y1 - y0);
   y0 -= pad, y1 += pad;
   if (std::isfinite(y_range.first) && std::isfinite(y_range.second) &&
-      y_range.first < y_range.second)
-    y0 = y_range.first, y1 = y_range.second;
+      y_range.first < y_range.second) {
+    if (y0 + pad >= y_range.first) y0 = y_range.first;
+    if (y1 - pad <= y_range.second) y1 = y_range.second;
+  }
   auto px = [&](double v) { return left + (v - x0) / (x1 - x0) * pw; };
   auto py = [&](double v) { return top + (1 - (v - y0) / (y1 - y0)) * ph; };
   if (std::isfinite(x_band.first) && std::isfinite(x_band.second)) {
@@ -234,9 +236,9 @@ std::vector<std::uint8_t> render_line_plot(const std::string& title, const std::
         const int yb = static_cast<int>(std::clamp(py(lo), double(top), double(top + ph)));
         for (int Y = ya; Y <= yb; ++Y) {
           auto* px_rgb = &c.rgb[(static_cast<std::size_t>(Y) * c.w + X) * 3];
-          // Where two bands overlap, the darker of the two washes stays.
+          // Multiplied in, so that where two bands overlap both colours still show.
           for (int k = 0; k < 3; ++k)
-            px_rgb[k] = std::min(px_rgb[k], wash[k]);
+            px_rgb[k] = static_cast<std::uint8_t>(px_rgb[k] * wash[k] / 255);
         }
       }
     }

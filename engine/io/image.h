@@ -41,7 +41,7 @@ void write_line_plot(const std::string& file, const std::string& title, const st
                      const std::vector<double>& x, const std::vector<PlotSeries>& series,
                      int width = 800, int height = 480);
 // The same chart as [height, width, 3] pixels, for figures of several panels (ImageGrid).
-// `y_range` fixes the y axis (both finite) instead of fitting it to the data; `x_band` (both
+// `y_range` fixes the y axis (both finite), widened where the data reach past it; `x_band` (both
 // finite) shades that stretch of x in light grey (a training range).
 std::vector<std::uint8_t> render_line_plot(const std::string& title, const std::string& x_label,
                                            const std::vector<double>& x,
