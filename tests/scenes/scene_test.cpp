@@ -147,7 +147,7 @@ TEST(Scenes, EveryErrorOfASpecIsReportedInOneRun) {
   EXPECT_EQ(error_of(bad),
             "spec.toml:2:1: bogus: unknown key (known keys: name, description, model, control_hz, "
             "episode_seconds, action_repeat, memory_margin, reset, observation, reward, "
-            "termination, randomize, procedural, corruption, camera, actuator)\n"
+            "termination, randomize, procedural, corruption, camera, actuator, train)\n"
             "spec.toml:3:19: episode_seconds: expected a number, got string\n"
             "spec.toml:5:8: reward[0].term: unknown reward term 'uprigt'; did you mean 'upright'?\n"
             "spec.toml:8:10: reward[1].weight: expected a number, got string\n"
