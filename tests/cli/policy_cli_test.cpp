@@ -196,6 +196,9 @@ TEST_F(PolicyCli, BenchTransferSmoke) {
   EXPECT_EQ(r.code, 2) << r.out;
   EXPECT_TRUE(contains(r.out, "declares no held-out ranges")) << r.out;
   EXPECT_FALSE(fs::exists(dir_ / "swingup"));
+  r = run("bench transfer --scene quadruped --sweep-points 1 --out " + (dir_ / "points").string());
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_TRUE(contains(r.out, "--sweep-points: must be >= 2")) << r.out;
 }
 
 // `train` takes the scene's [train.ppo] recipe for what its flags leave out, and says so.

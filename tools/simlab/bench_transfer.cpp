@@ -318,6 +318,8 @@ void write_figure(const fs::path& file, const scenes::SceneSpec& spec,
 
 void run_bench_transfer(const BenchTransferOptions& o, const learners::TrainConfig& recipe) {
   if (o.episodes < 2) throw Error(SourceLocation{.field = "--episodes"}, "must be >= 2");
+  if (o.sweeps && o.sweep_points < 2)
+    throw Error(SourceLocation{.field = "--sweep-points"}, "must be >= 2");
   if (o.sweep_episodes < 2)
     throw Error(SourceLocation{.field = "--sweep-episodes"}, "must be >= 2");
   const auto start = std::chrono::steady_clock::now();
@@ -473,7 +475,7 @@ void add_bench_transfer_command(CLI::App& bench) {
   cmd->add_option("--out", o->out, "Runs, policies and the report (default: runs/transfer-SCENE)");
   cmd->add_flag("--overwrite", o->overwrite, "Train both policies again even where runs exist");
   cmd->footer(
-      "Examples:\n  simlab bench transfer --scene quadruped               # ~45 min on 2 cores\n"
+      "Examples:\n  simlab bench transfer --scene quadruped               # ~25 min on 2 cores\n"
       "  simlab bench transfer --scene quadruped --no-sweeps   # the table only\n"
       "  simlab bench transfer --scene cartpole-balance --steps 300000 --out runs/tcb");
   cmd->callback([o, cmd] {
