@@ -273,8 +273,15 @@ std::string verdict(const std::vector<Policy>& policies, bool bullet) {
     << ")";
   if (bullet) {
     const double b = kept(dr.bullet.mean, dr.train);
+    const double plain_b = kept(plain.bullet.mean, plain.train);
+    const bool apart = kept(plain.bullet.hi, plain.train) < kept(dr.bullet.lo, dr.train);
     s << "; on Bullet the randomized policy keeps " << fixed(100 * b, 1)
-      << "% (>= 70%: " << (b >= 0.7 ? "met" : "NOT met") << ")";
+      << "% (>= 70%: " << (b >= 0.7 ? "met" : "NOT met") << ") and the other "
+      << fixed(100 * plain_b, 1) << "% ("
+      << (plain_b >= b ? "not less"
+          : apart      ? "less, intervals apart"
+                       : "less, intervals overlap")
+      << ")";
   }
   s << "\n";
   return s.str();
