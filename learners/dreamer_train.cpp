@@ -123,9 +123,8 @@ void load(const fs::path& file, Dreamer& dreamer, SequenceReplay& replay, Counte
 
 // What a run that stops on an error leaves to resume from.
 std::string last_checkpoint(const fs::path& file) {
-  return simlab::engine::path_exists(file)
-             ? "; the last good checkpoint is " + file.string() + " (kept)"
-             : "; no checkpoint was written yet";
+  return engine::path_exists(file) ? "; the last good checkpoint is " + file.string() + " (kept)"
+                                   : "; no checkpoint was written yet";
 }
 
 // Predicted against real observations of one replayed sequence, a panel per dimension shown.

@@ -162,13 +162,13 @@ std::pair<torch::Tensor, torch::Tensor> ExportedPolicy::forward(const torch::Ten
 ExportedPolicy load_exported_policy(const fs::path& file) {
   ExportedPolicy p;
   p.file = file;
-  if (!simlab::engine::is_file(file))
+  if (!engine::is_file(file))
     throw Error(SourceLocation{.file = file.string(), .field = "policy"},
                 "no such policy file (write one with `simlab export --run runs/NAME --out DIR`: "
                 "DIR/policy.pt)");
   const fs::path card = file.parent_path() / "policy_card.json";
   try {
-    if (simlab::engine::path_exists(card)) {
+    if (engine::path_exists(card)) {
       std::ifstream in(card);
       in >> p.card;
       p.card_file = card;

@@ -463,7 +463,7 @@ ExportResult export_policy(const fs::path& run, const ExportOptions& options) {
 
   std::error_code ec;
   fs::create_directories(options.out, ec);
-  if (!simlab::engine::is_dir(options.out))
+  if (!engine::is_dir(options.out))
     throw Error(SourceLocation{.field = "out"}, "cannot create " + options.out.string());
   // One export into a folder at a time (engine/io/lock.h).
   const engine::io::FileLock lock(options.out / ".simlab.lock",

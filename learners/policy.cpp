@@ -127,8 +127,8 @@ TrainedPolicy load_trained_policy(const fs::path& run, bool allow_unfinished) {
   TrainedPolicy p;
   p.run = run;
   const fs::path config_file = run / "config.json", checkpoint = run / "checkpoint.pt";
-  if (!simlab::engine::is_dir(run)) throw run_error(run, "no such run folder");
-  if (!simlab::engine::path_exists(config_file))
+  if (!engine::is_dir(run)) throw run_error(run, "no such run folder");
+  if (!engine::path_exists(config_file))
     throw run_error(run, "no config.json: not a run folder of `simlab train`");
   try {
     std::ifstream in(config_file);
@@ -140,7 +140,7 @@ TrainedPolicy load_trained_policy(const fs::path& run, bool allow_unfinished) {
   if (p.algo != "ppo" && p.algo != "dreamer")
     throw Error(SourceLocation{.file = config_file.string(), .field = "algo"},
                 "'" + p.algo + "': export and evaluation handle ppo and dreamer runs");
-  if (!simlab::engine::path_exists(checkpoint))
+  if (!engine::path_exists(checkpoint))
     throw run_error(run,
                     "has no finished policy: no checkpoint.pt (the run has not written one "
                     "yet; train it with `simlab train --out " +

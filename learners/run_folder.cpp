@@ -185,22 +185,21 @@ RunFolder::RunFolder(const TrainConfig& config, std::vector<std::string> columns
     // one run at once would interleave metrics.csv and race for the checkpoint.
     std::error_code ec;
     fs::create_directories(dir_, ec);
-    if (ec || !simlab::engine::is_dir(dir_))
+    if (ec || !engine::is_dir(dir_))
       throw train_error("out", "cannot create " + dir_.string() + ": " +
                                    (ec ? ec.message() : std::string("a file is in the way")));
     lock_ = std::make_unique<engine::io::FileLock>(
         dir_ / ".simlab.lock", "run folder " + dir_.string(), engine::io::this_command());
     if (!lock_->notice().empty()) std::fprintf(stderr, "simlab: %s\n", lock_->notice().c_str());
   }
-  if (writer_ && simlab::engine::path_exists(dir_ / "config.json") && !config.resume &&
-      !config.overwrite)
+  if (writer_ && engine::path_exists(dir_ / "config.json") && !config.resume && !config.overwrite)
     throw train_error("out", dir_.string() +
                                  " holds a run already: --resume continues it, --overwrite "
                                  "starts over");
   if (config.resume) {
-    if (!simlab::engine::path_exists(checkpoint()))
+    if (!engine::path_exists(checkpoint()))
       throw train_error("resume", "no checkpoint in " + dir_.string() + " to resume from");
-    if (!simlab::engine::path_exists(dir_ / "config.json"))
+    if (!engine::path_exists(dir_ / "config.json"))
       throw Error(SourceLocation{.file = (dir_ / "config.json").string()},
                   "missing: the run folder has a checkpoint but not the configuration it was "
                   "trained with, so it cannot be resumed");

@@ -66,9 +66,9 @@ std::vector<SceneEntry> list_scenes() {
 }
 
 fs::path resolve_scene(const std::string& name_or_path) {
-  if (simlab::engine::path_exists(name_or_path)) return name_or_path;
+  if (engine::path_exists(name_or_path)) return name_or_path;
   for (const auto& dir : scene_path())
-    if (const fs::path file = dir / (name_or_path + ".toml"); simlab::engine::path_exists(file))
+    if (const fs::path file = dir / (name_or_path + ".toml"); engine::path_exists(file))
       return file;
   std::vector<std::string> names;
   for (const auto& e : list_scenes())

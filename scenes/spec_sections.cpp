@@ -238,7 +238,7 @@ fs::path resolve_model_path(const fs::path& spec_file, const std::string& model,
   const fs::path p(model);
   for (const fs::path& candidate :
        {p.is_absolute() ? p : spec_file.parent_path() / p, engine::asset_dir() / p})
-    if (simlab::engine::path_exists(candidate)) return candidate;
+    if (engine::path_exists(candidate)) return candidate;
   throw Error(where, "model '" + model + "' not found next to the spec or in " +
                          engine::asset_dir().string());
 }
@@ -325,7 +325,7 @@ SceneSpec parse_scene(const std::string& text, const fs::path& name) {
 }
 
 SceneSpec load_scene(const fs::path& file) {
-  if (!simlab::engine::path_exists(file))
+  if (!engine::path_exists(file))
     throw Error(SourceLocation{.file = file.string()}, "no such scene file");
   std::ifstream in(file);
   if (!in) throw Error(SourceLocation{.file = file.string()}, "scene file is not readable");

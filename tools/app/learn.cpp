@@ -48,21 +48,16 @@ learners::TrainResult train(const learners::TrainConfig& config,
 
 learners::EvalResult evaluate(learners::ExportedPolicy& policy,
                               const learners::EvalOptions& options) {
-  // Without options.scene, the scene the card carries: an exported policy evaluates from any
-  // folder, and a model that changed since the export is refused.
-  const RunSpec run{.scene = !options.scene.empty()
-                                 ? options.scene
-                                 : policy.card.at("scene").at("spec").get<std::string>(),
-                    .randomization = options.randomization,
-                    .backend = options.backend,
-                    .seed = options.seed};
-  const auto spec =
-      scenes::with_randomization(learners::eval_spec(policy, options), run.randomization);
-  return learners::evaluate_policy(policy, build_scene(run, spec), options);
+  // Without options.scene, the scene the card carries (learners::eval_spec): an exported policy
+  // evaluates from any folder, and a model that changed since the export is refused.
+  return evaluate(
+      policy, options,
+      scenes::with_randomization(learners::eval_spec(policy, options), options.randomization));
 }
 
 learners::EvalResult evaluate(learners::ExportedPolicy& policy,
                               const learners::EvalOptions& options, const scenes::SceneSpec& spec) {
+  // build_scene takes the spec as given; the run supplies the engine and the seed.
   const RunSpec run{.scene = spec.file.string(),
                     .randomization = options.randomization,
                     .backend = options.backend,

@@ -108,6 +108,7 @@ double kept(double x, const Cell& train) {
 struct Policy {
   std::string label;
   scenes::Randomization randomization;
+  fs::path run;  // its run folder in --out
   double train_s = NAN, final_return = NAN;
   std::int64_t steps = 0;
   Cell train, heldout, none, bullet;
@@ -130,16 +131,12 @@ nlohmann::json last_metrics(const fs::path& run) {
   return last.empty() ? nlohmann::json() : nlohmann::json::parse(last, nullptr, false);
 }
 
-void train_policy(const BenchTransferOptions& o, const fs::path& dir, Policy& p,
-                  learners::TrainConfig& c) {
+void train_policy(const BenchTransferOptions& o, const learners::TrainConfig& base,
+                  const fs::path& dir, Policy& p) {
   const std::string randomization = scenes::randomization_name(p.randomization);
-  c.scene = o.scene;
-  c.algo = learners::Algo::kPpo;
-  c.threads = o.threads;
-  c.seed = o.seed;
-  c.device = learners::DeviceChoice::kCpu;
-  c.out = dir / ("trained-" + randomization);
+  learners::TrainConfig c = base;
   c.randomization = p.randomization;
+  c.out = p.run = dir / ("trained-" + randomization);
   // A finished run of the same configuration is reused; a shorter one continues.
   const bool reuse = !o.overwrite && engine::path_exists(c.out / "config.json");
   c.resume = reuse;
@@ -350,9 +347,14 @@ void run_bench_transfer(const BenchTransferOptions& o, const learners::TrainConf
   std::vector<Policy> policies = {
       {.label = "domain randomization", .randomization = scenes::Randomization::kTrain},
       {.label = "no randomization", .randomization = scenes::Randomization::kNone}};
+  // What both runs share: the recipe, the seed, the threads; each adds its randomization.
   learners::TrainConfig c = recipe;
+  c.algo = learners::Algo::kPpo;
+  c.threads = o.threads;
+  c.seed = o.seed;
+  c.device = learners::DeviceChoice::kCpu;
   for (auto& p : policies)
-    train_policy(o, dir, p, c);
+    train_policy(o, c, dir, p);
 
   std::int64_t evaluations = 0, done = 0;
   for (const auto& a : axes)
@@ -360,13 +362,11 @@ void run_bench_transfer(const BenchTransferOptions& o, const learners::TrainConf
   evaluations = static_cast<std::int64_t>(policies.size()) * (3 + (bullet ? 1 : 0) + evaluations);
   Progress progress("evaluating", evaluations, "evaluations");
   for (auto& p : policies) {
-    const fs::path run =
-        dir / ("trained-" + std::string(scenes::randomization_name(p.randomization)));
     learners::ExportOptions export_options;
     export_options.formats = {"torchscript"};
-    export_options.out = run / "policy";
+    export_options.out = p.run / "policy";
     export_options.eval_episodes = 0;
-    learners::export_policy(run, export_options);
+    learners::export_policy(p.run, export_options);
     auto policy = learners::load_exported_policy(export_options.out / "policy.pt");
     learners::EvalOptions e;
     e.scene = o.scene;

@@ -255,7 +255,7 @@ void run_merge(const MergeOptions& o) {
   }
   const fs::path into = o.into;
   for (const auto& f : files)
-    if (simlab::engine::path_exists(into) && fs::equivalent(into, f, ec))
+    if (engine::path_exists(into) && fs::equivalent(into, f, ec))
       throw Error(SourceLocation{.field = "--into"},
                   "'" + o.into + "' is a shard of the dataset; name a new file");
   // Written beside, then renamed: a merge that fails leaves no half file under the name.
