@@ -67,7 +67,8 @@ enum class Element { kBody, kJoint, kGeom, kSite, kSensor, kActuator, kLight, kC
 //   kJointDamping        damping of every dof of the joint                      element: joint
 //   kJointArmature       rotor inertia added to every dof of the joint          element: joint
 //   kJointFrictionLoss   dry friction of every dof of the joint                 element: joint
-//   kActuatorGain        an actuator's gear (force per unit of control)         element: actuator
+//   kActuatorGain        an actuator's strength: its force gain; a servo's      element: actuator
+//                        affine bias (stiffness, damping) scales along, so its set point stays
 //   kActuatorForceLimit  the symmetric limit on its force (turns the limit on)  element: actuator
 //   kGravityZ            the vertical gravity component                         element: world
 //   kLightPosX/Y/Z       a light's position (m)                                 element: light

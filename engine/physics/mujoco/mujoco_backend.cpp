@@ -392,7 +392,7 @@ static double access_param(mjModel* m, Param param, int i, const double* value) 
     case Param::kJointFrictionLoss:
       return per_dof(m->dof_frictionloss);
     case Param::kActuatorGain:
-      return rw(m->actuator_gear[6 * i]);
+      return rw(m->actuator_gainprm[mjNGAIN * i]);
     case Param::kActuatorForceLimit:
       if (value) {
         m->actuator_forcelimited[i] = 1;
@@ -503,6 +503,17 @@ void MjWorld::set_param(Param param, int index, double value) {
     const double ratio = base->body_mass[index] > 0 ? value / base->body_mass[index] : 1.0;
     for (int k = 0; k < 3; ++k)
       m->body_inertia[3 * index + k] = base->body_inertia[3 * index + k] * ratio;
+  }
+  if (param == Param::kActuatorGain && m->actuator_biastype[index] == mjBIAS_AFFINE) {
+    // Strength, not gear: a servo's stiffness and damping (and the constant that holds its set
+    // point) scale with its gain, so a weaker motor pushes less hard towards the same target.
+    // Scaling the gear would also scale the joint length the bias reads and move the set point.
+    const mjModel* base = shared_->raw();
+    const double gain0 = base->actuator_gainprm[mjNGAIN * index];
+    const double ratio = gain0 != 0 ? value / gain0 : 1.0;
+    for (int k = 0; k < 3; ++k)
+      m->actuator_biasprm[mjNBIAS * index + k] =
+          base->actuator_biasprm[mjNBIAS * index + k] * ratio;
   }
   access_param(m, param, index, &value);
 }

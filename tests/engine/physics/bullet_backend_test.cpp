@@ -374,6 +374,51 @@ TEST(BulletBackend, ActuatorsDampingAndLimitsActLikeMuJoCos) {
   EXPECT_DOUBLE_EQ(read1(*wb, Quantity::kActuatorForce, 1), 1.0);
 }
 
+// actuator_gain is strength: a servo at half strength still settles on its target (its stiffness
+// scales with its gain, its set point does not move, as it would if the gear were scaled), but
+// pushes half as hard on the way. Both backends read the same parameters.
+TEST(BulletBackend, AWeakerServoPushesLessAndKeepsItsSetPointOnBothBackends) {
+  constexpr const char* xml = R"(
+<mujoco model="servo">
+  <option timestep="0.002" gravity="0 0 0"/>
+  <worldbody>
+    <body name="wheel">
+      <joint name="turn" type="hinge" axis="0 0 1" damping="0.5"/>
+      <geom type="cylinder" size="0.2 0.02" mass="1" contype="0" conaffinity="0"/>
+    </body>
+  </worldbody>
+  <actuator>
+    <position name="servo" joint="turn" kp="2" gear="1.5" ctrlrange="-2 2" ctrllimited="true"/>
+  </actuator>
+</mujoco>)";
+  for (const BackendKind backend : {kMuJoCo, kBullet}) {
+    SCOPED_TRACE(backend == kMuJoCo ? "mujoco" : "bullet");
+    auto model = load(xml, backend);
+    auto nominal = model->make_world(exact_reset());
+    auto weak = model->make_world(exact_reset());
+    const double gain = model->param_default(Param::kActuatorGain, 0);
+    EXPECT_DOUBLE_EQ(gain, 2.0);  // the servo's kp, not its gear
+    weak->set_param(Param::kActuatorGain, 0, 0.5 * gain);
+    EXPECT_DOUBLE_EQ(weak->param(Param::kActuatorGain, 0), 1.0);
+    const std::vector<float> ctrl = {0.6f};  // a target of 0.6 / gear = 0.4 rad
+    ASSERT_EQ(nominal->step(ctrl, 1), StepStatus::kOk);
+    ASSERT_EQ(weak->step(ctrl, 1), StepStatus::kOk);
+    EXPECT_NEAR(read1(*weak, Quantity::kActuatorForce, 0),
+                0.5 * read1(*nominal, Quantity::kActuatorForce, 0), 1e-3);
+    for (int i = 0; i < 100; ++i) {  // 0.2 s in: the weak one lags
+      ASSERT_EQ(nominal->step(ctrl, 1), StepStatus::kOk);
+      ASSERT_EQ(weak->step(ctrl, 1), StepStatus::kOk);
+    }
+    EXPECT_LT(read1(*weak, Quantity::kJointPos, 0), 0.9 * read1(*nominal, Quantity::kJointPos, 0));
+    for (int i = 0; i < 7400; ++i) {  // 15 s in: both hold the same target
+      ASSERT_EQ(nominal->step(ctrl, 1), StepStatus::kOk);
+      ASSERT_EQ(weak->step(ctrl, 1), StepStatus::kOk);
+    }
+    EXPECT_NEAR(read1(*nominal, Quantity::kJointPos, 0), 0.4, 0.005);
+    EXPECT_NEAR(read1(*weak, Quantity::kJointPos, 0), 0.4, 0.005);
+  }
+}
+
 // Armature and damping enter MuJoCo's joint-space integration, not any rigid body's inertia: the
 // quadruped's stiff servos (kp 80) on light legs with armature 0.01 and damping 4 must follow
 // MuJoCo exactly while contacts are off, and must not blow up with them.
