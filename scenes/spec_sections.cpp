@@ -38,8 +38,9 @@ std::vector<TermSpec> read_terms(const Reader& root, const std::string& key, con
   std::vector<TermSpec> terms;
   const bool observation = key == "observation";
   root.each(key, [&](const Reader& r, std::size_t) {
-    std::vector<std::string> allowed = {"term", "joint", "body",   "site",   "sensor", "from",
-                                        "to",   "axis",  "weight", "target", "min",    "max"};
+    std::vector<std::string> allowed = {"term",   "joint", "joints", "body", "site",
+                                        "sensor", "from",  "to",     "axis", "weight",
+                                        "target", "min",   "max"};
     if (observation)
       allowed = {"term", "joints", "body",   "site",  "sensor",
                  "from", "to",     "prefix", "count", "noise"};
@@ -54,7 +55,9 @@ std::vector<TermSpec> read_terms(const Reader& root, const std::string& key, con
         t.where = r.where(element);
         break;
       }
-    t.joints = r.names(observation ? "joints" : "joint", {});
+    if (!observation && r.has("joint") && r.has("joints"))
+      throw Error(r.where("joints"), "give joint or joints, not both");
+    t.joints = r.names(observation || r.has("joints") ? "joints" : "joint", {});
     t.body = r.text("body", "");
     t.site = r.text("site", "");
     t.sensor = r.text("sensor", "");
@@ -74,14 +77,21 @@ std::vector<TermSpec> read_terms(const Reader& root, const std::string& key, con
     if (t.noise < 0) throw Error(r.where("noise"), "must be >= 0");
     if (t.count < 0 || t.count > 64) throw Error(r.where("count"), "must be in [0, 64]");
     for (const auto& need : required_keys(kind)) {
-      const bool present = need == "min|max"  ? r.has("min") || r.has("max")
-                           : need == "joints" ? !t.joints.empty()
-                           : need == "joint"  ? t.joints.size() == 1
-                                              : r.has(need);
-      if (!present)
-        throw Error(r.where(need == "min|max" ? "min" : need),
-                    "term '" + t.term + "' needs " +
-                        (need == "min|max" ? std::string("min or max") : need));
+      const bool present = need == "min|max"        ? r.has("min") || r.has("max")
+                           : need == "joints"       ? !t.joints.empty()
+                           : need == "joint|joints" ? !t.joints.empty()
+                           : need == "joint"        ? t.joints.size() == 1 && !r.has("joints")
+                                                    : r.has(need);
+      if (present) continue;
+      if (need == "joint" && r.has("joints"))
+        throw Error(r.where("joints"), "term '" + t.term +
+                                           "' takes one joint (joint = \"name\"); joints = "
+                                           "[...] is for the penalties that sum over joints");
+      const std::string key = need == "min|max" ? "min" : need == "joint|joints" ? "joint" : need;
+      const std::string what = need == "min|max"        ? "min or max"
+                               : need == "joint|joints" ? "joint (one name) or joints (a list)"
+                                                        : need;
+      throw Error(r.where(key), "term '" + t.term + "' needs " + what);
     }
     terms.push_back(std::move(t));
   });

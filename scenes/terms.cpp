@@ -41,9 +41,10 @@ std::vector<std::string> required_keys(TermKind kind) {
     case TermKind::kJointVel:
       return {"joints"};
     case TermKind::kUpright:
+      return {"joint"};
     case TermKind::kJointPosition:
     case TermKind::kJointVelocity:
-      return {"joint"};
+      return {"joint|joints"};
     case TermKind::kOutOfRange:
       return {"joint", "min|max"};
     case TermKind::kBodyPos:
@@ -122,6 +123,15 @@ int resolve(const Model& model, Element element, const std::string& name, const 
 }
 
 // A hinge or slide joint (terms that read one angle or position).
+// Every hinge and slide joint ("*"): free joints of objects are not the robot's state.
+std::vector<int> scalar_joints(const Model& model) {
+  std::vector<int> joints;
+  const auto names = model.names(Element::kJoint);
+  for (int j = 0; j < static_cast<int>(names.size()); ++j)
+    if (model.quantity_dim(Quantity::kJointPos, j) == 1) joints.push_back(j);
+  return joints;
+}
+
 int resolve_scalar_joint(const Model& model, const std::string& name, const TermSpec& t) {
   const int j = find(model, Element::kJoint, name);
   if (j >= 0 && model.quantity_dim(Quantity::kJointPos, j) == 1) return j;
@@ -168,15 +178,13 @@ Compiled compile_term(const TermSpec& t, const TermTable& table, const Model& mo
     case TermKind::kJointPos:
     case TermKind::kJointVel: {
       c.quantity = c.kind == TermKind::kJointPos ? Quantity::kJointPos : Quantity::kJointVel;
-      const auto names = model.names(Element::kJoint);
       for (const auto& name : t.joints) {
         if (name != "*") {
           c.elements.push_back(resolve(model, Element::kJoint, name, t, "joint"));
           continue;
         }
-        // "*": every hinge and slide joint (free joints of objects are not the robot's state)
-        for (int j = 0; j < static_cast<int>(names.size()); ++j)
-          if (model.quantity_dim(Quantity::kJointPos, j) == 1) c.elements.push_back(j);
+        const auto all = scalar_joints(model);
+        c.elements.insert(c.elements.end(), all.begin(), all.end());
       }
       break;
     }
@@ -227,14 +235,22 @@ Compiled compile_term(const TermSpec& t, const TermTable& table, const Model& mo
         c.elements.push_back(find(model, Element::kBody, t.prefix + std::to_string(k)));
       break;
     case TermKind::kUpright:
-    case TermKind::kJointPosition:
     case TermKind::kOutOfRange:
       c.quantity = Quantity::kJointPos;
       c.elements = {resolve_scalar_joint(model, t.joints.at(0), t)};
       break;
+    case TermKind::kJointPosition:
     case TermKind::kJointVelocity:
-      c.quantity = Quantity::kJointVel;
-      c.elements = {resolve_scalar_joint(model, t.joints.at(0), t)};
+      // One joint, a list, or "*": the penalty sums over them.
+      c.quantity = c.kind == TermKind::kJointPosition ? Quantity::kJointPos : Quantity::kJointVel;
+      for (const auto& name : t.joints) {
+        if (name != "*") {
+          c.elements.push_back(resolve_scalar_joint(model, name, t));
+          continue;
+        }
+        const auto all = scalar_joints(model);
+        c.elements.insert(c.elements.end(), all.begin(), all.end());
+      }
       break;
     case TermKind::kActionL2:
     case TermKind::kAlive:
@@ -266,9 +282,15 @@ double evaluate(const Compiled& c, const World& w, std::span<const float> action
     case TermKind::kUpright:  // 1 upright, 0 hanging down
       return 0.5 * (1.0 + std::cos(v[0]));
     case TermKind::kJointPosition:
-      return -(v[0] - c.target) * (v[0] - c.target);
-    case TermKind::kJointVelocity:
-      return -v[0] * v[0];
+    case TermKind::kJointVelocity: {
+      double sum = 0;
+      for (std::size_t k = 0; k < c.elements.size(); ++k) {
+        if (k > 0) w.read(c.quantity, c.elements[k], v);
+        const double e = c.kind == TermKind::kJointPosition ? v[0] - c.target : v[0];
+        sum += e * e;
+      }
+      return -sum;
+    }
     case TermKind::kActionL2: {
       double sum = 0;
       for (float a : action)

@@ -1,12 +1,13 @@
 // Observation, reward and termination terms over joints, bodies, sites, sensors and contacts, as
 // the built-in scenes use them.
+#include "scenes/terms.h"
+
 #include <cmath>
 #include <numbers>
 
 #include <gtest/gtest.h>
 
 #include "scenes/scene.h"
-#include "scenes/terms.h"
 #include "tests/support/scenes.h"
 
 namespace simlab::scenes {
@@ -136,6 +137,39 @@ TEST(Terms, ContactPenaltyCountsTouches) {
   // Standing: the front-left foot (on the shin body) touches the floor; the torso does not.
   EXPECT_LT(scene.config.task.reward(*world, zero), 0.0f);
   EXPECT_FALSE(scene.config.task.terminated(*world));
+}
+
+TEST(Terms, JointPenaltiesSumOverAListOrEveryJoint) {
+  auto reward_with = [](const std::string& joints) {
+    const auto scene = compile_scene(parse_scene(
+        "model = \"models/quadruped.xml\"\n[[reward]]\nterm = \"joint_velocity\"\njoints = " +
+            joints + "\nweight = 2.0\n",
+        "spec.toml"));
+    auto world = scene.model->make_world(scene.config.reset);
+    for (const auto& [joint, speed] : std::vector<std::pair<std::string, double>>{
+             {"fl_hip", 0.5}, {"fr_hip", -1.0}, {"hl_knee", 2.0}}) {
+      const double v[] = {speed};
+      world->write(Quantity::kJointVel, index_of(*scene.model, Element::kJoint, joint), v);
+    }
+    world->forward();
+    return scene.config.task.reward(*world, std::vector<float>(8, 0.0f));
+  };
+  EXPECT_NEAR(reward_with("[\"fl_hip\", \"fr_hip\"]"), -2.0 * (0.25 + 1.0), 1e-5);
+  EXPECT_NEAR(reward_with("[\"*\"]"), -2.0 * (0.25 + 1.0 + 4.0), 1e-5);  // the root is not one
+  EXPECT_NEAR(reward_with("\"hl_knee\""), -2.0 * 4.0, 1e-5);
+
+  EXPECT_EQ(reacher_error("[[reward]]\nterm = \"joint_velocity\"\njoint = \"shoulder\"\n"
+                          "joints = [\"elbow\"]\n"),
+            "spec.toml:5:10: reward[0].joints: give joint or joints, not both");
+  EXPECT_EQ(reacher_error("[[reward]]\nterm = \"upright\"\njoints = [\"shoulder\"]\n"),
+            "spec.toml:4:10: reward[0].joints: term 'upright' takes one joint (joint = "
+            "\"name\"); joints = [...] is for the penalties that sum over joints");
+  EXPECT_EQ(reacher_error("[[reward]]\nterm = \"joint_position\"\n"),
+            "spec.toml:2:1: reward[0].joint: term 'joint_position' needs joint (one name) or "
+            "joints (a list)");
+  EXPECT_EQ(reacher_error("[[reward]]\nterm = \"joint_velocity\"\njoints = [\"elbw\"]\n"),
+            "spec.toml:4:10: reward[0].joints: the model has no hinge or slide joint 'elbw'; did "
+            "you mean 'elbow'?");
 }
 
 TEST(Terms, ErrorsNameTheElementWithASuggestion) {
