@@ -33,6 +33,8 @@ struct TermSpec {
   std::vector<std::string> joints;  // joint terms (observations may name several, or "*")
   std::string body, site, sensor;   // the element a term reads
   std::string from, to;             // distance terms: a site or body name each
+  std::string behind;               // distance terms: push `to` towards it (see TermDistance)
+  double gap = 0.0;                 // how far behind `to` the push spot lies (m)
   std::string prefix;               // bodies_pos: bodies PREFIX0, PREFIX1, ... (procedural)
   int count = 0;                    // bodies_pos: slots (absent bodies read as zeros)
   int axis = 0;                     // body_velocity: 0 x, 1 y, 2 z
@@ -41,6 +43,7 @@ struct TermSpec {
   double min = -1e300, max = 1e300;  // ranges, thresholds and clips
   double noise = 0.0;                // observations: gaussian sensor noise (stddev)
   SourceLocation where;              // for errors found after parsing (the element's key)
+  SourceLocation behind_where;       // the same for `behind`
 };
 
 // One domain-randomization term: draw a value per target element and per env, at startup (once),

@@ -38,12 +38,12 @@ std::vector<TermSpec> read_terms(const Reader& root, const std::string& key, con
   std::vector<TermSpec> terms;
   const bool observation = key == "observation";
   root.each(key, [&](const Reader& r, std::size_t) {
-    std::vector<std::string> allowed = {"term",   "joint", "joints", "body", "site",
-                                        "sensor", "from",  "to",     "axis", "weight",
-                                        "target", "min",   "max"};
+    std::vector<std::string> allowed = {"term",   "joint",  "joints", "body",   "site",
+                                        "sensor", "from",   "to",     "behind", "gap",
+                                        "axis",   "weight", "target", "min",    "max"};
     if (observation)
-      allowed = {"term", "joints", "body",   "site",  "sensor",
-                 "from", "to",     "prefix", "count", "noise"};
+      allowed = {"term", "joints", "body", "site",   "sensor", "from",
+                 "to",   "behind", "gap",  "prefix", "count",  "noise"};
     r.only(allowed);
     TermSpec t;
     t.term = r.required_text("term");
@@ -63,6 +63,15 @@ std::vector<TermSpec> read_terms(const Reader& root, const std::string& key, con
     t.sensor = r.text("sensor", "");
     t.from = r.text("from", "");
     t.to = r.text("to", "");
+    t.behind = r.text("behind", "");
+    t.behind_where = r.where("behind");
+    t.gap = r.number("gap", 0.0);
+    if (r.has("behind") && kind != TermKind::kDistance && kind != TermKind::kNear &&
+        kind != TermKind::kOffset)
+      throw Error(r.where("behind"), "only distance, near and offset terms take behind");
+    if (r.has("gap") && !r.has("behind"))
+      throw Error(r.where("gap"), "gap needs behind (the point `to` is pushed towards)");
+    if (!(t.gap >= 0 && t.gap <= 10)) throw Error(r.where("gap"), "must be in [0, 10] m");
     t.prefix = r.text("prefix", "");
     t.count = observation ? r.integer("count", 0) : 0;
     t.axis =

@@ -98,8 +98,7 @@ struct Compiled {
   TermKind kind;
   Quantity quantity = Quantity::kJointPos;
   std::vector<int> elements;  // joints (observations), or [element], or bodies_pos slots (-1)
-  Quantity from_q = Quantity::kSitePos, to_q = Quantity::kSitePos;
-  int from = -1, to = -1;
+  TermDistance points;        // offset, distance, near
   int axis = 0;
   std::vector<int> dims;  // values read per element (observations)
   float weight = 1, target = 0;
@@ -226,8 +225,7 @@ Compiled compile_term(const TermSpec& t, const TermTable& table, const Model& mo
     case TermKind::kOffset:
     case TermKind::kDistance:
     case TermKind::kNear:
-      std::tie(c.from_q, c.from) = resolve_point(model, t.from, t);
-      std::tie(c.to_q, c.to) = resolve_point(model, t.to, t);
+      c.points = TermDistance(model, t);
       break;
     case TermKind::kBodiesPos:
       // Slots whose body this variant does not have read as zeros with a presence flag of 0.
@@ -259,19 +257,6 @@ Compiled compile_term(const TermSpec& t, const TermTable& table, const Model& mo
   for (int e : c.elements)
     c.dims.push_back(e >= 0 ? model.quantity_dim(c.quantity, e) : 0);
   return c;
-}
-
-double distance(const World& w, const Compiled& c, std::array<double, 3>* offset = nullptr) {
-  std::array<double, 3> a{}, b{};
-  w.read(c.from_q, c.from, a);
-  w.read(c.to_q, c.to, b);
-  double sum = 0;
-  for (int k = 0; k < 3; ++k) {
-    const double d = b[k] - a[k];
-    if (offset) (*offset)[k] = d;
-    sum += d * d;
-  }
-  return std::sqrt(sum);
 }
 
 // A reward term's value (before its weight), or a termination's (> 0: fires).
@@ -306,9 +291,9 @@ double evaluate(const Compiled& c, const World& w, std::span<const float> action
     case TermKind::kBodyVelocity:
       return std::clamp(v[c.axis], c.min, c.max);
     case TermKind::kDistance:
-      return -distance(w, c);
+      return -c.points(w);
     case TermKind::kNear:
-      return distance(w, c) <= c.max ? 1.0 : 0.0;
+      return c.points(w) <= c.max ? 1.0 : 0.0;
     case TermKind::kContact:  // a penalty per contact
       return -v[0];
     case TermKind::kOutOfRange:
@@ -327,7 +312,7 @@ void observe_term(const Compiled& c, const World& w, float*& out) {
   switch (c.kind) {
     case TermKind::kOffset: {
       std::array<double, 3> d{};
-      distance(w, c, &d);
+      c.points(w, &d);
       for (double x : d)
         *out++ = static_cast<float>(x);
       return;
@@ -472,18 +457,34 @@ engine::Task compile_task(const SceneSpec& spec, const Model& model, std::vector
   return task;
 }
 
-TermDistance::TermDistance(const Model& model, const TermSpec& term) {
+TermDistance::TermDistance(const Model& model, const TermSpec& term) : gap_(term.gap) {
   std::tie(from_q_, from_) = resolve_point(model, term.from, term);
   std::tie(to_q_, to_) = resolve_point(model, term.to, term);
+  if (term.behind.empty()) return;
+  TermSpec at_behind = term;
+  at_behind.where = term.behind_where;
+  std::tie(behind_q_, behind_) = resolve_point(model, term.behind, at_behind);
 }
 
-double TermDistance::operator()(const World& world) const {
+double TermDistance::operator()(const World& world, std::array<double, 3>* offset) const {
   std::array<double, 3> a{}, b{};
   world.read(from_q_, from_, a);
   world.read(to_q_, to_, b);
+  if (behind_ >= 0) {
+    std::array<double, 3> c{};
+    world.read(behind_q_, behind_, c);
+    const double dx = b[0] - c[0], dy = b[1] - c[1], r = std::hypot(dx, dy);
+    if (r > 1e-9) {
+      b[0] += gap_ * dx / r;
+      b[1] += gap_ * dy / r;
+    }
+  }
   double sum = 0;
-  for (int k = 0; k < 3; ++k)
-    sum += (b[k] - a[k]) * (b[k] - a[k]);
+  for (int k = 0; k < 3; ++k) {
+    const double d = b[k] - a[k];
+    if (offset) (*offset)[k] = d;
+    sum += d * d;
+  }
   return std::sqrt(sum);
 }
 

@@ -8,6 +8,7 @@
 // parser checks `term = "..."` against.
 #pragma once
 
+#include <array>
 #include <functional>
 #include <span>
 #include <string>
@@ -61,16 +62,22 @@ std::vector<std::string> required_keys(TermKind kind);
 engine::Task compile_task(const SceneSpec& spec, const engine::physics::Model& model,
                           std::vector<float>* obs_noise = nullptr);
 
-// The distance between a `distance` or `near` term's two points (each a site, else a body),
-// resolved against `model` once: an Error naming the term where a point does not exist.
+// The distance between a `distance`, `near` or `offset` term's two points (each a site, else a
+// body), resolved against `model` once: an Error naming the term where a point does not exist.
+// With `behind`, the `to` point is moved `gap` metres horizontally away from that third point: the
+// spot to push `to` from so that it moves towards `behind`.
 class TermDistance {
  public:
+  TermDistance() = default;
   TermDistance(const engine::physics::Model& model, const TermSpec& term);
-  double operator()(const engine::physics::World& world) const;
+  // |to - from|; `offset`, where given, receives to - from.
+  double operator()(const engine::physics::World& world,
+                    std::array<double, 3>* offset = nullptr) const;
 
  private:
-  engine::physics::Quantity from_q_, to_q_;
-  int from_, to_;
+  engine::physics::Quantity from_q_{}, to_q_{}, behind_q_{};
+  int from_ = -1, to_ = -1, behind_ = -1;
+  double gap_ = 0;
 };
 
 // Each reward term of `model` on its own: `evaluate` writes the weighted value of every term, in

@@ -172,6 +172,42 @@ TEST(Terms, JointPenaltiesSumOverAListOrEveryJoint) {
             "you mean 'elbow'?");
 }
 
+TEST(Terms, BehindMovesTheTargetToTheSpotToPushItFrom) {
+  // The push arm at home: pusher at (0.8, 0), goal at (0.45, 0), the upper arm's body at the
+  // origin. The spot to push the goal towards the upper arm from lies 0.1 m beyond it, in +x.
+  const auto scene = compile_scene(parse_scene(
+      "model = \"models/push.xml\"\n"
+      "[[observation]]\nterm = \"offset\"\nfrom = \"pusher\"\nto = \"goal\"\n"
+      "[[observation]]\nterm = \"offset\"\nfrom = \"pusher\"\nto = \"goal\"\n"
+      "behind = \"upper_arm\"\ngap = 0.1\n"
+      "[[reward]]\nterm = \"distance\"\nfrom = \"pusher\"\nto = \"goal\"\nbehind = \"upper_arm\"\n"
+      "gap = 0.1\n",
+      "spec.toml"));
+  auto world = scene.model->make_world(scene.config.reset);
+  const auto obs = observe(scene, *world);
+  ASSERT_EQ(obs.size(), 6u);
+  EXPECT_NEAR(obs[0], -0.35, 1e-3);
+  EXPECT_NEAR(obs[3] - obs[0], 0.1, 1e-6);  // moved along +x only
+  EXPECT_FLOAT_EQ(obs[4], obs[1]);
+  EXPECT_FLOAT_EQ(obs[5], obs[2]);
+  const double spot = std::sqrt(obs[3] * obs[3] + obs[4] * obs[4] + obs[5] * obs[5]);
+  EXPECT_NEAR(scene.config.task.reward(*world, std::vector<float>(3, 0.0f)), -spot, 1e-5);
+
+  EXPECT_EQ(reacher_error("[[reward]]\nterm = \"body_upright\"\nbody = \"upper_arm\"\n"
+                          "behind = \"target\"\n"),
+            "spec.toml:5:10: reward[0].behind: only distance, near and offset terms take behind");
+  EXPECT_EQ(reacher_error("[[reward]]\nterm = \"distance\"\nfrom = \"fingertip\"\n"
+                          "to = \"target\"\ngap = 0.1\n"),
+            "spec.toml:6:7: reward[0].gap: gap needs behind (the point `to` is pushed towards)");
+  EXPECT_EQ(reacher_error("[[reward]]\nterm = \"distance\"\nfrom = \"fingertip\"\n"
+                          "to = \"target\"\nbehind = \"root\"\ngap = -1\n"),
+            "spec.toml:7:7: reward[0].gap: must be in [0, 10] m");
+  EXPECT_EQ(reacher_error("[[reward]]\nterm = \"distance\"\nfrom = \"fingertip\"\n"
+                          "to = \"target\"\nbehind = \"tagret\"\n"),
+            "spec.toml:6:10: reward[0].behind: the model has no site or body 'tagret'; did you "
+            "mean 'target'?");
+}
+
 TEST(Terms, ErrorsNameTheElementWithASuggestion) {
   EXPECT_EQ(
       reacher_error("[[reward]]\nterm = \"distance\"\nfrom = \"fingertipp\"\nto = \"target\"\n"),
