@@ -87,7 +87,7 @@ TEST(Snapshot, BulletContinuesExactly) {
   const auto spec = load_scene(resolve_scene("quadruped"));
   expect_restored_env_continues_exactly(
       compile_scene(spec, {.max_variants = 2, .backend = engine::physics::BackendKind::kBullet}), 4,
-      150, 150);
+      150, 300);
 }
 #endif
 
