@@ -38,9 +38,9 @@ std::vector<TermSpec> read_terms(const Reader& root, const std::string& key, con
   std::vector<TermSpec> terms;
   const bool observation = key == "observation";
   root.each(key, [&](const Reader& r, std::size_t) {
-    std::vector<std::string> allowed = {"term",   "joint",  "joints", "body",   "site",
-                                        "sensor", "from",   "to",     "behind", "gap",
-                                        "axis",   "weight", "target", "min",    "max"};
+    std::vector<std::string> allowed = {"term",   "joint", "joints", "body",      "site", "sensor",
+                                        "from",   "to",    "behind", "gap",       "axis", "weight",
+                                        "target", "min",   "max",    "tanh_scale"};
     if (observation)
       allowed = {"term", "joints", "body", "site",   "sensor", "from",
                  "to",   "behind", "gap",  "prefix", "count",  "noise"};
@@ -72,6 +72,11 @@ std::vector<TermSpec> read_terms(const Reader& root, const std::string& key, con
     if (r.has("gap") && !r.has("behind"))
       throw Error(r.where("gap"), "gap needs behind (the point `to` is pushed towards)");
     if (!(t.gap >= 0 && t.gap <= 10)) throw Error(r.where("gap"), "must be in [0, 10] m");
+    t.tanh_scale = r.number("tanh_scale", 0.0);
+    if (r.has("tanh_scale") && kind != TermKind::kDistance)
+      throw Error(r.where("tanh_scale"), "only distance terms take tanh_scale");
+    if (r.has("tanh_scale") && !(t.tanh_scale > 0 && t.tanh_scale <= 1000))
+      throw Error(r.where("tanh_scale"), "must be in (0, 1000] per metre");
     t.prefix = r.text("prefix", "");
     t.count = observation ? r.integer("count", 0) : 0;
     t.axis =

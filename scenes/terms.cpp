@@ -103,6 +103,7 @@ struct Compiled {
   std::vector<int> dims;  // values read per element (observations)
   float weight = 1, target = 0;
   double min = 0, max = 0;
+  double tanh_scale = 0;  // distance: 1 - tanh(tanh_scale * d) when > 0
 };
 
 int find(const Model& model, Element element, const std::string& name) {
@@ -168,6 +169,7 @@ Compiled compile_term(const TermSpec& t, const TermTable& table, const Model& mo
   c.target = static_cast<float>(t.target);
   c.min = t.min;
   c.max = t.max;
+  c.tanh_scale = t.tanh_scale;
   c.axis = t.axis;
   auto body = [&](Quantity q) {
     c.quantity = q;
@@ -290,8 +292,8 @@ double evaluate(const Compiled& c, const World& w, std::span<const float> action
       return -(v[2] - c.target) * (v[2] - c.target);
     case TermKind::kBodyVelocity:
       return std::clamp(v[c.axis], c.min, c.max);
-    case TermKind::kDistance:
-      return -c.points(w);
+    case TermKind::kDistance:  // -d, or a kernel that is 1 at the point and sharp near it
+      return c.tanh_scale > 0 ? 1.0 - std::tanh(c.tanh_scale * c.points(w)) : -c.points(w);
     case TermKind::kNear:
       return c.points(w) <= c.max ? 1.0 : 0.0;
     case TermKind::kContact:  // a penalty per contact

@@ -208,6 +208,41 @@ TEST(Terms, BehindMovesTheTargetToTheSpotToPushItFrom) {
             "mean 'target'?");
 }
 
+TEST(Terms, TanhScaleTurnsADistanceIntoAKernelThatPeaksAtThePoint) {
+  // Pusher at (0.8, 0), goal at (0.45, 0): 0.35 m apart at home.
+  const auto scene = compile_scene(parse_scene(
+      "model = \"models/push.xml\"\n"
+      "[[observation]]\nterm = \"offset\"\nfrom = \"pusher\"\nto = \"goal\"\n"
+      "[[reward]]\nterm = \"distance\"\nfrom = \"pusher\"\nto = \"goal\"\ntanh_scale = 5\n"
+      "weight = 2\n",
+      "spec.toml"));
+  auto world = scene.model->make_world(scene.config.reset);
+  const auto obs = observe(scene, *world);
+  const double d = std::sqrt(obs[0] * obs[0] + obs[1] * obs[1] + obs[2] * obs[2]);
+  ASSERT_NEAR(std::hypot(obs[0], obs[1]), 0.35, 1e-3);
+  const std::vector<float> still(3, 0.0f);
+  const double far = scene.config.task.reward(*world, still);
+  EXPECT_NEAR(far, 2 * (1 - std::tanh(5 * d)), 1e-5);
+  // Nearer scores more: move the goal onto the pusher (goal_x slides along x).
+  set_joint(*world, *scene.model, "goal_x", 0.35);
+  const auto on = observe(scene, *world);
+  const double near = std::sqrt(on[0] * on[0] + on[1] * on[1] + on[2] * on[2]);
+  EXPECT_LT(std::hypot(on[0], on[1]), 1e-3);
+  EXPECT_NEAR(scene.config.task.reward(*world, still), 2 * (1 - std::tanh(5 * near)), 1e-5);
+  EXPECT_GT(scene.config.task.reward(*world, still), far + 0.5);
+
+  EXPECT_EQ(reacher_error("[[reward]]\nterm = \"near\"\nfrom = \"fingertip\"\n"
+                          "to = \"target\"\nmax = 0.1\ntanh_scale = 5\n"),
+            "spec.toml:7:14: reward[0].tanh_scale: only distance terms take tanh_scale");
+  EXPECT_EQ(reacher_error("[[reward]]\nterm = \"distance\"\nfrom = \"fingertip\"\n"
+                          "to = \"target\"\ntanh_scale = 0\n"),
+            "spec.toml:6:14: reward[0].tanh_scale: must be in (0, 1000] per metre");
+  EXPECT_NE(reacher_error("[[observation]]\nterm = \"offset\"\nfrom = \"fingertip\"\n"
+                          "to = \"target\"\ntanh_scale = 5\n")
+                .find("observation[0].tanh_scale: unknown key"),
+            std::string::npos);
+}
+
 TEST(Terms, ErrorsNameTheElementWithASuggestion) {
   EXPECT_EQ(
       reacher_error("[[reward]]\nterm = \"distance\"\nfrom = \"fingertipp\"\nto = \"target\"\n"),
