@@ -339,26 +339,30 @@ TEST(BulletBackend, ArticulatedChainTracksMuJoCo) {
   EXPECT_GT(std::abs(read1(*wb, Quantity::kBodyPos, 4, 2) - 1.0), 0.05);
 }
 
-TEST(BulletBackend, ActuatorsDampingAndLimitsActLikeMuJoCos) {
-  // A position servo and a motor pushing into a joint limit.
-  constexpr const char* xml = R"(
+// A wheel on a damped hinge ("turn") without gravity or contacts, with `bodies` beside it and
+// `actuators` driving them.
+std::string servo_model(const std::string& bodies, const std::string& actuators) {
+  return R"(
 <mujoco model="servo">
   <option timestep="0.002" gravity="0 0 0"/>
   <worldbody>
     <body name="wheel">
       <joint name="turn" type="hinge" axis="0 0 1" damping="0.5"/>
       <geom type="cylinder" size="0.2 0.02" mass="1" contype="0" conaffinity="0"/>
-    </body>
+    </body>)" +
+         bodies + "\n  </worldbody>\n  <actuator>" + actuators + "\n  </actuator>\n</mujoco>";
+}
+
+TEST(BulletBackend, ActuatorsDampingAndLimitsActLikeMuJoCos) {
+  // A position servo and a motor pushing into a joint limit.
+  const std::string xml = servo_model(R"(
     <body name="slider" pos="1 0 0">
       <joint name="slide" type="slide" axis="1 0 0" limited="true" range="-0.1 0.2"/>
       <geom type="box" size="0.05 0.05 0.05" mass="1" contype="0" conaffinity="0"/>
-    </body>
-  </worldbody>
-  <actuator>
+    </body>)",
+                                      R"(
     <position name="servo" joint="turn" kp="2" ctrlrange="-2 2" ctrllimited="true"/>
-    <motor name="push" joint="slide" gear="5" ctrlrange="-1 1" ctrllimited="true"/>
-  </actuator>
-</mujoco>)";
+    <motor name="push" joint="slide" gear="5" ctrlrange="-1 1" ctrllimited="true"/>)");
   auto mj = load(xml, kMuJoCo);
   auto bt = load(xml, kBullet);
   auto wm = mj->make_world(exact_reset());
@@ -378,19 +382,8 @@ TEST(BulletBackend, ActuatorsDampingAndLimitsActLikeMuJoCos) {
 // scales with its gain, its set point does not move, as it would if the gear were scaled), but
 // pushes half as hard on the way. Both backends read the same parameters.
 TEST(BulletBackend, AWeakerServoPushesLessAndKeepsItsSetPointOnBothBackends) {
-  constexpr const char* xml = R"(
-<mujoco model="servo">
-  <option timestep="0.002" gravity="0 0 0"/>
-  <worldbody>
-    <body name="wheel">
-      <joint name="turn" type="hinge" axis="0 0 1" damping="0.5"/>
-      <geom type="cylinder" size="0.2 0.02" mass="1" contype="0" conaffinity="0"/>
-    </body>
-  </worldbody>
-  <actuator>
-    <position name="servo" joint="turn" kp="2" gear="1.5" ctrlrange="-2 2" ctrllimited="true"/>
-  </actuator>
-</mujoco>)";
+  const std::string xml = servo_model("", R"(
+    <position name="servo" joint="turn" kp="2" gear="1.5" ctrlrange="-2 2" ctrllimited="true"/>)");
   for (const BackendKind backend : {kMuJoCo, kBullet}) {
     SCOPED_TRACE(backend == kMuJoCo ? "mujoco" : "bullet");
     auto model = load(xml, backend);
