@@ -35,6 +35,17 @@ std::vector<float> observe(const Scene& scene, const World& world) {
   return obs;
 }
 
+// A scene on the push arm's model with the rest of its spec in `text`.
+Scene push_scene(const std::string& text) {
+  return compile_scene(parse_scene("model = \"models/push.xml\"\n" + text, "spec.toml"));
+}
+
+// The length of the 3-vector at obs[first].
+double length3(const std::vector<float>& obs, std::size_t first) {
+  return std::sqrt(obs[first] * obs[first] + obs[first + 1] * obs[first + 1] +
+                   obs[first + 2] * obs[first + 2]);
+}
+
 // The error a spec on the reacher model raises.
 std::string reacher_error(const std::string& text) {
   return error_of("model = \"models/reacher.xml\"\n" + text);
@@ -175,14 +186,12 @@ TEST(Terms, JointPenaltiesSumOverAListOrEveryJoint) {
 TEST(Terms, BehindMovesTheTargetToTheSpotToPushItFrom) {
   // The push arm at home: pusher at (0.8, 0), goal at (0.45, 0), the upper arm's body at the
   // origin. The spot to push the goal towards the upper arm from lies 0.1 m beyond it, in +x.
-  const auto scene = compile_scene(parse_scene(
-      "model = \"models/push.xml\"\n"
+  const auto scene = push_scene(
       "[[observation]]\nterm = \"offset\"\nfrom = \"pusher\"\nto = \"goal\"\n"
       "[[observation]]\nterm = \"offset\"\nfrom = \"pusher\"\nto = \"goal\"\n"
       "behind = \"upper_arm\"\ngap = 0.1\n"
       "[[reward]]\nterm = \"distance\"\nfrom = \"pusher\"\nto = \"goal\"\nbehind = \"upper_arm\"\n"
-      "gap = 0.1\n",
-      "spec.toml"));
+      "gap = 0.1\n");
   auto world = scene.model->make_world(scene.config.reset);
   const auto obs = observe(scene, *world);
   ASSERT_EQ(obs.size(), 6u);
@@ -190,7 +199,7 @@ TEST(Terms, BehindMovesTheTargetToTheSpotToPushItFrom) {
   EXPECT_NEAR(obs[3] - obs[0], 0.1, 1e-6);  // moved along +x only
   EXPECT_FLOAT_EQ(obs[4], obs[1]);
   EXPECT_FLOAT_EQ(obs[5], obs[2]);
-  const double spot = std::sqrt(obs[3] * obs[3] + obs[4] * obs[4] + obs[5] * obs[5]);
+  const double spot = length3(obs, 3);
   EXPECT_NEAR(scene.config.task.reward(*world, std::vector<float>(3, 0.0f)), -spot, 1e-5);
 
   EXPECT_EQ(reacher_error("[[reward]]\nterm = \"body_upright\"\nbody = \"upper_arm\"\n"
@@ -210,15 +219,13 @@ TEST(Terms, BehindMovesTheTargetToTheSpotToPushItFrom) {
 
 TEST(Terms, TanhScaleTurnsADistanceIntoAKernelThatPeaksAtThePoint) {
   // Pusher at (0.8, 0), goal at (0.45, 0): 0.35 m apart at home.
-  const auto scene = compile_scene(parse_scene(
-      "model = \"models/push.xml\"\n"
+  const auto scene = push_scene(
       "[[observation]]\nterm = \"offset\"\nfrom = \"pusher\"\nto = \"goal\"\n"
       "[[reward]]\nterm = \"distance\"\nfrom = \"pusher\"\nto = \"goal\"\ntanh_scale = 5\n"
-      "weight = 2\n",
-      "spec.toml"));
+      "weight = 2\n");
   auto world = scene.model->make_world(scene.config.reset);
   const auto obs = observe(scene, *world);
-  const double d = std::sqrt(obs[0] * obs[0] + obs[1] * obs[1] + obs[2] * obs[2]);
+  const double d = length3(obs, 0);
   ASSERT_NEAR(std::hypot(obs[0], obs[1]), 0.35, 1e-3);
   const std::vector<float> still(3, 0.0f);
   const double far = scene.config.task.reward(*world, still);
@@ -226,7 +233,7 @@ TEST(Terms, TanhScaleTurnsADistanceIntoAKernelThatPeaksAtThePoint) {
   // Nearer scores more: move the goal onto the pusher (goal_x slides along x).
   set_joint(*world, *scene.model, "goal_x", 0.35);
   const auto on = observe(scene, *world);
-  const double near = std::sqrt(on[0] * on[0] + on[1] * on[1] + on[2] * on[2]);
+  const double near = length3(on, 0);
   EXPECT_LT(std::hypot(on[0], on[1]), 1e-3);
   EXPECT_NEAR(scene.config.task.reward(*world, still), 2 * (1 - std::tanh(5 * near)), 1e-5);
   EXPECT_GT(scene.config.task.reward(*world, still), far + 0.5);
@@ -259,11 +266,10 @@ TEST(Terms, ErrorsNameTheElementWithASuggestion) {
 
 TEST(Terms, VariantsWithDifferentRawObservationsNeedObservationTerms) {
   // Objects change qpos size between variants: without [[observation]] terms the layouts differ.
-  const auto scene = compile_scene(
-      parse_scene("model = \"models/push.xml\"\n[procedural]\nvariants = 8\n"
-                  "[[procedural.objects]]\ncount = [1, 3]\nregion = [0.3, -0.25, 0.6, 0.25]\n"
-                  "contype = 3\nconaffinity = 3\n",
-                  "spec.toml"));
+  const auto scene = push_scene(
+      "[procedural]\nvariants = 8\n"
+      "[[procedural.objects]]\ncount = [1, 3]\nregion = [0.3, -0.25, 0.6, 0.25]\n"
+      "contype = 3\nconaffinity = 3\n");
   try {
     make_env(scene, 8, 1);
     FAIL() << "expected an error";
