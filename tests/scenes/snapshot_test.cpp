@@ -75,7 +75,10 @@ void expect_restored_env_continues_exactly(const Scene& scene, int envs, int bef
 }
 
 TEST(Snapshot, QuadrupedWithTerrainPushesNoiseAndDelayContinuesExactly) {
-  expect_restored_env_continues_exactly(builtin("quadruped", 0, 4), 6, 220, 200);
+  // 3 s episodes: one ends before the snapshot and one after it even if no robot falls.
+  auto spec = load_scene(resolve_scene("quadruped"));
+  spec.episode_seconds = 3.0;
+  expect_restored_env_continues_exactly(compile_scene(spec, 0, 4), 6, 220, 200);
 }
 
 TEST(Snapshot, CartpoleWithDelayAndRandomizedMassesContinuesExactly) {
@@ -84,7 +87,10 @@ TEST(Snapshot, CartpoleWithDelayAndRandomizedMassesContinuesExactly) {
 
 #if SIMLAB_HAS_PHYSICS_BULLET
 TEST(Snapshot, BulletContinuesExactly) {
-  const auto spec = load_scene(resolve_scene("quadruped"));
+  // 2 s episodes (100 steps) end by the time limit before and after the snapshot, whether or not
+  // the randomized robot falls under random actions (which depends on its motors' strength range).
+  auto spec = load_scene(resolve_scene("quadruped"));
+  spec.episode_seconds = 2.0;
   expect_restored_env_continues_exactly(
       compile_scene(spec, {.max_variants = 2, .backend = engine::physics::BackendKind::kBullet}), 4,
       150, 300);
