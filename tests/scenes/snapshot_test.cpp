@@ -74,11 +74,17 @@ void expect_restored_env_continues_exactly(const Scene& scene, int envs, int bef
   EXPECT_GT(ended, 0) << "an episode should end after the restore too";
 }
 
-TEST(Snapshot, QuadrupedWithTerrainPushesNoiseAndDelayContinuesExactly) {
-  // 3 s episodes: one ends before the snapshot and one after it even if no robot falls.
+// The quadruped with short episodes, which end by the time limit before and after a snapshot
+// whether or not the randomized robot falls under random actions (that depends on its motors'
+// strength range).
+SceneSpec short_quadruped(double episode_seconds) {
   auto spec = load_scene(resolve_scene("quadruped"));
-  spec.episode_seconds = 3.0;
-  expect_restored_env_continues_exactly(compile_scene(spec, 0, 4), 6, 220, 200);
+  spec.episode_seconds = episode_seconds;
+  return spec;
+}
+
+TEST(Snapshot, QuadrupedWithTerrainPushesNoiseAndDelayContinuesExactly) {
+  expect_restored_env_continues_exactly(compile_scene(short_quadruped(3.0), 0, 4), 6, 220, 200);
 }
 
 TEST(Snapshot, CartpoleWithDelayAndRandomizedMassesContinuesExactly) {
@@ -87,13 +93,10 @@ TEST(Snapshot, CartpoleWithDelayAndRandomizedMassesContinuesExactly) {
 
 #if SIMLAB_HAS_PHYSICS_BULLET
 TEST(Snapshot, BulletContinuesExactly) {
-  // 2 s episodes (100 steps) end by the time limit before and after the snapshot, whether or not
-  // the randomized robot falls under random actions (which depends on its motors' strength range).
-  auto spec = load_scene(resolve_scene("quadruped"));
-  spec.episode_seconds = 2.0;
   expect_restored_env_continues_exactly(
-      compile_scene(spec, {.max_variants = 2, .backend = engine::physics::BackendKind::kBullet}), 4,
-      150, 300);
+      compile_scene(short_quadruped(2.0),
+                    {.max_variants = 2, .backend = engine::physics::BackendKind::kBullet}),
+      4, 150, 300);
 }
 #endif
 
