@@ -50,6 +50,7 @@ EnvSlot::EnvSlot(const EnvVariant& variant, const VectorEnvConfig& config, int e
   const Corruption& c = config.corruption;
   if (c.action_delay_max > 0)
     history_.assign(static_cast<std::size_t>(c.action_delay_max + 1) * act_dim_, 0.0f);
+  if (variant.task.last_action_at >= 0) last_action_.assign(static_cast<std::size_t>(act_dim_), 0);
   if (config.snapshots)
     actions_.reserve(static_cast<std::size_t>(std::max(config.max_episode_steps, 1)) *
                      static_cast<std::size_t>(act_dim_));
@@ -68,6 +69,7 @@ void EnvSlot::begin(std::uint32_t episode, std::span<float> obs) {
         noise_rng_.below(static_cast<std::uint32_t>(c.action_delay_max - c.action_delay_min + 1)));
   history_count_ = 0;
   actions_.clear();
+  std::fill(last_action_.begin(), last_action_.end(), 0.0f);
   observe(obs);
 }
 
@@ -77,6 +79,9 @@ void EnvSlot::observe(std::span<float> obs) {
     task.observe(*world_, obs);
   else
     world_->observe(obs);
+  if (!last_action_.empty())
+    std::copy(last_action_.begin(), last_action_.end(),
+              obs.begin() + static_cast<std::ptrdiff_t>(task.last_action_at));
   const Corruption& c = config_->corruption;
   if (!c.obs_noise.empty())
     for (std::size_t k = 0; k < obs.size(); ++k)
@@ -114,6 +119,11 @@ SlotStep EnvSlot::control_step(std::span<const float> action, std::span<float> o
   ++episode_step_;  // a failed step counts too: it ends the episode
   if (s.status == StepStatus::kOk) {
     if (config_->snapshots) actions_.insert(actions_.end(), action.begin(), action.end());
+    if (!last_action_.empty()) {
+      const Space& space = variant_->model->info().action;
+      for (int k = 0; k < act_dim_; ++k)
+        last_action_[k] = std::clamp(action[k], space.low()[k], space.high()[k]);
+    }
     // Reward and termination read the true state; only the observation is corrupted.
     const Task& task = variant_->task;
     if (task.reward) s.reward = task.reward(*world_, action);

@@ -124,11 +124,12 @@ class EnvSlot {
   std::int32_t episode_step_ = 0;
   int bad_action_element_ = -1;
   EnvStats stats_;
-  Rng noise_rng_{0, 0, 0};      // observation noise and dropout of the current episode
-  int delay_ = 0;               // action delay of the current episode
-  int history_count_ = 0;       // actions in `history_` this episode
-  std::vector<float> history_;  // ring of the last action_delay_max + 1 actions (delay only)
-  std::vector<float> actions_;  // this episode's actions (config.snapshots only)
+  Rng noise_rng_{0, 0, 0};          // observation noise and dropout of the current episode
+  int delay_ = 0;                   // action delay of the current episode
+  int history_count_ = 0;           // actions in `history_` this episode
+  std::vector<float> history_;      // ring of the last action_delay_max + 1 actions (delay only)
+  std::vector<float> actions_;      // this episode's actions (config.snapshots only)
+  std::vector<float> last_action_;  // the previous action, clamped (task.last_action_at only)
 };
 
 }  // namespace simlab::engine

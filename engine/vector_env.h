@@ -46,6 +46,10 @@ struct Task {
   std::function<void(const physics::World& world, std::span<float> obs)> observe;
   std::function<float(const physics::World& world, std::span<const float> action)> reward;
   std::function<bool(const physics::World& world)> terminated;
+  // Where the policy's previous action goes in the observation (its act_dim elements from here,
+  // clamped to the action bounds; zeros at an episode's start), or -1. `observe` leaves those
+  // elements alone: the env slot, which holds the actions, writes them before the noise.
+  int last_action_at = -1;
 };
 
 // When domain randomization runs, each time with that env's own Rng for that (episode, phase):

@@ -130,6 +130,7 @@ std::string obs_unit(const std::string& name) {
   if (term == "body_lin_vel") return "m/s";
   if (term == "body_ang_vel") return "rad/s";
   if (term == "sensor") return "the sensor's (MuJoCo: SI)";
+  if (term == "last_action") return "the action's (the previous step's, clamped)";
   return "";
 }
 

@@ -17,7 +17,7 @@ const TermTable kObservationTerms = {
     {"body_z_axis", TermKind::kBodyZAxis},   {"body_lin_vel", TermKind::kBodyLinVel},
     {"body_ang_vel", TermKind::kBodyAngVel}, {"site_pos", TermKind::kSitePos},
     {"offset", TermKind::kOffset},           {"sensor", TermKind::kSensor},
-    {"bodies_pos", TermKind::kBodiesPos}};
+    {"bodies_pos", TermKind::kBodiesPos},    {"last_action", TermKind::kLastAction}};
 const TermTable kRewardTerms = {{"upright", TermKind::kUpright},
                                 {"joint_position", TermKind::kJointPosition},
                                 {"joint_velocity", TermKind::kJointVelocity},
@@ -73,6 +73,7 @@ std::vector<std::string> required_keys(TermKind kind) {
       return {"prefix", "count"};
     case TermKind::kActionL2:
     case TermKind::kAlive:
+    case TermKind::kLastAction:
       return {};
   }
   return {};
@@ -252,6 +253,10 @@ Compiled compile_term(const TermSpec& t, const TermTable& table, const Model& mo
         c.elements.insert(c.elements.end(), all.begin(), all.end());
       }
       break;
+    case TermKind::kLastAction:  // one value per actuator, written by the env slot
+      c.elements.resize(static_cast<std::size_t>(model.info().action.dim()));
+      c.dims.assign(c.elements.size(), 1);
+      return c;
     case TermKind::kActionL2:
     case TermKind::kAlive:
       break;
@@ -327,6 +332,9 @@ void observe_term(const Compiled& c, const World& w, float*& out) {
         *out++ = body >= 0 ? 1.0f : 0.0f;
       }
       return;
+    case TermKind::kLastAction:  // the env slot's to write
+      out += c.elements.size();
+      return;
     default:
       break;
   }
@@ -387,6 +395,20 @@ void describe(const Compiled& c, const TermSpec& t, const Model& model, engine::
     case TermKind::kSitePos:
       space.add_group(t.term + "/" + t.site, 3, kXyz);
       return;
+    case TermKind::kLastAction: {
+      // The actuators' names, and their control bounds (what the slot clamps to).
+      const auto& action = model.info().action;
+      std::vector<std::string> names;
+      for (const auto& name : action.names())
+        names.push_back(name.substr(name.find('/') + 1));
+      const int at = space.dim();
+      space.add_group(t.term, action.dim(), names);
+      for (int k = 0; k < action.dim(); ++k) {
+        space.low(at + k) = action.low()[k];
+        space.high(at + k) = action.high()[k];
+      }
+      return;
+    }
     default:
       space.add_group(t.term + "/" + t.body, 3, kXyz);
       return;
@@ -421,6 +443,13 @@ engine::Task compile_task(const SceneSpec& spec, const Model& model, std::vector
   std::vector<float> element_noise;
   for (const auto& t : spec.observations) {
     observations.push_back(compile_term(t, kObservationTerms, model));
+    if (observations.back().kind == TermKind::kLastAction) {
+      if (task.last_action_at >= 0)
+        throw Error(t.where,
+                    "a second 'last_action' term: the observation holds the previous "
+                    "action once");
+      task.last_action_at = task.observation.dim();
+    }
     describe(observations.back(), t, model, task.observation);
     element_noise.resize(static_cast<std::size_t>(task.observation.dim()),
                          static_cast<float>(t.noise));

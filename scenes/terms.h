@@ -34,6 +34,7 @@ enum class TermKind {
   kOffset,
   kSensor,
   kBodiesPos,
+  kLastAction,
   // rewards
   kUpright,
   kJointPosition,

@@ -153,6 +153,44 @@ TEST(Sim2Real, ActionDelayAppliesEachActionLaterAndTheFirstUntilThen) {
   }
 }
 
+TEST(Sim2Real, LastActionObservesTheCommandBeforeTheDelayClampedAndZeroAtEachStart) {
+  // The previous action sits between the two joint terms: what was sent, not what the delay
+  // applied, clamped to the control range [-1, 1], and zero again when an episode starts.
+  const auto scene = scene_from("episode_seconds = 0.1\n" + std::string(kCartpole) +
+                                "[[observation]]\nterm = \"joint_pos\"\njoints = [\"*\"]\n"
+                                "[[observation]]\nterm = \"last_action\"\n"
+                                "[[observation]]\nterm = \"joint_vel\"\njoints = [\"*\"]\n"
+                                "[corruption]\naction_delay = 2\n");
+  const auto& space = scene.config.task.observation;
+  ASSERT_EQ(space.dim(), 5);
+  EXPECT_EQ(scene.config.task.last_action_at, 2);
+  EXPECT_EQ(space.names()[2], "last_action/slide");
+  EXPECT_EQ(space.low()[2], -1.0f);
+  EXPECT_EQ(space.high()[2], 1.0f);
+  auto env = make_env(scene, 1, 1);
+  EXPECT_EQ(env->batch().obs(0, 2), 0.0f);
+  const int steps = scene.config.max_episode_steps;  // 5 at 50 Hz
+  ASSERT_EQ(steps, 5);
+  const float sent[] = {0.25f, -3.0f, 0.5f, 0.75f, 0.125f};
+  const float seen[] = {0.25f, -1.0f, 0.5f, 0.75f};
+  for (int s = 0; s < steps; ++s) {
+    const auto& b = env->step(std::span(sent + s, 1));
+    if (s + 1 < steps) {
+      EXPECT_EQ(b.obs(0, 2), seen[s]) << "step " << s;
+      EXPECT_NE(b.obs(0, 0), 0.0f) << "step " << s;  // the joint terms keep their places
+    } else {
+      ASSERT_TRUE(b.truncated(0, 0));
+      EXPECT_EQ(b.final_obs(0, 2), 0.125f);
+      EXPECT_EQ(b.obs(0, 2), 0.0f);  // the next episode's first observation
+    }
+  }
+  // One term only.
+  const auto twice = error_of(std::string(kCartpole) + "[[observation]]\nterm = \"last_action\"\n" +
+                              "[[observation]]\nterm = \"last_action\"\n");
+  EXPECT_NE(twice.find("spec.toml:8:8: observation[1].term"), std::string::npos) << twice;
+  EXPECT_NE(twice.find("a second 'last_action' term"), std::string::npos) << twice;
+}
+
 TEST(Sim2Real, NoiseAndDropoutCorruptOnlyTheObservation) {
   const auto noisy = scene_from(
       std::string(kCartpole) +
