@@ -482,7 +482,7 @@ void add_bench_transfer_command(CLI::App& bench) {
   cmd->add_option("--out", o->out, "Runs, policies and the report (default: runs/transfer-SCENE)");
   cmd->add_flag("--overwrite", o->overwrite, "Train both policies again even where runs exist");
   cmd->footer(
-      "Examples:\n  simlab bench transfer --scene quadruped               # ~25 min on 2 cores\n"
+      "Examples:\n  simlab bench transfer --scene quadruped               # ~40 min on 2 cores\n"
       "  simlab bench transfer --scene quadruped --no-sweeps   # the table only\n"
       "  simlab bench transfer --scene cartpole-balance --steps 300000 --out runs/tcb");
   cmd->callback([o, cmd] {
