@@ -28,6 +28,7 @@ const TermTable kRewardTerms = {{"upright", TermKind::kUpright},
                                 {"body_velocity", TermKind::kBodyVelocity},
                                 {"distance", TermKind::kDistance},
                                 {"near", TermKind::kNear},
+                                {"closing_speed", TermKind::kClosingSpeed},
                                 {"contact", TermKind::kContact}};
 const TermTable kTerminationTerms = {{"joint_out_of_range", TermKind::kOutOfRange},
                                      {"body_below", TermKind::kBodyBelow},
@@ -66,6 +67,7 @@ std::vector<std::string> required_keys(TermKind kind) {
       return {"sensor"};
     case TermKind::kOffset:
     case TermKind::kDistance:
+    case TermKind::kClosingSpeed:
       return {"from", "to"};
     case TermKind::kNear:
       return {"from", "to", "max"};
@@ -230,6 +232,14 @@ Compiled compile_term(const TermSpec& t, const TermTable& table, const Model& mo
     case TermKind::kNear:
       c.points = TermDistance(model, t);
       break;
+    case TermKind::kClosingSpeed:  // `from` moves, so it is a body: its frame's velocity
+      c.points = TermDistance(model, t);
+      c.quantity = Quantity::kBodyLinVel;
+      c.elements = {find(model, Element::kBody, t.from)};
+      if (c.elements[0] < 0)
+        throw Error(t.where, "closing_speed needs a body as `from` (its velocity), got '" + t.from +
+                                 "'" + suggest(t.from, model.names(Element::kBody)));
+      break;
     case TermKind::kBodiesPos:
       // Slots whose body this variant does not have read as zeros with a presence flag of 0.
       for (int k = 0; k < t.count; ++k)
@@ -301,6 +311,12 @@ double evaluate(const Compiled& c, const World& w, std::span<const float> action
       return c.tanh_scale > 0 ? 1.0 - std::tanh(c.tanh_scale * c.points(w)) : -c.points(w);
     case TermKind::kNear:
       return c.points(w) <= c.max ? 1.0 : 0.0;
+    case TermKind::kClosingSpeed: {  // v . (to - from) / |to - from|: -d|to - from|/dt, to at rest
+      std::array<double, 3> d{};
+      const double r = c.points(w, &d);
+      if (r < 1e-9) return 0.0;
+      return std::clamp((v[0] * d[0] + v[1] * d[1] + v[2] * d[2]) / r, c.min, c.max);
+    }
     case TermKind::kContact:  // a penalty per contact
       return -v[0];
     case TermKind::kOutOfRange:

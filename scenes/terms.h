@@ -46,6 +46,7 @@ enum class TermKind {
   kBodyVelocity,
   kDistance,
   kNear,
+  kClosingSpeed,
   kContact,
   // terminations (and kNear, kContact)
   kOutOfRange,

@@ -217,6 +217,41 @@ TEST(Terms, BehindMovesTheTargetToTheSpotToPushItFrom) {
             "mean 'target'?");
 }
 
+TEST(Terms, ClosingSpeedIsHowFastABodyMovesTowardsAPointClipped) {
+  // The goal body at (0.45, 0, 0) slides along x; the pusher's site is at (0.8, 0, 0.0425).
+  const auto scene = push_scene(
+      "[[observation]]\nterm = \"offset\"\nfrom = \"goal\"\nto = \"pusher\"\n"
+      "[[reward]]\nterm = \"closing_speed\"\nfrom = \"goal\"\nto = \"pusher\"\nweight = 2\n"
+      "[[reward]]\nterm = \"closing_speed\"\nfrom = \"goal\"\nto = \"pusher\"\nmin = -0.1\n"
+      "max = 0.05\nweight = 10\n");
+  auto world = scene.model->make_world(scene.config.reset);
+  const auto obs = observe(scene, *world);
+  const double along = obs[0] / length3(obs, 0);  // the cosine between x and the line to the pusher
+  ASSERT_NEAR(obs[0], 0.35, 1e-3);
+  const std::vector<float> still(3, 0.0f);
+  EXPECT_NEAR(scene.config.task.reward(*world, still), 0.0, 1e-9) << "at rest";
+  const int goal_x = index_of(*scene.model, Element::kJoint, "goal_x");
+  auto move = [&](double v) {
+    const double qd[] = {v};
+    world->write(Quantity::kJointVel, goal_x, qd);
+    world->forward();
+    return scene.config.task.reward(*world, still);
+  };
+  // Towards the pusher at 0.3 m/s: 2 * 0.3 * cos, plus the clipped term's 10 * 0.05.
+  EXPECT_NEAR(move(0.3), 2 * 0.3 * along + 10 * 0.05, 1e-6);
+  // Away: negative, and the clipped term stops at its min.
+  EXPECT_NEAR(move(-0.3), -2 * 0.3 * along + 10 * -0.1, 1e-6);
+  EXPECT_NEAR(move(-0.005), -2 * 0.005 * along - 10 * 0.005 * along, 1e-6);
+
+  const std::string error = error_of(
+      "model = \"models/push.xml\"\n[[reward]]\nterm = \"closing_speed\"\nfrom = \"pusher\"\n"
+      "to = \"goal\"\n");
+  EXPECT_NE(error.find("spec.toml:4:8: reward[0].from: closing_speed needs a body as `from` (its "
+                       "velocity), got 'pusher'"),
+            std::string::npos)
+      << error;
+}
+
 TEST(Terms, TanhScaleTurnsADistanceIntoAKernelThatPeaksAtThePoint) {
   // Pusher at (0.8, 0), goal at (0.45, 0): 0.35 m apart at home.
   const auto scene = push_scene(
