@@ -355,7 +355,7 @@ TEST(Cli, ViewerCapturesTheSceneUnderXvfbAndNeedsADisplay) {
   // The panel reports on the selected env: push randomizes masses, friction and colours of its
   // objects, and has four reward terms.
   EXPECT_TRUE(contains(out, "panel on env 1, variant 63:")) << out;  // variants 62, 63, 0, 1
-  EXPECT_TRUE(contains(out, "4 reward terms")) << out;
+  EXPECT_TRUE(contains(out, "5 reward terms")) << out;
   EXPECT_FALSE(contains(out, " 0 randomized parameters")) << out;
   // The screenshot is read back from the window: a 2 x 2 grid of 96 x 72 tiles beside a 380
   // pixel panel, 600 pixels high; the selected tile (1: top right) is framed in amber; the panel

@@ -118,10 +118,11 @@ TEST(Gen, DatasetOpensInH5pyWithRobomimicsGroupsAndShapes) {
           "--res 32x24 --out " +
           images.string());
   ASSERT_EQ(r.code, 0) << r.out;
-  py = python(kH5pyCheck,
-              (images / "shard-00000-of-00001.hdf5").string() +
-                  " joint_pos,joint_vel,site_pos_pusher,site_pos_goal,bodies_pos_object,rgb,depth,"
-                  "seg");
+  py = python(
+      kH5pyCheck,
+      (images / "shard-00000-of-00001.hdf5").string() +
+          " joint_pos,joint_vel,site_pos_pusher,site_pos_goal,bodies_pos_object,"
+          "offset_pusher_to_object0,offset_object0_to_goal,bodies_pos_clutter,rgb,depth,seg");
   ASSERT_EQ(py.code, 0) << py.out;
   EXPECT_TRUE(contains(py.out, "demo_1 rgb uint8 (6, 24, 32, 3)")) << py.out;
   EXPECT_TRUE(contains(py.out, "demo_1 depth float32 (6, 24, 32)")) << py.out;
@@ -407,7 +408,8 @@ TEST(Inspect, CountsShapesStatisticsAndASheet) {
   EXPECT_EQ(j["steps"], 30);
   EXPECT_EQ(j["kind"], "finished shards");
   EXPECT_EQ(j["scene"], "push");
-  EXPECT_EQ(j["keys"]["obs/bodies_pos_object"]["shape"], json::array({-1, 12}));
+  EXPECT_EQ(j["keys"]["obs/bodies_pos_object"]["shape"], json::array({-1, 4}));
+  EXPECT_EQ(j["keys"]["obs/bodies_pos_clutter"]["shape"], json::array({-1, 8}));
   EXPECT_EQ(j["keys"]["obs/joint_pos"]["shape"], json::array({-1, 3}));
   EXPECT_EQ(j["env_name"], "simlab/push-v0");
   EXPECT_EQ(j["elements"]["obs/site_pos_goal"].size(), 3u);
@@ -430,9 +432,9 @@ TEST(Inspect, CountsShapesStatisticsAndASheet) {
   r = run("inspect " + (dir / "shard-00000-of-00001.hdf5").string());
   ASSERT_EQ(r.code, 0) << r.out;
   EXPECT_TRUE(contains(r.out, "3 episodes, 30 steps")) << r.out;
-  EXPECT_TRUE(contains(r.out, "obs/bodies_pos_object        float32  [T, 12]")) << r.out;
+  EXPECT_TRUE(contains(r.out, "obs/bodies_pos_object        float32  [T, 4]")) << r.out;
   EXPECT_TRUE(contains(r.out, "ctrl/shoulder")) << r.out;
-  EXPECT_TRUE(contains(r.out, "bodies_pos/object/object2.present")) << r.out;  // element names
+  EXPECT_TRUE(contains(r.out, "bodies_pos/clutter/clutter1.present")) << r.out;  // element names
   r = run("inspect /tmp/simlab_no_such_dataset");
   EXPECT_EQ(r.code, 2) << r.out;
   EXPECT_TRUE(contains(r.out, "no such file or folder")) << r.out;
@@ -443,9 +445,9 @@ TEST(Inspect, CountsShapesStatisticsAndASheet) {
 // damage to HDF5's metadata by HDF5: either way exit 2 naming the file, never "0 episodes".
 TEST(Inspect, DamagedShardsFailNamingTheFile) {
   const auto dir = fresh("simlab_inspect_damaged");
-  ASSERT_EQ(run("gen --scene cartpole-balance --episodes 6 --max-steps 30 --out " + dir.string())
-                .code,
-            0);
+  ASSERT_EQ(
+      run("gen --scene cartpole-balance --episodes 6 --max-steps 30 --out " + dir.string()).code,
+      0);
   const auto file = dir / "shard-00000-of-00001.hdf5";
   const auto size = fs::file_size(file);
   {

@@ -47,12 +47,13 @@ TEST(Procedural, PushVariantsDifferInStructureAndEveryEnvRunsItsVariant) {
   ASSERT_EQ(scene.variants.size(), 64u);
   std::set<int> counts;
   for (const auto& v : scene.variants) {
-    const int n = count_prefix(v.model->names(Element::kBody), "object");
-    EXPECT_GE(n, 1);
-    EXPECT_LE(n, 3);
+    const auto bodies = v.model->names(Element::kBody);
+    EXPECT_EQ(count_prefix(bodies, "object"), 1) << "one object to push";
+    const int n = count_prefix(bodies, "clutter");
+    EXPECT_LE(n, 2);
     counts.insert(n);
   }
-  EXPECT_EQ(counts.size(), 3u) << "64 variants should cover 1, 2 and 3 objects";
+  EXPECT_EQ(counts.size(), 3u) << "64 variants should cover 0, 1 and 2 pieces of clutter";
   // Materials differ too: some objects get a checker or gradient texture, some a plain colour.
   int textured = 0;
   for (const auto& mjcf : mjcf_of(scene))
@@ -64,8 +65,9 @@ TEST(Procedural, PushVariantsDifferInStructureAndEveryEnvRunsItsVariant) {
   auto env = make_env(scene, 70, 2, 1);
   EXPECT_EQ(env->num_variants(), 64);
   EXPECT_EQ(&env->variant_model(env->variant_of(66)), scene.variants[2].model.get());
-  // One observation layout for all: 3 object slots whatever the count.
-  EXPECT_EQ(env->observation_space().dim(), 3 + 3 + 3 + 3 + 4 * 3);
+  // One observation layout for all: the object's slot, two offsets, 2 clutter slots whatever the
+  // count.
+  EXPECT_EQ(env->observation_space().dim(), 3 + 3 + 3 + 3 + 4 + 3 + 3 + 4 * 2);
   std::vector<float> actions(70 * 3, 0.5f);
   for (int s = 0; s < 5; ++s)
     env->step(actions);
@@ -76,23 +78,25 @@ TEST(Procedural, ObjectsStartApartAndMissingSlotsReadAbsent) {
   const auto scene = builtin("push", 3, 24);
   auto env = make_env(scene, 24, 1, 3);
   const auto& space = env->observation_space();
-  const auto* slots = space.find_group("bodies_pos/object");
-  ASSERT_NE(slots, nullptr);
-  for (int e = 0; e < 24; ++e) {
-    const auto& model = env->variant_model(env->variant_of(e));
-    const auto bodies = model.names(Element::kBody);
-    const int n = count_prefix(bodies, "object");
-    for (int k = 0; k < 3; ++k) {
-      const float present = env->batch().obs(e, slots->offset + 4 * k + 3);
-      EXPECT_EQ(present, k < n ? 1.0f : 0.0f) << "env " << e << " slot " << k;
-    }
-    // Generated without overlap and 1 mm above the table: nothing touches an object yet.
-    for (int k = 0; k < n; ++k) {
-      const int body = static_cast<int>(
-          std::find(bodies.begin(), bodies.end(), "object" + std::to_string(k)) - bodies.begin());
-      double contacts[1];
-      env->world(e).read(Quantity::kBodyContact, body, contacts);
-      EXPECT_EQ(contacts[0], 0.0) << "env " << e << " object" << k;
+  for (const auto& [prefix, slots] : {std::pair<std::string, int>{"object", 1}, {"clutter", 2}}) {
+    const auto* group = space.find_group("bodies_pos/" + prefix);
+    ASSERT_NE(group, nullptr) << prefix;
+    for (int e = 0; e < 24; ++e) {
+      const auto& model = env->variant_model(env->variant_of(e));
+      const auto bodies = model.names(Element::kBody);
+      const int n = count_prefix(bodies, prefix);
+      for (int k = 0; k < slots; ++k) {
+        const float present = env->batch().obs(e, group->offset + 4 * k + 3);
+        EXPECT_EQ(present, k < n ? 1.0f : 0.0f) << "env " << e << " " << prefix << " slot " << k;
+      }
+      // Generated without overlap and 1 mm above the table: nothing touches an object yet.
+      for (int k = 0; k < n; ++k) {
+        const int body = static_cast<int>(
+            std::find(bodies.begin(), bodies.end(), prefix + std::to_string(k)) - bodies.begin());
+        double contacts[1];
+        env->world(e).read(Quantity::kBodyContact, body, contacts);
+        EXPECT_EQ(contacts[0], 0.0) << "env " << e << " " << prefix << k;
+      }
     }
   }
 }
