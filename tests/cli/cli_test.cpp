@@ -104,6 +104,31 @@ TEST(Cli, MalformedXmlExitsTwoNamingFileAndLine) {
   std::filesystem::remove(path);
 }
 
+// A <size> that MuJoCo cannot make data for (20000 contacts on the default 1000-number stack) is an
+// error naming the model and its sizes, on every path that makes data: it was a segfault in the
+// benchmark's raw loop and an uncaught std::bad_alloc in worlds (found by fuzz_model).
+TEST(Cli, ASizeMuJoCoCannotMakeIsAnErrorNamingTheSizes) {
+  const auto path = temp_file(
+      "simlab_cli_size.xml",
+      "<mujoco><size nconmax=\"20000\"/><worldbody><body pos=\"0 0 1\"><joint name=\"j\"/>"
+      "<geom type=\"sphere\" size=\"0.1\"/></body></worldbody><actuator>"
+      "<motor joint=\"j\"/></actuator></mujoco>");
+  const auto spec =
+      temp_file("simlab_cli_size.toml", "model = \"" + path.string() + "\"\nepisode_seconds = 1\n");
+  for (const std::string& command :
+       {"bench physics --envs 1 --steps 2 --repeats 1 --model " + path.string(),
+        "scenes check " + spec.string()}) {
+    const auto r = run(command);
+    EXPECT_EQ(r.code, 2) << command << r.out;
+    EXPECT_TRUE(contains(r.out,
+                         "simlab_cli_size: size: MuJoCo could not allocate the simulation "
+                         "data (nconmax 20000, njmax 80000, nstack 1000)"))
+        << command << r.out;
+  }
+  std::filesystem::remove(spec);
+  std::filesystem::remove(path);
+}
+
 // MuJoCo says only "file not found" for a missing <include>: simlab names the file it looked for.
 TEST(Cli, AMissingIncludeNamesTheFileItLookedFor) {
   const auto path = temp_file("simlab_cli_include.xml",

@@ -281,6 +281,19 @@ void reset_data(const mjModel* m, mjData* d, int keyframe) {
   if (keyframe >= 0) apply_keyframe(m, d, keyframe);
 }
 
+// mj_makeData, or an error that names the model and its sizes: mj_makeData returns null where a
+// <size> cannot be made (buffers that do not fit the stack, or more memory than there is).
+DataPtr make_data(const mjModel* m, const std::string& name) {
+  DataPtr data(mj_makeData(m));
+  if (!data)
+    throw Error(SourceLocation{.file = name, .field = "size"},
+                "MuJoCo could not allocate the simulation data (nconmax " +
+                    std::to_string(m->nconmax) + ", njmax " + std::to_string(m->njmax) +
+                    ", nstack " + std::to_string(m->nstack) +
+                    ") that its <size> asks for; fix the <size>");
+  return data;
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
@@ -328,7 +341,7 @@ double MjModel::time_raw_loop(int worlds, int steps, int frame_skip,
   SIMLAB_CHECK(ctrl_table.cols() == m->nu && ctrl_table.rows() > 0) << "ctrl table shape";
   std::vector<DataPtr> data;
   for (int w = 0; w < worlds; ++w) {
-    data.emplace_back(mj_makeData(m));
+    data.push_back(make_data(m, info_.name));
     reset_data(m, data.back().get(), reset_keyframe({}));
     mj_forward(m, data.back().get());
   }
@@ -479,11 +492,10 @@ double MjModel::param_default(Param param, int index) const {
 // ---------------------------------------------------------------------------------------------
 MjWorld::MjWorld(std::shared_ptr<const MjModel> model, const ResetOptions& options)
     : shared_(std::move(model)),
-      data_(mj_makeData(shared_->raw())),
+      data_(make_data(shared_->raw(), shared_->info().name)),
       options_(options),
       keyframe_(shared_->reset_keyframe(options)),
       scratch_(static_cast<std::size_t>(shared_->raw()->nv)) {
-  if (!data_) throw std::bad_alloc();
   // mj_makeData has reset the data already: only the keyframe is left to apply.
   if (keyframe_ >= 0) apply_keyframe(this->model(), data_.get(), keyframe_);
   mj_forward(this->model(), data_.get());
@@ -915,12 +927,12 @@ DeclaredSizes declared_sizes(const ModelSource& source) {
 // and velocities, random controls (within ctrlrange, else [-1, 1]) held for 20 ms, run in MuJoCo's
 // default (large) arena; the peaks are read before every reset. A peak that reached the default
 // capacity says the probe itself overflowed: that size is left as it is.
-ArenaInfo fit_arena(mjModel* m, const DeclaredSizes& declared, const ArenaOptions& options) {
+ArenaInfo fit_arena(mjModel* m, const std::string& name, const DeclaredSizes& declared,
+                    const ArenaOptions& options) {
   ArenaInfo a;
   a.margin = options.margin;
   if (!options.fit || (declared.nstack && declared.njmax && declared.nconmax)) return a;
-  DataPtr data(mj_makeData(m));
-  if (!data) throw std::bad_alloc();
+  const DataPtr data = make_data(m, name);
   mjData* d = data.get();
   const double dt = m->opt.timestep;
   const int steps =
@@ -1002,8 +1014,9 @@ std::shared_ptr<const MjModel> load(const ModelSource& source, const ArenaOption
     std::lock_guard lock(parser_mutex());
     model.reset(parse(source));
   }
-  const ArenaInfo fitted = fit_arena(model.get(), declared_sizes(source), arena);
-  return std::make_shared<MjModel>(std::move(model), source.path.stem().string(), fitted);
+  const std::string name = source.path.stem().string();
+  const ArenaInfo fitted = fit_arena(model.get(), name, declared_sizes(source), arena);
+  return std::make_shared<MjModel>(std::move(model), name, fitted);
 }
 
 void save_mjcf(const ModelSource& source, const MjWorld& world, const std::filesystem::path& out) {
