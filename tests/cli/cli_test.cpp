@@ -378,7 +378,7 @@ TEST(Cli, ViewerCapturesTheSceneUnderXvfbAndNeedsADisplay) {
   ASSERT_TRUE(std::filesystem::exists(shot)) << out;
   EXPECT_GT(std::filesystem::file_size(shot), 4000u);
   // The panel reports on the selected env: push randomizes masses, friction and colours of its
-  // objects, and has four reward terms.
+  // objects, and has five reward terms.
   EXPECT_TRUE(contains(out, "panel on env 1, variant 63:")) << out;  // variants 62, 63, 0, 1
   EXPECT_TRUE(contains(out, "5 reward terms")) << out;
   EXPECT_FALSE(contains(out, " 0 randomized parameters")) << out;
