@@ -35,6 +35,7 @@ struct TermSpec {
   std::string from, to;             // distance terms: a site or body name each
   std::string behind;               // distance terms: push `to` towards it (see TermDistance)
   double gap = 0.0;                 // how far behind `to` the push spot lies (m)
+  bool horizontal = false;          // distance terms: measure in the table's plane (x, y only)
   double tanh_scale = 0.0;          // distance: > 0 rewards 1 - tanh(tanh_scale * d), not -d
   std::string prefix;               // bodies_pos: bodies PREFIX0, PREFIX1, ... (procedural)
   int count = 0;                    // bodies_pos: slots (absent bodies read as zeros)

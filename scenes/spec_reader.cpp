@@ -128,6 +128,13 @@ int Reader::integer(const std::string& key, int fallback) const {
   return static_cast<int>(x);
 }
 
+bool Reader::flag(const std::string& key, bool fallback) const {
+  const toml::node* node = table_.get(key);
+  if (!node) return fallback;
+  if (const auto* b = node->as_boolean()) return b->get();
+  throw Error(where(key), "expected true or false, got " + type_name(*node));
+}
+
 void check_finite(const fs::path& file, const toml::node& node, const std::string& key,
                   Errors& errors) {
   if (const auto* t = node.as_table()) {

@@ -91,6 +91,9 @@ class Reader {
   // A whole number.
   int integer(const std::string& key, int fallback) const;
 
+  // true or false (TOML's booleans; a string or number is an error at the key).
+  bool flag(const std::string& key, bool fallback) const;
+
   // An array of strings; a single string is an array of one.
   std::vector<std::string> names(const std::string& key, std::vector<std::string> fallback) const;
 

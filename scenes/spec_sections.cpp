@@ -38,12 +38,12 @@ std::vector<TermSpec> read_terms(const Reader& root, const std::string& key, con
   std::vector<TermSpec> terms;
   const bool observation = key == "observation";
   root.each(key, [&](const Reader& r, std::size_t) {
-    std::vector<std::string> allowed = {"term",   "joint", "joints", "body",      "site", "sensor",
-                                        "from",   "to",    "behind", "gap",       "axis", "weight",
-                                        "target", "min",   "max",    "tanh_scale"};
+    std::vector<std::string> allowed = {
+        "term", "joint", "joints", "body",   "site", "sensor", "from",       "to",        "behind",
+        "gap",  "axis",  "weight", "target", "min",  "max",    "tanh_scale", "horizontal"};
     if (observation)
-      allowed = {"term", "joints", "body", "site",   "sensor", "from",
-                 "to",   "behind", "gap",  "prefix", "count",  "noise"};
+      allowed = {"term",   "joints", "body",   "site",  "sensor", "from",      "to",
+                 "behind", "gap",    "prefix", "count", "noise",  "horizontal"};
     r.only(allowed);
     TermSpec t;
     t.term = r.required_text("term");
@@ -72,6 +72,11 @@ std::vector<TermSpec> read_terms(const Reader& root, const std::string& key, con
     if (r.has("gap") && !r.has("behind"))
       throw Error(r.where("gap"), "gap needs behind (the point `to` is pushed towards)");
     if (!(t.gap >= 0 && t.gap <= 10)) throw Error(r.where("gap"), "must be in [0, 10] m");
+    t.horizontal = r.flag("horizontal", false);
+    if (r.has("horizontal") && kind != TermKind::kDistance && kind != TermKind::kNear &&
+        kind != TermKind::kOffset && kind != TermKind::kClosingSpeed)
+      throw Error(r.where("horizontal"),
+                  "only distance, near, offset and closing_speed terms take horizontal");
     t.tanh_scale = r.number("tanh_scale", 0.0);
     if (r.has("tanh_scale") && kind != TermKind::kDistance)
       throw Error(r.where("tanh_scale"), "only distance terms take tanh_scale");

@@ -504,7 +504,8 @@ engine::Task compile_task(const SceneSpec& spec, const Model& model, std::vector
   return task;
 }
 
-TermDistance::TermDistance(const Model& model, const TermSpec& term) : gap_(term.gap) {
+TermDistance::TermDistance(const Model& model, const TermSpec& term)
+    : gap_(term.gap), horizontal_(term.horizontal) {
   std::tie(from_q_, from_) = resolve_point(model, term.from, term);
   std::tie(to_q_, to_) = resolve_point(model, term.to, term);
   if (term.behind.empty()) return;
@@ -528,7 +529,7 @@ double TermDistance::operator()(const World& world, std::array<double, 3>* offse
   }
   double sum = 0;
   for (int k = 0; k < 3; ++k) {
-    const double d = b[k] - a[k];
+    const double d = k == 2 && horizontal_ ? 0.0 : b[k] - a[k];
     if (offset) (*offset)[k] = d;
     sum += d * d;
   }

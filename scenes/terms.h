@@ -67,7 +67,9 @@ engine::Task compile_task(const SceneSpec& spec, const engine::physics::Model& m
 // The distance between a `distance`, `near` or `offset` term's two points (each a site, else a
 // body), resolved against `model` once: an Error naming the term where a point does not exist.
 // With `behind`, the `to` point is moved `gap` metres horizontally away from that third point: the
-// spot to push `to` from so that it moves towards `behind`.
+// spot to push `to` from so that it moves towards `behind`. With `horizontal`, the z difference
+// is dropped: the distance in the table's plane (an object's centre stands above a goal marked on
+// the table; measured in 3D, "within 4 cm" would depend on the object's height).
 class TermDistance {
  public:
   TermDistance() = default;
@@ -80,6 +82,7 @@ class TermDistance {
   engine::physics::Quantity from_q_{}, to_q_{}, behind_q_{};
   int from_ = -1, to_ = -1, behind_ = -1;
   double gap_ = 0;
+  bool horizontal_ = false;
 };
 
 // Each reward term of `model` on its own: `evaluate` writes the weighted value of every term, in

@@ -217,6 +217,41 @@ TEST(Terms, BehindMovesTheTargetToTheSpotToPushItFrom) {
             "mean 'target'?");
 }
 
+TEST(Terms, HorizontalMeasuresInTheTablesPlane) {
+  // Slide the goal (on the table) right under the pusher's site (0.8, 0, 0.0425): 3D they stay
+  // the pusher's height apart, in the table's plane they coincide.
+  const auto scene = push_scene(
+      "[[observation]]\nterm = \"offset\"\nfrom = \"goal\"\nto = \"pusher\"\n"
+      "[[observation]]\nterm = \"offset\"\nfrom = \"goal\"\nto = \"pusher\"\n"
+      "horizontal = true\n"
+      "[[reward]]\nterm = \"near\"\nfrom = \"goal\"\nto = \"pusher\"\nmax = 0.01\n"
+      "[[reward]]\nterm = \"near\"\nfrom = \"goal\"\nto = \"pusher\"\nmax = 0.01\n"
+      "horizontal = true\nweight = 10\n"
+      "[[reward]]\nterm = \"distance\"\nfrom = \"goal\"\nto = \"pusher\"\n"
+      "horizontal = false\nweight = 100\n");
+  auto world = scene.model->make_world(scene.config.reset);
+  const std::vector<float> still(3, 0.0f);
+  set_joint(*world, *scene.model, "goal_x", 0.35);
+  const auto obs = observe(scene, *world);
+  ASSERT_EQ(obs.size(), 6u);
+  const double height = obs[2];
+  ASSERT_GT(height, 0.02);
+  EXPECT_LT(std::hypot(obs[0], obs[1]), 1e-3);
+  EXPECT_FLOAT_EQ(obs[3], obs[0]);
+  EXPECT_FLOAT_EQ(obs[4], obs[1]);
+  EXPECT_EQ(obs[5], 0.0f);
+  // Only the horizontal `near` fires (10); the 3D distance is the height (x100).
+  EXPECT_NEAR(scene.config.task.reward(*world, still), 10 - 100 * length3(obs, 0), 1e-4);
+
+  EXPECT_EQ(reacher_error("[[reward]]\nterm = \"body_upright\"\nbody = \"upper_arm\"\n"
+                          "horizontal = true\n"),
+            "spec.toml:5:14: reward[0].horizontal: only distance, near, offset and closing_speed "
+            "terms take horizontal");
+  EXPECT_EQ(reacher_error("[[reward]]\nterm = \"distance\"\nfrom = \"fingertip\"\n"
+                          "to = \"target\"\nhorizontal = \"yes\"\n"),
+            "spec.toml:6:14: reward[0].horizontal: expected true or false, got string");
+}
+
 TEST(Terms, ClosingSpeedIsHowFastABodyMovesTowardsAPointClipped) {
   // The goal body at (0.45, 0, 0) slides along x; the pusher's site is at (0.8, 0, 0.0425).
   const auto scene = push_scene(
