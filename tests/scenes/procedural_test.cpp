@@ -85,13 +85,10 @@ TEST(Procedural, PushObjectsSlideOnTheirOwnFrictionOnBothEngines) {
     const auto scene =
         compile_scene(load_scene(resolve_scene("push")), {.max_variants = 1, .backend = backend});
     const auto& model = *scene.model;
-    const auto joints = model.names(Element::kJoint), geoms = model.names(Element::kGeom);
-    const int joint =
-        static_cast<int>(std::find(joints.begin(), joints.end(), "object0") - joints.begin());
-    const int geom =
-        static_cast<int>(std::find(geoms.begin(), geoms.end(), "object0") - geoms.begin());
-    ASSERT_LT(joint, static_cast<int>(joints.size()));
-    ASSERT_LT(geom, static_cast<int>(geoms.size()));
+    const int joint = index_of(model, Element::kJoint, "object0");
+    const int geom = index_of(model, Element::kGeom, "object0");
+    ASSERT_LT(joint, static_cast<int>(model.names(Element::kJoint).size()));
+    ASSERT_LT(geom, static_cast<int>(model.names(Element::kGeom).size()));
     auto slide = [&](double factor) {
       auto world = model.make_world(scene.config.reset);
       world->set_param(Param::kGeomFriction, geom,

@@ -17,11 +17,6 @@ using engine::physics::Element;
 using engine::physics::Quantity;
 using engine::physics::World;
 
-int index_of(const engine::physics::Model& model, Element element, const std::string& name) {
-  const auto names = model.names(element);
-  return static_cast<int>(std::find(names.begin(), names.end(), name) - names.begin());
-}
-
 void set_joint(World& world, const engine::physics::Model& model, const std::string& joint,
                double value) {
   const double q[] = {value};
