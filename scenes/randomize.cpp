@@ -4,6 +4,7 @@
 #include <array>
 #include <cmath>
 
+#include "scenes/spec_reader.h"
 #include "scenes/terms.h"
 
 namespace simlab::scenes {
@@ -137,6 +138,26 @@ void apply_params(const CompiledRandomize& c, World& world, engine::Rng& rng) {
     }
 }
 
+// A stiffer contact than the model can step would be silently raised to its floor (MuJoCo's
+// refsafe: 2 x timestep), so the randomization would not do what the spec says: refused.
+void check_time_constants(const RandomizeSpec& t, const Model& model,
+                          const std::vector<std::string>& names, const std::vector<int>& indices,
+                          const std::vector<double>& defaults) {
+  const double floor = model.info().min_time_constant;
+  if (floor <= 0 || t.distribution == RandomizeSpec::Distribution::kGaussian) return;
+  const double low = t.has_heldout ? std::min(t.a, t.heldout_a) : t.a;
+  for (std::size_t k = 0; k < indices.size(); ++k) {
+    const double lowest = apply(t.operation, defaults[k], low);
+    if (lowest < floor - 1e-12)
+      throw Error(t.where, "geom '" + names[static_cast<std::size_t>(indices[k])] +
+                               "' would get a contact time constant of " + detail::num(lowest) +
+                               " s, below the " + detail::num(floor) +
+                               " s (2 x timestep) that MuJoCo silently raises it to: add <flag "
+                               "refsafe=\"disable\"/> to the model's <option>, or narrow the "
+                               "range");
+  }
+}
+
 }  // namespace
 
 engine::Randomizer compile_randomizer(const SceneSpec& spec, const Model& model) {
@@ -161,6 +182,7 @@ engine::Randomizer compile_randomizer(const SceneSpec& spec, const Model& model)
                                      "' has no force limit to scale; use operation = "
                                      "\"absolute\"");
         }
+        if (p == Param::kGeomSoftness) check_time_constants(t, model, names, c.indices, values);
         c.defaults.push_back(std::move(values));
       }
     }

@@ -206,6 +206,9 @@ std::string describe_arena(const ArenaInfo& arena);
 struct ModelInfo {
   std::string name;
   double timestep = 0;  // seconds per physics step
+  // Contact time constants (solref[0]) below this are silently raised to it (MuJoCo's refsafe
+  // flag: 2 x timestep); 0 where the model disables it.
+  double min_time_constant = 0;
   int nq = 0, nv = 0, nu = 0, nsensordata = 0;
   int nbody = 0, ngeom = 0;
   Space observation;  // qpos, qvel, sensordata, as float32

@@ -117,6 +117,33 @@ TEST(Sim2Real, NewParametersStayInTheirRanges) {
   EXPECT_EQ(env->stats().diverged, 0u);
 }
 
+// MuJoCo raises a contact time constant below 2 x timestep to that floor (refsafe) without a
+// word: a softness range that reaches below it is refused, naming the geom; the quadruped's model
+// disables the floor, so there the stiffest draws are what the spec says.
+TEST(Sim2Real, ContactStifferThanTheTimestepAllowsIsRefusedUnlessTheModelAllowsIt) {
+  const std::string stiff =
+      "[[randomize]]\nparam = \"geom_softness\"\ntargets = [\"floor\"]\nrange = [0.25, 1]\n";
+  const std::string cartpole =
+      "model = \"models/cartpole.xml\"\ncontrol_hz = 100\nepisode_seconds = 1\n";
+  EXPECT_EQ(error_of(cartpole + stiff),
+            "spec.toml:5:9: randomize[0].param: geom 'floor' would get a contact time constant of "
+            "0.005 s, below the 0.02 s (2 x timestep) that MuJoCo silently raises it to: add <flag "
+            "refsafe=\"disable\"/> to the model's <option>, or narrow the range");
+  EXPECT_NO_THROW(scene_from(cartpole + "[[randomize]]\nparam = \"geom_softness\"\ntargets = "
+                                        "[\"floor\"]\nrange = [1, 2]\n"));
+  auto env = make_env(scene_from(std::string(kBox) + stiff), 16, 2, 3);
+  const double nominal = env->model().param_default(Param::kGeomSoftness, 0);
+  double lowest = nominal;
+  for (int e = 0; e < 16; ++e)
+    lowest = std::min(lowest, env->world(e).param(Param::kGeomSoftness, 0));
+  EXPECT_LT(lowest, 0.01);  // below the 2 x 0.005 s floor
+  EXPECT_GE(lowest, 0.25 * nominal - 1e-12);
+  std::vector<float> zero(16 * 8, 0.0f);
+  for (int s = 0; s < 50; ++s)
+    env->step(zero);
+  EXPECT_EQ(env->stats().diverged, 0u);
+}
+
 TEST(Sim2Real, ImpossibleRandomizationIsRejected) {
   EXPECT_EQ(error_of(std::string(kBox) +
                      "[[randomize]]\nparam = \"actuator_force_limit\"\nrange = [0.5, 1]\n"),

@@ -785,10 +785,13 @@ void BtWorld::add_collider(const mjModel* m, const mjData* d, int geom, btMultiB
   if (condim >= 4) object->setSpinningFriction(m->geom_friction[3 * geom + 1]);
   if (condim >= 6) object->setRollingFriction(m->geom_friction[3 * geom + 2]);
   object->setRestitution(0);
-  // A contact time constant other than MuJoCo's default: a spring-damper of the same time
-  // constant and damping ratio for this body's mass.
+  // A contact softer than MuJoCo's default time constant (0.02 s): a spring-damper of the same
+  // time constant and damping ratio for this body's mass. Stiffer ones keep Bullet's own rigid
+  // contact, which is already stiffer than any time constant MuJoCo can step (a quadruped's
+  // policy that falls on Bullet falls the same way on MuJoCo at 0.005 s): a spring there would
+  // make the contact softer, the opposite of what was asked.
   const double timeconst = m->geom_solref[mjNREF * geom], ratio = m->geom_solref[mjNREF * geom + 1];
-  if (mb && timeconst > 0 && std::abs(timeconst - 0.02) > 1e-12) {
+  if (mb && timeconst > 0.02 + 1e-12) {
     const double mass = m->body_subtreemass[m->geom_bodyid[geom]];
     const double dmax = m->geom_solimp[mjNIMP * geom + 1];
     const double stiffness = mass / (dmax * dmax * timeconst * timeconst * ratio * ratio);

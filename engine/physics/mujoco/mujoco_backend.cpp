@@ -305,6 +305,7 @@ MjModel::MjModel(ModelPtr model, std::string name, ArenaInfo arena) : model_(std
   info_.arena.njmax = m->njmax;
   info_.arena.nconmax = m->nconmax;
   info_.timestep = m->opt.timestep;
+  info_.min_time_constant = (m->opt.disableflags & mjDSBL_REFSAFE) ? 0.0 : 2 * m->opt.timestep;
   info_.nq = m->nq;
   info_.nv = m->nv;
   info_.nu = m->nu;

@@ -118,5 +118,27 @@ TEST(CrossEngine, TheCheetahStandsAtTheSameHeightWithAndWithoutSprings) {
       << limp.mujoco.height << " against " << limp.bullet.height;
 }
 
+// Stiffer feet than MuJoCo's default contact (time constant 0.005 s instead of 0.02, which the
+// quadruped's model allows: it disables MuJoCo's refsafe floor of 2 x timestep). MuJoCo stands
+// higher on them (less penetration); Bullet keeps its own rigid contact, which is already stiffer
+// than MuJoCo's at any time constant it can step: a spring-damper there (what softer contacts
+// get) let the robot sink 1.35 mm lower.
+TEST(CrossEngine, StifferFeetStandHigherOnMuJoCoAndKeepBulletsRigidContact) {
+  const auto path = resolve_model("quadruped");
+  std::ifstream in(path);
+  std::string xml{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  const std::string foot = R"(<geom type="sphere" pos="0 0 -0.16" size="0.03")";
+  const auto at = xml.find(foot);
+  ASSERT_NE(at, std::string::npos);
+  xml.insert(at + foot.size(), R"( solref="0.005 1")");
+  const auto nominal = rest_of(ModelSource::file(path), 3.0);
+  const auto stiff = rest_of(ModelSource::string(xml, path.string()), 3.0);
+  // Measured 0.26 mm higher; 0.17 mm at 0.01 s, what MuJoCo's refsafe would have made of it.
+  EXPECT_GT(stiff.mujoco.height, nominal.mujoco.height + 0.0002)
+      << nominal.mujoco.height << " against " << stiff.mujoco.height;
+  EXPECT_EQ(stiff.bullet.height, nominal.bullet.height);  // the same contact, the same bits
+  EXPECT_EQ(stiff.bullet.diverged_steps, 0);
+}
+
 }  // namespace
 }  // namespace simlab::engine::physics
