@@ -3,6 +3,7 @@
 // Tolerances are the README's ("Engines that agree"); a regression in either backend's contacts,
 // springs, armature, damping, limits or geometry offsets moves these figures.
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <string>
@@ -19,6 +20,11 @@ namespace {
 struct Pair {
   RestState mujoco, bullet;
 };
+
+std::string read_text(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
 
 Pair rest_of(const ModelSource& source, double seconds, ResetOptions reset = {}) {
   const auto a = load_model(source, BackendKind::kMuJoCo);
@@ -102,8 +108,7 @@ TEST(CrossEngine, ASpringLoadedFootRestsAlikeWithAndWithoutArmature) {
 // on Bullet too with the armature rows acting on the same dofs (measured 0.4 mm).
 TEST(CrossEngine, TheCheetahStandsAtTheSameHeightWithAndWithoutSprings) {
   const auto path = resolve_model("cheetah");
-  std::ifstream in(path);
-  std::string xml{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  std::string xml = read_text(path);
   const auto r = rest_of(ModelSource::file(path), 3.0);
   EXPECT_NEAR(r.bullet.height, r.mujoco.height, 0.005)
       << r.mujoco.height << " against " << r.bullet.height;
@@ -125,8 +130,7 @@ TEST(CrossEngine, TheCheetahStandsAtTheSameHeightWithAndWithoutSprings) {
 // get) let the robot sink 1.35 mm lower.
 TEST(CrossEngine, StifferFeetStandHigherOnMuJoCoAndKeepBulletsRigidContact) {
   const auto path = resolve_model("quadruped");
-  std::ifstream in(path);
-  std::string xml{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  std::string xml = read_text(path);
   const std::string foot = R"(<geom type="sphere" pos="0 0 -0.16" size="0.03")";
   const auto at = xml.find(foot);
   ASSERT_NE(at, std::string::npos);
