@@ -126,7 +126,7 @@ std::string obs_unit(const std::string& name) {
   if (term == "body_pos" || term == "site_pos" || term == "offset") return "m";
   if (term == "bodies_pos")
     return name.size() > 2 && name.substr(name.size() - 2) == "/p" ? "1 (present)" : "m";
-  if (term == "body_quat" || term == "body_z_axis") return "1";
+  if (term == "body_quat" || term == "body_z_axis" || term == "body_heading") return "1";
   if (term == "body_lin_vel") return "m/s";
   if (term == "body_ang_vel") return "rad/s";
   if (term == "sensor") return "the sensor's (MuJoCo: SI)";

@@ -14,10 +14,11 @@ using engine::physics::World;
 const TermTable kObservationTerms = {
     {"joint_pos", TermKind::kJointPos},      {"joint_vel", TermKind::kJointVel},
     {"body_pos", TermKind::kBodyPos},        {"body_quat", TermKind::kBodyQuat},
-    {"body_z_axis", TermKind::kBodyZAxis},   {"body_lin_vel", TermKind::kBodyLinVel},
-    {"body_ang_vel", TermKind::kBodyAngVel}, {"site_pos", TermKind::kSitePos},
-    {"offset", TermKind::kOffset},           {"sensor", TermKind::kSensor},
-    {"bodies_pos", TermKind::kBodiesPos},    {"last_action", TermKind::kLastAction}};
+    {"body_z_axis", TermKind::kBodyZAxis},   {"body_heading", TermKind::kBodyHeading},
+    {"body_lin_vel", TermKind::kBodyLinVel}, {"body_ang_vel", TermKind::kBodyAngVel},
+    {"site_pos", TermKind::kSitePos},        {"offset", TermKind::kOffset},
+    {"sensor", TermKind::kSensor},           {"bodies_pos", TermKind::kBodiesPos},
+    {"last_action", TermKind::kLastAction}};
 const TermTable kRewardTerms = {{"upright", TermKind::kUpright},
                                 {"joint_position", TermKind::kJointPosition},
                                 {"joint_velocity", TermKind::kJointVelocity},
@@ -51,6 +52,7 @@ std::vector<std::string> required_keys(TermKind kind) {
     case TermKind::kBodyPos:
     case TermKind::kBodyQuat:
     case TermKind::kBodyZAxis:
+    case TermKind::kBodyHeading:
     case TermKind::kBodyLinVel:
     case TermKind::kBodyAngVel:
     case TermKind::kBodyUpright:
@@ -200,6 +202,10 @@ Compiled compile_term(const TermSpec& t, const TermTable& table, const Model& mo
     case TermKind::kBodyQuat:
       body(Quantity::kBodyQuat);
       break;
+    case TermKind::kBodyHeading:  // from the orientation: 2 values
+      body(Quantity::kBodyQuat);
+      c.dims = {2};
+      return c;
     case TermKind::kBodyZAxis:
     case TermKind::kBodyUpright:
     case TermKind::kBodyTilted:
@@ -351,6 +357,17 @@ void observe_term(const Compiled& c, const World& w, float*& out) {
     case TermKind::kLastAction:  // the env slot's to write
       out += c.elements.size();
       return;
+    case TermKind::kBodyHeading: {
+      // The body's x axis (from the w-first quaternion) projected on the ground plane and
+      // normalized: (cos yaw, sin yaw). Pointing straight up or down it has no heading: (0, 0).
+      w.read(Quantity::kBodyQuat, c.elements[0], v);
+      const double qw = v[0], qx = v[1], qy = v[2], qz = v[3];
+      const double hx = 1.0 - 2.0 * (qy * qy + qz * qz), hy = 2.0 * (qx * qy + qw * qz);
+      const double n = std::hypot(hx, hy);
+      *out++ = n > 1e-9 ? static_cast<float>(hx / n) : 0.0f;
+      *out++ = n > 1e-9 ? static_cast<float>(hy / n) : 0.0f;
+      return;
+    }
     default:
       break;
   }
@@ -389,6 +406,9 @@ void describe(const Compiled& c, const TermSpec& t, const Model& model, engine::
     }
     case TermKind::kBodyQuat:
       space.add_group(t.term + "/" + t.body, 4, {"w", "x", "y", "z"});
+      return;
+    case TermKind::kBodyHeading:
+      space.add_group(t.term + "/" + t.body, 2, {"cos", "sin"});
       return;
     case TermKind::kSensor: {
       std::vector<std::string> names;

@@ -28,6 +28,7 @@ enum class TermKind {
   kBodyPos,
   kBodyQuat,
   kBodyZAxis,
+  kBodyHeading,
   kBodyLinVel,
   kBodyAngVel,
   kSitePos,

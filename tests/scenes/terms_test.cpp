@@ -111,6 +111,40 @@ TEST(Terms, QuadrupedTerminatesWhenLowOrTiltedAndRewardsForwardSpeed) {
   EXPECT_LT(reward_at(-0.5), reward_at(0.0));
 }
 
+// body_heading: where the torso's x axis points on the ground, whatever its pitch; a torso with
+// its x axis straight up has no heading.
+TEST(Terms, BodyHeadingIsTheYawOfTheXAxisOnTheGround) {
+  const auto scene = compile_scene(
+      parse_scene("model = \"models/quadruped.xml\"\n[[observation]]\nterm = \"body_heading\"\n"
+                  "body = \"torso\"\n",
+                  "spec.toml"));
+  const auto& model = *scene.model;
+  ASSERT_EQ(scene.config.task.observation.dim(), 2);
+  EXPECT_EQ(scene.config.task.observation.names()[0], "body_heading/torso/cos");
+  auto world = model.make_world(scene.config.reset);
+  // The root's orientation: yaw about z, then pitch about the body's y (w-first quaternions).
+  auto heading_at = [&](double yaw, double pitch) {
+    double root[7];
+    world->read(Quantity::kJointPos, 0, root);
+    const double cy = std::cos(yaw / 2), sy = std::sin(yaw / 2);
+    const double cp = std::cos(pitch / 2), sp = std::sin(pitch / 2);
+    root[3] = cy * cp, root[4] = -sy * sp, root[5] = cy * sp, root[6] = sy * cp;
+    world->write(Quantity::kJointPos, 0, root);
+    world->forward();
+    return observe(scene, *world);
+  };
+  for (double yaw : {0.0, 0.7, 2.0, -2.8}) {
+    for (double pitch : {0.0, 0.6, -1.2}) {
+      const auto h = heading_at(yaw, pitch);
+      EXPECT_NEAR(h[0], std::cos(yaw), 1e-5) << yaw << " " << pitch;
+      EXPECT_NEAR(h[1], std::sin(yaw), 1e-5) << yaw << " " << pitch;
+    }
+  }
+  const auto up = heading_at(0.3, -std::numbers::pi / 2);  // x axis straight up
+  EXPECT_EQ(up[0], 0.0f);
+  EXPECT_EQ(up[1], 0.0f);
+}
+
 TEST(Terms, RewardBreakdownSumsToTheRewardTermByTerm) {
   const auto scene = builtin("quadruped");
   const auto& model = *scene.model;
