@@ -12,6 +12,7 @@ namespace {
 
 using engine::RandomizePhase;
 using engine::physics::Element;
+using engine::physics::JointKind;
 using engine::physics::Model;
 using engine::physics::Param;
 using engine::physics::Quantity;
@@ -25,6 +26,7 @@ struct CompiledRandomize {
   std::vector<int> indices;                   // target elements
   std::vector<std::vector<double>> defaults;  // [param][target]: the model's value
   int every = 0;                              // interval mode: control steps between draws
+  std::vector<bool> push_free;                // push: per target, a free joint (else a slide)
 };
 
 // The lowest value a parameter may take: masses and softness stay positive, colours in [0, 1].
@@ -100,9 +102,16 @@ std::vector<int> resolve_targets(const RandomizeSpec& t, const std::vector<std::
       continue;
     }
     const auto it = std::find(names.begin(), names.end(), target);
-    if (it == names.end() || !eligible(static_cast<int>(it - names.begin())))
+    if (it == names.end())
       throw Error(t.targets_where, "the model has no element '" + target + "' for " + t.param_name +
                                        suggest(target, names));
+    if (!eligible(static_cast<int>(it - names.begin()))) {
+      std::vector<std::string> fit;
+      for (int i = 0; i < static_cast<int>(names.size()); ++i)
+        if (eligible(i)) fit.push_back(names[i]);
+      throw Error(t.targets_where, "'" + target + "' cannot take " + t.param_name +
+                                       suggest(target, fit, "it applies to"));
+    }
     out.push_back(static_cast<int>(it - names.begin()));
   }
   return out;
@@ -114,10 +123,11 @@ void apply_state(const CompiledRandomize& c, World& world, engine::Rng& rng) {
     const int joint = c.indices[k];
     std::array<double, 6> v{};
     if (s.state == State::kPush) {
-      // A shove: a horizontal velocity change of the free joint (dofs vx, vy).
+      // A shove: a horizontal velocity change of a free joint (dofs vx, vy), or a change of a
+      // slide joint's velocity along its axis (a planar robot's root, such as the cheetah's rootx).
       world.read(Quantity::kJointVel, joint, v);
       v[0] += draw(s, rng);
-      v[1] += draw(s, rng);
+      if (c.push_free[k]) v[1] += draw(s, rng);
       world.write(Quantity::kJointVel, joint, v);
       continue;
     }
@@ -167,9 +177,14 @@ engine::Randomizer compile_randomizer(const SceneSpec& spec, const Model& model)
     if (t.state != State::kNone) {
       // State terms act on joints: hinge/slide for positions and velocities, free for pushes.
       const auto names = model.names(Element::kJoint);
-      const int width = t.state == State::kPush ? 7 : 1;
-      c.indices = resolve_targets(
-          t, names, [&](int j) { return model.quantity_dim(Quantity::kJointPos, j) == width; });
+      const auto& kinds = model.info().joint_kinds;
+      c.indices = resolve_targets(t, names, [&](int j) {
+        if (t.state != State::kPush) return model.quantity_dim(Quantity::kJointPos, j) == 1;
+        return kinds[j] == JointKind::kFree || kinds[j] == JointKind::kSlide;
+      });
+      if (t.state == State::kPush)
+        for (int j : c.indices)
+          c.push_free.push_back(kinds[j] == JointKind::kFree);
     } else {
       const auto names = model.names(engine::physics::param_element(t.params[0]));
       c.indices = resolve_targets(t, names, [](int) { return true; });

@@ -203,6 +203,9 @@ struct ArenaInfo {
 // "nconmax 12 (fitted: 2 x peak 6), njmax 48, nstack 9000 (fitted: 2 x peak 4500)".
 std::string describe_arena(const ArenaInfo& arena);
 
+// What a joint is (MuJoCo's joint types), by joint index in ModelInfo::joint_kinds.
+enum class JointKind { kFree, kBall, kSlide, kHinge };
+
 struct ModelInfo {
   std::string name;
   double timestep = 0;  // seconds per physics step
@@ -214,6 +217,7 @@ struct ModelInfo {
   Space observation;  // qpos, qvel, sensordata, as float32
   Space action;       // one element per actuator; bounds are its ctrlrange where limited
   std::vector<std::string> keyframes;  // keyframe names, by index ("" where unnamed)
+  std::vector<JointKind> joint_kinds;  // by joint index
   std::size_t model_bytes = 0;
   ArenaInfo arena;  // MuJoCo's per-world buffers (on Bullet: its MuJoCo mirror's)
 };

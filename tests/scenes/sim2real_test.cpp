@@ -77,6 +77,39 @@ TEST(Sim2Real, IntervalPushesChangeTheVelocityAtTheirInterval) {
   EXPECT_NEAR(vx(*a) - vx(*b), 1.0, 1e-9) << "pushed right after step 5";
 }
 
+TEST(Sim2Real, PushesOnASlideJointChangeItsVelocityAlone) {
+  // A planar robot's root is three joints: a push on the horizontal slide (cheetah's rootx).
+  const std::string cheetah =
+      "model = \"models/cheetah.xml\"\ncontrol_hz = 50\n[reset]\nqpos_noise = 0.0\n"
+      "qvel_noise = 0.0\n";
+  const auto pushed =
+      scene_from(cheetah +
+                 "[[randomize]]\nparam = \"push\"\ntargets = [\"rootx\"]\n"
+                 "mode = \"interval\"\ninterval_seconds = 0.1\nrange = [0.7, 0.7]\n");
+  auto a = make_env(pushed, 1, 1), b = make_env(scene_from(cheetah), 1, 1);
+  const std::vector<float> zero(6, 0.0f);
+  auto v = [](const engine::VectorEnv& env, int joint) {
+    double x[6];
+    env.world(0).read(Quantity::kJointVel, joint, x);
+    return x[0];
+  };
+  for (int s = 1; s <= 4; ++s) {
+    a->step(zero);
+    b->step(zero);
+  }
+  EXPECT_EQ(v(*a, 0), v(*b, 0)) << "no push before step 5";
+  a->step(zero);
+  b->step(zero);
+  EXPECT_NEAR(v(*a, 0) - v(*b, 0), 0.7, 1e-9) << "rootx pushed right after step 5";
+  EXPECT_EQ(v(*a, 1), v(*b, 1)) << "rootz untouched";
+  EXPECT_EQ(v(*a, 2), v(*b, 2)) << "rooty untouched";
+  // A hinge cannot be shoved: the error names what can.
+  EXPECT_EQ(error_of(cheetah + "[[randomize]]\nparam = \"push\"\ntargets = [\"bthigh\"]\n"
+                               "mode = \"interval\"\ninterval_seconds = 1\nrange = [0, 1]\n"),
+            "spec.toml:8:11: randomize[0].targets: 'bthigh' cannot take push (it applies to: "
+            "rootx, rootz)");
+}
+
 TEST(Sim2Real, NewParametersStayInTheirRanges) {
   const auto scene = scene_from(
       std::string(kBox) +

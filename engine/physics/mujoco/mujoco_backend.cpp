@@ -318,6 +318,11 @@ MjModel::MjModel(ModelPtr model, std::string name, ArenaInfo arena) : model_(std
     const char* key = mj_id2name(m, mjOBJ_KEY, k);
     info_.keyframes.emplace_back(key ? key : "");
   }
+  for (int j = 0; j < m->njnt; ++j)
+    info_.joint_kinds.push_back(m->jnt_type[j] == mjJNT_FREE    ? JointKind::kFree
+                                : m->jnt_type[j] == mjJNT_BALL  ? JointKind::kBall
+                                : m->jnt_type[j] == mjJNT_SLIDE ? JointKind::kSlide
+                                                                : JointKind::kHinge);
   describe_visual(m, visual_);
 }
 
