@@ -110,6 +110,48 @@ TEST(Sim2Real, PushesOnASlideJointChangeItsVelocityAlone) {
             "rootx, rootz)");
 }
 
+TEST(Sim2Real, HeldOutShovesOfAPlanarRootLieBeyondTheTrainingRange) {
+  // cheetah-trot's shoves: +-0.5 m/s in training, 0.5-1 m/s either way held out, none without
+  // randomization. A shove every control step: the first one is the velocity difference to an
+  // unshoved env after one step.
+  const std::string cheetah =
+      "model = \"models/cheetah.xml\"\ncontrol_hz = 50\n[reset]\nqpos_noise = 0.0\n"
+      "qvel_noise = 0.0\n";
+  const std::string shoves = cheetah +
+                             "[[randomize]]\nparam = \"push\"\ntargets = [\"rootx\"]\n"
+                             "mode = \"interval\"\ninterval_seconds = 0.02\nrange = [-0.5, 0.5]\n"
+                             "heldout = [-1.0, 1.0]\n";
+  constexpr int kEnvs = 32;
+  auto plain = make_env(scene_from(cheetah), kEnvs, 1);
+  const std::vector<float> zero(kEnvs * 6, 0.0f);
+  plain->step(zero);
+  auto first_shoves = [&](Randomization r) {
+    auto env =
+        make_env(compile_scene(with_randomization(parse_scene(shoves, "spec.toml"), r)), kEnvs, 1);
+    env->step(zero);
+    std::vector<double> out;
+    for (int e = 0; e < kEnvs; ++e) {
+      double a[6], b[6];
+      env->world(e).read(Quantity::kJointVel, 0, a);
+      plain->world(e).read(Quantity::kJointVel, 0, b);
+      out.push_back(a[0] - b[0]);
+    }
+    return out;
+  };
+  for (double d : first_shoves(Randomization::kTrain))
+    EXPECT_LE(std::abs(d), 0.5 + 1e-9);
+  int faster = 0;
+  for (double d : first_shoves(Randomization::kHeldout)) {
+    EXPECT_GE(std::abs(d), 0.5 - 1e-9);
+    EXPECT_LE(std::abs(d), 1.0 + 1e-9);
+    faster += d > 0;
+  }
+  EXPECT_GT(faster, 4) << "held-out shoves go both ways";
+  EXPECT_LT(faster, kEnvs - 4);
+  for (double d : first_shoves(Randomization::kNone))
+    EXPECT_EQ(d, 0.0);
+}
+
 TEST(Sim2Real, NewParametersStayInTheirRanges) {
   const auto scene = scene_from(
       std::string(kBox) +
