@@ -193,7 +193,8 @@ TEST(Cli, ScenesListAndCheck) {
   EXPECT_EQ(r.code, 0) << r.out;
   EXPECT_TRUE(contains(r.out, "cartpole-balance.toml: ok")) << r.out;
   EXPECT_TRUE(contains(r.out, "episodes of 1000 steps")) << r.out;
-  for (const char* scene : {"reacher", "push", "quadruped", "humanoid-stand"}) {
+  for (const char* scene :
+       {"reacher", "push", "quadruped", "cheetah-run", "cheetah-trot", "humanoid-stand"}) {
     r = run(std::string("scenes check ") + scene);
     EXPECT_EQ(r.code, 0) << r.out;
     EXPECT_TRUE(contains(r.out, "0 diverged")) << r.out;

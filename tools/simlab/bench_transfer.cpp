@@ -287,8 +287,8 @@ std::string verdict(const std::vector<Policy>& policies, bool bullet) {
   return s.str();
 }
 
-void write_figure(const fs::path& file, const scenes::SceneSpec& spec,
-                  const std::vector<scenes::SweepAxis>& axes, const std::vector<Policy>& policies) {
+void write_figure(const fs::path& file, const std::vector<scenes::SweepAxis>& axes,
+                  const std::vector<Policy>& policies) {
   constexpr int kW = 520, kH = 340;
   std::vector<std::uint8_t> panels;
   static constexpr std::uint8_t kColours[2][3] = {{31, 119, 180}, {214, 39, 40}};
@@ -309,11 +309,17 @@ void write_figure(const fs::path& file, const scenes::SceneSpec& spec,
       series.push_back(std::move(s));
     }
     const auto& axis = axes[a];
-    const std::string title = spec.name + ": " + axis.label + " (train " + fixed(axis.train_lo, 2) +
-                              "-" + fixed(axis.train_hi, 2) + ")";
+    // The panel is narrow: the scene's name is in the file's name, the axis and its range here.
+    const std::string title =
+        axis.label + " (train " + fixed(axis.train_lo, 2) + "-" + fixed(axis.train_hi, 2) + ")";
+    // Shares from 0 to at least 120%, higher where a policy's band goes above it.
+    double top = 120;
+    for (const auto& s : series)
+      for (double hi : s.hi)
+        if (std::isfinite(hi)) top = std::max(top, 10 * std::ceil(hi / 10));
     const auto rgb = io::render_line_plot(
         title, axis.label + (ratios ? "   (y: % of return kept)" : "   (y: return)"), axis.values,
-        series, kW, kH, ratios ? std::pair{0.0, 120.0} : std::pair{double(NAN), double(NAN)},
+        series, kW, kH, ratios ? std::pair{0.0, top} : std::pair{double(NAN), double(NAN)},
         {axis.train_lo, axis.train_hi});
     panels.insert(panels.end(), rgb.begin(), rgb.end());
   }
@@ -444,7 +450,7 @@ void run_bench_transfer(const BenchTransferOptions& o, const learners::TrainConf
   // NaN ratios (returns <= 0) are written as null.
   std::ofstream(dir / "transfer.json")
       << j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
-  write_figure(dir / "transfer.png", spec, axes, policies);
+  write_figure(dir / "transfer.png", axes, policies);
   std::printf(
       "wrote %s/transfer.md, transfer.json%s; runs and policies in %s/trained-train, "
       "trained-none\n",
