@@ -175,7 +175,8 @@ engine::Randomizer compile_randomizer(const SceneSpec& spec, const Model& model)
   for (const auto& t : spec.randomize) {
     CompiledRandomize c{.spec = t};
     if (t.state != State::kNone) {
-      // State terms act on joints: hinge/slide for positions and velocities, free for pushes.
+      // State terms act on joints: hinge/slide for positions and velocities, free or slide for
+      // pushes.
       const auto names = model.names(Element::kJoint);
       const auto& kinds = model.info().joint_kinds;
       c.indices = resolve_targets(t, names, [&](int j) {

@@ -77,16 +77,18 @@ TEST(Sim2Real, IntervalPushesChangeTheVelocityAtTheirInterval) {
   EXPECT_NEAR(vx(*a) - vx(*b), 1.0, 1e-9) << "pushed right after step 5";
 }
 
+// The planar cheetah without start noise: its root is the slides rootx, rootz and the hinge rooty.
+const std::string kCheetah =
+    "model = \"models/cheetah.xml\"\ncontrol_hz = 50\n[reset]\nqpos_noise = 0.0\n"
+    "qvel_noise = 0.0\n";
+
 TEST(Sim2Real, PushesOnASlideJointChangeItsVelocityAlone) {
   // A planar robot's root is three joints: a push on the horizontal slide (cheetah's rootx).
-  const std::string cheetah =
-      "model = \"models/cheetah.xml\"\ncontrol_hz = 50\n[reset]\nqpos_noise = 0.0\n"
-      "qvel_noise = 0.0\n";
   const auto pushed =
-      scene_from(cheetah +
+      scene_from(kCheetah +
                  "[[randomize]]\nparam = \"push\"\ntargets = [\"rootx\"]\n"
                  "mode = \"interval\"\ninterval_seconds = 0.1\nrange = [0.7, 0.7]\n");
-  auto a = make_env(pushed, 1, 1), b = make_env(scene_from(cheetah), 1, 1);
+  auto a = make_env(pushed, 1, 1), b = make_env(scene_from(kCheetah), 1, 1);
   const std::vector<float> zero(6, 0.0f);
   auto v = [](const engine::VectorEnv& env, int joint) {
     double x[6];
@@ -104,8 +106,8 @@ TEST(Sim2Real, PushesOnASlideJointChangeItsVelocityAlone) {
   EXPECT_EQ(v(*a, 1), v(*b, 1)) << "rootz untouched";
   EXPECT_EQ(v(*a, 2), v(*b, 2)) << "rooty untouched";
   // A hinge cannot be shoved: the error names what can.
-  EXPECT_EQ(error_of(cheetah + "[[randomize]]\nparam = \"push\"\ntargets = [\"bthigh\"]\n"
-                               "mode = \"interval\"\ninterval_seconds = 1\nrange = [0, 1]\n"),
+  EXPECT_EQ(error_of(kCheetah + "[[randomize]]\nparam = \"push\"\ntargets = [\"bthigh\"]\n"
+                                "mode = \"interval\"\ninterval_seconds = 1\nrange = [0, 1]\n"),
             "spec.toml:8:11: randomize[0].targets: 'bthigh' cannot take push (it applies to: "
             "rootx, rootz)");
 }
@@ -114,15 +116,12 @@ TEST(Sim2Real, HeldOutShovesOfAPlanarRootLieBeyondTheTrainingRange) {
   // cheetah-trot's shoves: +-0.5 m/s in training, 0.5-1 m/s either way held out, none without
   // randomization. A shove every control step: the first one is the velocity difference to an
   // unshoved env after one step.
-  const std::string cheetah =
-      "model = \"models/cheetah.xml\"\ncontrol_hz = 50\n[reset]\nqpos_noise = 0.0\n"
-      "qvel_noise = 0.0\n";
-  const std::string shoves = cheetah +
+  const std::string shoves = kCheetah +
                              "[[randomize]]\nparam = \"push\"\ntargets = [\"rootx\"]\n"
                              "mode = \"interval\"\ninterval_seconds = 0.02\nrange = [-0.5, 0.5]\n"
                              "heldout = [-1.0, 1.0]\n";
   constexpr int kEnvs = 32;
-  auto plain = make_env(scene_from(cheetah), kEnvs, 1);
+  auto plain = make_env(scene_from(kCheetah), kEnvs, 1);
   const std::vector<float> zero(kEnvs * 6, 0.0f);
   plain->step(zero);
   auto first_shoves = [&](Randomization r) {
